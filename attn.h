@@ -1,0 +1,22 @@
+// The umbrella header: everything a user of attn needs.
+//
+//   #include <attn/attn.h>
+//   auto x = attn::randn({2, 3}).requires_grad_();
+//   auto loss = (x * x).sum();
+//   loss.backward();
+//   std::cout << x.grad() << "\n";   // 2x
+#pragma once
+
+#define ATTN_VERSION "0.1.0"
+
+#include "autograd/grad_mode.h"
+#include "autograd/gradcheck.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "kernels/cuda.h"
+#include "tensor/creation.h"
+#include "tensor/dtype.h"
+#include "tensor/error.h"
+#include "tensor/generator.h"
+#include "tensor/shape.h"
+#include "tensor/tensor.h"

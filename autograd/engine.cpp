@@ -1,0 +1,176 @@
+// The backward engine: reverse-mode automatic differentiation.
+//
+// backward() on a loss L does three things:
+//   1. Collect every node reachable from L's grad_fn and count, for each node,
+//      how many edges point to it (how many gradients it will receive).
+//   2. Walk the nodes in reverse topological order, starting with dL/dL = 1: a
+//      node runs only once all gradient contributions to its output have been
+//      summed (the chain rule adds the paths: dL/dx = sum over uses of x).
+//   3. Hand each contribution to the next node, or add it to a leaf's .grad.
+// Nodes release their saved tensors as soon as they have run, and a second
+// backward through them throws. See docs/02-autograd.md.
+#include <unordered_map>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
+
+namespace attn {
+namespace autograd {
+
+namespace {
+thread_local bool grad_mode_enabled = true;
+}
+
+bool GradMode::is_enabled() { return grad_mode_enabled; }
+void GradMode::set_enabled(bool enabled) { grad_mode_enabled = enabled; }
+
+std::vector<Tensor> Node::apply(const Tensor& grad_output) {
+  ATTN_CHECK(!released_, name_,
+             ": trying to backward through the graph a second time; the graph is freed by the "
+             "first backward() (run the forward pass again to build a new one)");
+  return backward_(grad_output);
+}
+
+bool any_requires_grad(std::initializer_list<Tensor> inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
+namespace {
+
+Edge edge_to(const Tensor& input) {
+  Edge edge;
+  if (!input.defined() || !input.requires_grad()) return edge;
+  if (input.grad_fn()) {
+    edge.node = input.grad_fn();
+  } else {
+    edge.leaf = input.impl_ptr();
+  }
+  return edge;
+}
+
+// dL/dleaf += grad. The first contribution is stored as a fresh copy, so that
+// later accumulation never writes into a tensor some other code still holds.
+void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad) {
+  if (!leaf.grad) {
+    leaf.grad = grad.detach().clone().impl_ptr();
+    return;
+  }
+  Tensor sum = Tensor(leaf.grad) + grad;
+  leaf.grad = sum.impl_ptr();
+}
+
+}  // namespace
+
+void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs,
+            BackwardFn backward) {
+  std::vector<Edge> edges;
+  edges.reserve(inputs.size());
+  for (const Tensor& input : inputs) edges.push_back(edge_to(input));
+  TensorImpl& out = *output.unsafe_impl();
+  out.grad_fn = std::make_shared<Node>(name, std::move(edges), std::move(backward), out.shape,
+                                       out.dtype);
+  out.requires_grad = true;
+}
+
+}  // namespace autograd
+
+void Tensor::backward(const Tensor& gradient) const {
+  using autograd::Edge;
+  using autograd::Node;
+  ATTN_CHECK(requires_grad(), "backward: the tensor of shape ", shape_str(shape()),
+             " does not require grad (did you forget requires_grad_() on a parameter, or run "
+             "the forward pass under NoGradGuard?)");
+  Tensor seed = gradient;
+  if (!seed.defined()) {
+    ATTN_CHECK(numel() == 1, "backward: a gradient argument is needed for a non-scalar tensor"
+               " of shape ", shape_str(shape()), " (call loss.backward() on a scalar)");
+    seed = full(shape(), 1.0, TensorOptions(dtype()).device(device()));
+  }
+  ATTN_CHECK(seed.shape() == shape(), "backward: gradient of shape ", shape_str(seed.shape()),
+             " for a tensor of shape ", shape_str(shape()));
+  NoGradGuard no_grad;  // the backward pass itself is not recorded
+
+  if (!grad_fn()) {  // a leaf: its gradient is the seed itself
+    autograd::accumulate_into_leaf(*unsafe_impl(), seed);
+    return;
+  }
+
+  // 1. Reachable nodes and how many gradients each will receive.
+  std::unordered_map<Node*, int> pending;
+  std::vector<Node*> stack = {grad_fn().get()};
+  pending[grad_fn().get()] = 0;
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    for (const Edge& edge : node->next_edges()) {
+      if (!edge.node) continue;
+      auto found = pending.find(edge.node.get());
+      if (found == pending.end()) {
+        pending[edge.node.get()] = 1;
+        stack.push_back(edge.node.get());
+      } else {
+        found->second += 1;
+      }
+    }
+  }
+
+  // 2. Run nodes whose gradient is complete, starting from the root.
+  std::unordered_map<Node*, Tensor> grads;
+  grads[grad_fn().get()] = seed;
+  std::vector<Node*> ready = {grad_fn().get()};
+  while (!ready.empty()) {
+    Node* node = ready.back();
+    ready.pop_back();
+    Tensor grad_output = grads[node];
+    grads.erase(node);
+    std::vector<Tensor> input_grads = node->apply(grad_output);
+    ATTN_CHECK(input_grads.size() == node->next_edges().size(), node->name(),
+               ": backward returned ", input_grads.size(), " gradients for ",
+               node->next_edges().size(), " inputs");
+    for (size_t i = 0; i < input_grads.size(); ++i) {
+      const Edge& edge = node->next_edges()[i];
+      const Tensor& g = input_grads[i];
+      if (!edge.needs_grad()) continue;
+      if (edge.leaf) {
+        if (g.defined()) autograd::accumulate_into_leaf(*edge.leaf, g);
+        continue;
+      }
+      Node* next = edge.node.get();
+      if (g.defined()) {
+        ATTN_CHECK(g.shape() == next->output_shape(), node->name(), ": gradient of shape ",
+                   shape_str(g.shape()), " for an input of shape ",
+                   shape_str(next->output_shape()), " (produced by ", next->name(), ")");
+        auto found = grads.find(next);
+        if (found == grads.end()) {
+          grads[next] = g;
+        } else {
+          found->second = found->second + g;
+        }
+      }
+      if (--pending[next] == 0) {
+        // A node all of whose uses gave no gradient still has to release.
+        if (grads.find(next) == grads.end()) {
+          grads[next] = zeros(next->output_shape(), next->output_dtype());
+        }
+        ready.push_back(next);
+      }
+    }
+    node->release();
+  }
+}
+
+}  // namespace attn

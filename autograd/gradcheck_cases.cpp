@@ -1,0 +1,242 @@
+#include "autograd/gradcheck_cases.h"
+
+namespace attn {
+namespace {
+
+// A float64 leaf of `shape` with values in a comfortable range.
+Tensor leaf(Generator& g, const Shape& shape) {
+  return randn(shape, kFloat64, &g).requires_grad_();
+}
+
+// A float64 leaf with positive values (log, sqrt, pow's base, div's denominator).
+Tensor positive_leaf(Generator& g, const Shape& shape) {
+  Tensor x = rand(shape, kFloat64, &g) + 0.5;
+  return x.detach().requires_grad_();
+}
+
+// A non-contiguous leaf: the transpose of a (cols, rows) buffer.
+Tensor transposed_leaf(Generator& g, int64_t rows, int64_t cols) {
+  return randn({cols, rows}, kFloat64, &g).transpose(0, 1).requires_grad_();
+}
+
+// A non-contiguous leaf: every other column of a wider buffer.
+Tensor sliced_leaf(Generator& g, int64_t rows, int64_t cols) {
+  return randn({rows, 2 * cols}, kFloat64, &g).slice(1, 0, 2 * cols, 2).requires_grad_();
+}
+
+Tensor int_tensor(const std::vector<int64_t>& values, const Shape& shape) {
+  return from_vector(values, shape);
+}
+
+using Inputs = std::vector<Tensor>;
+
+std::vector<GradcheckCase> make_cases() {
+  std::vector<GradcheckCase> cases;
+  auto add_case = [&](std::string op, std::string shapes,
+                      std::function<Inputs(Generator&)> make, GradcheckFn fn) {
+    cases.push_back({std::move(op), std::move(shapes), std::move(make), std::move(fn)});
+  };
+
+  // --- element-wise binary, with broadcasting ---
+  add_case("add", "(3,4) + (4)", [](Generator& g) { return Inputs{leaf(g, {3, 4}), leaf(g, {4})}; },
+           [](const Inputs& x) { return x[0] + x[1]; });
+  add_case("add", "(2,1,3) + (4,1) transposed-free", [](Generator& g) {
+             return Inputs{leaf(g, {2, 1, 3}), leaf(g, {4, 1})}; },
+           [](const Inputs& x) { return add(x[0], x[1]); });
+  add_case("sub", "(3,4)^T - (3,1)", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 4, 3), leaf(g, {4, 1})}; },
+           [](const Inputs& x) { return x[0] - x[1]; });
+  add_case("mul", "(2,3,4) * (3,1)", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3, 4}), leaf(g, {3, 1})}; },
+           [](const Inputs& x) { return x[0] * x[1]; });
+  add_case("mul", "sliced (3,4) * (3,4)", [](Generator& g) {
+             return Inputs{sliced_leaf(g, 3, 4), leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return x[0] * x[1]; });
+  add_case("div", "(3,4) / (1,4)", [](Generator& g) {
+             return Inputs{leaf(g, {3, 4}), positive_leaf(g, {1, 4})}; },
+           [](const Inputs& x) { return x[0] / x[1]; });
+  add_case("pow", "(3,4) ^ (4)", [](Generator& g) {
+             return Inputs{positive_leaf(g, {3, 4}), leaf(g, {4})}; },
+           [](const Inputs& x) { return pow(x[0], x[1]); });
+  add_case("maximum", "(3,4), (3,4)", [](Generator& g) {
+             return Inputs{leaf(g, {3, 4}), leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return maximum(x[0], x[1]); });
+
+  // --- element-wise unary and scalar variants ---
+  add_case("neg", "(3,4)^T", [](Generator& g) { return Inputs{transposed_leaf(g, 3, 4)}; },
+           [](const Inputs& x) { return -x[0]; });
+  add_case("exp", "(2,3,4)", [](Generator& g) { return Inputs{leaf(g, {2, 3, 4})}; },
+           [](const Inputs& x) { return exp(x[0]); });
+  add_case("log", "(3,4)", [](Generator& g) { return Inputs{positive_leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return log(x[0]); });
+  add_case("sqrt", "(3,4)", [](Generator& g) { return Inputs{positive_leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return sqrt(x[0]); });
+  add_case("tanh", "sliced (3,4)", [](Generator& g) { return Inputs{sliced_leaf(g, 3, 4)}; },
+           [](const Inputs& x) { return tanh(x[0]); });
+  add_case("sigmoid", "(5,1)", [](Generator& g) { return Inputs{leaf(g, {5, 1})}; },
+           [](const Inputs& x) { return sigmoid(x[0]); });
+  // relu's kink at 0 is not differentiable; inputs stay away from it.
+  add_case("relu", "(4,5) away from 0", [](Generator& g) {
+             Tensor x = randn({4, 5}, kFloat64, &g);
+             Tensor away = x + masked_fill(zeros({4, 5}, kFloat64), lt(x, 0.0), -0.1) + 0.05;
+             return Inputs{away.detach().requires_grad_()}; },
+           [](const Inputs& x) { return relu(x[0]); });
+  add_case("pow_scalar", "(3,4) ^ 3", [](Generator& g) { return Inputs{leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return pow(x[0], 3.0); });
+  add_case("pow_scalar", "(3,4) ^ 2", [](Generator& g) { return Inputs{leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return x[0].pow(2.0); });
+  add_case("scalar_ops", "2 - x/3 + x*4, 1/x", [](Generator& g) {
+             return Inputs{positive_leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return 2.0 - x[0] / 3.0 + x[0] * 4.0 + 1.0 / x[0]; });
+
+  // --- selection ---
+  add_case("where", "cond (3,1), (3,4), (4)", [](Generator& g) {
+             return Inputs{leaf(g, {3, 4}), leaf(g, {4})}; },
+           [](const Inputs& x) {
+             return where(int_tensor({1, 0, 1}, {3, 1}), x[0], x[1]); });
+  add_case("masked_fill", "(2,3) mask (1,3)", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3})}; },
+           [](const Inputs& x) { return masked_fill(x[0], int_tensor({0, 1, 0}, {1, 3}), -5.0); });
+
+  // --- matmul ---
+  add_case("matmul", "(3,4) @ (4,5)", [](Generator& g) {
+             return Inputs{leaf(g, {3, 4}), leaf(g, {4, 5})}; },
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul", "(3,4)^T @ sliced (4,2)", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 3, 4), sliced_leaf(g, 4, 2)}; },
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul", "(2,3,4) @ (4,5) broadcast", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3, 4}), leaf(g, {4, 5})}; },
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul", "(2,1,3,4) @ (3,4,2) batch broadcast", [](Generator& g) {
+             return Inputs{leaf(g, {2, 1, 3, 4}), leaf(g, {3, 4, 2})}; },
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul", "(4) @ (4,3), (3,4) @ (4)", [](Generator& g) {
+             return Inputs{leaf(g, {4}), leaf(g, {4, 3})}; },
+           [](const Inputs& x) { return matmul(x[0], x[1]) + matmul(x[1].t(), x[0]); });
+
+  // --- reductions ---
+  add_case("sum", "(2,3,4) all", [](Generator& g) { return Inputs{leaf(g, {2, 3, 4})}; },
+           [](const Inputs& x) { return x[0].sum(); });
+  add_case("sum", "(2,3,4) dims {0,2} keepdim", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3, 4})}; },
+           [](const Inputs& x) { return sum(x[0], {0, 2}, true); });
+  add_case("sum", "(3,4)^T dim 1", [](Generator& g) { return Inputs{transposed_leaf(g, 3, 4)}; },
+           [](const Inputs& x) { return x[0].sum(1); });
+  add_case("mean", "(2,3,4) dim -1", [](Generator& g) { return Inputs{leaf(g, {2, 3, 4})}; },
+           [](const Inputs& x) { return x[0].mean(-1); });
+  add_case("mean", "(3,4) all", [](Generator& g) { return Inputs{leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return x[0].mean(); });
+  add_case("max", "(3,5) dim 1", [](Generator& g) { return Inputs{leaf(g, {3, 5})}; },
+           [](const Inputs& x) { return x[0].max(1); });
+  add_case("max", "(4,3)^T dim 0 keepdim", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 4, 3)}; },
+           [](const Inputs& x) { return x[0].max(0, true); });
+
+  // --- softmax ---
+  add_case("softmax", "(3,5) dim -1", [](Generator& g) { return Inputs{leaf(g, {3, 5})}; },
+           [](const Inputs& x) { return softmax(x[0], -1); });
+  add_case("softmax", "(2,4,3) dim 1", [](Generator& g) { return Inputs{leaf(g, {2, 4, 3})}; },
+           [](const Inputs& x) { return softmax(x[0], 1); });
+  add_case("log_softmax", "(3,5)^T dim -1", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 3, 5)}; },
+           [](const Inputs& x) { return log_softmax(x[0], -1); });
+  add_case("log_softmax", "(2,4,3) dim 0", [](Generator& g) {
+             return Inputs{leaf(g, {2, 4, 3})}; },
+           [](const Inputs& x) { return log_softmax(x[0], 0); });
+
+  // --- shapes ---
+  add_case("reshape", "(3,4)^T -> (2,6)", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 3, 4)}; },
+           [](const Inputs& x) { return x[0].reshape({2, 6}) * x[0].reshape({2, 6}); });
+  add_case("view", "(2,3,4) -> (6,-1)", [](Generator& g) { return Inputs{leaf(g, {2, 3, 4})}; },
+           [](const Inputs& x) { return x[0].view({6, -1}).pow(2.0); });
+  add_case("transpose", "(2,3,4) 0<->2", [](Generator& g) { return Inputs{leaf(g, {2, 3, 4})}; },
+           [](const Inputs& x) { return x[0].transpose(0, 2) * 1.5; });
+  add_case("permute", "(2,3,4) (1,2,0)", [](Generator& g) { return Inputs{leaf(g, {2, 3, 4})}; },
+           [](const Inputs& x) { return x[0].permute({1, 2, 0}).pow(2.0); });
+  add_case("narrow", "(4,5) dim 1 [1,4)", [](Generator& g) { return Inputs{leaf(g, {4, 5})}; },
+           [](const Inputs& x) { return x[0].narrow(1, 1, 3).pow(2.0); });
+  add_case("slice", "(6,3) dim 0 step 2", [](Generator& g) { return Inputs{leaf(g, {6, 3})}; },
+           [](const Inputs& x) { return x[0].slice(0, 1, 6, 2).pow(2.0); });
+  add_case("expand", "(3,1) -> (2,3,4)", [](Generator& g) { return Inputs{leaf(g, {3, 1})}; },
+           [](const Inputs& x) { return x[0].expand({2, 3, 4}).pow(2.0); });
+  add_case("squeeze", "(3,1,4) dim 1", [](Generator& g) { return Inputs{leaf(g, {3, 1, 4})}; },
+           [](const Inputs& x) { return x[0].squeeze(1).pow(2.0); });
+  add_case("unsqueeze", "(3,4) dim 1", [](Generator& g) { return Inputs{leaf(g, {3, 4})}; },
+           [](const Inputs& x) { return x[0].unsqueeze(1).pow(2.0); });
+  add_case("contiguous", "(3,4)^T", [](Generator& g) { return Inputs{transposed_leaf(g, 3, 4)}; },
+           [](const Inputs& x) { return x[0].contiguous().pow(2.0); });
+  add_case("cat", "(2,3), (4,3)^T.. dim 0", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3}), transposed_leaf(g, 4, 3)}; },
+           [](const Inputs& x) { return cat({x[0], x[1], x[0]}, 0).pow(2.0); });
+  add_case("stack", "(2,3) x2 dim 1", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3}), leaf(g, {2, 3})}; },
+           [](const Inputs& x) { return stack({x[0], x[1]}, 1).pow(2.0); });
+  add_case("split", "(5,3) size 2 dim 0", [](Generator& g) { return Inputs{leaf(g, {5, 3})}; },
+           [](const Inputs& x) {
+             std::vector<Tensor> parts = split(x[0], 2, 0);
+             return parts[0].pow(2.0).sum() + parts[2].pow(3.0).sum() * parts[1].sum(); });
+  add_case("index_select", "(4,3) dim 0 [2,0,2]", [](Generator& g) {
+             return Inputs{leaf(g, {4, 3})}; },
+           [](const Inputs& x) { return index_select(x[0], 0, int_tensor({2, 0, 2}, {3})).pow(2.0); });
+  add_case("index_select", "(3,5)^T dim 1", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 5, 3)}; },
+           [](const Inputs& x) { return index_select(x[0], 1, int_tensor({1, 1, 0}, {3})).pow(2.0); });
+
+  // --- layers as functions ---
+  add_case("embedding", "(6,4) ids (2,3) padding 0", [](Generator& g) {
+             return Inputs{leaf(g, {6, 4})}; },
+           [](const Inputs& x) {
+             // The padding row gets no gradient by design, so the positions that
+             // read it are masked out of the output: then finite differences
+             // agree that it has none.
+             Tensor ids = int_tensor({1, 5, 0, 3, 1, 0}, {2, 3});
+             Tensor not_pad = ne(ids, 0.0).to(kFloat64).unsqueeze(-1);
+             return embedding(x[0], ids, 0).pow(2.0) * not_pad; });
+  add_case("dropout", "(4,5) p=0.3 seeded", [](Generator& g) { return Inputs{leaf(g, {4, 5})}; },
+           [](const Inputs& x) {
+             Generator mask_generator(7);  // the same mask on every call
+             return dropout(x[0], 0.3, true, &mask_generator); });
+  add_case("layer_norm", "(3,5) with gamma, beta", [](Generator& g) {
+             return Inputs{leaf(g, {3, 5}), leaf(g, {5}), leaf(g, {5})}; },
+           [](const Inputs& x) { return layer_norm(x[0], x[1], x[2]); });
+  add_case("layer_norm", "(2,3,4)^T.. no affine", [](Generator& g) {
+             return Inputs{randn({2, 4, 3}, kFloat64, &g).transpose(1, 2).requires_grad_()}; },
+           [](const Inputs& x) { return layer_norm(x[0], Tensor(), Tensor()); });
+  add_case("cross_entropy", "(5,7) mean, ignore 0", [](Generator& g) {
+             return Inputs{leaf(g, {5, 7})}; },
+           [](const Inputs& x) {
+             return cross_entropy(x[0], int_tensor({3, 0, 6, 1, 0}, {5}),
+                                  CrossEntropyOptions().ignore(0)); });
+  add_case("cross_entropy", "(4,6) smoothing 0.1, sum", [](Generator& g) {
+             return Inputs{leaf(g, {4, 6})}; },
+           [](const Inputs& x) {
+             return cross_entropy(x[0], int_tensor({2, 5, 0, 1}, {4}),
+                                  CrossEntropyOptions().smoothing(0.1).reduce(Reduction::Sum)); });
+  add_case("cross_entropy", "(4,6)^T none", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 4, 6)}; },
+           [](const Inputs& x) {
+             return cross_entropy(x[0], int_tensor({2, 5, 0, 1}, {4}),
+                                  CrossEntropyOptions().smoothing(0.2).reduce(Reduction::None)); });
+  return cases;
+}
+
+}  // namespace
+
+const std::vector<GradcheckCase>& gradcheck_cases() {
+  static const std::vector<GradcheckCase> cases = make_cases();
+  return cases;
+}
+
+const std::vector<std::string>& differentiable_ops() {
+  static const std::vector<std::string> ops = {
+      "add", "sub", "mul", "div", "pow", "maximum", "neg", "exp", "log", "sqrt", "tanh",
+      "sigmoid", "relu", "pow_scalar", "scalar_ops", "where", "masked_fill", "matmul", "sum",
+      "mean", "max", "softmax", "log_softmax", "reshape", "view", "transpose", "permute",
+      "narrow", "slice", "expand", "squeeze", "unsqueeze", "contiguous", "cat", "stack",
+      "split", "index_select", "embedding", "dropout", "layer_norm", "cross_entropy"};
+  return ops;
+}
+
+}  // namespace attn

@@ -1,0 +1,43 @@
+#include "autograd/op_helpers.h"
+
+namespace attn::autograd {
+
+Shape broadcast_strides(const Tensor& t, const Shape& out_shape) {
+  Shape strides(out_shape.size(), 0);
+  size_t lead = out_shape.size() - t.shape().size();
+  for (size_t i = 0; i < t.shape().size(); ++i) {
+    strides[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  }
+  return strides;
+}
+
+Tensor sum_to(const Tensor& grad, const Shape& shape) {
+  if (!grad.defined() || grad.shape() == shape) return grad;
+  // Dims that broadcasting prepended are summed away; dims stretched from
+  // size 1 are summed with keepdim so the result has `shape` exactly.
+  size_t lead = grad.shape().size() - shape.size();
+  Shape dims;
+  for (size_t d = 0; d < grad.shape().size(); ++d) {
+    if (d < lead || (shape[d - lead] == 1 && grad.shape()[d] != 1)) {
+      dims.push_back(static_cast<int64_t>(d));
+    }
+  }
+  Tensor summed = dims.empty() ? grad : sum(grad, dims, true);
+  return summed.reshape(shape);
+}
+
+void check_max_dims(const char* op, const Tensor& t) {
+  ATTN_CHECK(t.dim() <= kernels::kMaxDims, op, ": tensors of at most ", kernels::kMaxDims,
+             " dims are supported, got shape ", shape_str(t.shape()));
+}
+
+void check_cpu(const char* op, const Tensor& t) {
+  ATTN_CHECK(t.device() == kCPU, op, ": no CUDA kernel yet for this op (tensor of shape ",
+             shape_str(t.shape()), " on cuda); move it to the CPU with .cpu()");
+}
+
+Tensor empty_like_shape(const Tensor& like, const Shape& shape) {
+  return Tensor::empty(shape, TensorOptions(like.dtype()).device(like.device()));
+}
+
+}  // namespace attn::autograd

@@ -1,0 +1,30 @@
+// Small helpers shared by the op files: broadcasting strides, reducing a
+// gradient back to an input's shape, and the common argument checks.
+#pragma once
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "kernels/cpu.h"
+
+namespace attn::autograd {
+
+// Strides that read `t` as if it had `out_shape` (its shape broadcast to it):
+// 0 for dims that are new or of size 1.
+Shape broadcast_strides(const Tensor& t, const Shape& out_shape);
+
+// The gradient of a broadcast: grad has the broadcast shape; sum it over the
+// dims that broadcasting added or stretched, giving `shape` back.
+//   d/dx of expand(x) is sum over the copies (docs/02-autograd.md, "Broadcasting").
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+
+// Throws unless t has at most kMaxDims dims (the limit of the strided kernels).
+void check_max_dims(const char* op, const Tensor& t);
+
+// Throws naming `op` unless t is on the CPU: the op has no CUDA kernel yet.
+void check_cpu(const char* op, const Tensor& t);
+
+// A new contiguous tensor like `like` (same dtype and device) of `shape`.
+Tensor empty_like_shape(const Tensor& like, const Shape& shape);
+
+}  // namespace attn::autograd

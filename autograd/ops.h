@@ -1,0 +1,134 @@
+// The differentiable ops of attn, as free functions named as in libtorch.
+//
+// Each one computes its forward with a kernel and, when an input requires grad,
+// records its backward rule (autograd/node.h). The rules sit beside the forward
+// in autograd/ops_*.cpp, one file per family, each with its derivative in a
+// comment. Shapes below use B for batch, T/S for target/source length, D for
+// a feature size, V for the vocabulary.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tensor/creation.h"
+#include "tensor/generator.h"
+#include "tensor/tensor.h"
+
+namespace attn {
+
+// --- element-wise, broadcasting (ops_elementwise.cpp) ---
+// a, b: any shapes that broadcast (tensor/shape.h); the result has the broadcast shape.
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);  // a > 0 where b is not an integer
+Tensor maximum(const Tensor& a, const Tensor& b);
+// x: any shape; the result has x's shape.
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+// Scalar variants: x op s, s op x.
+Tensor add(const Tensor& x, double s);
+Tensor mul(const Tensor& x, double s);
+Tensor rsub(const Tensor& x, double s);  // s - x
+Tensor rdiv(const Tensor& x, double s);  // s / x
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& x, double s);
+Tensor operator-(const Tensor& x, double s);
+Tensor operator*(const Tensor& x, double s);
+Tensor operator/(const Tensor& x, double s);
+Tensor operator+(double s, const Tensor& x);
+Tensor operator-(double s, const Tensor& x);
+Tensor operator*(double s, const Tensor& x);
+Tensor operator/(double s, const Tensor& x);
+
+// Comparisons with a scalar: int64 tensors of 0/1, the dtype of masks. Not differentiable.
+Tensor eq(const Tensor& x, double s);
+Tensor ne(const Tensor& x, double s);
+Tensor lt(const Tensor& x, double s);
+Tensor gt(const Tensor& x, double s);
+
+// --- selection (ops_elementwise.cpp) ---
+// out = mask != 0 ? value : x. mask: int64, broadcasts to x's shape.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+// out = condition != 0 ? a : b. condition: int64; all three broadcast together.
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+
+// --- matmul (ops_matmul.cpp) ---
+// a: (..., M, K), b: (..., K, N) -> (..., M, N); leading batch dims broadcast.
+// A 1-d a is a row (K), a 1-d b a column (K), and that dim is dropped from the result.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// --- reductions (ops_reduce.cpp) ---
+Tensor sum(const Tensor& x);                                    // -> ()
+Tensor sum(const Tensor& x, const Shape& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);                                   // -> ()
+Tensor mean(const Tensor& x, const Shape& dims, bool keepdim = false);
+// The largest value along dim; the gradient flows to the first position attaining it.
+Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor max(const Tensor& x);                                    // -> ()
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // int64, no gradient
+
+// --- softmax (ops_softmax.cpp) ---
+// x: any shape; normalised along dim; fused, numerically stable.
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// --- shapes, joins and gathers (ops_shape.cpp) ---
+Tensor reshape(const Tensor& x, const Shape& shape);  // one size may be -1
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor permute(const Tensor& x, const Shape& dims);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a size
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+// tensors: same shape except along dim; joined along dim.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor concat(const std::vector<Tensor>& tensors, int64_t dim = 0);  // same as cat
+// tensors: all the same shape; joined along a new dim.
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// Pieces of split_size along dim (the last may be shorter); views of x.
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+// out = x gathered at `index` (int64, 1-d) along dim.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+
+// --- layers as functions (ops_nn.cpp) ---
+// weight: (V, D), ids: int64 of any shape (...) -> (..., D). Rows of ids equal
+// to padding_idx get no gradient (pass -1 for none).
+Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx = -1);
+// Zeroes each element with probability p and scales the rest by 1/(1-p)
+// (inverted dropout), in training only; the identity when !training or p == 0.
+Tensor dropout(const Tensor& x, double p, bool training, Generator* generator = nullptr);
+// x: (..., D), gamma, beta: (D) or undefined -> (..., D). Normalises over the
+// last dim (Ba et al. 2016, eq. 4).
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps = 1e-5);
+
+enum class Reduction { None, Sum, Mean };
+
+struct CrossEntropyOptions {
+  int64_t ignore_index = -100;    // target rows with this id add no loss (PyTorch's default)
+  double label_smoothing = 0.0;   // Szegedy et al. 2016; 0.1 in the Transformer paper
+  Reduction reduction = Reduction::Mean;  // Mean divides by the number of non-ignored rows
+
+  CrossEntropyOptions& ignore(int64_t index) { ignore_index = index; return *this; }
+  CrossEntropyOptions& smoothing(double eps) { label_smoothing = eps; return *this; }
+  CrossEntropyOptions& reduce(Reduction r) { reduction = r; return *this; }
+};
+
+// logits: (N, V), target: int64 (N) -> () for Mean and Sum, (N) for None.
+// Fused log-softmax and negative log-likelihood.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     const CrossEntropyOptions& options = {});
+
+}  // namespace attn

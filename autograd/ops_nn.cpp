@@ -1,0 +1,192 @@
+// The ops that layers are built from: embedding, dropout, layer_norm and
+// cross_entropy, each a fused kernel with its own backward rule.
+#include <cmath>
+
+#include "autograd/op_helpers.h"
+#include "tensor/dispatch.h"
+
+namespace attn {
+
+using autograd::any_requires_grad;
+using autograd::record;
+
+// --- embedding ---
+
+Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
+  ATTN_CHECK(weight.dim() == 2, "embedding: weight must be (V, D), got shape ",
+             shape_str(weight.shape()));
+  ATTN_CHECK(ids.dtype() == kInt64, "embedding: ids must be int64, got ",
+             dtype_name(ids.dtype()), " of shape ", shape_str(ids.shape()));
+  check_floating("embedding", weight);
+  autograd::check_cpu("embedding", weight);
+  int64_t vocab = weight.size(0), dim = weight.size(1);
+  Tensor flat_ids = ids.contiguous().reshape({-1});
+  const int64_t* id = flat_ids.data_ptr<int64_t>();
+  for (int64_t j = 0; j < flat_ids.numel(); ++j) {
+    ATTN_CHECK(id[j] >= 0 && id[j] < vocab, "embedding: id ", id[j], " at position ", j,
+               " of ids ", shape_str(ids.shape()), " is outside the vocabulary [0, ", vocab, ")");
+  }
+  Tensor table = weight.detach().contiguous();
+  Shape out_shape = ids.shape();
+  out_shape.push_back(dim);
+  Tensor out = autograd::empty_like_shape(weight, out_shape);
+  dispatch_floating(weight.dtype(), "embedding", [&](auto zero) {
+    using T = decltype(zero);
+    kernels::cpu::index_select(table.data_ptr<T>(), 1, vocab, dim, id, flat_ids.numel(),
+                               out.data_ptr<T>());
+  });
+  if (any_requires_grad({weight})) {
+    // dL/dW[v] = sum of dL/dout[j] over the positions j where ids[j] == v
+    // (a scatter-add); the padding row gets nothing, so it stays as initialised.
+    record("EmbeddingBackward", out, {weight},
+           [flat_ids, vocab, dim, padding_idx](const Tensor& g) {
+             Tensor grad = zeros({vocab, dim}, g.dtype());
+             Tensor gc = g.contiguous();
+             dispatch_floating(g.dtype(), "embedding backward", [&](auto zero) {
+               using T = decltype(zero);
+               kernels::cpu::index_add(gc.data_ptr<T>(), 1, flat_ids.numel(), dim,
+                                       flat_ids.data_ptr<int64_t>(), padding_idx, vocab,
+                                       grad.data_ptr<T>());
+             });
+             return std::vector<Tensor>{grad};
+           });
+  }
+  return out;
+}
+
+// --- dropout ---
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* generator) {
+  ATTN_CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p);
+  if (!training || p == 0.0) return x;
+  // Inverted dropout (Srivastava et al. 2014, as PyTorch): keep with
+  // probability 1 - p and scale by 1/(1-p) now, so evaluation needs no change.
+  // The mask is an ordinary tensor, so mul's backward gives dL/dx = mask * dL/dy.
+  Tensor keep = gt(rand(x.shape(), x.dtype(), generator), p);
+  Tensor mask = keep.to(x.dtype()) * (1.0 / (1.0 - p));
+  return x * mask;
+}
+
+// --- layer_norm ---
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+  check_floating("layer_norm", x);
+  autograd::check_cpu("layer_norm", x);
+  ATTN_CHECK(x.dim() >= 1, "layer_norm: expected at least 1 dim, got a scalar");
+  int64_t cols = x.size(-1);
+  int64_t rows = x.numel() / std::max<int64_t>(cols, 1);
+  for (const Tensor* p : {&gamma, &beta}) {
+    if (!p->defined()) continue;
+    check_same("layer_norm", x, *p);
+    ATTN_CHECK(p->shape() == Shape{cols}, "layer_norm: weight and bias must be (", cols,
+               ") for input ", shape_str(x.shape()), ", got ", shape_str(p->shape()));
+  }
+  Tensor input = x.detach().contiguous();
+  Tensor g = gamma.defined() ? gamma.detach().contiguous() : Tensor();
+  Tensor b = beta.defined() ? beta.detach().contiguous() : Tensor();
+  Tensor out = autograd::empty_like_shape(x, x.shape());
+  Tensor mean = Tensor::empty({rows}, x.dtype());
+  Tensor rstd = Tensor::empty({rows}, x.dtype());
+  dispatch_floating(x.dtype(), "layer_norm", [&](auto zero) {
+    using T = decltype(zero);
+    kernels::cpu::layer_norm_forward(input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
+                                     b.defined() ? b.data_ptr<T>() : nullptr, rows, cols,
+                                     static_cast<T>(eps), out.data_ptr<T>(), mean.data_ptr<T>(),
+                                     rstd.data_ptr<T>());
+  });
+  if (any_requires_grad({x, gamma, beta})) {
+    // With xhat = (x - mean) * rstd and y = gamma * xhat + beta:
+    //   dL/dbeta  = sum over rows of dL/dy
+    //   dL/dgamma = sum over rows of dL/dy * xhat
+    //   dL/dx     = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = dL/dy * gamma
+    // (Ba et al. 2016; derivation in docs/02-autograd.md, "LayerNorm".)
+    record("LayerNormBackward", out, {x, gamma, beta},
+           [input, g, b, mean, rstd, rows, cols](const Tensor& grad_out) {
+             Tensor dy = grad_out.contiguous();
+             Tensor dx = Tensor::empty(input.shape(), input.dtype());
+             Tensor dgamma = g.defined() ? Tensor::empty({cols}, input.dtype()) : Tensor();
+             Tensor dbeta = b.defined() ? Tensor::empty({cols}, input.dtype()) : Tensor();
+             dispatch_floating(input.dtype(), "layer_norm backward", [&](auto zero) {
+               using T = decltype(zero);
+               kernels::cpu::layer_norm_backward(
+                   dy.data_ptr<T>(), input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
+                   mean.data_ptr<T>(), rstd.data_ptr<T>(), rows, cols, dx.data_ptr<T>(),
+                   dgamma.defined() ? dgamma.data_ptr<T>() : nullptr,
+                   dbeta.defined() ? dbeta.data_ptr<T>() : nullptr);
+             });
+             return std::vector<Tensor>{dx, dgamma, dbeta};
+           });
+  }
+  return out;
+}
+
+// --- cross_entropy ---
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     const CrossEntropyOptions& options) {
+  check_floating("cross_entropy", logits);
+  autograd::check_cpu("cross_entropy", logits);
+  ATTN_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, V), got shape ",
+             shape_str(logits.shape()), " (flatten (B, T, V) with reshape({-1, V}))");
+  ATTN_CHECK(target.dtype() == kInt64 && target.dim() == 1 && target.size(0) == logits.size(0),
+             "cross_entropy: target must be int64 (N) = (", logits.size(0), "), got ",
+             dtype_name(target.dtype()), " of shape ", shape_str(target.shape()),
+             " for logits ", shape_str(logits.shape()));
+  ATTN_CHECK(options.label_smoothing >= 0.0 && options.label_smoothing <= 1.0,
+             "cross_entropy: label_smoothing must be in [0, 1], got ", options.label_smoothing);
+  int64_t rows = logits.size(0), classes = logits.size(1);
+  Tensor x = logits.detach().contiguous();
+  Tensor t = target.contiguous();
+  const int64_t* ids = t.data_ptr<int64_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    ATTN_CHECK(ids[r] == options.ignore_index || (ids[r] >= 0 && ids[r] < classes),
+               "cross_entropy: target ", ids[r], " at row ", r, " is outside [0, ", classes,
+               ") and is not the ignore_index ", options.ignore_index);
+  }
+  Tensor loss = Tensor::empty({rows}, x.dtype());
+  Tensor lse = Tensor::empty({rows}, x.dtype());
+  int64_t counted = 0;
+  dispatch_floating(x.dtype(), "cross_entropy", [&](auto zero) {
+    using T = decltype(zero);
+    counted = kernels::cpu::cross_entropy_forward(
+        x.data_ptr<T>(), ids, rows, classes, options.ignore_index,
+        static_cast<T>(options.label_smoothing), loss.data_ptr<T>(), lse.data_ptr<T>());
+  });
+  Tensor out;
+  double scale = 1.0;  // dL/dloss[r] = g * scale for the reduced forms
+  {
+    NoGradGuard no_grad;
+    if (options.reduction == Reduction::None) {
+      out = loss;
+    } else {
+      out = sum(loss);
+      if (options.reduction == Reduction::Mean) {
+        // All rows ignored: PyTorch gives NaN (0/0); we do the same, loudly documented.
+        scale = counted > 0 ? 1.0 / static_cast<double>(counted) : 0.0;
+        out = counted > 0 ? out * scale : full({}, std::nan(""), x.dtype());
+      }
+    }
+  }
+  if (any_requires_grad({logits})) {
+    // dL/dlogits[r] = dL/dloss[r] * (softmax(x_r) - (1 - eps) onehot(t_r) - eps / V)
+    Reduction reduction = options.reduction;
+    record("CrossEntropyBackward", out, {logits},
+           [x, t, lse, options, reduction, scale, rows, classes](const Tensor& g) {
+             Tensor row_grad = reduction == Reduction::None
+                                   ? g.contiguous()
+                                   : full({rows}, g.item<double>() * scale, g.dtype());
+             Tensor dx = Tensor::empty({rows, classes}, x.dtype());
+             dispatch_floating(x.dtype(), "cross_entropy backward", [&](auto zero) {
+               using T = decltype(zero);
+               kernels::cpu::cross_entropy_backward(
+                   x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
+                   row_grad.data_ptr<T>(), rows, classes, options.ignore_index,
+                   static_cast<T>(options.label_smoothing), dx.data_ptr<T>());
+             });
+             return std::vector<Tensor>{dx};
+           });
+  }
+  return out;
+}
+
+}  // namespace attn

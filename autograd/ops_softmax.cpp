@@ -1,0 +1,84 @@
+// softmax and log_softmax, fused, with their derivatives.
+//
+//   y = softmax(x):      y_i = e^{x_i - m} / sum_k e^{x_k - m},  m = max_k x_k
+//   dL/dx = y * (dL/dy - sum_k dL/dy_k y_k)           (the softmax Jacobian,
+//                                                      diag(y) - y y^T, applied to dL/dy)
+//   y = log_softmax(x):  y_i = x_i - m - log sum_k e^{x_k - m}
+//   dL/dx = dL/dy - softmax(x) * sum_k dL/dy_k
+// Both kernels use the output y, so the backward saves y and not x.
+// (docs/02-autograd.md, "Softmax".)
+#include "autograd/op_helpers.h"
+#include "tensor/dispatch.h"
+
+namespace attn {
+
+using autograd::any_requires_grad;
+using autograd::record;
+
+namespace {
+
+void split_around(const Shape& shape, int64_t d, int64_t& outer, int64_t& n, int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (int64_t k = 0; k < d; ++k) outer *= shape[k];
+  n = shape.empty() ? 1 : shape[d];
+  for (int64_t k = d + 1; k < static_cast<int64_t>(shape.size()); ++k) inner *= shape[k];
+}
+
+Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
+  int64_t outer, n, inner;
+  split_around(y.shape(), d, outer, n, inner);
+  Tensor gc = g.contiguous();
+  Tensor dx = autograd::empty_like_shape(y, y.shape());
+  dispatch_floating(y.dtype(), log ? "log_softmax backward" : "softmax backward", [&](auto zero) {
+    using T = decltype(zero);
+    kernels::cpu::softmax_backward(y.data_ptr<T>(), gc.data_ptr<T>(), outer, n, inner, log,
+                                   dx.data_ptr<T>());
+  });
+  return dx;
+}
+
+Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  check_floating(name, x);
+  autograd::check_cpu(name, x);
+  int64_t d = wrap_dim(dim, x.dim(), name);
+  int64_t outer, n, inner;
+  split_around(x.shape(), d, outer, n, inner);
+  Tensor input = x.detach().contiguous();
+  Tensor out = autograd::empty_like_shape(x, x.shape());
+  dispatch_floating(x.dtype(), name, [&](auto zero) {
+    using T = decltype(zero);
+    kernels::cpu::softmax_forward(input.data_ptr<T>(), outer, n, inner, log, out.data_ptr<T>());
+  });
+  if (any_requires_grad({x})) {
+    Tensor y = out.detach();
+    record(log ? "LogSoftmaxBackward" : "SoftmaxBackward", out, {x}, [y, d, log](const Tensor& g) {
+      return std::vector<Tensor>{softmax_backward(y, g, d, log)};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+
+Tensor Tensor::softmax(int64_t dim) const { return attn::softmax(*this, dim); }
+Tensor Tensor::log_softmax(int64_t dim) const { return attn::log_softmax(*this, dim); }
+
+// The rest of Tensor's math methods, here so that every method has one home.
+Tensor Tensor::exp() const { return attn::exp(*this); }
+Tensor Tensor::log() const { return attn::log(*this); }
+Tensor Tensor::sqrt() const { return attn::sqrt(*this); }
+Tensor Tensor::tanh() const { return attn::tanh(*this); }
+Tensor Tensor::sigmoid() const { return attn::sigmoid(*this); }
+Tensor Tensor::relu() const { return attn::relu(*this); }
+Tensor Tensor::pow(double exponent) const { return attn::pow(*this, exponent); }
+Tensor Tensor::neg() const { return attn::neg(*this); }
+Tensor Tensor::masked_fill(const Tensor& mask, double value) const {
+  return attn::masked_fill(*this, mask, value);
+}
+
+}  // namespace attn

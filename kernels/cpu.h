@@ -1,0 +1,187 @@
+// The CPU kernels: raw compute on buffers.
+//
+// This floor knows nothing of Tensor or autograd. Every function takes plain
+// pointers and sizes; the caller (autograd/ops_*.cpp) has already checked
+// shapes and dtypes. kernels/cuda.h declares the same functions for the GPU,
+// with the same names and signatures, so the two can be read side by side.
+//
+// Layout conventions:
+// - Outputs are contiguous unless a stride argument says otherwise.
+// - "Strided" inputs come with one stride per dim of the output shape; a stride
+//   of 0 repeats the element (broadcasting).
+// - Reductions and row-wise ops see their input as (outer, n, inner): `n` is the
+//   size of the reduced dim, `outer` the product of the sizes before it, `inner`
+//   the product of the sizes after it. A reduction over the last dim has inner = 1.
+// - Each function exists for float and double; the element-wise family also for
+//   int64_t where that makes sense (copies, fills, comparisons).
+#pragma once
+
+#include <cstdint>
+
+namespace attn::kernels {
+
+// The largest number of dims a strided kernel accepts.
+constexpr int kMaxDims = 8;
+
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Tanh, Sigmoid, Relu, Abs };
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum };
+// Comparisons give 1 or 0 in the input's type.
+enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
+
+namespace cpu {
+
+// --- elementwise.cpp -------------------------------------------------------
+// out[i] = op(x[i]) over n contiguous elements.
+void unary(UnaryOp op, int64_t n, const float* x, float* out);
+void unary(UnaryOp op, int64_t n, const double* x, double* out);
+
+// out = op(a, b) with a and b read through strides (0 = broadcast), out
+// contiguous of `shape` (ndim <= kMaxDims).
+void binary(BinaryOp op, int ndim, const int64_t* shape, const float* a, const int64_t* a_strides,
+            const float* b, const int64_t* b_strides, float* out);
+void binary(BinaryOp op, int ndim, const int64_t* shape, const double* a,
+            const int64_t* a_strides, const double* b, const int64_t* b_strides, double* out);
+
+// out[i] = op(x[i], scalar) over n contiguous elements (x + 2, x * 0.5, x ^ 3, ...).
+void binary_scalar(BinaryOp op, int64_t n, const float* x, float scalar, float* out);
+void binary_scalar(BinaryOp op, int64_t n, const double* x, double scalar, double* out);
+
+// out[i] = (x[i] op scalar) ? 1 : 0, in x's type.
+void compare_scalar(CompareOp op, int64_t n, const float* x, float scalar, float* out);
+void compare_scalar(CompareOp op, int64_t n, const double* x, double scalar, double* out);
+void compare_scalar(CompareOp op, int64_t n, const int64_t* x, int64_t scalar, int64_t* out);
+
+// out = cond != 0 ? a : b, all three read through strides, out contiguous.
+void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
+           const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
+           float* out);
+void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
+           const double* a, const int64_t* a_strides, const double* b, const int64_t* b_strides,
+           double* out);
+
+// --- copy.cpp --------------------------------------------------------------
+// Gathers a strided view into a contiguous buffer (what contiguous() does).
+void copy_strided(int ndim, const int64_t* shape, const float* src, const int64_t* src_strides,
+                  float* dst);
+void copy_strided(int ndim, const int64_t* shape, const double* src, const int64_t* src_strides,
+                  double* dst);
+void copy_strided(int ndim, const int64_t* shape, const int64_t* src,
+                  const int64_t* src_strides, int64_t* dst);
+
+// The opposite: scatters a contiguous buffer into a strided view (dst[view] = src),
+// or adds it (dst[view] += src) when accumulate is true.
+void copy_into_strided(int ndim, const int64_t* shape, const float* src, float* dst,
+                       const int64_t* dst_strides, bool accumulate);
+void copy_into_strided(int ndim, const int64_t* shape, const double* src, double* dst,
+                       const int64_t* dst_strides, bool accumulate);
+void copy_into_strided(int ndim, const int64_t* shape, const int64_t* src, int64_t* dst,
+                       const int64_t* dst_strides, bool accumulate);
+
+void fill(int64_t n, float value, float* out);
+void fill(int64_t n, double value, double* out);
+void fill(int64_t n, int64_t value, int64_t* out);
+
+// Converts between element types (float <-> double <-> int64, truncating to int).
+void convert(int64_t n, const float* src, double* dst);
+void convert(int64_t n, const double* src, float* dst);
+void convert(int64_t n, const int64_t* src, float* dst);
+void convert(int64_t n, const int64_t* src, double* dst);
+void convert(int64_t n, const float* src, int64_t* dst);
+void convert(int64_t n, const double* src, int64_t* dst);
+
+// --- reduce.cpp ------------------------------------------------------------
+// out[o, i] = sum_k x[o, k, i]; x contiguous (outer, n, inner), out (outer, inner).
+// Accumulates in double so that float sums do not drift with n.
+void sum_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out);
+void sum_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out);
+
+// out[o, i] = max_k x[o, k, i] and argmax[o, i] = the first k that attains it.
+void max_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out,
+                int64_t* argmax);
+void max_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out,
+                int64_t* argmax);
+
+// --- matmul.cpp ------------------------------------------------------------
+// C = alpha * op(A) @ op(B) + beta * C for `batch` matrices, on OpenBLAS.
+// op(A) is (M, K): A is stored (M, K) with row stride lda, or (K, M) when
+// trans_a. op(B) is (K, N) likewise. Matrix b of a batch starts at
+// A + b * stride_a (stride 0 reuses one matrix for the whole batch).
+void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+          int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c);
+void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+          double alpha, const double* A, int64_t lda, int64_t stride_a, const double* B,
+          int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc, int64_t stride_c);
+
+// --- softmax.cpp -----------------------------------------------------------
+// y = softmax(x) (or log_softmax when `log`) along n, x and y (outer, n, inner).
+// Subtracts the running max first, so large logits do not overflow.
+void softmax_forward(const float* x, int64_t outer, int64_t n, int64_t inner, bool log, float* y);
+void softmax_forward(const double* x, int64_t outer, int64_t n, int64_t inner, bool log,
+                     double* y);
+// dx from y (the forward's output) and dy:
+//   softmax:     dx = y * (dy - sum_k dy_k y_k)
+//   log_softmax: dx = dy - exp(y) * sum_k dy_k
+void softmax_backward(const float* y, const float* dy, int64_t outer, int64_t n, int64_t inner,
+                      bool log, float* dx);
+void softmax_backward(const double* y, const double* dy, int64_t outer, int64_t n,
+                      int64_t inner, bool log, double* dx);
+
+// --- layer_norm.cpp --------------------------------------------------------
+// Normalises each row of x (rows, cols): y = (x - mean) * rstd * gamma + beta,
+// rstd = 1 / sqrt(var + eps), biased variance. gamma and beta may be null
+// (no affine). Writes mean and rstd (rows) for the backward.
+void layer_norm_forward(const float* x, const float* gamma, const float* beta, int64_t rows,
+                        int64_t cols, float eps, float* y, float* mean, float* rstd);
+void layer_norm_forward(const double* x, const double* gamma, const double* beta, int64_t rows,
+                        int64_t cols, double eps, double* y, double* mean, double* rstd);
+// dx (rows, cols); dgamma and dbeta (cols) are overwritten when non-null.
+void layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean,
+                         const float* rstd, int64_t rows, int64_t cols, float* dx, float* dgamma,
+                         float* dbeta);
+void layer_norm_backward(const double* dy, const double* x, const double* gamma,
+                         const double* mean, const double* rstd, int64_t rows, int64_t cols,
+                         double* dx, double* dgamma, double* dbeta);
+
+// --- cross_entropy.cpp -----------------------------------------------------
+// Per-row loss of logits (rows, classes) against target ids (rows), fused
+// log-softmax and negative log-likelihood, with label smoothing eps:
+//   loss = (1 - eps) * (lse - x[target]) + eps * (lse - mean_k x[k])
+// Rows whose target equals ignore_index get loss 0 and are not counted.
+// Writes loss (rows) and lse (rows, the log-sum-exp, kept for the backward);
+// returns how many rows were counted.
+int64_t cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
+                              int64_t classes, int64_t ignore_index, float label_smoothing,
+                              float* loss, float* lse);
+int64_t cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
+                              int64_t classes, int64_t ignore_index, double label_smoothing,
+                              double* loss, double* lse);
+// d logits = row_grad[r] * (softmax(x) - (1 - eps) * onehot(target) - eps / classes),
+// zero for ignored rows. row_grad holds dL/dloss[r] (for a mean: g / count).
+void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,
+                            const float* row_grad, int64_t rows, int64_t classes,
+                            int64_t ignore_index, float label_smoothing, float* dlogits);
+void cross_entropy_backward(const double* logits, const int64_t* target, const double* lse,
+                            const double* row_grad, int64_t rows, int64_t classes,
+                            int64_t ignore_index, double label_smoothing, double* dlogits);
+
+// --- index.cpp -------------------------------------------------------------
+// Gathers along the middle dim: out[o, j, i] = src[o, index[j], i], src
+// (outer, src_n, inner), out (outer, index_n, inner). Embedding lookup is the
+// case outer = 1. Indices must be in [0, src_n); the caller checks.
+void index_select(const float* src, int64_t outer, int64_t src_n, int64_t inner,
+                  const int64_t* index, int64_t index_n, float* out);
+void index_select(const double* src, int64_t outer, int64_t src_n, int64_t inner,
+                  const int64_t* index, int64_t index_n, double* out);
+void index_select(const int64_t* src, int64_t outer, int64_t src_n, int64_t inner,
+                  const int64_t* index, int64_t index_n, int64_t* out);
+// The backward: dst[o, index[j], i] += grad[o, j, i], in order of j, so the
+// result is deterministic. Rows j with index[j] == skip_index are left out
+// (the embedding's padding index; pass -1 for none). dst is not cleared.
+void index_add(const float* grad, int64_t outer, int64_t index_n, int64_t inner,
+               const int64_t* index, int64_t skip_index, int64_t dst_n, float* dst);
+void index_add(const double* grad, int64_t outer, int64_t index_n, int64_t inner,
+               const int64_t* index, int64_t skip_index, int64_t dst_n, double* dst);
+
+}  // namespace cpu
+}  // namespace attn::kernels

@@ -1,0 +1,121 @@
+// Cross-entropy of logits against target ids: log-softmax and negative
+// log-likelihood fused in one pass, with label smoothing and an ignored id.
+//
+// For one row of logits x (C classes) and target t, log p_k = x_k − lse with
+// lse = log Σ_k e^(x_k) = m + log Σ_k e^(x_k − m), m = max_k x_k (the shift
+// keeps exp from overflowing). Label smoothing with eps trains against the
+// mixture q = (1 − eps) · onehot(t) + eps / C (Szegedy et al., "Rethinking the
+// Inception Architecture", 2016, sec. 7), so
+//   loss = −Σ_k q_k log p_k = (1 − eps) · (lse − x_t) + eps · (lse − mean_k x_k)
+// Its gradient is ∂loss/∂x_k = p_k − q_k, scaled by the upstream row_grad:
+//   dx = row_grad · (softmax(x) − (1 − eps) · onehot(t) − eps / C)
+//
+// Fusing matters: a separate log_softmax would write a (rows, C) buffer only
+// to read one element of each row back. Here the forward keeps one number per
+// row, lse, and the backward recomputes softmax(x) = e^(x − lse) from it.
+//
+// Rows whose target is ignore_index (padding) get loss 0 and gradient 0 and
+// are not counted; the caller divides by the count for a mean. Each row is
+// computed by one thread, so results do not depend on the number of threads.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu.h"
+#include "kernels/cpu/parallel.h"
+
+namespace attn::kernels::cpu {
+namespace {
+
+// Rough cost of one exp in scalar operations, for parallel_for's decision.
+constexpr int64_t kExpCost = 16;
+
+template <typename T>
+int64_t cross_entropy_forward_impl(const T* logits, const int64_t* target, int64_t rows,
+                                   int64_t classes, int64_t ignore_index, T label_smoothing,
+                                   T* loss, T* lse) {
+  const double eps = static_cast<double>(label_smoothing);
+  parallel_for(rows, classes * kExpCost, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t t = target[r];
+      if (t == ignore_index) {
+        loss[r] = 0;
+        lse[r] = 0;  // never read by the backward; written so it is not garbage
+        continue;
+      }
+      const T* xr = logits + r * classes;
+      T m = xr[0];
+      for (int64_t k = 1; k < classes; ++k) m = xr[k] > m ? xr[k] : m;
+      double sum_exp = 0;
+      for (int64_t k = 0; k < classes; ++k) sum_exp += static_cast<double>(std::exp(xr[k] - m));
+      const double row_lse = static_cast<double>(m) + std::log(sum_exp);
+
+      double row_loss = (1.0 - eps) * (row_lse - static_cast<double>(xr[t]));
+      // Only when smoothing: with eps = 0 the mean term must vanish even when a
+      // logit is -inf (a masked class), where 0 · (lse − mean) would be NaN.
+      if (eps != 0.0) {
+        double sum_x = 0;
+        for (int64_t k = 0; k < classes; ++k) sum_x += static_cast<double>(xr[k]);
+        row_loss += eps * (row_lse - sum_x / static_cast<double>(classes));
+      }
+      loss[r] = static_cast<T>(row_loss);
+      lse[r] = static_cast<T>(row_lse);
+    }
+  });
+  return static_cast<int64_t>(
+      std::count_if(target, target + rows, [&](int64_t t) { return t != ignore_index; }));
+}
+
+template <typename T>
+void cross_entropy_backward_impl(const T* logits, const int64_t* target, const T* lse,
+                                 const T* row_grad, int64_t rows, int64_t classes,
+                                 int64_t ignore_index, T label_smoothing, T* dlogits) {
+  const T eps = label_smoothing;
+  const T smooth = eps / static_cast<T>(classes);  // the eps / C every class receives
+  parallel_for(rows, classes * kExpCost, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      T* dr = dlogits + r * classes;
+      const int64_t t = target[r];
+      if (t == ignore_index) {
+        std::fill(dr, dr + classes, T(0));
+        continue;
+      }
+      const T* xr = logits + r * classes;
+      const T g = row_grad[r];
+      const T l = lse[r];
+      // softmax(x)_k = e^(x_k − lse): the forward's lse saves a max and a sum.
+      for (int64_t k = 0; k < classes; ++k) dr[k] = g * (std::exp(xr[k] - l) - smooth);
+      dr[t] -= g * (T(1) - eps);
+    }
+  });
+}
+
+}  // namespace
+
+int64_t cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
+                              int64_t classes, int64_t ignore_index, float label_smoothing,
+                              float* loss, float* lse) {
+  return cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing,
+                                    loss, lse);
+}
+int64_t cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
+                              int64_t classes, int64_t ignore_index, double label_smoothing,
+                              double* loss, double* lse) {
+  return cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing,
+                                    loss, lse);
+}
+
+void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,
+                            const float* row_grad, int64_t rows, int64_t classes,
+                            int64_t ignore_index, float label_smoothing, float* dlogits) {
+  cross_entropy_backward_impl(logits, target, lse, row_grad, rows, classes, ignore_index,
+                              label_smoothing, dlogits);
+}
+void cross_entropy_backward(const double* logits, const int64_t* target, const double* lse,
+                            const double* row_grad, int64_t rows, int64_t classes,
+                            int64_t ignore_index, double label_smoothing, double* dlogits) {
+  cross_entropy_backward_impl(logits, target, lse, row_grad, rows, classes, ignore_index,
+                              label_smoothing, dlogits);
+}
+
+}  // namespace attn::kernels::cpu

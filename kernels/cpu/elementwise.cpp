@@ -1,0 +1,208 @@
+// Element-wise kernels: unary maps, binary ops with broadcasting, comparisons,
+// and where().
+//
+// Each op is written once as a tiny function object (AddOp, ExpOp, ...); the
+// public entry point switches on the op code *outside* the loop and runs a loop
+// specialised for that function object, so the loop body has no branch or call
+// per element and the compiler can vectorize it.
+#include <cmath>
+
+#include "kernels/cpu.h"
+#include "kernels/cpu/strided_loop.h"
+
+namespace attn::kernels::cpu {
+namespace {
+
+// --- the unary ops ---
+struct NegOp { template <typename T> T operator()(T x) const { return -x; } };
+struct ExpOp { template <typename T> T operator()(T x) const { return std::exp(x); } };
+struct LogOp { template <typename T> T operator()(T x) const { return std::log(x); } };
+struct SqrtOp { template <typename T> T operator()(T x) const { return std::sqrt(x); } };
+struct TanhOp { template <typename T> T operator()(T x) const { return std::tanh(x); } };
+struct AbsOp { template <typename T> T operator()(T x) const { return std::abs(x); } };
+struct ReluOp { template <typename T> T operator()(T x) const { return x > T(0) ? x : T(0); } };
+struct SigmoidOp {
+  // 1 / (1 + e^-x) overflows e^-x for very negative x; the two-branch form
+  // only ever exponentiates a non-positive number.
+  template <typename T> T operator()(T x) const {
+    if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+    T e = std::exp(x);
+    return e / (T(1) + e);
+  }
+};
+
+// --- the binary ops ---
+struct AddOp { template <typename T> T operator()(T a, T b) const { return a + b; } };
+struct SubOp { template <typename T> T operator()(T a, T b) const { return a - b; } };
+struct MulOp { template <typename T> T operator()(T a, T b) const { return a * b; } };
+struct DivOp { template <typename T> T operator()(T a, T b) const { return a / b; } };
+struct PowOp { template <typename T> T operator()(T a, T b) const { return std::pow(a, b); } };
+struct MaximumOp { template <typename T> T operator()(T a, T b) const { return a > b ? a : b; } };
+
+template <typename T, typename Op>
+void unary_loop(int64_t n, const T* x, T* out, Op op) {
+  parallel_for(n, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = op(x[i]);
+  });
+}
+
+template <typename T>
+void unary_impl(UnaryOp op, int64_t n, const T* x, T* out) {
+  switch (op) {
+    case UnaryOp::Neg: return unary_loop(n, x, out, NegOp{});
+    case UnaryOp::Exp: return unary_loop(n, x, out, ExpOp{});
+    case UnaryOp::Log: return unary_loop(n, x, out, LogOp{});
+    case UnaryOp::Sqrt: return unary_loop(n, x, out, SqrtOp{});
+    case UnaryOp::Tanh: return unary_loop(n, x, out, TanhOp{});
+    case UnaryOp::Sigmoid: return unary_loop(n, x, out, SigmoidOp{});
+    case UnaryOp::Relu: return unary_loop(n, x, out, ReluOp{});
+    case UnaryOp::Abs: return unary_loop(n, x, out, AbsOp{});
+  }
+}
+
+// Operand 0 is the contiguous output, 1 and 2 the inputs.
+template <typename T, typename Op>
+void binary_loop(int ndim, const int64_t* shape, const T* a, const int64_t* a_strides, const T* b,
+                 const int64_t* b_strides, T* out, Op op) {
+  int64_t out_strides[kMaxDims];
+  int64_t stride = 1;
+  for (int d = ndim - 1; d >= 0; --d) {
+    out_strides[d] = stride;
+    stride *= shape[d];
+  }
+  const int64_t* strides[3] = {out_strides, a_strides, b_strides};
+  StridedLoop loop(ndim, shape, 3, strides);
+  const int64_t n = loop.inner_size();
+  const int64_t sa = loop.inner_stride(1), sb = loop.inner_stride(2);
+  for_each_row(loop, [&](int64_t, const int64_t* offsets) {
+    T* o = out + offsets[0];
+    const T* pa = a + offsets[1];
+    const T* pb = b + offsets[2];
+    // The three common layouts get loops without stride multiplications.
+    if (sa == 1 && sb == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = op(pa[i], pb[i]);
+    } else if (sa == 1 && sb == 0) {
+      const T vb = pb[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = op(pa[i], vb);
+    } else if (sa == 0 && sb == 1) {
+      const T va = pa[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = op(va, pb[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i] = op(pa[i * sa], pb[i * sb]);
+    }
+  });
+}
+
+template <typename T>
+void binary_impl(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* as,
+                 const T* b, const int64_t* bs, T* out) {
+  switch (op) {
+    case BinaryOp::Add: return binary_loop(ndim, shape, a, as, b, bs, out, AddOp{});
+    case BinaryOp::Sub: return binary_loop(ndim, shape, a, as, b, bs, out, SubOp{});
+    case BinaryOp::Mul: return binary_loop(ndim, shape, a, as, b, bs, out, MulOp{});
+    case BinaryOp::Div: return binary_loop(ndim, shape, a, as, b, bs, out, DivOp{});
+    case BinaryOp::Pow: return binary_loop(ndim, shape, a, as, b, bs, out, PowOp{});
+    case BinaryOp::Maximum: return binary_loop(ndim, shape, a, as, b, bs, out, MaximumOp{});
+  }
+}
+
+template <typename T, typename Op>
+void scalar_loop(int64_t n, const T* x, T scalar, T* out, Op op) {
+  parallel_for(n, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = op(x[i], scalar);
+  });
+}
+
+template <typename T>
+void binary_scalar_impl(BinaryOp op, int64_t n, const T* x, T s, T* out) {
+  switch (op) {
+    case BinaryOp::Add: return scalar_loop(n, x, s, out, AddOp{});
+    case BinaryOp::Sub: return scalar_loop(n, x, s, out, SubOp{});
+    case BinaryOp::Mul: return scalar_loop(n, x, s, out, MulOp{});
+    case BinaryOp::Div: return scalar_loop(n, x, s, out, DivOp{});
+    case BinaryOp::Pow:
+      // x^2 is by far the most common power (squares in norms and variances);
+      // x*x is exact and much cheaper than std::pow.
+      if (s == T(2)) return scalar_loop(n, x, s, out, [](T v, T) { return v * v; });
+      return scalar_loop(n, x, s, out, PowOp{});
+    case BinaryOp::Maximum: return scalar_loop(n, x, s, out, MaximumOp{});
+  }
+}
+
+template <typename T>
+void compare_scalar_impl(CompareOp op, int64_t n, const T* x, T s, T* out) {
+  switch (op) {
+    case CompareOp::Eq: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a == b); });
+    case CompareOp::Ne: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a != b); });
+    case CompareOp::Lt: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a < b); });
+    case CompareOp::Le: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a <= b); });
+    case CompareOp::Gt: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a > b); });
+    case CompareOp::Ge: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a >= b); });
+  }
+}
+
+template <typename T>
+void where_impl(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cs,
+                const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out) {
+  int64_t out_strides[kMaxDims];
+  int64_t stride = 1;
+  for (int d = ndim - 1; d >= 0; --d) {
+    out_strides[d] = stride;
+    stride *= shape[d];
+  }
+  const int64_t* strides[4] = {out_strides, cs, as, bs};
+  StridedLoop loop(ndim, shape, 4, strides);
+  const int64_t n = loop.inner_size();
+  const int64_t sc = loop.inner_stride(1), sa = loop.inner_stride(2), sb = loop.inner_stride(3);
+  for_each_row(loop, [&](int64_t, const int64_t* offsets) {
+    T* o = out + offsets[0];
+    const int64_t* pc = cond + offsets[1];
+    const T* pa = a + offsets[2];
+    const T* pb = b + offsets[3];
+    for (int64_t i = 0; i < n; ++i) o[i] = pc[i * sc] != 0 ? pa[i * sa] : pb[i * sb];
+  });
+}
+
+}  // namespace
+
+void unary(UnaryOp op, int64_t n, const float* x, float* out) { unary_impl(op, n, x, out); }
+void unary(UnaryOp op, int64_t n, const double* x, double* out) { unary_impl(op, n, x, out); }
+
+void binary(BinaryOp op, int ndim, const int64_t* shape, const float* a, const int64_t* a_strides,
+            const float* b, const int64_t* b_strides, float* out) {
+  binary_impl(op, ndim, shape, a, a_strides, b, b_strides, out);
+}
+void binary(BinaryOp op, int ndim, const int64_t* shape, const double* a,
+            const int64_t* a_strides, const double* b, const int64_t* b_strides, double* out) {
+  binary_impl(op, ndim, shape, a, a_strides, b, b_strides, out);
+}
+
+void binary_scalar(BinaryOp op, int64_t n, const float* x, float scalar, float* out) {
+  binary_scalar_impl(op, n, x, scalar, out);
+}
+void binary_scalar(BinaryOp op, int64_t n, const double* x, double scalar, double* out) {
+  binary_scalar_impl(op, n, x, scalar, out);
+}
+
+void compare_scalar(CompareOp op, int64_t n, const float* x, float scalar, float* out) {
+  compare_scalar_impl(op, n, x, scalar, out);
+}
+void compare_scalar(CompareOp op, int64_t n, const double* x, double scalar, double* out) {
+  compare_scalar_impl(op, n, x, scalar, out);
+}
+void compare_scalar(CompareOp op, int64_t n, const int64_t* x, int64_t scalar, int64_t* out) {
+  compare_scalar_impl(op, n, x, scalar, out);
+}
+
+void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
+           const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
+           float* out) {
+  where_impl(ndim, shape, cond, cond_strides, a, a_strides, b, b_strides, out);
+}
+void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
+           const double* a, const int64_t* a_strides, const double* b, const int64_t* b_strides,
+           double* out) {
+  where_impl(ndim, shape, cond, cond_strides, a, a_strides, b, b_strides, out);
+}
+
+}  // namespace attn::kernels::cpu

@@ -1,0 +1,197 @@
+// Reductions along one dim: sum, and max with its argmax.
+//
+// The input is seen as (outer, n, inner) and the middle dim is reduced:
+//   sum:    out[o, i] = Σ_k x[o, k, i]
+//   max:    out[o, i] = max_k x[o, k, i],  argmax[o, i] = the first k attaining it
+//
+// Two loop shapes cover every case:
+// - inner == 1 (the last dim): each output walks one contiguous row.
+// - inner > 1: the n terms of one output sit `inner` elements apart. Walking one
+//   such column alone touches a new cache line per term, so we walk k in the
+//   outer loop and a block of contiguous i in the inner loop, keeping one
+//   accumulator per i. The inner loop is then unit-stride and vectorizes.
+//
+// Sums accumulate in double: once a float total is far larger than its terms,
+// each add rounds away much of the term (adding 0.1f ten million times in a
+// float gives 1087937, not 1000000), and the error grows with n. Max needs no
+// accumulator.
+//
+// Determinism: every output element is produced by one thread, in a fixed
+// order of k, so results do not depend on the number of threads. When a row
+// is long, it is cut into chunks of a fixed size (not a per-thread share), the
+// chunks are summed in parallel and the partial sums are added in chunk order.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu.h"
+#include "kernels/cpu/parallel.h"
+
+namespace attn::kernels::cpu {
+namespace {
+
+// Width of the block of contiguous i handled together when inner > 1: the
+// accumulators (256 doubles = 2 KiB) stay in L1 next to the rows being read.
+constexpr int64_t kColumnBlock = 256;
+
+// Rows longer than this are summed in chunks of this size, so that a full
+// reduction (outer = 1) still uses every core.
+constexpr int64_t kSumChunk = 16384;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Σ x[0..n) in double. Four independent partial sums break the chain of
+// dependent adds (a new add need not wait for the previous one) and let the
+// compiler use vector adds; the order is still fixed, so the result is too.
+template <typename T>
+double sum_contiguous(const T* x, int64_t n) {
+  double acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    acc0 += static_cast<double>(x[k]);
+    acc1 += static_cast<double>(x[k + 1]);
+    acc2 += static_cast<double>(x[k + 2]);
+    acc3 += static_cast<double>(x[k + 3]);
+  }
+  double total = (acc0 + acc1) + (acc2 + acc3);
+  for (; k < n; ++k) total += static_cast<double>(x[k]);
+  return total;
+}
+
+// inner == 1: x (rows, n), out (rows).
+template <typename T>
+void sum_rows(const T* x, int64_t rows, int64_t n, T* out) {
+  if (n <= kSumChunk) {
+    parallel_for(rows, n, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) out[r] = static_cast<T>(sum_contiguous(x + r * n, n));
+    });
+    return;
+  }
+  // Long rows: one work item per (row, chunk); partial (rows, chunks).
+  const int64_t chunks = ceil_div(n, kSumChunk);
+  std::vector<double> buffer(static_cast<size_t>(rows * chunks));
+  double* partial = buffer.data();
+  parallel_for(rows * chunks, kSumChunk, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = item / chunks;
+      const int64_t start = (item % chunks) * kSumChunk;
+      const int64_t length = std::min(kSumChunk, n - start);
+      partial[item] = sum_contiguous(x + r * n + start, length);
+    }
+  });
+  for (int64_t r = 0; r < rows; ++r) {
+    double total = 0;
+    for (int64_t c = 0; c < chunks; ++c) total += partial[r * chunks + c];
+    out[r] = static_cast<T>(total);
+  }
+}
+
+// inner > 1: one work item per (o, block of i).
+template <typename T>
+void sum_columns(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
+  const int64_t blocks = ceil_div(inner, kColumnBlock);
+  parallel_for(outer * blocks, n * kColumnBlock, [&](int64_t begin, int64_t end) {
+    double acc[kColumnBlock];
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t o = item / blocks;
+      const int64_t i0 = (item % blocks) * kColumnBlock;
+      const int64_t width = std::min(kColumnBlock, inner - i0);
+      const T* base = x + o * n * inner + i0;
+      std::fill(acc, acc + width, 0.0);
+      for (int64_t k = 0; k < n; ++k) {
+        const T* row = base + k * inner;
+        for (int64_t i = 0; i < width; ++i) acc[i] += static_cast<double>(row[i]);
+      }
+      T* dst = out + o * inner + i0;
+      for (int64_t i = 0; i < width; ++i) dst[i] = static_cast<T>(acc[i]);
+    }
+  });
+}
+
+template <typename T>
+void sum_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
+  if (inner == 1) {
+    sum_rows(x, outer, n, out);
+  } else {
+    sum_columns(x, outer, n, inner, out);
+  }
+}
+
+// Whether candidate v replaces the current best. `v > best` alone would keep
+// the first maximum on ties (a later equal value does not replace it) but
+// would skip NaN. Like PyTorch, a NaN wins and then stays: `!(v <= best)` is
+// true for v > best and for a NaN v, and `best == best` is false once best is NaN.
+template <typename T>
+bool replaces(T v, T best) {
+  return !(v <= best) && best == best;
+}
+
+template <typename T>
+void max_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out,
+                     int64_t* argmax) {
+  if (n == 0) return;  // max over an empty dim has no value; the caller rejects it.
+  if (inner == 1) {
+    parallel_for(outer, n, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const T* row = x + r * n;
+        T best = row[0];
+        int64_t best_k = 0;
+        for (int64_t k = 1; k < n; ++k) {
+          if (replaces(row[k], best)) {
+            best = row[k];
+            best_k = k;
+          }
+        }
+        out[r] = best;
+        argmax[r] = best_k;
+      }
+    });
+    return;
+  }
+  // inner > 1: keep the running max and argmax of a block of columns in the
+  // output itself, starting from k = 0.
+  const int64_t blocks = ceil_div(inner, kColumnBlock);
+  parallel_for(outer * blocks, n * kColumnBlock, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t o = item / blocks;
+      const int64_t i0 = (item % blocks) * kColumnBlock;
+      const int64_t width = std::min(kColumnBlock, inner - i0);
+      const T* base = x + o * n * inner + i0;
+      T* best = out + o * inner + i0;
+      int64_t* best_k = argmax + o * inner + i0;
+      for (int64_t i = 0; i < width; ++i) {
+        best[i] = base[i];
+        best_k[i] = 0;
+      }
+      for (int64_t k = 1; k < n; ++k) {
+        const T* row = base + k * inner;
+        for (int64_t i = 0; i < width; ++i) {
+          if (replaces(row[i], best[i])) {
+            best[i] = row[i];
+            best_k[i] = k;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void sum_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out) {
+  sum_reduce_impl(x, outer, n, inner, out);
+}
+void sum_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out) {
+  sum_reduce_impl(x, outer, n, inner, out);
+}
+
+void max_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out,
+                int64_t* argmax) {
+  max_reduce_impl(x, outer, n, inner, out, argmax);
+}
+void max_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out,
+                int64_t* argmax) {
+  max_reduce_impl(x, outer, n, inner, out, argmax);
+}
+
+}  // namespace attn::kernels::cpu

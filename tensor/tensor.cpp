@@ -1,0 +1,217 @@
+// The Tensor handle: layout queries, data access, copies between devices and
+// in-place updates. Nothing here builds autograd graphs.
+#include "tensor/tensor.h"
+
+#include <cstring>
+
+#include "autograd/grad_mode.h"
+#include "kernels/cpu.h"
+#include "kernels/cuda.h"
+#include "tensor/dispatch.h"
+
+namespace attn {
+
+Tensor Tensor::empty(const Shape& shape, TensorOptions options) {
+  for (int64_t s : shape) {
+    ATTN_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
+  }
+  ATTN_CHECK(options.device_ == kCPU || options.dtype_ == kFloat32 || options.dtype_ == kInt64,
+             "empty: ", dtype_name(options.dtype_), " tensors live on the CPU only");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(
+      static_cast<size_t>(shape_numel(shape)) * element_size(options.dtype_), options.device_);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = options.dtype_;
+  impl->requires_grad = options.requires_grad_;
+  ATTN_CHECK(!options.requires_grad_ || is_floating(options.dtype_),
+             "empty: only floating-point tensors can require grad, got ", dtype_name(options.dtype_));
+  return Tensor(impl);
+}
+
+int64_t Tensor::size(int64_t dim) const {
+  return shape()[wrap_dim(dim, this->dim(), "size")];
+}
+
+int64_t Tensor::stride(int64_t dim) const {
+  return strides()[wrap_dim(dim, this->dim(), "stride")];
+}
+
+bool Tensor::is_contiguous() const {
+  const TensorImpl& t = checked();
+  int64_t expected = 1;
+  for (size_t i = t.shape.size(); i-- > 0;) {
+    if (t.shape[i] == 1) continue;  // the stride of a size-1 dim never matters
+    if (t.strides[i] != expected) return false;
+    expected *= t.shape[i];
+  }
+  return true;
+}
+
+bool Tensor::shares_storage_with(const Tensor& other) const {
+  return checked().storage == other.checked().storage;
+}
+
+namespace {
+template <typename T> DType dtype_of();
+template <> DType dtype_of<float>() { return kFloat32; }
+template <> DType dtype_of<double>() { return kFloat64; }
+template <> DType dtype_of<int64_t>() { return kInt64; }
+}  // namespace
+
+template <typename T>
+T* Tensor::data_ptr() const {
+  const TensorImpl& t = checked();
+  ATTN_CHECK(t.dtype == dtype_of<T>(), "data_ptr: the tensor holds ", dtype_name(t.dtype),
+             ", not ", dtype_name(dtype_of<T>()));
+  return static_cast<T*>(t.storage->data()) + t.offset;
+}
+template float* Tensor::data_ptr<float>() const;
+template double* Tensor::data_ptr<double>() const;
+template int64_t* Tensor::data_ptr<int64_t>() const;
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor source = device() == kCPU ? *this : to(kCPU);
+  Tensor typed = source.dtype() == dtype_of<T>() ? source : source.detach().to(dtype_of<T>());
+  std::vector<T> out(static_cast<size_t>(typed.numel()));
+  if (out.empty()) return out;
+  kernels::cpu::copy_strided(static_cast<int>(typed.dim()), typed.shape().data(),
+                             typed.data_ptr<T>(), typed.strides().data(), out.data());
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+
+template <typename T>
+T Tensor::item() const {
+  ATTN_CHECK(numel() == 1, "item: expected a tensor with one element, got shape ",
+             shape_str(shape()));
+  T value{};
+  dispatch_all(dtype(), [&](auto zero) {
+    using S = decltype(zero);
+    value = static_cast<T>(to_vector<S>()[0]);
+  });
+  return value;
+}
+template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
+template int64_t Tensor::item<int64_t>() const;
+
+Tensor& Tensor::requires_grad_(bool requires_grad) {
+  TensorImpl& t = checked();
+  ATTN_CHECK(t.grad_fn == nullptr || requires_grad,
+             "requires_grad_: only leaf tensors can stop requiring grad; use detach() on ",
+             "the output of an op");
+  ATTN_CHECK(!requires_grad || is_floating(t.dtype),
+             "requires_grad_: only floating-point tensors can require grad, got ",
+             dtype_name(t.dtype));
+  t.requires_grad = requires_grad;
+  return *this;
+}
+
+Tensor Tensor::grad() const {
+  const TensorImpl& t = checked();
+  return t.grad ? Tensor(t.grad) : Tensor();
+}
+
+void Tensor::set_grad(const Tensor& grad) const {
+  if (grad.defined()) {
+    ATTN_CHECK(grad.shape() == shape(), "set_grad: gradient of shape ", shape_str(grad.shape()),
+               " for a tensor of shape ", shape_str(shape()));
+  }
+  checked().grad = grad.impl_ptr();
+}
+
+void Tensor::zero_grad() const { checked().grad.reset(); }
+
+Tensor Tensor::detach() const {
+  const TensorImpl& t = checked();
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.storage;
+  impl->shape = t.shape;
+  impl->strides = t.strides;
+  impl->offset = t.offset;
+  impl->dtype = t.dtype;
+  return Tensor(impl);
+}
+
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
+  const TensorImpl& b = *base.unsafe_impl();
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = b.storage;
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = b.dtype;
+  return Tensor(impl);
+}
+
+void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  ATTN_CHECK(a.device() == b.device(), op, ": expected both tensors on the same device, got ",
+             device_name(a.device()), " ", shape_str(a.shape()), " and ", device_name(b.device()),
+             " ", shape_str(b.shape()));
+  ATTN_CHECK(a.dtype() == b.dtype(), op, ": expected both tensors of the same dtype, got ",
+             dtype_name(a.dtype()), " ", shape_str(a.shape()), " and ", dtype_name(b.dtype()),
+             " ", shape_str(b.shape()));
+}
+
+void check_floating(const char* op, const Tensor& t) {
+  ATTN_CHECK(is_floating(t.dtype()), op, ": expected a floating-point tensor, got ",
+             dtype_name(t.dtype()), " of shape ", shape_str(t.shape()));
+}
+
+// --- in-place updates ---
+
+namespace {
+
+void check_inplace(const char* op, const Tensor& t) {
+  ATTN_CHECK(!(t.requires_grad() && autograd::GradMode::is_enabled()), op,
+             ": in-place update of a tensor that requires grad; wrap it in attn::NoGradGuard");
+  ATTN_CHECK(t.device() == kCPU, op, ": in-place updates run on the CPU only for now");
+}
+
+}  // namespace
+
+Tensor& Tensor::fill_(double value) {
+  check_inplace("fill_", *this);
+  Tensor filled = empty(shape(), dtype());
+  dispatch_all(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    kernels::cpu::fill(numel(), static_cast<T>(value), filled.data_ptr<T>());
+  });
+  return copy_(filled);
+}
+
+Tensor& Tensor::zero_() { return fill_(0.0); }
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace("copy_", *this);
+  Shape target = broadcast_shapes(src.shape(), shape(), "copy_");
+  ATTN_CHECK(target == shape(), "copy_: source of shape ", shape_str(src.shape()),
+             " does not broadcast to destination shape ", shape_str(shape()));
+  Tensor source = src.detach();
+  if (source.device() != kCPU) source = source.to(kCPU);
+  if (source.dtype() != dtype()) source = source.to(dtype());
+  // Read the source through broadcast strides into a contiguous buffer, then
+  // scatter that into this (possibly strided) view. Going through a buffer
+  // keeps copy_ correct even when source and destination overlap.
+  Shape src_strides(shape().size(), 0);
+  for (size_t i = 0; i < source.shape().size(); ++i) {
+    size_t d = shape().size() - source.shape().size() + i;
+    src_strides[d] = source.shape()[i] == 1 ? 0 : source.strides()[i];
+  }
+  Tensor buffer = empty(shape(), dtype());
+  int ndim = static_cast<int>(dim());
+  dispatch_all(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    kernels::cpu::copy_strided(ndim, shape().data(), source.data_ptr<T>(), src_strides.data(),
+                               buffer.data_ptr<T>());
+    kernels::cpu::copy_into_strided(ndim, shape().data(), buffer.data_ptr<T>(), data_ptr<T>(),
+                                    strides().data(), false);
+  });
+  return *this;
+}
+
+}  // namespace attn

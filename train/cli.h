@@ -1,0 +1,10 @@
+// The `attn` command line: one binary, one subcommand per job (Marian's style).
+// Each subcommand lives in its own file as `int run_NAME(int argc, char** argv)`,
+// receiving the arguments after the subcommand's name.
+#pragma once
+
+namespace attn::cli {
+
+int run_gradcheck(int argc, char** argv);
+
+}  // namespace attn::cli

@@ -1,0 +1,64 @@
+// `attn gradcheck`: runs the finite-difference check of every registered op
+// (autograd/gradcheck_cases.cpp) and prints one row per case. Exits non-zero
+// if any case fails, so it can stand in a script or CI.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <cxxopts.hpp>
+
+#include <attn/attn.h>
+
+#include "autograd/gradcheck_cases.h"
+#include "train/cli.h"
+
+namespace attn::cli {
+
+int run_gradcheck(int argc, char** argv) {
+  cxxopts::Options options("attn gradcheck",
+                           "Check each op's backward rule against central finite differences "
+                           "in float64");
+  options.add_options()
+      ("op", "only the cases of this op (e.g. matmul)", cxxopts::value<std::string>())
+      ("eps", "finite-difference step", cxxopts::value<double>()->default_value("1e-6"))
+      ("rtol", "relative tolerance", cxxopts::value<double>()->default_value("1e-6"))
+      ("seed", "seed for the random inputs", cxxopts::value<uint64_t>()->default_value("0"))
+      ("h,help", "show this help");
+  cxxopts::ParseResult args;
+  try {
+    args = options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& error) {
+    std::cerr << "attn gradcheck: " << error.what() << "\n\n" << options.help() << "\n";
+    return 2;
+  }
+  if (args.count("help")) {
+    std::cout << options.help() << "\n";
+    return 0;
+  }
+  GradcheckOptions check;
+  check.eps = args["eps"].as<double>();
+  check.rtol = args["rtol"].as<double>();
+  std::string only = args.count("op") ? args["op"].as<std::string>() : "";
+
+  std::printf("%-14s %-38s %12s %12s  %s\n", "op", "shapes", "max abs err", "max rel err",
+              "result");
+  int failed = 0, ran = 0;
+  for (const GradcheckCase& c : gradcheck_cases()) {
+    if (!only.empty() && c.op != only) continue;
+    Generator generator(args["seed"].as<uint64_t>() + static_cast<uint64_t>(ran) + 1);
+    GradcheckResult result = gradcheck(c.fn, c.make_inputs(generator), check);
+    ++ran;
+    if (!result.passed) ++failed;
+    std::printf("%-14s %-38s %12.3e %12.3e  %s\n", c.op.c_str(), c.shapes.c_str(),
+                result.max_abs_error, result.max_rel_error, result.passed ? "pass" : "FAIL");
+    if (!result.passed) std::printf("    %s\n", result.message.c_str());
+  }
+  if (ran == 0) {
+    std::cerr << "attn gradcheck: no case for op '" << only << "'\n";
+    return 2;
+  }
+  std::printf("%d passed, %d failed\n", ran - failed, failed);
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace attn::cli

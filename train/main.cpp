@@ -1,0 +1,60 @@
+// attn: the command-line entry point.
+//
+//   attn --help                 the subcommands
+//   attn --version
+//   attn gradcheck [--op NAME]  finite-difference check of every registered op
+//
+// The first argument picks a subcommand; that subcommand parses the rest with
+// its own cxxopts parser, so `attn gradcheck --help` lists its own options.
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include <attn/attn.h>
+
+#include "train/cli.h"
+
+namespace {
+
+void print_usage(std::ostream& out) {
+  out << "attn " << ATTN_VERSION << ": learn attention by building it\n\n"
+      << "Usage: attn <command> [options]\n\n"
+      << "Commands:\n"
+      << "  gradcheck   check every op's backward against finite differences (float64)\n\n"
+      << "Options:\n"
+      << "  -h, --help     show this help\n"
+      << "      --version  print the version\n\n"
+      << "Run 'attn <command> --help' for a command's options.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(std::cerr);
+    return 2;
+  }
+  std::string command = argv[1];
+  try {
+    if (command == "-h" || command == "--help" || command == "help") {
+      print_usage(std::cout);
+      return 0;
+    }
+    if (command == "--version" || command == "-v") {
+      std::cout << "attn " << ATTN_VERSION
+                << (attn::kernels::cuda::built_with_cuda() ? " (with CUDA)" : " (CPU only)")
+                << "\n";
+      return 0;
+    }
+    if (command == "gradcheck") return attn::cli::run_gradcheck(argc - 1, argv + 1);
+    std::cerr << "attn: unknown command '" << command << "'\n\n";
+    print_usage(std::cerr);
+    return 2;
+  } catch (const attn::Error& error) {
+    std::cerr << "attn " << command << ": error: " << error.what() << "\n";
+    return 1;
+  } catch (const std::exception& error) {
+    std::cerr << "attn " << command << ": " << error.what() << "\n";
+    return 1;
+  }
+}
