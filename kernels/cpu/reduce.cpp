@@ -127,8 +127,7 @@ bool replaces(T v, T best) {
 }
 
 template <typename T>
-void max_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out,
-                     int64_t* argmax) {
+void max_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out, int64_t* argmax) {
   if (n == 0) return;  // max over an empty dim has no value; the caller rejects it.
   if (inner == 1) {
     parallel_for(outer, n, [&](int64_t begin, int64_t end) {

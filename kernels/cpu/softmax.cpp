@@ -164,8 +164,8 @@ void backward_rows(const T* y, const T* dy, int64_t rows, int64_t n, bool log, T
 
 // inner > 1: the same two passes over a block of columns.
 template <typename T>
-void backward_columns(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner,
-                      bool log, T* dx) {
+void backward_columns(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner, bool log,
+                      T* dx) {
   const int64_t blocks = ceil_div(inner, kColumnBlock);
   const int64_t cost = n * kColumnBlock * (log ? kExpCost : 4);
   parallel_for(outer * blocks, cost, [&](int64_t begin, int64_t end) {
@@ -240,8 +240,8 @@ void softmax_backward(const float* y, const float* dy, int64_t outer, int64_t n,
                       bool log, float* dx) {
   softmax_backward_impl(y, dy, outer, n, inner, log, dx);
 }
-void softmax_backward(const double* y, const double* dy, int64_t outer, int64_t n,
-                      int64_t inner, bool log, double* dx) {
+void softmax_backward(const double* y, const double* dy, int64_t outer, int64_t n, int64_t inner,
+                      bool log, double* dx) {
   softmax_backward_impl(y, dy, outer, n, inner, log, dx);
 }
 

@@ -101,13 +101,11 @@ struct Layout {
 // Small and odd shapes, inner > 1 layouts, a column block that does not divide
 // 256, and shapes that take the parallel path.
 const std::vector<Layout> kLayouts = {
-    {1, 1, 1}, {3, 7, 1}, {2, 5, 3}, {4, 1, 6}, {1, 9, 2},
-    {2, 33, 300}, {512, 512, 1}, {8, 64, 513},
+    {1, 1, 1}, {3, 7, 1},    {2, 5, 3},     {4, 1, 6},
+    {1, 9, 2}, {2, 33, 300}, {512, 512, 1}, {8, 64, 513},
 };
 
-int64_t at(const Layout& s, int64_t o, int64_t k, int64_t i) {
-  return (o * s.n + k) * s.inner + i;
-}
+int64_t at(const Layout& s, int64_t o, int64_t k, int64_t i) { return (o * s.n + k) * s.inner + i; }
 
 // --- naive references --------------------------------------------------------
 
@@ -140,8 +138,7 @@ std::vector<double> ref_softmax(const std::vector<double>& x, const Layout& s, b
 // dx_j = Σ_k dy_k ∂y_k/∂x_j with the Jacobians of softmax, y_k (δ_kj − y_j),
 // and of log_softmax, δ_kj − p_j, where p = softmax(x).
 std::vector<double> ref_softmax_backward(const std::vector<double>& x,
-                                         const std::vector<double>& dy, const Layout& s,
-                                         bool log) {
+                                         const std::vector<double>& dy, const Layout& s, bool log) {
   const std::vector<double> p = ref_softmax(x, s, false);
   std::vector<double> dx(x.size());
   for (int64_t o = 0; o < s.outer; ++o) {
@@ -164,8 +161,8 @@ struct LayerNormRef {
   std::vector<double> y, mean, rstd;
 };
 
-LayerNormRef ref_layer_norm(const std::vector<double>& x, const double* gamma,
-                            const double* beta, int64_t rows, int64_t cols, double eps) {
+LayerNormRef ref_layer_norm(const std::vector<double>& x, const double* gamma, const double* beta,
+                            int64_t rows, int64_t cols, double eps) {
   LayerNormRef r{std::vector<double>(x.size()), std::vector<double>(rows),
                  std::vector<double>(rows)};
   for (int64_t row = 0; row < rows; ++row) {
@@ -180,8 +177,7 @@ LayerNormRef ref_layer_norm(const std::vector<double>& x, const double* gamma,
     r.rstd[row] = rs;
     for (int64_t c = 0; c < cols; ++c) {
       const double xhat = (x[row * cols + c] - mu) * rs;
-      r.y[row * cols + c] =
-          xhat * (gamma ? gamma[c] : 1.0) + (beta ? beta[c] : 0.0);
+      r.y[row * cols + c] = xhat * (gamma ? gamma[c] : 1.0) + (beta ? beta[c] : 0.0);
     }
   }
   return r;
@@ -192,9 +188,9 @@ struct LayerNormGrads {
 };
 
 // dx_c = Σ_j g_j ∂x̂_j/∂x_c with ∂x̂_j/∂x_c = rstd (δ_jc − 1/N − x̂_j x̂_c / N), g = dy ⊙ γ.
-LayerNormGrads ref_layer_norm_backward(const std::vector<double>& dy,
-                                       const std::vector<double>& x, const double* gamma,
-                                       int64_t rows, int64_t cols, double eps) {
+LayerNormGrads ref_layer_norm_backward(const std::vector<double>& dy, const std::vector<double>& x,
+                                       const double* gamma, int64_t rows, int64_t cols,
+                                       double eps) {
   const LayerNormRef f = ref_layer_norm(x, nullptr, nullptr, rows, cols, eps);  // y = x̂
   LayerNormGrads grads{std::vector<double>(x.size()), std::vector<double>(cols, 0.0),
                        std::vector<double>(cols, 0.0)};
@@ -221,9 +217,8 @@ struct CrossEntropyRef {
 };
 
 // loss = −Σ_k q_k log p_k with q = (1 − eps) onehot(t) + eps / C.
-CrossEntropyRef ref_cross_entropy(const std::vector<double>& x,
-                                  const std::vector<int64_t>& target, int64_t rows,
-                                  int64_t classes, int64_t ignore_index, double eps) {
+CrossEntropyRef ref_cross_entropy(const std::vector<double>& x, const std::vector<int64_t>& target,
+                                  int64_t rows, int64_t classes, int64_t ignore_index, double eps) {
   CrossEntropyRef r{std::vector<double>(rows, 0.0), std::vector<double>(rows, 0.0), 0};
   for (int64_t row = 0; row < rows; ++row) {
     if (target[row] == ignore_index) continue;
@@ -247,9 +242,8 @@ CrossEntropyRef ref_cross_entropy(const std::vector<double>& x,
 // d logits = row_grad · (p − q), zero for ignored rows.
 std::vector<double> ref_cross_entropy_backward(const std::vector<double>& x,
                                                const std::vector<int64_t>& target,
-                                               const std::vector<double>& row_grad,
-                                               int64_t rows, int64_t classes,
-                                               int64_t ignore_index, double eps) {
+                                               const std::vector<double>& row_grad, int64_t rows,
+                                               int64_t classes, int64_t ignore_index, double eps) {
   std::vector<double> d(x.size(), 0.0);
   const Layout s{rows, classes, 1};
   const std::vector<double> p = ref_softmax(x, s, false);
@@ -298,8 +292,8 @@ TYPED_TEST(CpuKernels, SumReduceMatchesReference) {
   layouts.push_back({2, 40000, 1});  // rows long enough to be summed in chunks
   layouts.push_back({3, 0, 4});      // an empty dim sums to zero
   for (const Layout& s : layouts) {
-    SCOPED_TRACE(::testing::Message() << "outer " << s.outer << " n " << s.n << " inner "
-                                      << s.inner);
+    SCOPED_TRACE(::testing::Message()
+                 << "outer " << s.outer << " n " << s.n << " inner " << s.inner);
     const auto x = random_vector<T>(s.outer * s.n * s.inner, -1, 1, 1);
     std::vector<T> out(static_cast<size_t>(s.outer * s.inner), T(-7));
     cpu::sum_reduce(x.data(), s.outer, s.n, s.inner, out.data());
@@ -321,8 +315,8 @@ TEST(CpuKernelChecks, SumReduceFloatDoesNotDrift) {
 TYPED_TEST(CpuKernels, MaxReduceMatchesReferenceWithFirstArgmax) {
   using T = TypeParam;
   for (const Layout& s : kLayouts) {
-    SCOPED_TRACE(::testing::Message() << "outer " << s.outer << " n " << s.n << " inner "
-                                      << s.inner);
+    SCOPED_TRACE(::testing::Message()
+                 << "outer " << s.outer << " n " << s.n << " inner " << s.inner);
     // Few distinct values, so ties are common and the first-argmax rule shows.
     std::mt19937 gen(2);
     std::uniform_int_distribution<int> dist(-3, 3);
@@ -483,8 +477,8 @@ TYPED_TEST(CpuKernels, LayerNormForwardMatchesReference) {
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 1}, {3, 7}, {5, 300}, {512, 512}};
   for (auto [rows, cols] : shapes) {
     for (Affine affine : kAffines) {
-      SCOPED_TRACE(::testing::Message() << rows << "x" << cols << " gamma " << affine.gamma
-                                        << " beta " << affine.beta);
+      SCOPED_TRACE(::testing::Message()
+                   << rows << "x" << cols << " gamma " << affine.gamma << " beta " << affine.beta);
       const auto x = random_vector<T>(rows * cols, -2, 3, 9);
       const auto gamma = random_vector<T>(cols, 0.5, 1.5, 10);
       const auto beta = random_vector<T>(cols, -1, 1, 11);
@@ -495,9 +489,9 @@ TYPED_TEST(CpuKernels, LayerNormForwardMatchesReference) {
       cpu::layer_norm_forward(x.data(), g, b, rows, cols, eps, y.data(), mean.data(), rstd.data());
       const auto gd = to_double(gamma);
       const auto bd = to_double(beta);
-      const auto ref = ref_layer_norm(to_double(x), affine.gamma ? gd.data() : nullptr,
-                                      affine.beta ? bd.data() : nullptr, rows, cols,
-                                      static_cast<double>(eps));
+      const auto ref =
+          ref_layer_norm(to_double(x), affine.gamma ? gd.data() : nullptr,
+                         affine.beta ? bd.data() : nullptr, rows, cols, static_cast<double>(eps));
       EXPECT_TRUE(all_close(y, ref.y, Tolerance<T>::value));
       EXPECT_TRUE(all_close(mean, ref.mean, Tolerance<T>::value));
       EXPECT_TRUE(all_close(rstd, ref.rstd, Tolerance<T>::value));
@@ -512,9 +506,8 @@ TYPED_TEST(CpuKernels, LayerNormForwardIsStableForLargeMean) {
   auto x = random_vector<T>(rows * cols, -1, 1, 12);
   for (auto& v : x) v += T(1000);
   std::vector<T> y(x.size()), mean(rows), rstd(rows);
-  cpu::layer_norm_forward(x.data(), static_cast<const T*>(nullptr),
-                          static_cast<const T*>(nullptr), rows, cols, T(1e-5), y.data(),
-                          mean.data(), rstd.data());
+  cpu::layer_norm_forward(x.data(), static_cast<const T*>(nullptr), static_cast<const T*>(nullptr),
+                          rows, cols, T(1e-5), y.data(), mean.data(), rstd.data());
   const auto ref = ref_layer_norm(to_double(x), nullptr, nullptr, rows, cols, 1e-5);
   EXPECT_TRUE(all_close(rstd, ref.rstd, Tolerance<T>::value));
   // y inherits the rounding of the stored mean (ulp(1000) ≈ 6e-5 in float).
@@ -540,9 +533,9 @@ TYPED_TEST(CpuKernels, LayerNormBackwardMatchesReference) {
       cpu::layer_norm_backward(dy.data(), x.data(), g, mean.data(), rstd.data(), rows, cols,
                                dx.data(), dgamma.data(), dbeta.data());
       const auto gd = to_double(gamma);
-      const auto ref = ref_layer_norm_backward(to_double(dy), to_double(x),
-                                               with_gamma ? gd.data() : nullptr, rows, cols,
-                                               static_cast<double>(eps));
+      const auto ref =
+          ref_layer_norm_backward(to_double(dy), to_double(x), with_gamma ? gd.data() : nullptr,
+                                  rows, cols, static_cast<double>(eps));
       EXPECT_TRUE(all_close(dx, ref.dx, 10 * Tolerance<T>::value));
       EXPECT_TRUE(all_close(dgamma, ref.dgamma, 10 * Tolerance<T>::value));
       EXPECT_TRUE(all_close(dbeta, ref.dbeta, 10 * Tolerance<T>::value));
@@ -567,20 +560,20 @@ TEST(CpuKernelChecks, LayerNormBackwardMatchesFiniteDifferences) {
   auto f = [&](const std::vector<double>& xv, const std::vector<double>& gv,
                const std::vector<double>& bv) {
     std::vector<double> y(xv.size()), mean(rows), rstd(rows);
-    cpu::layer_norm_forward(xv.data(), gv.data(), bv.data(), rows, cols, eps, y.data(),
-                            mean.data(), rstd.data());
+    cpu::layer_norm_forward(xv.data(), gv.data(), bv.data(), rows, cols, eps, y.data(), mean.data(),
+                            rstd.data());
     return dot(dy, y);
   };
   std::vector<double> y(x.size()), mean(rows), rstd(rows);
   cpu::layer_norm_forward(x.data(), gamma.data(), beta.data(), rows, cols, eps, y.data(),
                           mean.data(), rstd.data());
   std::vector<double> dx(x.size()), dgamma(cols), dbeta(cols);
-  cpu::layer_norm_backward(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows,
-                           cols, dx.data(), dgamma.data(), dbeta.data());
-  EXPECT_TRUE(all_close(dx, numeric_grad([&](const auto& v) { return f(v, gamma, beta); }, x),
-                        1e-7));
-  EXPECT_TRUE(all_close(
-      dgamma, numeric_grad([&](const auto& v) { return f(x, v, beta); }, gamma), 1e-7));
+  cpu::layer_norm_backward(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows, cols,
+                           dx.data(), dgamma.data(), dbeta.data());
+  EXPECT_TRUE(
+      all_close(dx, numeric_grad([&](const auto& v) { return f(v, gamma, beta); }, x), 1e-7));
+  EXPECT_TRUE(
+      all_close(dgamma, numeric_grad([&](const auto& v) { return f(x, v, beta); }, gamma), 1e-7));
   EXPECT_TRUE(
       all_close(dbeta, numeric_grad([&](const auto& v) { return f(x, gamma, v); }, beta), 1e-7));
 }
@@ -593,7 +586,7 @@ struct CrossEntropyCase {
 };
 
 const std::vector<CrossEntropyCase> kCrossEntropyCases = {
-    {4, 1, -100, 0.0},  {6, 10, -100, 0.0}, {6, 10, -100, 0.1}, {7, 5, 0, 0.2},
+    {4, 1, -100, 0.0},    {6, 10, -100, 0.0},    {6, 10, -100, 0.1}, {7, 5, 0, 0.2},
     {3, 1000, -100, 0.1}, {512, 512, -100, 0.0}, {512, 512, 3, 0.1},
 };
 
@@ -609,8 +602,8 @@ std::vector<int64_t> make_targets(const CrossEntropyCase& c, uint32_t seed) {
 TYPED_TEST(CpuKernels, CrossEntropyForwardMatchesReference) {
   using T = TypeParam;
   for (const auto& c : kCrossEntropyCases) {
-    SCOPED_TRACE(::testing::Message() << c.rows << "x" << c.classes << " ignore "
-                                      << c.ignore_index << " eps " << c.smoothing);
+    SCOPED_TRACE(::testing::Message() << c.rows << "x" << c.classes << " ignore " << c.ignore_index
+                                      << " eps " << c.smoothing);
     const auto x = random_vector<T>(c.rows * c.classes, -5, 5, 21);
     const auto target = make_targets(c, 22);
     std::vector<T> loss(c.rows, T(-7)), lse(c.rows);
@@ -660,8 +653,8 @@ TYPED_TEST(CpuKernels, CrossEntropyHandlesMaskedLogits) {
 TYPED_TEST(CpuKernels, CrossEntropyBackwardMatchesReference) {
   using T = TypeParam;
   for (const auto& c : kCrossEntropyCases) {
-    SCOPED_TRACE(::testing::Message() << c.rows << "x" << c.classes << " ignore "
-                                      << c.ignore_index << " eps " << c.smoothing);
+    SCOPED_TRACE(::testing::Message() << c.rows << "x" << c.classes << " ignore " << c.ignore_index
+                                      << " eps " << c.smoothing);
     const auto x = random_vector<T>(c.rows * c.classes, -5, 5, 23);
     const auto target = make_targets(c, 24);
     const auto row_grad = random_vector<T>(c.rows, 0.1, 2, 25);
@@ -689,15 +682,15 @@ TEST(CpuKernelChecks, CrossEntropyBackwardMatchesFiniteDifferences) {
     // f(x) = Σ_r row_grad[r] · loss[r](x)
     auto f = [&](const std::vector<double>& v) {
       std::vector<double> loss(rows), lse(rows);
-      cpu::cross_entropy_forward(v.data(), target.data(), rows, classes, ignore, eps,
-                                 loss.data(), lse.data());
+      cpu::cross_entropy_forward(v.data(), target.data(), rows, classes, ignore, eps, loss.data(),
+                                 lse.data());
       return dot(row_grad, loss);
     };
     std::vector<double> loss(rows), lse(rows), d(x.size());
     cpu::cross_entropy_forward(x.data(), target.data(), rows, classes, ignore, eps, loss.data(),
                                lse.data());
-    cpu::cross_entropy_backward(x.data(), target.data(), lse.data(), row_grad.data(), rows,
-                                classes, ignore, eps, d.data());
+    cpu::cross_entropy_backward(x.data(), target.data(), lse.data(), row_grad.data(), rows, classes,
+                                ignore, eps, d.data());
     EXPECT_TRUE(all_close(d, numeric_grad(f, x), 1e-7));
   }
 }
@@ -713,8 +706,8 @@ struct IndexCase {
   int64_t outer, src_n, inner, index_n;
 };
 const std::vector<IndexCase> kIndexCases = {
-    {1, 5, 3, 4}, {3, 6, 4, 8}, {2, 7, 1, 5}, {1, 1, 1, 3}, {2, 4, 2, 0},
-    {1, 1000, 512, 512},  // an embedding lookup big enough to go parallel
+    {1, 5, 3, 4},     {3, 6, 4, 8},        {2, 7, 1, 5}, {1, 1, 1, 3},
+    {2, 4, 2, 0},     {1, 1000, 512, 512},  // an embedding lookup big enough to go parallel
     {64, 50, 8, 100},
 };
 
@@ -729,14 +722,13 @@ std::vector<int64_t> make_index(int64_t index_n, int64_t src_n, uint32_t seed) {
 TYPED_TEST(IndexKernels, IndexSelectMatchesReference) {
   using T = TypeParam;
   for (const auto& c : kIndexCases) {
-    SCOPED_TRACE(::testing::Message() << "outer " << c.outer << " src_n " << c.src_n
-                                      << " inner " << c.inner << " index_n " << c.index_n);
+    SCOPED_TRACE(::testing::Message() << "outer " << c.outer << " src_n " << c.src_n << " inner "
+                                      << c.inner << " index_n " << c.index_n);
     std::vector<T> src(static_cast<size_t>(c.outer * c.src_n * c.inner));
     for (size_t e = 0; e < src.size(); ++e) src[e] = static_cast<T>(e * 7 % 1001);
     const auto index = make_index(c.index_n, c.src_n, 29);
     std::vector<T> out(static_cast<size_t>(c.outer * c.index_n * c.inner), T(-1));
-    cpu::index_select(src.data(), c.outer, c.src_n, c.inner, index.data(), c.index_n,
-                      out.data());
+    cpu::index_select(src.data(), c.outer, c.src_n, c.inner, index.data(), c.index_n, out.data());
     for (int64_t o = 0; o < c.outer; ++o)
       for (int64_t j = 0; j < c.index_n; ++j)
         for (int64_t i = 0; i < c.inner; ++i)
@@ -752,9 +744,8 @@ TYPED_TEST(CpuKernels, IndexAddMatchesReference) {
   cases.push_back({1, 1000, 64, 4096});  // many repeats per dst row, parallel
   for (const auto& c : cases) {
     for (int64_t skip : {int64_t(-1), int64_t(2)}) {
-      SCOPED_TRACE(::testing::Message() << "outer " << c.outer << " dst_n " << c.src_n
-                                        << " inner " << c.inner << " index_n " << c.index_n
-                                        << " skip " << skip);
+      SCOPED_TRACE(::testing::Message() << "outer " << c.outer << " dst_n " << c.src_n << " inner "
+                                        << c.inner << " index_n " << c.index_n << " skip " << skip);
       const auto grad = random_vector<T>(c.outer * c.index_n * c.inner, -1, 1, 30);
       auto index = make_index(c.index_n, c.src_n, 31);
       if (c.index_n > 1) index[1] = 2 < c.src_n ? 2 : 0;  // make sure skip matters
@@ -795,9 +786,11 @@ TYPED_TEST(CpuKernels, IndexAddMatchesReference) {
 
 // Every kernel at a parallel size, run with 1, 3 and 7 threads: the bytes must
 // be identical (each output has one owner and a fixed order of terms).
+// Needs this file compiled with OpenMP (to call omp_set_num_threads); the
+// next test checks the same promise without it.
 TEST(CpuKernelChecks, ResultsDoNotDependOnThreadCount) {
 #ifndef _OPENMP
-  GTEST_SKIP() << "built without OpenMP: one thread only";
+  GTEST_SKIP() << "test compiled without OpenMP: cannot set the thread count";
 #endif
   const int64_t rows = 512, cols = 512;
   const auto x = random_vector<float>(rows * cols, -4, 4, 40);
@@ -860,6 +853,80 @@ TEST(CpuKernelChecks, ResultsDoNotDependOnThreadCount) {
     EXPECT_TRUE(bit_equal(one[k], three[k])) << "output " << k << ", 3 threads";
     EXPECT_TRUE(bit_equal(one[k], seven[k])) << "output " << k << ", 7 threads";
   }
+}
+
+// A batch of rows (split between threads) must give the same bytes as one
+// call per row (each too small to be split): how rows are grouped into work
+// items must not change any row's result. Unlike the test above, this needs
+// no OpenMP API, so it runs in every build.
+TEST(CpuKernelChecks, BatchEqualsRowByRow) {
+  const int64_t rows = 512, cols = 512;
+  const auto x = random_vector<float>(rows * cols, -4, 4, 50);
+  const auto dy = random_vector<float>(rows * cols, -1, 1, 51);
+  const auto gamma = random_vector<float>(cols, 0.5, 1.5, 52);
+  const auto beta = random_vector<float>(cols, -1, 1, 53);
+  const CrossEntropyCase ce{rows, cols, -100, 0.1};
+  const auto target = make_targets(ce, 54);
+  const auto row_grad = random_vector<float>(rows, 0.1, 1, 55);
+  const auto index = make_index(rows, 1000, 56);
+  const auto table = random_vector<float>(1000 * cols, -1, 1, 57);
+
+  // Runs kernel(first_row, row_count, ...) once on all rows, then row by row.
+  auto check = [&](const char* name, size_t row_width,
+                   const std::function<void(int64_t, int64_t, std::vector<float>&)>& kernel) {
+    std::vector<float> batch(rows * row_width), single(rows * row_width);
+    kernel(0, rows, batch);
+    for (int64_t r = 0; r < rows; ++r) kernel(r, 1, single);
+    EXPECT_TRUE(bit_equal(batch, single)) << name;
+  };
+  const int64_t n = cols;
+  check("sum_reduce", 1, [&](int64_t r, int64_t count, std::vector<float>& out) {
+    cpu::sum_reduce(x.data() + r * n, count, n, 1, out.data() + r);
+  });
+  check("max_reduce", 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
+    std::vector<int64_t> arg(count);
+    cpu::max_reduce(x.data() + r * n, count, n, 1, out.data() + r, arg.data());
+    for (int64_t k = 0; k < count; ++k) out[rows + r + k] = static_cast<float>(arg[k]);
+  });
+  for (bool log : {false, true}) {
+    check(log ? "log_softmax" : "softmax", n,
+          [&](int64_t r, int64_t count, std::vector<float>& out) {
+            cpu::softmax_forward(x.data() + r * n, count, n, 1, log, out.data() + r * n);
+          });
+    check(log ? "log_softmax backward" : "softmax backward", n,
+          [&](int64_t r, int64_t count, std::vector<float>& out) {
+            // x stands in for y: the kernel does not care where y came from.
+            cpu::softmax_backward(x.data() + r * n, dy.data() + r * n, count, n, 1, log,
+                                  out.data() + r * n);
+          });
+  }
+  check("layer_norm", n + 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
+    float* mean = out.data() + rows * n + r;
+    float* rstd = out.data() + rows * (n + 1) + r;
+    cpu::layer_norm_forward(x.data() + r * n, gamma.data(), beta.data(), count, n, 1e-5f,
+                            out.data() + r * n, mean, rstd);
+  });
+  std::vector<float> mean(rows), rstd(rows), y(rows * n);
+  cpu::layer_norm_forward(x.data(), gamma.data(), beta.data(), rows, n, 1e-5f, y.data(),
+                          mean.data(), rstd.data());
+  check("layer_norm backward dx", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
+    cpu::layer_norm_backward(dy.data() + r * n, x.data() + r * n, gamma.data(), mean.data() + r,
+                             rstd.data() + r, count, n, out.data() + r * n,
+                             static_cast<float*>(nullptr), static_cast<float*>(nullptr));
+  });
+  std::vector<float> loss(rows), lse(rows);
+  cpu::cross_entropy_forward(x.data(), target.data(), rows, n, -100, 0.1f, loss.data(), lse.data());
+  check("cross_entropy", 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
+    cpu::cross_entropy_forward(x.data() + r * n, target.data() + r, count, n, -100, 0.1f,
+                               out.data() + r, out.data() + rows + r);
+  });
+  check("cross_entropy backward", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
+    cpu::cross_entropy_backward(x.data() + r * n, target.data() + r, lse.data() + r,
+                                row_grad.data() + r, count, n, -100, 0.1f, out.data() + r * n);
+  });
+  check("index_select", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
+    cpu::index_select(table.data(), 1, 1000, n, index.data() + r, count, out.data() + r * n);
+  });
 }
 
 }  // namespace
