@@ -154,6 +154,9 @@ void Tensor::backward(const Tensor& gradient) const {
         ATTN_CHECK(g.shape() == next->output_shape(), node->name(), ": gradient of shape ",
                    shape_str(g.shape()), " for an input of shape ",
                    shape_str(next->output_shape()), " (produced by ", next->name(), ")");
+        ATTN_DEBUG_CHECK(g.dtype() == next->output_dtype(), node->name(), ": gradient of dtype ",
+                         dtype_name(g.dtype()), " for an input of dtype ",
+                         dtype_name(next->output_dtype()));
         auto found = grads.find(next);
         if (found == grads.end()) {
           grads[next] = g;

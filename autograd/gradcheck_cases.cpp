@@ -40,10 +40,10 @@ std::vector<GradcheckCase> make_cases() {
   // --- element-wise binary, with broadcasting ---
   add_case("add", "(3,4) + (4)", [](Generator& g) { return Inputs{leaf(g, {3, 4}), leaf(g, {4})}; },
            [](const Inputs& x) { return x[0] + x[1]; });
-  add_case("add", "(2,1,3) + (4,1) transposed-free", [](Generator& g) {
+  add_case("add", "(2,1,3) + (4,1)", [](Generator& g) {
              return Inputs{leaf(g, {2, 1, 3}), leaf(g, {4, 1})}; },
            [](const Inputs& x) { return add(x[0], x[1]); });
-  add_case("sub", "(3,4)^T - (3,1)", [](Generator& g) {
+  add_case("sub", "(3,4)^T - (4,1)", [](Generator& g) {
              return Inputs{transposed_leaf(g, 4, 3), leaf(g, {4, 1})}; },
            [](const Inputs& x) { return x[0] - x[1]; });
   add_case("mul", "(2,3,4) * (3,1)", [](Generator& g) {
@@ -167,7 +167,7 @@ std::vector<GradcheckCase> make_cases() {
            [](const Inputs& x) { return x[0].unsqueeze(1).pow(2.0); });
   add_case("contiguous", "(3,4)^T", [](Generator& g) { return Inputs{transposed_leaf(g, 3, 4)}; },
            [](const Inputs& x) { return x[0].contiguous().pow(2.0); });
-  add_case("cat", "(2,3), (4,3)^T.. dim 0", [](Generator& g) {
+  add_case("cat", "(2,3), (3,4)^T, (2,3) dim 0", [](Generator& g) {
              return Inputs{leaf(g, {2, 3}), transposed_leaf(g, 4, 3)}; },
            [](const Inputs& x) { return cat({x[0], x[1], x[0]}, 0).pow(2.0); });
   add_case("stack", "(2,3) x2 dim 1", [](Generator& g) {
@@ -201,7 +201,7 @@ std::vector<GradcheckCase> make_cases() {
   add_case("layer_norm", "(3,5) with gamma, beta", [](Generator& g) {
              return Inputs{leaf(g, {3, 5}), leaf(g, {5}), leaf(g, {5})}; },
            [](const Inputs& x) { return layer_norm(x[0], x[1], x[2]); });
-  add_case("layer_norm", "(2,3,4)^T.. no affine", [](Generator& g) {
+  add_case("layer_norm", "(2,4,3)^T(1,2) no affine", [](Generator& g) {
              return Inputs{randn({2, 4, 3}, kFloat64, &g).transpose(1, 2).requires_grad_()}; },
            [](const Inputs& x) { return layer_norm(x[0], Tensor(), Tensor()); });
   add_case("cross_entropy", "(5,7) mean, ignore 0", [](Generator& g) {

@@ -139,6 +139,20 @@ Tensor Tensor::detach() const {
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
   const TensorImpl& b = *base.unsafe_impl();
+#ifdef ATTN_DEBUG_CHECKS
+  // Debug builds prove every view stays inside its buffer: the first and the
+  // last element it can reach must both lie in the storage.
+  int64_t lowest = offset, highest = offset;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) { lowest = highest = offset; break; }
+    int64_t reach = (shape[d] - 1) * strides[d];
+    (reach < 0 ? lowest : highest) += reach;
+  }
+  int64_t capacity = static_cast<int64_t>(b.storage->nbytes() / element_size(b.dtype));
+  ATTN_CHECK(lowest >= 0 && (shape_numel(shape) == 0 || highest < capacity),
+             "make_view: a view of shape ", shape_str(shape), " strides ", shape_str(strides),
+             " offset ", offset, " reaches outside its buffer of ", capacity, " elements");
+#endif
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = b.storage;
   impl->shape = shape;

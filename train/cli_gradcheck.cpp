@@ -1,6 +1,7 @@
 // `attn gradcheck`: runs the finite-difference check of every registered op
 // (autograd/gradcheck_cases.cpp) and prints one row per case. Exits non-zero
 // if any case fails, so it can stand in a script or CI.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -40,8 +41,14 @@ int run_gradcheck(int argc, char** argv) {
   check.rtol = args["rtol"].as<double>();
   std::string only = args.count("op") ? args["op"].as<std::string>() : "";
 
-  std::printf("%-14s %-38s %12s %12s  %s\n", "op", "shapes", "max abs err", "max rel err",
-              "result");
+  // One row per op: every case of that op, its shapes, the worst errors.
+  struct OpRow {
+    std::string op, shapes;
+    double max_abs = 0, max_rel = 0;
+    bool passed = true;
+    std::vector<std::string> failures;
+  };
+  std::vector<OpRow> rows;
   int failed = 0, ran = 0;
   for (const GradcheckCase& c : gradcheck_cases()) {
     if (!only.empty() && c.op != only) continue;
@@ -49,15 +56,28 @@ int run_gradcheck(int argc, char** argv) {
     GradcheckResult result = gradcheck(c.fn, c.make_inputs(generator), check);
     ++ran;
     if (!result.passed) ++failed;
-    std::printf("%-14s %-38s %12.3e %12.3e  %s\n", c.op.c_str(), c.shapes.c_str(),
-                result.max_abs_error, result.max_rel_error, result.passed ? "pass" : "FAIL");
-    if (!result.passed) std::printf("    %s\n", result.message.c_str());
+    if (rows.empty() || rows.back().op != c.op) rows.push_back({c.op, "", 0, 0, true, {}});
+    OpRow& row = rows.back();
+    row.shapes += (row.shapes.empty() ? "" : "; ") + c.shapes;
+    row.max_abs = std::max(row.max_abs, result.max_abs_error);
+    row.max_rel = std::max(row.max_rel, result.max_rel_error);
+    if (!result.passed) {
+      row.passed = false;
+      row.failures.push_back(c.shapes + ": " + result.message);
+    }
+  }
+  std::printf("%-14s %11s %11s  %-6s %s\n", "op", "max abs err", "max rel err", "result",
+              "shapes tried");
+  for (const OpRow& row : rows) {
+    std::printf("%-14s %11.2e %11.2e  %-6s %s\n", row.op.c_str(), row.max_abs, row.max_rel,
+                row.passed ? "pass" : "FAIL", row.shapes.c_str());
+    for (const std::string& failure : row.failures) std::printf("    %s\n", failure.c_str());
   }
   if (ran == 0) {
     std::cerr << "attn gradcheck: no case for op '" << only << "'\n";
     return 2;
   }
-  std::printf("%d passed, %d failed\n", ran - failed, failed);
+  std::printf("%zu ops, %d cases: %d passed, %d failed\n", rows.size(), ran, ran - failed, failed);
   return failed == 0 ? 0 : 1;
 }
 

@@ -199,7 +199,9 @@ bool load_case_file(const std::string& path, const std::string& name, GoldenCase
       return fail(line_no, "cannot read the line '" + line + "'");
     }
   }
-  if (c.name != name) return fail(line_no, "the file names case '" + c.name + "', not '" + name + "'");
+  if (c.name != name) {
+    return fail(line_no, "the file names case '" + c.name + "', not '" + name + "'");
+  }
   if (c.op.empty()) return fail(line_no, "no 'op' line");
   if (c.find("out") == nullptr && c.find("out0") == nullptr) {
     return fail(line_no, "no expected output 'out' or 'out0'");
@@ -389,7 +391,6 @@ constexpr Tolerance kFloat32Tolerance{1e-5, 1e-5};
 // rtol * |want| (infinities must match exactly; int64 tensors must be equal).
 void expect_matches(const std::string& what, const Tensor& got, const GoldenTensor& want,
                     DType float_dtype, Tolerance tol) {
-  SCOPED_TRACE(what);
   ASSERT_TRUE(got.defined()) << what << " is undefined";
   ASSERT_EQ(attn::shape_str(got.shape()), attn::shape_str(want.shape)) << what << ": shape";
   if (want.dtype == attn::kInt64) {
@@ -421,7 +422,8 @@ void check_case(const std::string& name, DType float_dtype, Tolerance tol) {
   std::string error;
   ASSERT_TRUE(load_case(name, &c, &error)) << error;
   auto op = op_table().find(c.op);
-  ASSERT_NE(op, op_table().end()) << name << ": no attn op named '" << c.op << "' in test_golden.cpp";
+  ASSERT_NE(op, op_table().end())
+      << name << ": no attn op named '" << c.op << "' in test_golden.cpp";
 
   const GoldenTensor* upstream = c.find("grad_out");
   const bool grad_case = upstream != nullptr;
@@ -599,7 +601,8 @@ TEST(GoldenIndex, EveryCaseIsTested) {
     in_index.insert(words[0]);
   }
   std::set<std::string> here;
-  for (const auto* family : {&kElementwise, &kSelection, &kMatmul, &kReduce, &kSoftmax, &kShape, &kNN}) {
+  for (const auto* family :
+       {&kElementwise, &kSelection, &kMatmul, &kReduce, &kSoftmax, &kShape, &kNN}) {
     for (const std::string& name : *family) {
       EXPECT_TRUE(here.insert(name).second) << name << " is listed twice in test_golden.cpp";
     }
