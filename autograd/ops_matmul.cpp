@@ -128,8 +128,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   autograd::check_max_dims("matmul", b);
   // A vector is a one-row (a) or one-column (b) matrix whose extra dim is
   // dropped again from the result (NumPy's rule).
-  if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  // (b first, so that vector @ vector goes (1, K) @ (K, 1) -> (1, 1) -> (1) -> ().)
   if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
+  if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
   Tensor out = matmul_forward(a, b);
   if (any_requires_grad({a, b})) {
     Tensor a_saved = a.detach(), b_saved = b.detach();
