@@ -219,6 +219,39 @@ std::vector<GradcheckCase> make_cases() {
            [](const Inputs& x) {
              return cross_entropy(x[0], int_tensor({2, 5, 0, 1}, {4}),
                                   CrossEntropyOptions().smoothing(0.2).reduce(Reduction::None)); });
+
+  // --- recurrent cells ---
+  add_case("unbind", "(2,4,3) dim 1, piece 2 unused", [](Generator& g) {
+             return Inputs{leaf(g, {2, 4, 3})}; },
+           [](const Inputs& x) {
+             std::vector<Tensor> steps = unbind(x[0], 1);
+             return steps[0] * steps[1] + steps[3].pow(2.0) + steps[0]; });
+  add_case("unbind", "(4,3)^T dim 0", [](Generator& g) { return Inputs{transposed_leaf(g, 4, 3)}; },
+           [](const Inputs& x) {
+             std::vector<Tensor> rows = unbind(x[0], 0);
+             return stack({rows[2], rows[0] * rows[1]}, 0).pow(2.0); });
+  // H = 3, B = 2. gi is a step sliced out of a (B, T, 3H) projection, as the
+  // sequence layers pass it: rows a stride apart.
+  add_case("gru_cell_fused", "gi (2,9) sliced, gh (2,9), h (2,3)", [](Generator& g) {
+             Tensor gi_all = randn({2, 2, 9}, kFloat64, &g);
+             return Inputs{gi_all.select(1, 1).requires_grad_(), leaf(g, {2, 9}),
+                           leaf(g, {2, 3})}; },
+           [](const Inputs& x) { return gru_cell_fused(x[0], x[1], x[2]); });
+  add_case("gru_cell_fused", "two steps, h reused", [](Generator& g) {
+             return Inputs{leaf(g, {2, 9}), leaf(g, {2, 9}), leaf(g, {2, 3})}; },
+           [](const Inputs& x) {
+             Tensor h1 = gru_cell_fused(x[0], x[1], x[2]);
+             return gru_cell_fused(x[1], x[0] * 0.5, h1); });
+  add_case("lstm_cell_fused", "gates (2,12), c (2,3) -> [h|c]", [](Generator& g) {
+             return Inputs{leaf(g, {2, 12}), leaf(g, {2, 3})}; },
+           [](const Inputs& x) { return lstm_cell_fused(x[0], x[1]); });
+  add_case("lstm_cell_fused", "two steps through h and c views", [](Generator& g) {
+             return Inputs{leaf(g, {2, 12}), transposed_leaf(g, 2, 3)}; },
+           [](const Inputs& x) {
+             Tensor state = lstm_cell_fused(x[0], x[1]);
+             Tensor h = state.narrow(1, 0, 3), c = state.narrow(1, 3, 3);
+             Tensor gates = x[0] + cat({h, h, c, h}, 1);
+             return lstm_cell_fused(gates, c).narrow(1, 0, 3) * 2.0 + c; });
   return cases;
 }
 
@@ -235,7 +268,8 @@ const std::vector<std::string>& differentiable_ops() {
       "sigmoid", "relu", "pow_scalar", "scalar_ops", "where", "masked_fill", "matmul", "sum",
       "mean", "max", "softmax", "log_softmax", "reshape", "view", "transpose", "permute",
       "narrow", "slice", "expand", "squeeze", "unsqueeze", "contiguous", "cat", "stack",
-      "split", "index_select", "embedding", "dropout", "layer_norm", "cross_entropy"};
+      "split", "index_select", "embedding", "dropout", "layer_norm", "cross_entropy",
+      "unbind", "gru_cell_fused", "lstm_cell_fused"};
   return ops;
 }
 

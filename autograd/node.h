@@ -7,7 +7,7 @@
 // leaves (autograd/engine.cpp).
 //
 // In the debugger: print `*x.impl_->grad_fn` to see which op made x, and its
-// `next_edges` to walk further back.
+// `next_edges_` to walk further back.
 #pragma once
 
 #include <functional>

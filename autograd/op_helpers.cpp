@@ -26,6 +26,14 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
   return summed.reshape(shape);
 }
 
+void split_around(const Shape& shape, int64_t d, int64_t& outer, int64_t& n, int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (int64_t k = 0; k < d; ++k) outer *= shape[k];
+  n = shape.empty() ? 1 : shape[d];
+  for (int64_t k = d + 1; k < static_cast<int64_t>(shape.size()); ++k) inner *= shape[k];
+}
+
 void check_max_dims(const char* op, const Tensor& t) {
   ATTN_CHECK(t.dim() <= kernels::kMaxDims, op, ": tensors of at most ", kernels::kMaxDims,
              " dims are supported, got shape ", shape_str(t.shape()));

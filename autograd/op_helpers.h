@@ -18,6 +18,10 @@ Shape broadcast_strides(const Tensor& t, const Shape& out_shape);
 //   d/dx of expand(x) is sum over the copies (docs/02-autograd.md, "Broadcasting").
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 
+// Sizes around dim d of `shape`, the layout reductions and softmax see:
+// outer = product of the sizes before d, n = shape[d], inner = product after d.
+void split_around(const Shape& shape, int64_t d, int64_t& outer, int64_t& n, int64_t& inner);
+
 // Throws unless t has at most kMaxDims dims (the limit of the strided kernels).
 void check_max_dims(const char* op, const Tensor& t);
 

@@ -131,4 +131,20 @@ struct CrossEntropyOptions {
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options = {});
 
+// --- recurrent cells (ops_rnn.cpp) ---
+// The slices of x along dim, each a view without that dim: x (B, T, F), dim 1
+// -> T tensors (B, F). Unlike T calls of select, the backward costs O(size of
+// x), not O(T * size of x) (ops_rnn.cpp says how); the recurrent layers use
+// it to walk a sequence's time steps.
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);
+// One GRU step from its two projections, in PyTorch's gate order (r, z, n):
+// gi = x W_ih^T + b_ih: (B, 3H), gh = h W_hh^T + b_hh: (B, 3H), h: (B, H) -> h': (B, H),
+//   h' = (1 - z) * n + z * h,  n = tanh(gi_n + r * gh_n).
+// The gates are one fused kernel and one graph node; nn::GRUCell and nn::GRU call it.
+Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h);
+// One LSTM step, gate order (i, f, g, o): gates = gi + gh: (B, 4H), c: (B, H)
+// -> (B, 2H) holding h' = o * tanh(c') in [:, :H] and c' = f * c + i * g in
+// [:, H:]; take them out with narrow(1, 0, H) and narrow(1, H, H).
+Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c);
+
 }  // namespace attn

@@ -14,16 +14,9 @@ namespace attn {
 
 using autograd::any_requires_grad;
 using autograd::record;
+using autograd::split_around;
 
 namespace {
-
-void split_around(const Shape& shape, int64_t d, int64_t& outer, int64_t& n, int64_t& inner) {
-  outer = 1;
-  inner = 1;
-  for (int64_t k = 0; k < d; ++k) outer *= shape[k];
-  n = shape.empty() ? 1 : shape[d];
-  for (int64_t k = d + 1; k < static_cast<int64_t>(shape.size()); ++k) inner *= shape[k];
-}
 
 Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
   int64_t outer, n, inner;

@@ -183,5 +183,46 @@ void index_add(const float* grad, int64_t outer, int64_t index_n, int64_t inner,
 void index_add(const double* grad, int64_t outer, int64_t index_n, int64_t inner,
                const int64_t* index, int64_t skip_index, int64_t dst_n, double* dst);
 
+// --- rnn_cells.cpp ---------------------------------------------------------
+// One GRU step's gates (PyTorch's order r, z, n) from the two projections
+// gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh, both (batch, 3H) with row
+// strides gi_stride and gh_stride; h (batch, H) with row stride h_stride:
+//   h_new = (1 - z) * n + z * h  (batch, H) contiguous.
+// When saved is non-null it receives (batch, 4H) = (r, z, n, gh_n) for the backward.
+void gru_cell_forward(int64_t batch, int64_t hidden, const float* gi, int64_t gi_stride,
+                      const float* gh, int64_t gh_stride, const float* h, int64_t h_stride,
+                      float* h_new, float* saved);
+void gru_cell_forward(int64_t batch, int64_t hidden, const double* gi, int64_t gi_stride,
+                      const double* gh, int64_t gh_stride, const double* h, int64_t h_stride,
+                      double* h_new, double* saved);
+// From dh_new (batch, H) contiguous, h and saved: dgi and dgh (batch, 3H) and
+// dh (batch, H, the direct path h -> h_new only), all contiguous and overwritten.
+void gru_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* h,
+                       int64_t h_stride, const float* saved, float* dgi, float* dgh, float* dh);
+void gru_cell_backward(int64_t batch, int64_t hidden, const double* dh_new, const double* h,
+                       int64_t h_stride, const double* saved, double* dgi, double* dgh,
+                       double* dh);
+
+// One LSTM step's gates (PyTorch's order i, f, g, o) from the summed
+// projections gates (batch, 4H, row stride gates_stride) and the cell state c
+// (batch, H, row stride c_stride): c_new = f * c + i * g, h_new = o * tanh(c_new),
+// both (batch, H) with row stride out_stride (H when separate, 2H to write them
+// side by side into one (batch, 2H) buffer). saved, when non-null, receives
+// (batch, 5H) = (i, f, g, o, tanh(c_new)).
+void lstm_cell_forward(int64_t batch, int64_t hidden, const float* gates, int64_t gates_stride,
+                       const float* c, int64_t c_stride, float* h_new, float* c_new,
+                       int64_t out_stride, float* saved);
+void lstm_cell_forward(int64_t batch, int64_t hidden, const double* gates, int64_t gates_stride,
+                       const double* c, int64_t c_stride, double* h_new, double* c_new,
+                       int64_t out_stride, double* saved);
+// From dh_new and dc_new (batch, H, row stride d_stride), c and saved: dgates
+// (batch, 4H) and dc (batch, H), contiguous and overwritten.
+void lstm_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* dc_new,
+                        int64_t d_stride, const float* c, int64_t c_stride, const float* saved,
+                        float* dgates, float* dc);
+void lstm_cell_backward(int64_t batch, int64_t hidden, const double* dh_new,
+                        const double* dc_new, int64_t d_stride, const double* c, int64_t c_stride,
+                        const double* saved, double* dgates, double* dc);
+
 }  // namespace cpu
 }  // namespace attn::kernels

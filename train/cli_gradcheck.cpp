@@ -50,9 +50,13 @@ int run_gradcheck(int argc, char** argv) {
   };
   std::vector<OpRow> rows;
   int failed = 0, ran = 0;
-  for (const GradcheckCase& c : gradcheck_cases()) {
+  check.seed = args["seed"].as<uint64_t>();
+  const std::vector<GradcheckCase>& cases = gradcheck_cases();
+  for (size_t index = 0; index < cases.size(); ++index) {
+    const GradcheckCase& c = cases[index];
     if (!only.empty() && c.op != only) continue;
-    Generator generator(args["seed"].as<uint64_t>() + static_cast<uint64_t>(ran) + 1);
+    // Seeded by the case's place in the list, so --op reproduces the full run.
+    Generator generator(check.seed + index + 1);
     GradcheckResult result = gradcheck(c.fn, c.make_inputs(generator), check);
     ++ran;
     if (!result.passed) ++failed;

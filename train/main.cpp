@@ -2,6 +2,9 @@
 //
 //   attn --help                 the subcommands
 //   attn --version
+//   attn train ...              train a translator (attn train --help)
+//   attn translate --model PATH translate stdin to stdout
+//   attn eval --model PATH ...  exact match and token accuracy on a test set
 //   attn gradcheck [--op NAME]  finite-difference check of every registered op
 //
 // The first argument picks a subcommand; that subcommand parses the rest with
@@ -20,6 +23,9 @@ void print_usage(std::ostream& out) {
   out << "attn " << ATTN_VERSION << ": learn attention by building it\n\n"
       << "Usage: attn <command> [options]\n\n"
       << "Commands:\n"
+      << "  train       train a translation model (--type bahdanau|s2s, --task or files)\n"
+      << "  translate   translate sentences with a trained model (stdin to stdout)\n"
+      << "  eval        score a trained model on a test set (exact match, token accuracy)\n"
       << "  gradcheck   check every op's backward against finite differences (float64)\n\n"
       << "Options:\n"
       << "  -h, --help     show this help\n"
@@ -47,6 +53,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "gradcheck") return attn::cli::run_gradcheck(argc - 1, argv + 1);
+    if (command == "train") return attn::cli::run_train(argc - 1, argv + 1);
+    if (command == "translate") return attn::cli::run_translate(argc - 1, argv + 1);
+    if (command == "eval") return attn::cli::run_eval(argc - 1, argv + 1);
     std::cerr << "attn: unknown command '" << command << "'\n\n";
     print_usage(std::cerr);
     return 2;

@@ -10,42 +10,87 @@
 #include <cblas.h>
 
 #include "kernels/cpu.h"
+#include "kernels/cpu/parallel.h"
 
 namespace attn::kernels::cpu {
+namespace {
 
-void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
-          int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c) {
+// attn parallelises GEMMs itself, over rows of C or over the batch, with the
+// same OpenMP threads as every other kernel, and asks OpenBLAS for one thread.
+// Two thread pools on two cores fight: OpenMP's threads spin while OpenBLAS's
+// want the cores, and a training step of many small ops ran 10x slower
+// (bench/README.md has the measurement). Called once, before the first GEMM.
+void use_single_threaded_blas() {
+  static const bool done = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+}
+
+// Below this many multiply-adds a GEMM runs on one thread.
+constexpr int64_t kParallelGemmWork = 1 << 18;
+
+// One single-threaded BLAS call per (float or double) type.
+void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
+              static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+               int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
+              static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+template <typename T>
+void gemm_impl(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+               T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+               int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c) {
+  use_single_threaded_blas();
   // One matrix shared across a batch, and A not transposed: the whole batch is
-  // a single taller GEMM (B*M, K) @ (K, N), which OpenBLAS runs much faster
-  // than B small ones. This is the common case of a Linear layer on (B, T, D).
+  // a single taller GEMM (B*M, K) @ (K, N), which runs much faster than B
+  // small ones. This is the common case of a Linear layer on (B, T, D).
   if (batch > 1 && stride_b == 0 && !trans_a && stride_a == M * lda && stride_c == M * ldc) {
     M *= batch;
     batch = 1;
   }
-  for (int64_t b = 0; b < batch; ++b) {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(M), static_cast<int>(N),
-                static_cast<int>(K), alpha, A + b * stride_a, static_cast<int>(lda),
-                B + b * stride_b, static_cast<int>(ldb), beta, C + b * stride_c,
-                static_cast<int>(ldc));
+  if (batch > 1) {
+    // Many matrices (attention's Q K^T per sentence): one thread per matrix.
+    parallel_for(batch, M * N * K, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        blas_gemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb,
+                  beta, C + b * stride_c, ldc);
+      }
+    });
+    return;
   }
+  // One matrix: split the rows of C. Row block [r0, r1) of op(A) starts at
+  // row r0 of A, or at column r0 when A is stored transposed.
+  int64_t chunks = M * N * K >= kParallelGemmWork && M >= 16 ? M / 8 : 1;
+  parallel_for(chunks, kParallelGrain, [&](int64_t begin, int64_t end) {
+    int64_t r0 = M * begin / chunks, r1 = M * end / chunks;
+    const T* a = trans_a ? A + r0 : A + r0 * lda;
+    blas_gemm(trans_a, trans_b, r1 - r0, N, K, alpha, a, lda, B, ldb, beta, C + r0 * ldc, ldc);
+  });
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+          int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c) {
+  gemm_impl(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+            ldc, stride_c);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
           double alpha, const double* A, int64_t lda, int64_t stride_a, const double* B,
           int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc, int64_t stride_c) {
-  if (batch > 1 && stride_b == 0 && !trans_a && stride_a == M * lda && stride_c == M * ldc) {
-    M *= batch;
-    batch = 1;
-  }
-  for (int64_t b = 0; b < batch; ++b) {
-    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(M), static_cast<int>(N),
-                static_cast<int>(K), alpha, A + b * stride_a, static_cast<int>(lda),
-                B + b * stride_b, static_cast<int>(ldb), beta, C + b * stride_c,
-                static_cast<int>(ldc));
-  }
+  gemm_impl(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+            ldc, stride_c);
 }
 
 }  // namespace attn::kernels::cpu

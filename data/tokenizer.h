@@ -1,0 +1,77 @@
+// Tokenizer: text -> tokens, and tokens -> text.
+//
+// Two kinds, both simple enough to read in one sitting:
+//
+// word  Splits on whitespace (ASCII and Unicode spaces), then splits every
+//       punctuation mark off as a token of its own:
+//         "Hello, world!"          -> Hello , world !
+//         "«Bonjour !»"            -> « Bonjour ! »
+//         "¿Qué hora es?"          -> ¿ Qué hora es ?
+//       Three marks stay inside a word, where splitting would break it apart:
+//       - apostrophes (' and ’) between two word characters: "don't", "it's",
+//         "l'homme", "aujourd'hui" stay whole. Moses splits them ("don 't",
+//         "l' homme"); keeping them whole is the choice of many NMT tutorials
+//         and keeps detokenization exact. A leading or trailing apostrophe is
+//         a quote and is split off ("'hi'" -> ' hi ').
+//       - hyphens between two word characters: "well-known", "est-ce",
+//         "twenty-first".
+//       - '.' and ',' between two ASCII digits: "3.14", "1,000".
+//       Optional lowercasing covers ASCII, Latin-1 (À..Þ), Latin Extended-A
+//       (Ā..ž), basic Greek and Cyrillic, through a small mapping: enough for
+//       the European languages of Tatoeba and Multi30k, not full Unicode
+//       case folding (ß stays ß, İ becomes i).
+//
+// char  Splits into Unicode code points (not grapheme clusters: an "e"
+//       followed by a combining accent is two tokens). A run of whitespace
+//       becomes one visible token "▁" (U+2581, as SentencePiece writes it);
+//       leading and trailing whitespace is dropped. Lowercasing as above.
+//         "Go on." -> G o ▁ o n .
+//
+// detokenize() undoes tokenize() as well as it can: for char it is exact up
+// to whitespace runs; for word it joins with spaces, then removes the space
+// before closing marks (. , ! ? ; : ) ] } » ” …), after opening ones
+// (( [ { « “ ¿ ¡) and on both sides of "/", pairing straight quotes in
+// order. French spacing before "!" is not restored: "Va !" comes back "Va!".
+//
+// Invalid UTF-8 input throws attn::Error naming where (the caller's `where`,
+// such as "train.tsv:12", and the byte offset).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attn::data {
+
+enum class TokenizerKind { kWord, kChar };
+
+class Tokenizer {
+ public:
+  explicit Tokenizer(TokenizerKind kind = TokenizerKind::kWord, bool lowercase = false);
+
+  // "word" or "char" (what the command line's --tokenizer takes).
+  static Tokenizer from_name(const std::string& name, bool lowercase = false);
+
+  // text (UTF-8) -> tokens (n >= 0; none for blank text). `where` prefixes the
+  // error message for invalid UTF-8.
+  std::vector<std::string> tokenize(const std::string& text, const std::string& where = "") const;
+  // tokens -> text, as described above.
+  std::string detokenize(const std::vector<std::string>& tokens) const;
+
+  TokenizerKind kind() const { return kind_; }
+  bool lowercase() const { return lowercase_; }
+  std::string name() const;  // "word" or "char"
+
+ private:
+  TokenizerKind kind_;
+  bool lowercase_;
+};
+
+// The lowercase of one code point under the small mapping described above;
+// code points outside it are returned unchanged.
+uint32_t lowercase_code_point(uint32_t code_point);
+
+// What the char tokenizer writes for whitespace: "▁" (U+2581).
+constexpr const char* kSpaceToken = "\xE2\x96\x81";
+
+}  // namespace attn::data

@@ -1,0 +1,251 @@
+// The gate arithmetic of one GRU or LSTM step, forward and backward, fused.
+//
+// A recurrent layer spends its time in two places: the matrix products (the
+// input projection, done once for the whole sequence, and the hidden
+// projection, one per step) and the gates between them. The products go to
+// BLAS. The gates are a dozen element-wise operations per step; as separate
+// ops each would allocate a (B, H) tensor, walk it once and record a graph
+// node. Here they are one pass over the batch that reads the projections and
+// writes the new state, and one pass back.
+//
+// GRU (Cho et al. 2014, eq. 5-8, in PyTorch's form and gate order r, z, n).
+// The caller hands in the two projections, biases included:
+//   gi = x W_ih^T + b_ih  (B, 3H),   gh = h W_hh^T + b_hh  (B, 3H)
+//   r  = σ(gi_r + gh_r)              reset gate
+//   z  = σ(gi_z + gh_z)              update gate
+//   n  = tanh(gi_n + r ⊙ gh_n)       candidate (PyTorch puts r after W_hh's product)
+//   h' = (1 − z) ⊙ n + z ⊙ h
+// Backward, with dh' = dL/dh' and σ' = σ(1 − σ), tanh' = 1 − tanh²:
+//   dn   = dh' ⊙ (1 − z);      da_n = dn ⊙ (1 − n²)            (a_n = gi_n + r gh_n)
+//   dz   = dh' ⊙ (h − n);      da_z = dz ⊙ z (1 − z)
+//   dr   = da_n ⊙ gh_n;        da_r = dr ⊙ r (1 − r)
+//   dgi  = (da_r, da_z, da_n)
+//   dgh  = (da_r, da_z, da_n ⊙ r)
+//   dh   = dh' ⊙ z             (the direct path; the path through gh is the
+//                               caller's matmul backward)
+// The forward saves (r, z, n, gh_n) per row: everything the backward needs
+// besides h.
+//
+// LSTM (Hochreiter & Schmidhuber 1997 with the forget gate of Gers et al.
+// 2000; PyTorch's gate order i, f, g, o). The caller adds the projections:
+//   gates = x W_ih^T + b_ih + h W_hh^T + b_hh  (B, 4H)
+//   i = σ(gates_i), f = σ(gates_f), g = tanh(gates_g), o = σ(gates_o)
+//   c' = f ⊙ c + i ⊙ g
+//   h' = o ⊙ tanh(c')
+// Backward, given dh' and dc' (the cell state reaches the loss through the
+// next step as well as through h'):
+//   dc_total = dc' + dh' ⊙ o ⊙ (1 − tanh²(c'))
+//   do = dh' ⊙ tanh(c');  di = dc_total ⊙ g;  dg = dc_total ⊙ i;  df = dc_total ⊙ c
+//   dgates = (di i(1−i), df f(1−f), dg (1−g²), do o(1−o))
+//   dc     = dc_total ⊙ f
+// The forward saves (i, f, g, o, tanh(c')) per row.
+//
+// Layout: every (B, k·H) input may have a row stride (a step sliced out of a
+// (B, T, 3H) projection is such a view); the last dim must be contiguous.
+// Outputs are contiguous, except the LSTM's h' and c', which may be written
+// side by side into one (B, 2H) buffer (and read back so in the backward). Rows are independent, so the batch is split over
+// threads and the results do not depend on the number of threads.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu.h"
+#include "kernels/cpu/parallel.h"
+
+namespace attn::kernels::cpu {
+namespace {
+
+// The same two-branch sigmoid as elementwise.cpp: exp never sees a large
+// positive argument, so it cannot overflow.
+template <typename T>
+inline T sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+// tanh for the float kernels. glibc's tanhf goes through expm1f and took
+// over a third of a GRU forward pass; exp in double precision is several
+// times faster, and with it
+//   tanh(x) = 1 − 2 / (e^{2x} + 1)
+// is exact to float precision (measured: within 7e-8 relative of tanh in
+// double over [-20, 20]). Near 0 the subtraction cancels, so there
+// tanh(x) = x − x³/3, whose next term (2x⁵/15) is below float's resolution
+// for |x| < 1e-4. e^{2x} overflowing to inf for large x gives 1 − 0 = 1,
+// as it should. The double kernels keep std::tanh: they serve gradient
+// checks and golden values, where the last bits matter.
+inline float tanh_of(float x) {
+  const double xd = x;
+  if (std::fabs(xd) < 1e-4) return static_cast<float>(xd - xd * xd * xd / 3.0);
+  return static_cast<float>(1.0 - 2.0 / (std::exp(2.0 * xd) + 1.0));
+}
+inline double tanh_of(double x) { return std::tanh(x); }
+
+// Rough operation counts per row, for parallel_for's "is it worth a thread?".
+constexpr int64_t kGruCostPerUnit = 40;
+constexpr int64_t kLstmCostPerUnit = 50;
+
+template <typename T>
+void gru_forward_impl(int64_t batch, int64_t hidden, const T* gi, int64_t gi_stride, const T* gh,
+                      int64_t gh_stride, const T* h, int64_t h_stride, T* h_new, T* saved) {
+  const int64_t H = hidden;
+  parallel_for(batch, H * kGruCostPerUnit, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const T* gi_row = gi + b * gi_stride;  // (3H): r, z, n
+      const T* gh_row = gh + b * gh_stride;  // (3H): r, z, n
+      const T* h_row = h + b * h_stride;     // (H)
+      T* out = h_new + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const T r = sigmoid(gi_row[j] + gh_row[j]);
+        const T z = sigmoid(gi_row[H + j] + gh_row[H + j]);
+        const T gh_n = gh_row[2 * H + j];
+        const T n = tanh_of(gi_row[2 * H + j] + r * gh_n);
+        out[j] = (T(1) - z) * n + z * h_row[j];
+        if (saved != nullptr) {
+          T* s = saved + b * 4 * H;  // (4H): r, z, n, gh_n
+          s[j] = r;
+          s[H + j] = z;
+          s[2 * H + j] = n;
+          s[3 * H + j] = gh_n;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void gru_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T* h, int64_t h_stride,
+                       const T* saved, T* dgi, T* dgh, T* dh) {
+  const int64_t H = hidden;
+  parallel_for(batch, H * kGruCostPerUnit, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const T* dy = dh_new + b * H;
+      const T* h_row = h + b * h_stride;
+      const T* s = saved + b * 4 * H;
+      T* dgi_row = dgi + b * 3 * H;
+      T* dgh_row = dgh + b * 3 * H;
+      T* dh_row = dh + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const T r = s[j], z = s[H + j], n = s[2 * H + j], gh_n = s[3 * H + j];
+        const T da_n = dy[j] * (T(1) - z) * (T(1) - n * n);
+        const T da_z = dy[j] * (h_row[j] - n) * z * (T(1) - z);
+        const T da_r = da_n * gh_n * r * (T(1) - r);
+        dgi_row[j] = da_r;
+        dgi_row[H + j] = da_z;
+        dgi_row[2 * H + j] = da_n;
+        dgh_row[j] = da_r;
+        dgh_row[H + j] = da_z;
+        dgh_row[2 * H + j] = da_n * r;
+        dh_row[j] = dy[j] * z;
+      }
+    }
+  });
+}
+
+template <typename T>
+void lstm_forward_impl(int64_t batch, int64_t hidden, const T* gates, int64_t gates_stride,
+                       const T* c, int64_t c_stride, T* h_new, T* c_new, int64_t out_stride,
+                       T* saved) {
+  const int64_t H = hidden;
+  parallel_for(batch, H * kLstmCostPerUnit, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const T* g_row = gates + b * gates_stride;  // (4H): i, f, g, o
+      const T* c_row = c + b * c_stride;
+      T* h_out = h_new + b * out_stride;
+      T* c_out = c_new + b * out_stride;
+      for (int64_t j = 0; j < H; ++j) {
+        const T i = sigmoid(g_row[j]);
+        const T f = sigmoid(g_row[H + j]);
+        const T g = tanh_of(g_row[2 * H + j]);
+        const T o = sigmoid(g_row[3 * H + j]);
+        const T cell = f * c_row[j] + i * g;
+        const T tanh_cell = tanh_of(cell);
+        c_out[j] = cell;
+        h_out[j] = o * tanh_cell;
+        if (saved != nullptr) {
+          T* s = saved + b * 5 * H;  // (5H): i, f, g, o, tanh(c')
+          s[j] = i;
+          s[H + j] = f;
+          s[2 * H + j] = g;
+          s[3 * H + j] = o;
+          s[4 * H + j] = tanh_cell;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void lstm_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T* dc_new,
+                        int64_t d_stride, const T* c, int64_t c_stride, const T* saved, T* dgates,
+                        T* dc) {
+  const int64_t H = hidden;
+  parallel_for(batch, H * kLstmCostPerUnit, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const T* dh_row = dh_new + b * d_stride;
+      const T* dc_row = dc_new + b * d_stride;
+      const T* c_row = c + b * c_stride;
+      const T* s = saved + b * 5 * H;
+      T* dg_row = dgates + b * 4 * H;
+      T* dc_out = dc + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const T i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j];
+        const T tanh_cell = s[4 * H + j];
+        const T dc_total = dc_row[j] + dh_row[j] * o * (T(1) - tanh_cell * tanh_cell);
+        dg_row[j] = dc_total * g * i * (T(1) - i);
+        dg_row[H + j] = dc_total * c_row[j] * f * (T(1) - f);
+        dg_row[2 * H + j] = dc_total * i * (T(1) - g * g);
+        dg_row[3 * H + j] = dh_row[j] * tanh_cell * o * (T(1) - o);
+        dc_out[j] = dc_total * f;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void gru_cell_forward(int64_t batch, int64_t hidden, const float* gi, int64_t gi_stride,
+                      const float* gh, int64_t gh_stride, const float* h, int64_t h_stride,
+                      float* h_new, float* saved) {
+  gru_forward_impl(batch, hidden, gi, gi_stride, gh, gh_stride, h, h_stride, h_new, saved);
+}
+void gru_cell_forward(int64_t batch, int64_t hidden, const double* gi, int64_t gi_stride,
+                      const double* gh, int64_t gh_stride, const double* h, int64_t h_stride,
+                      double* h_new, double* saved) {
+  gru_forward_impl(batch, hidden, gi, gi_stride, gh, gh_stride, h, h_stride, h_new, saved);
+}
+
+void gru_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* h,
+                       int64_t h_stride, const float* saved, float* dgi, float* dgh, float* dh) {
+  gru_backward_impl(batch, hidden, dh_new, h, h_stride, saved, dgi, dgh, dh);
+}
+void gru_cell_backward(int64_t batch, int64_t hidden, const double* dh_new, const double* h,
+                       int64_t h_stride, const double* saved, double* dgi, double* dgh,
+                       double* dh) {
+  gru_backward_impl(batch, hidden, dh_new, h, h_stride, saved, dgi, dgh, dh);
+}
+
+void lstm_cell_forward(int64_t batch, int64_t hidden, const float* gates, int64_t gates_stride,
+                       const float* c, int64_t c_stride, float* h_new, float* c_new,
+                       int64_t out_stride, float* saved) {
+  lstm_forward_impl(batch, hidden, gates, gates_stride, c, c_stride, h_new, c_new, out_stride,
+                    saved);
+}
+void lstm_cell_forward(int64_t batch, int64_t hidden, const double* gates, int64_t gates_stride,
+                       const double* c, int64_t c_stride, double* h_new, double* c_new,
+                       int64_t out_stride, double* saved) {
+  lstm_forward_impl(batch, hidden, gates, gates_stride, c, c_stride, h_new, c_new, out_stride,
+                    saved);
+}
+
+void lstm_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* dc_new,
+                        int64_t d_stride, const float* c, int64_t c_stride, const float* saved,
+                        float* dgates, float* dc) {
+  lstm_backward_impl(batch, hidden, dh_new, dc_new, d_stride, c, c_stride, saved, dgates, dc);
+}
+void lstm_cell_backward(int64_t batch, int64_t hidden, const double* dh_new,
+                        const double* dc_new, int64_t d_stride, const double* c, int64_t c_stride,
+                        const double* saved, double* dgates, double* dc) {
+  lstm_backward_impl(batch, hidden, dh_new, dc_new, d_stride, c, c_stride, saved, dgates, dc);
+}
+
+}  // namespace attn::kernels::cpu

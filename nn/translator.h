@@ -1,0 +1,48 @@
+// The interface every translation model implements, so that training,
+// decoding (greedy now, beam search later) and plotting work for all of them.
+//
+// Training calls forward() with the whole target sentence (teacher forcing).
+// Generation calls start() once per batch of source sentences, then step()
+// once per output position, feeding back the token it chose.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "nn/module.h"
+#include "tensor/tensor.h"
+
+namespace attn::nn {
+
+// What a decoder carries from one output position to the next (RNN states,
+// the encoder's memory, a key/value cache...). Models subclass it.
+class DecoderState {
+ public:
+  virtual ~DecoderState() = default;
+  // Keeps the rows `indices` (int64 (B')) of every batched tensor, in that
+  // order: beam search calls it when it reorders hypotheses.
+  virtual void reorder(const Tensor& indices) = 0;
+  // The attention weights of the last step, (B, S), or undefined if the model
+  // has no attention. Decoding collects them into (B, T, S) for heatmaps.
+  virtual Tensor last_attention() const { return Tensor(); }
+};
+
+class Translator : public Module {
+ public:
+  // source: (B, S) int64 ids, padded with <pad>; source_lengths: (B) int64;
+  // target_input: (B, T) int64, <s> y1 ... -> logits (B, T, V).
+  virtual Tensor forward(const Tensor& source, const Tensor& source_lengths,
+                         const Tensor& target_input) = 0;
+
+  // Encodes the source once and returns the state before the first output.
+  virtual std::unique_ptr<DecoderState> start(const Tensor& source,
+                                              const Tensor& source_lengths) = 0;
+  // previous: (B) int64, the tokens chosen at the last step (<s> at first)
+  // -> logits (B, V) for the next token; updates `state`.
+  virtual Tensor step(DecoderState& state, const Tensor& previous) = 0;
+
+  // A one-line description for logs: "bahdanau: 2-layer ..."
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace attn::nn

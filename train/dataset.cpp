@@ -1,0 +1,116 @@
+#include "train/dataset.h"
+
+#include <sstream>
+
+#include "data/tasks.h"
+#include "tensor/error.h"
+
+namespace attn::train {
+namespace {
+
+std::string join_lines(const std::vector<std::string>& tokens) {
+  std::string out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i) out += '\n';
+    out += tokens[i];
+  }
+  return out;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+const std::string& lookup(const std::map<std::string, std::string>& metadata,
+                          const std::string& key) {
+  auto found = metadata.find(key);
+  ATTN_CHECK(found != metadata.end(), "model metadata: key '", key, "' is missing");
+  return found->second;
+}
+
+std::vector<std::vector<std::string>> tokenize_all(const data::Tokenizer& tokenizer,
+                                                   const std::vector<data::SentencePair>& pairs,
+                                                   bool source_side) {
+  std::vector<std::vector<std::string>> out;
+  out.reserve(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const std::string& text = source_side ? pairs[i].source : pairs[i].target;
+    out.push_back(tokenizer.tokenize(text, "sentence " + std::to_string(i + 1)));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> TextPipeline::to_metadata() const {
+  return {{"data.tokenizer", tokenizer.name()},
+          {"data.lowercase", tokenizer.lowercase() ? "1" : "0"},
+          {"vocab.source", join_lines(source_vocab.tokens())},
+          {"vocab.target", join_lines(target_vocab.tokens())}};
+}
+
+TextPipeline TextPipeline::from_metadata(const std::map<std::string, std::string>& metadata) {
+  return {data::Tokenizer::from_name(lookup(metadata, "data.tokenizer"),
+                                     lookup(metadata, "data.lowercase") == "1"),
+          data::Vocab(split_lines(lookup(metadata, "vocab.source"))),
+          data::Vocab(split_lines(lookup(metadata, "vocab.target")))};
+}
+
+std::pair<std::string, std::string> split_pair_of_paths(const std::string& text,
+                                                        const std::string& flag) {
+  size_t comma = text.find(',');
+  ATTN_CHECK(comma != std::string::npos && comma > 0 && comma + 1 < text.size() &&
+                 text.find(',', comma + 1) == std::string::npos,
+             flag, ": expected two files as SOURCE,TARGET, got '", text, "'");
+  return {text.substr(0, comma), text.substr(comma + 1)};
+}
+
+std::vector<data::SentencePair> load_pairs(const DataOptions& options, Split split,
+                                           const std::string& tsv, const std::string& sets) {
+  int given = (tsv.empty() ? 0 : 1) + (sets.empty() ? 0 : 1);
+  if (given == 0 && !options.task.empty()) {
+    data::TaskOptions task;
+    task.seed = 1234;  // the task's splits are fixed; --seed varies the training only
+    if (options.task_train_size > 0) task.train_size = options.task_train_size;
+    data::TaskSplits splits = data::make_task(options.task, task);
+    return split == Split::Train ? splits.train : split == Split::Valid ? splits.valid : splits.test;
+  }
+  ATTN_CHECK(given == 1, "give the ", split == Split::Train ? "training" : "evaluation",
+             " data once: --task NAME, a TSV file or SOURCE,TARGET files (got ", given,
+             " file options", options.task.empty() ? "" : " besides --task", ")");
+  if (!tsv.empty()) return data::read_tsv(tsv);
+  auto [source, target] = split_pair_of_paths(sets, "--*-sets");
+  return data::read_parallel(source, target);
+}
+
+TextPipeline build_pipeline(const DataOptions& options,
+                            const std::vector<data::SentencePair>& train_pairs) {
+  ATTN_CHECK(!train_pairs.empty(), "the training data holds no sentence pairs");
+  data::Tokenizer tokenizer = data::Tokenizer::from_name(options.tokenizer, options.lowercase);
+  TextPipeline pipeline{tokenizer, {}, {}};
+  pipeline.source_vocab = data::Vocab::build(tokenize_all(tokenizer, train_pairs, true),
+                                             options.vocab_min_frequency, options.vocab_max_size);
+  pipeline.target_vocab = data::Vocab::build(tokenize_all(tokenizer, train_pairs, false),
+                                             options.vocab_min_frequency, options.vocab_max_size);
+  return pipeline;
+}
+
+EncodedPairs encode_pairs(const TextPipeline& pipeline,
+                          const std::vector<data::SentencePair>& pairs) {
+  EncodedPairs encoded;
+  encoded.pairs = pairs;
+  std::vector<std::vector<std::string>> sources = tokenize_all(pipeline.tokenizer, pairs, true);
+  std::vector<std::vector<std::string>> targets = tokenize_all(pipeline.tokenizer, pairs, false);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    ATTN_CHECK(!sources[i].empty(), "sentence pair ", i + 1, " has an empty source");
+    encoded.sources.push_back(pipeline.source_vocab.encode(sources[i]));
+    encoded.targets.push_back(pipeline.target_vocab.encode(targets[i]));
+  }
+  return encoded;
+}
+
+}  // namespace attn::train

@@ -1,0 +1,91 @@
+#include "train/options.h"
+
+#include <cstdlib>
+
+#include "tensor/error.h"
+
+namespace attn::train {
+namespace {
+
+std::string get(const std::map<std::string, std::string>& metadata, const std::string& key) {
+  auto found = metadata.find(key);
+  ATTN_CHECK(found != metadata.end(), "model metadata: key '", key,
+             "' is missing (was this file written by `attn train`?)");
+  return found->second;
+}
+
+int64_t get_int(const std::map<std::string, std::string>& metadata, const std::string& key) {
+  std::string text = get(metadata, key);
+  char* end = nullptr;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  ATTN_CHECK(!text.empty() && end && *end == '\0', "model metadata: key '", key,
+             "' should be an integer, got '", text, "'");
+  return value;
+}
+
+double get_double(const std::map<std::string, std::string>& metadata, const std::string& key) {
+  std::string text = get(metadata, key);
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  ATTN_CHECK(!text.empty() && end && *end == '\0', "model metadata: key '", key,
+             "' should be a number, got '", text, "'");
+  return value;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> ModelOptions::to_metadata() const {
+  return {{"model.type", type},
+          {"model.dim_emb", std::to_string(dim_emb)},
+          {"model.dim_rnn", std::to_string(dim_rnn)},
+          {"model.dim_att", std::to_string(dim_att)},
+          {"model.enc_depth", std::to_string(enc_depth)},
+          {"model.dec_depth", std::to_string(dec_depth)},
+          {"model.dropout_rnn", std::to_string(dropout_rnn)},
+          {"model.output", output},
+          {"model.source_vocab_size", std::to_string(source_vocab_size)},
+          {"model.target_vocab_size", std::to_string(target_vocab_size)}};
+}
+
+ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string>& metadata) {
+  ModelOptions options;
+  options.type = get(metadata, "model.type");
+  options.dim_emb = get_int(metadata, "model.dim_emb");
+  options.dim_rnn = get_int(metadata, "model.dim_rnn");
+  options.dim_att = get_int(metadata, "model.dim_att");
+  options.enc_depth = get_int(metadata, "model.enc_depth");
+  options.dec_depth = get_int(metadata, "model.dec_depth");
+  options.dropout_rnn = get_double(metadata, "model.dropout_rnn");
+  options.output = get(metadata, "model.output");
+  options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
+  options.target_vocab_size = get_int(metadata, "model.target_vocab_size");
+  return options;
+}
+
+StopAfter parse_after(const std::string& text) {
+  StopAfter after;
+  ATTN_CHECK(text.size() >= 2, "--after: expected a count and a unit, like 10e (epochs) or "
+             "5000u (updates), got '", text, "'");
+  char unit = text.back();
+  std::string number = text.substr(0, text.size() - 1);
+  char* end = nullptr;
+  long long count = std::strtoll(number.c_str(), &end, 10);
+  ATTN_CHECK(end && *end == '\0' && count > 0 && (unit == 'e' || unit == 'u'),
+             "--after: expected a positive count and a unit, like 10e (epochs) or 5000u "
+             "(updates), got '", text, "'");
+  (unit == 'e' ? after.epochs : after.updates) = count;
+  return after;
+}
+
+std::string best_model_path(const std::string& model_path) {
+  const std::string ext = ".safetensors";
+  if (model_path.size() > ext.size() &&
+      model_path.compare(model_path.size() - ext.size(), ext.size(), ext) == 0) {
+    return model_path.substr(0, model_path.size() - ext.size()) + ".best" + ext;
+  }
+  return model_path + ".best";
+}
+
+std::string metrics_log_path(const std::string& model_path) { return model_path + ".metrics.jsonl"; }
+
+}  // namespace attn::train

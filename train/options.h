@@ -1,0 +1,82 @@
+// The options of `attn train`, grouped as on the command line. Defaults sit
+// next to each field; train/cli_train.cpp maps the kebab-case flags (Marian's
+// names) onto these fields one to one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace attn::train {
+
+// What model to build. Stored in the model file's metadata, so that
+// `attn translate --model PATH` rebuilds the same model without flags.
+struct ModelOptions {
+  std::string type = "bahdanau";   // bahdanau (RNNsearch) | s2s (no attention, Cho et al. 2014)
+  int64_t dim_emb = 128;           // --dim-emb: word embedding size (paper: 620)
+  int64_t dim_rnn = 256;           // --dim-rnn: GRU state size per direction (paper: 1000)
+  int64_t dim_att = 0;             // --dim-att: alignment MLP size; 0 = dim_rnn (paper: 1000)
+  int64_t enc_depth = 1;           // --enc-depth: stacked bidirectional encoder layers
+  int64_t dec_depth = 1;           // --dec-depth: stacked decoder GRU layers
+  double dropout_rnn = 0.0;        // --dropout-rnn: on embeddings, between layers, before the output
+  std::string output = "maxout";   // --output-layer: maxout (the paper's deep output) | plain
+  int64_t source_vocab_size = 0;   // filled in from the data
+  int64_t target_vocab_size = 0;
+
+  std::map<std::string, std::string> to_metadata() const;
+  // Throws attn::Error naming the key when one is missing or malformed.
+  static ModelOptions from_metadata(const std::map<std::string, std::string>& metadata);
+};
+
+// Where the sentences come from and how they become batches.
+struct DataOptions {
+  std::string task;                // --task: a built-in task (reverse, dates, toy-lang)
+  std::string train_tsv;           // --train-tsv FILE: source<TAB>target lines
+  std::string train_sets;          // --train-sets SRC,TGT: two line-aligned files
+  std::string valid_tsv;           // --valid-tsv
+  std::string valid_sets;          // --valid-sets
+  std::string tokenizer = "word";  // --tokenizer: word | char
+  bool lowercase = false;          // --lowercase
+  int64_t vocab_min_frequency = 1; // --vocab-min-freq
+  int64_t vocab_max_size = 0;      // --vocab-max-size (0: no cap)
+  int64_t max_length = 100;        // --max-length: drop training pairs longer than this
+  int64_t mini_batch = 64;         // --mini-batch: sentences per batch
+  int64_t mini_batch_words = 0;    // --mini-batch-words: target tokens per batch (0: use --mini-batch)
+  int64_t task_train_size = 0;     // --task-train-size: 0 = the task's default
+};
+
+// How to optimise, when to log, validate, save and stop.
+struct TrainOptions {
+  std::string model_path;          // --model: weights; other files are derived from it
+  std::string after = "10e";       // --after: 10e (epochs) or 5000u (updates)
+  int64_t disp_freq = 100;         // --disp-freq: updates between log lines
+  int64_t valid_freq = 500;        // --valid-freq: updates between validations
+  int64_t save_freq = 1000;        // --save-freq: updates between checkpoints
+  int64_t early_stopping = 10;     // --early-stopping: stop after N validations without improvement (0: never)
+  std::string optimizer = "adam";  // --optimizer: adam | adamw | sgd
+  double learn_rate = 1e-3;        // --learn-rate
+  double momentum = 0.9;           // --momentum (sgd)
+  double weight_decay = 0.0;       // --weight-decay
+  double clip_norm = 1.0;          // --clip-norm: global gradient norm (0: off)
+  double label_smoothing = 0.0;    // --label-smoothing
+  int64_t lr_warmup = 0;           // --lr-warmup: linear warm-up updates (0: none)
+  std::string lr_schedule = "constant";  // --lr-schedule: constant | halving | inv-sqrt
+  int64_t lr_decay_freq = 0;       // --lr-decay-freq: halve every N updates (halving)
+  int64_t valid_samples = 3;       // --valid-samples: translations shown per validation
+  int64_t valid_max_sentences = 0; // --valid-max-sentences: 0 = the whole set
+  uint64_t seed = 1234;            // --seed: initialisation, dropout and shuffling
+  bool quiet = false;              // --quiet: no progress bar
+};
+
+// "10e" -> {10, 0}; "5000u" -> {0, 5000}. Throws on anything else.
+struct StopAfter {
+  int64_t epochs = 0;
+  int64_t updates = 0;
+};
+StopAfter parse_after(const std::string& text);
+
+// Files that live beside --model PATH.
+std::string best_model_path(const std::string& model_path);    // PATH minus .safetensors + .best.safetensors
+std::string metrics_log_path(const std::string& model_path);   // PATH + .metrics.jsonl
+
+}  // namespace attn::train
