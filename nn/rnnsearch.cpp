@@ -73,7 +73,16 @@ RNNSearch::Encoded RNNSearch::encode(const Tensor& source, const Tensor& source_
              "be (", source.size(0), "), got ", shape_str(source_lengths.shape()));
   const int64_t H = options_.hidden_size;
   Encoded encoded;
-  encoded.source_mask = ne(source, static_cast<double>(kPadId));              // (B, S)
+  // Real positions are those before each row's length: the rule the encoder's
+  // GRU follows (nn/recurrent.h), so attention and encoder never disagree,
+  // whatever ids sit in the padding.
+  const int64_t B = source.size(0), S = source.size(1);
+  std::vector<int64_t> lengths = source_lengths.cpu().to_vector<int64_t>();
+  std::vector<int64_t> real(static_cast<size_t>(B * S));
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t j = 0; j < S; ++j) real[b * S + j] = j < lengths[b] ? 1 : 0;
+  }
+  encoded.source_mask = from_vector(real, {B, S}).to(source.device());        // (B, S)
   Tensor embedded = dropout_->forward(source_embedding_->forward(source));   // (B, S, E)
   GRUOutput run = encoder_->forward(embedded, source_lengths);
   encoded.annotations = run.output;                                          // (B, S, 2H)

@@ -9,5 +9,6 @@ int run_gradcheck(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_translate(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_plot(int argc, char** argv);
 
 }  // namespace attn::cli

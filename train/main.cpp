@@ -26,6 +26,7 @@ void print_usage(std::ostream& out) {
       << "  train       train a translation model (--type bahdanau|s2s, --task or files)\n"
       << "  translate   translate sentences with a trained model (stdin to stdout)\n"
       << "  eval        score a trained model on a test set (exact match, token accuracy)\n"
+      << "  plot        draw the attention heatmap of one translation as SVG\n"
       << "  gradcheck   check every op's backward against finite differences (float64)\n\n"
       << "Options:\n"
       << "  -h, --help     show this help\n"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     if (command == "train") return attn::cli::run_train(argc - 1, argv + 1);
     if (command == "translate") return attn::cli::run_translate(argc - 1, argv + 1);
     if (command == "eval") return attn::cli::run_eval(argc - 1, argv + 1);
+    if (command == "plot") return attn::cli::run_plot(argc - 1, argv + 1);
     std::cerr << "attn: unknown command '" << command << "'\n\n";
     print_usage(std::cerr);
     return 2;

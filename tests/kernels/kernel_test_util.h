@@ -26,9 +26,7 @@
 #include <random>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "kernels/cpu/parallel.h"
 
 namespace attn_test {
 
@@ -86,17 +84,12 @@ bool bit_equal(const std::vector<T>& a, const std::vector<T>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
-// Runs body with the given number of OpenMP threads, then restores the default.
+// Runs body with the given number of pool threads, then restores the previous count.
 inline void with_threads(int threads, const std::function<void()>& body) {
-#ifdef _OPENMP
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(threads);
+  const int saved = attn::kernels::cpu::num_threads();
+  attn::kernels::cpu::set_num_threads(threads);
   body();
-  omp_set_num_threads(saved);
-#else
-  (void)threads;
-  body();
-#endif
+  attn::kernels::cpu::set_num_threads(saved);
 }
 
 struct Layout {

@@ -114,12 +114,7 @@ TYPED_TEST(CpuKernels, IndexAddMatchesReference) {
 
 // Every kernel at a parallel size, run with 1, 3 and 7 threads: the bytes must
 // be identical (each output has one owner and a fixed order of terms).
-// Needs this file compiled with OpenMP (to call omp_set_num_threads); the
-// next test checks the same promise without it.
 TEST(CpuKernelChecks, ResultsDoNotDependOnThreadCount) {
-#ifndef _OPENMP
-  GTEST_SKIP() << "test compiled without OpenMP: cannot set the thread count";
-#endif
   const int64_t rows = 512, cols = 512;
   const auto x = random_vector<float>(rows * cols, -4, 4, 40);
   const auto dy = random_vector<float>(rows * cols, -1, 1, 41);

@@ -1,0 +1,117 @@
+// Training-step speed of attn's models on the configurations of
+// ../shared/peers/torch_ref.py, so the two can be timed back to back:
+//
+//   build/release/bench/bench_train_step --model bahdanau --config tiny
+//   /usr/bin/python3 ../shared/peers/torch_ref.py --model bahdanau --config tiny --omp-wait-policy PASSIVE
+//
+// Same shapes as the reference: synthetic batches of fixed length (no
+// padding), token ids uniform over the non-special ids, Adam at 1e-3, global
+// norm clipping at 1, label smoothing 0 for the RNN models; N timed steps
+// after W warm-up steps; median ms per step and target tokens per second.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <cxxopts.hpp>
+
+#include <attn/attn.h>
+
+#include "nn/rnnsearch.h"
+#include "train/clip.h"
+#include "train/optimizer.h"
+
+namespace {
+
+struct Config {
+  int64_t vocab, batch, length, embedding, hidden;
+};
+
+Config config_named(const std::string& name) {
+  // vocab = 64 + 4 specials (tiny) or 8000 (small), as torch_ref.py's CONFIGS.
+  if (name == "tiny") return {68, 64, 20, 128, 256};
+  if (name == "small") return {8000, 128, 32, 128, 256};
+  throw attn::Error("--config: expected tiny or small, got '" + name + "'");
+}
+
+double peak_rss_mb() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double mb = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    long kb = 0;
+    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) mb = kb / 1024.0;
+  }
+  std::fclose(f);
+  return mb;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cxxopts::Options options("bench_train_step", "Time training steps on synthetic batches");
+  std::string model_name = "bahdanau", config_name = "tiny";
+  int steps = 30, warmup = 5;
+  options.add_options()
+      ("model", "bahdanau or s2s", cxxopts::value(model_name)->default_value("bahdanau"))
+      ("config", "tiny or small (torch_ref.py's configurations)", cxxopts::value(config_name)->default_value("tiny"))
+      ("steps", "timed steps", cxxopts::value(steps)->default_value("30"))
+      ("warmup-steps", "untimed steps first", cxxopts::value(warmup)->default_value("5"));
+  try {
+    options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 2;
+  }
+  Config c = config_named(config_name);
+  attn::manual_seed(0);
+  attn::nn::RNNSearchOptions o(c.vocab, c.vocab);
+  o.embedding_size = c.embedding;
+  o.hidden_size = c.hidden;
+  o.dropout = 0.1;
+  o.attention = model_name == "bahdanau";
+  attn::nn::RNNSearch model(o);
+  attn::optim::Adam optimizer(model.parameters(), attn::optim::AdamOptions(1e-3));
+
+  // 8 distinct batches, cycled, as the reference does.
+  attn::Generator g(1);
+  std::vector<attn::Tensor> sources, inputs, outputs;
+  for (int k = 0; k < 8; ++k) {
+    sources.push_back(attn::randint(4, c.vocab, {c.batch, c.length}, &g));
+    attn::Tensor target = attn::randint(4, c.vocab, {c.batch, c.length + 1}, &g);
+    attn::Tensor input = target.narrow(1, 0, c.length).contiguous();
+    {
+      attn::NoGradGuard no_grad;
+      input.narrow(1, 0, 1).fill_(2.0);  // <s>
+    }
+    inputs.push_back(input);
+    outputs.push_back(target.narrow(1, 1, c.length).contiguous());
+  }
+  attn::Tensor lengths = attn::full({c.batch}, static_cast<double>(c.length), attn::kInt64);
+
+  std::vector<double> times;
+  for (int step = 0; step < warmup + steps; ++step) {
+    auto start = std::chrono::steady_clock::now();
+    int k = step % 8;
+    attn::Tensor logits = model.forward(sources[k], lengths, inputs[k]);
+    attn::Tensor loss = attn::cross_entropy(logits.reshape({-1, c.vocab}), outputs[k].reshape({-1}),
+                                            attn::CrossEntropyOptions().ignore(0));
+    optimizer.zero_grad();
+    loss.backward();
+    attn::clip_grad_norm(model.parameters(), 1.0);
+    optimizer.step();
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (step >= warmup) times.push_back(ms);
+  }
+  std::sort(times.begin(), times.end());
+  double median = times[times.size() / 2];
+  double tokens = static_cast<double>(c.batch * c.length);
+  std::printf("[attn train] %s/%s  %lld params  batch=%lld len=%lld\n", model_name.c_str(),
+              config_name.c_str(), static_cast<long long>(model.parameter_count()),
+              static_cast<long long>(c.batch), static_cast<long long>(c.length));
+  std::printf("  median %.1f ms/step, %.0f target tok/s over %d steps; peak RSS %.0f MB\n", median,
+              tokens / (median / 1000.0), steps, peak_rss_mb());
+  return 0;
+}

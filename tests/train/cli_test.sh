@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The command line as a user meets it: bad flags and bad files are named, and
+# a tiny train -> translate -> eval round trip works.
+#
+#   bash tests/train/cli_test.sh build/attn
+#
+# Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if
+# any failed.
+set -u
+
+ATTN=${1:?usage: cli_test.sh PATH/TO/attn}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/attn_cli_test_XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+
+ok() { echo "ok - $1"; }
+fail() { echo "FAIL - $1"; failures=$((failures + 1)); }
+
+# expect_failure NAME NEEDLE... -- COMMAND...: COMMAND exits non-zero and its
+# stderr holds every NEEDLE.
+expect_failure() {
+  local name=$1; shift
+  local needles=()
+  while [ "$1" != "--" ]; do needles+=("$1"); shift; done
+  shift
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  local code=$?
+  if [ $code -eq 0 ]; then
+    fail "$name: exit code 0, expected non-zero"
+    return
+  fi
+  for needle in "${needles[@]}"; do
+    if ! grep -qF -- "$needle" "$WORK/err"; then
+      fail "$name: stderr lacks '$needle'; it was: $(cat "$WORK/err")"
+      return
+    fi
+  done
+  ok "$name (exit $code)"
+}
+
+# --- errors that name what is wrong ---------------------------------------------------
+expect_failure "unknown option" "--no-such-flag" -- \
+  "$ATTN" train --no-such-flag 3 --model "$WORK/x.safetensors"
+expect_failure "unknown command" "frobnicate" -- "$ATTN" frobnicate
+
+printf 'a b\tb a\nc d\td c\nno tab here\ne f\tf e\n' >"$WORK/bad.tsv"
+expect_failure "TSV line without a tab" "$WORK/bad.tsv:3" "no tab" -- \
+  "$ATTN" train --model "$WORK/tsv.safetensors" --train-tsv "$WORK/bad.tsv" --valid-tsv "$WORK/bad.tsv"
+
+printf 'a\nb\nc\n' >"$WORK/three.src"
+printf 'a\nb\n' >"$WORK/two.tgt"
+expect_failure "parallel files of different lengths" "$WORK/three.src" "$WORK/two.tgt" "3" "2" -- \
+  "$ATTN" train --model "$WORK/par.safetensors" --train-sets "$WORK/three.src,$WORK/two.tgt" \
+  --valid-sets "$WORK/three.src,$WORK/two.tgt"
+
+expect_failure "translate with a missing model" "$WORK/missing.safetensors" -- \
+  "$ATTN" translate --model "$WORK/missing.safetensors" </dev/null
+
+expect_failure "eval with a missing model" "$WORK/missing.safetensors" -- \
+  "$ATTN" eval --model "$WORK/missing.safetensors" --task reverse
+
+# --- a tiny round trip -------------------------------------------------------------
+MODEL="$WORK/reverse.safetensors"
+if "$ATTN" train --type bahdanau --task reverse --task-train-size 200 --model "$MODEL" \
+    --dim-emb 16 --dim-rnn 16 --mini-batch 16 --after 30u --disp-freq 10 --valid-freq 30 \
+    --valid-max-sentences 32 --save-freq 30 --quiet >"$WORK/train.log" 2>&1; then
+  ok "train 30 updates"
+else
+  fail "train 30 updates: $(tail -5 "$WORK/train.log")"
+fi
+for file in "$MODEL" "$MODEL.state.safetensors" "$MODEL.metrics.jsonl"; do
+  [ -s "$file" ] && ok "wrote $(basename "$file")" || fail "no $file after training"
+done
+grep -q "exact-match" "$WORK/train.log" && ok "validation line" || fail "no validation line in the log"
+
+# Rerunning the finished command resumes and stops at once.
+if "$ATTN" train --type bahdanau --task reverse --task-train-size 200 --model "$MODEL" \
+    --dim-emb 16 --dim-rnn 16 --mini-batch 16 --after 30u --quiet >"$WORK/resume.log" 2>&1 &&
+   grep -q "Resuming" "$WORK/resume.log"; then
+  ok "rerun resumes"
+else
+  fail "rerun did not resume: $(tail -5 "$WORK/resume.log")"
+fi
+
+if printf 'a b c\nd e f g\n' | "$ATTN" translate --model "$MODEL" >"$WORK/translations" 2>"$WORK/err"; then
+  lines=$(wc -l <"$WORK/translations")
+  [ "$lines" -eq 2 ] && ok "translate: 2 lines in, 2 out" || fail "translate: $lines lines out, expected 2"
+else
+  fail "translate failed: $(cat "$WORK/err")"
+fi
+
+printf 'a b\n\nc\n' >"$WORK/input.txt"
+if "$ATTN" translate --model "$MODEL" --input "$WORK/input.txt" --output "$WORK/output.txt" 2>"$WORK/err"; then
+  lines=$(wc -l <"$WORK/output.txt")
+  [ "$lines" -eq 3 ] && ok "translate --input/--output keeps the empty line" ||
+    fail "translate --input/--output: $lines lines out, expected 3"
+else
+  fail "translate --input/--output failed: $(cat "$WORK/err")"
+fi
+
+if "$ATTN" eval --model "$MODEL" --task reverse >"$WORK/eval.out" 2>"$WORK/err"; then
+  grep -q "exact-match" "$WORK/eval.out" && ok "eval prints exact-match" ||
+    fail "eval output lacks exact-match: $(cat "$WORK/eval.out")"
+else
+  fail "eval failed: $(cat "$WORK/err")"
+fi
+
+# A truncated model file is refused by name.
+head -c 200 "$MODEL" >"$WORK/cut.safetensors"
+expect_failure "translate with a truncated model" "$WORK/cut.safetensors" -- \
+  "$ATTN" translate --model "$WORK/cut.safetensors" </dev/null
+
+if [ $failures -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all checks passed"
