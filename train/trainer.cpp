@@ -224,6 +224,9 @@ int Trainer::run() {
   bool stop = false;
   model->train();
 
+  // A rerun of a finished command finds its checkpoint at the end already.
+  if (after.updates > 0 && state.update >= after.updates) stop = true;
+  if (after.epochs > 0 && state.epoch >= after.epochs) stop = true;
   while (!stop) {
     if (!batches.has_next()) {
       batches.next_epoch();
