@@ -27,7 +27,11 @@ class Pool {
   void resize(int threads) {
     stop_workers();
     stopping_ = false;
-    for (int t = 1; t < threads; ++t) workers_.emplace_back([this, t] { work(t); });
+    // A new worker starts at the current generation: the tasks published
+    // before it existed are not its to run.
+    for (int t = 1; t < threads; ++t) {
+      workers_.emplace_back([this, t, start = generation_] { work(t, start); });
+    }
   }
 
   void run(int tasks, const std::function<void(int)>& task) {
@@ -48,8 +52,7 @@ class Pool {
   }
 
  private:
-  void work(int id) {
-    uint64_t seen = 0;
+  void work(int id, uint64_t seen) {
     for (;;) {
       const std::function<void(int)>* task;
       int tasks;

@@ -39,7 +39,8 @@ expect_failure() {
 }
 
 # --- errors that name what is wrong ---------------------------------------------------
-expect_failure "unknown option" "--no-such-flag" -- \
+# (cxxopts quotes the name with typographic quotes and without its dashes.)
+expect_failure "unknown option" "no-such-flag" -- \
   "$ATTN" train --no-such-flag 3 --model "$WORK/x.safetensors"
 expect_failure "unknown command" "frobnicate" -- "$ATTN" frobnicate
 
@@ -49,7 +50,7 @@ expect_failure "TSV line without a tab" "$WORK/bad.tsv:3" "no tab" -- \
 
 printf 'a\nb\nc\n' >"$WORK/three.src"
 printf 'a\nb\n' >"$WORK/two.tgt"
-expect_failure "parallel files of different lengths" "$WORK/three.src" "$WORK/two.tgt" "3" "2" -- \
+expect_failure "parallel files of different lengths" "$WORK/three.src has 3 lines" "$WORK/two.tgt has 2 lines" -- \
   "$ATTN" train --model "$WORK/par.safetensors" --train-sets "$WORK/three.src,$WORK/two.tgt" \
   --valid-sets "$WORK/three.src,$WORK/two.tgt"
 
@@ -73,7 +74,9 @@ for file in "$MODEL" "$MODEL.state.safetensors" "$MODEL.metrics.jsonl"; do
 done
 grep -q "exact-match" "$WORK/train.log" && ok "validation line" || fail "no validation line in the log"
 
-# Rerunning the finished command resumes and stops at once.
+# Rerunning the finished command resumes and stops at once: no update is
+# added, so the weights on disk stay byte for byte the same.
+cp "$MODEL" "$WORK/before_rerun.safetensors"
 if "$ATTN" train --type bahdanau --task reverse --task-train-size 200 --model "$MODEL" \
     --dim-emb 16 --dim-rnn 16 --mini-batch 16 --after 30u --quiet >"$WORK/resume.log" 2>&1 &&
    grep -q "Resuming" "$WORK/resume.log"; then
@@ -81,6 +84,8 @@ if "$ATTN" train --type bahdanau --task reverse --task-train-size 200 --model "$
 else
   fail "rerun did not resume: $(tail -5 "$WORK/resume.log")"
 fi
+cmp -s "$MODEL" "$WORK/before_rerun.safetensors" && ok "rerun of a finished run changes no weight" ||
+  fail "rerun of a finished run changed the model file"
 
 if printf 'a b c\nd e f g\n' | "$ATTN" translate --model "$MODEL" >"$WORK/translations" 2>"$WORK/err"; then
   lines=$(wc -l <"$WORK/translations")
