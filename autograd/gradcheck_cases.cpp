@@ -252,6 +252,10 @@ std::vector<GradcheckCase> make_cases() {
              Tensor h = state.narrow(1, 0, 3), c = state.narrow(1, 3, 3);
              Tensor gates = x[0] + cat({h, h, c, h}, 1);
              return lstm_cell_fused(gates, c).narrow(1, 0, 3) * 2.0 + c; });
+  // --- attention ---
+  add_case("additive_attention_scores", "keys (2,3,4), query (2,4), v (4)", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3, 4}), leaf(g, {2, 4}), leaf(g, {4})}; },
+           [](const Inputs& x) { return additive_attention_scores(x[0], x[1], x[2]); });
   return cases;
 }
 
@@ -268,7 +272,7 @@ const std::vector<std::string>& differentiable_ops() {
       "sigmoid", "relu", "pow_scalar", "scalar_ops", "where", "masked_fill", "matmul", "sum",
       "mean", "max", "softmax", "log_softmax", "reshape", "view", "transpose", "permute",
       "narrow", "slice", "expand", "squeeze", "unsqueeze", "contiguous", "cat", "stack",
-      "split", "index_select", "embedding", "dropout", "layer_norm", "cross_entropy",
+      "split", "index_select", "additive_attention_scores", "embedding", "dropout", "layer_norm", "cross_entropy",
       "unbind", "gru_cell_fused", "lstm_cell_fused"};
   return ops;
 }

@@ -147,4 +147,9 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h);
 // [:, H:]; take them out with narrow(1, 0, H) and narrow(1, H, H).
 Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c);
 
+// --- attention (ops_attention.cpp) ---
+// Bahdanau's alignment scores, fused: v . tanh(keys[b, s] + query[b]).
+// keys: (B, S, A), query: (B, A), v: (A) -> (B, S)
+Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const Tensor& v);
+
 }  // namespace attn

@@ -139,8 +139,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       // dL/dA = dL/dC B^T,  dL/dB = A^T dL/dC; sum_to folds broadcast batch dims.
       Tensor ga = a_needs ? autograd::sum_to(matmul(g, b_saved.transpose(-1, -2)), a_saved.shape())
                           : Tensor();
-      Tensor gb = b_needs ? autograd::sum_to(matmul(a_saved.transpose(-1, -2), g), b_saved.shape())
-                          : Tensor();
+      // A 2-d b shared by every matrix of a batched a (a Linear layer on
+      // (B, T, D)): fold the batch into the rows, one GEMM instead of B
+      // products and a sum.
+      Tensor gb;
+      if (b_needs && b_saved.dim() == 2 && a_saved.dim() > 2) {
+        int64_t K = a_saved.size(-1);
+        gb = matmul(a_saved.reshape({-1, K}).t(), g.reshape({-1, g.size(-1)}));
+      } else if (b_needs) {
+        gb = autograd::sum_to(matmul(a_saved.transpose(-1, -2), g), b_saved.shape());
+      }
       return std::vector<Tensor>{ga, gb};
     });
   }

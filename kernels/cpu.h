@@ -224,5 +224,23 @@ void lstm_cell_backward(int64_t batch, int64_t hidden, const double* dh_new,
                         const double* dc_new, int64_t d_stride, const double* c, int64_t c_stride,
                         const double* saved, double* dgates, double* dc);
 
+// --- attention.cpp ---------------------------------------------------------
+// Bahdanau's alignment scores, fused (nn/additive_attention.h):
+//   hidden[b, s, :] = tanh(keys[b, s, :] + query[b, :])      (B, S, A), kept for the backward
+//   scores[b, s]    = sum_a v[a] * hidden[b, s, a]             (B, S)
+// keys: (B, S, A) = U_a h + b_a, precomputed once per sentence; query: (B, A) = W_a s.
+void additive_scores_forward(const float* keys, const float* query, const float* v, int64_t B,
+                             int64_t S, int64_t A, float* hidden, float* scores);
+void additive_scores_forward(const double* keys, const double* query, const double* v, int64_t B,
+                             int64_t S, int64_t A, double* hidden, double* scores);
+// From dscores (B, S): dkeys (B, S, A) = dscores * v * (1 - hidden^2);
+// dquery (B, A) = sum over s of dkeys; dv (A) = sum over b, s of dscores * hidden.
+// Each output is overwritten; any may be null when not needed.
+void additive_scores_backward(const float* dscores, const float* hidden, const float* v, int64_t B,
+                              int64_t S, int64_t A, float* dkeys, float* dquery, float* dv);
+void additive_scores_backward(const double* dscores, const double* hidden, const double* v,
+                              int64_t B, int64_t S, int64_t A, double* dkeys, double* dquery,
+                              double* dv);
+
 }  // namespace cpu
 }  // namespace attn::kernels

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "autograd/ops.h"
+#include "nn/layers.h"
 
 namespace attn::nn {
 
@@ -30,7 +31,7 @@ Tensor AdditiveAttention::precompute_keys(const Tensor& keys) const {
              "AdditiveAttention::precompute_keys: keys must be (B, S, ", options_.key_size,
              "), got ", shape_str(keys.shape()));
   // (B, S, Hk) @ (Hk, A) + (A) -> (B, S, A)
-  return matmul(keys, key_weight.t()) + key_bias;
+  return linear(keys, key_weight, key_bias);
 }
 
 AttentionOutput AdditiveAttention::forward(const Tensor& query, const Tensor& projected_keys,
@@ -50,9 +51,10 @@ AttentionOutput AdditiveAttention::forward(const Tensor& query, const Tensor& pr
   ATTN_CHECK(source_mask.shape() == Shape({B, S}), "AdditiveAttention: source_mask must be (",
              B, ", ", S, "), got ", shape_str(source_mask.shape()));
 
-  Tensor projected_query = matmul(query, query_weight.t()).unsqueeze(1);  // (B, 1, A)
-  Tensor hidden = tanh(projected_keys + projected_query);                 // (B, S, A)
-  Tensor scores = matmul(hidden, score_weight);                           // (B, S)
+  Tensor projected_query = matmul(query, query_weight.t());                // (B, A)
+  // v^T tanh(U h + W s) in one fused op (autograd/ops_attention.cpp); the
+  // same as tanh(projected_keys + projected_query.unsqueeze(1)) @ v.
+  Tensor scores = additive_attention_scores(projected_keys, projected_query, score_weight);  // (B, S)
   // Padding gets -inf: exp(-inf) = 0, so it takes no weight and no gradient.
   Tensor masked = masked_fill(scores, eq(source_mask, 0.0),
                               -std::numeric_limits<double>::infinity());

@@ -142,8 +142,11 @@ Tensor RNNSearch::forward(const Tensor& source, const Tensor& source_lengths,
   std::vector<Tensor> states(decoder_cells_.size(), encoded.initial_state);
   std::vector<Tensor> top_states, contexts;
   Tensor weights;
-  for (int64_t i = 0; i < target_input.size(1); ++i) {
-    Tensor context = decode_step(embedded.select(1, i), states, encoded, weights);
+  // unbind, not select: one node hands each step its slice of the gradient,
+  // where T selects would each build a gradient the size of the whole sequence.
+  std::vector<Tensor> steps = unbind(embedded, 1);  // T x (B, E)
+  for (const Tensor& step_input : steps) {
+    Tensor context = decode_step(step_input, states, encoded, weights);
     top_states.push_back(states.back());
     contexts.push_back(context);
   }

@@ -70,10 +70,10 @@ int run_gradcheck(int argc, char** argv) {
       row.failures.push_back(c.shapes + ": " + result.message);
     }
   }
-  std::printf("%-14s %11s %11s  %-6s %s\n", "op", "max abs err", "max rel err", "result",
+  std::printf("%-26s %11s %11s  %-6s %s\n", "op", "max abs err", "max rel err", "result",
               "shapes tried");
   for (const OpRow& row : rows) {
-    std::printf("%-14s %11.2e %11.2e  %-6s %s\n", row.op.c_str(), row.max_abs, row.max_rel,
+    std::printf("%-26s %11.2e %11.2e  %-6s %s\n", row.op.c_str(), row.max_abs, row.max_rel,
                 row.passed ? "pass" : "FAIL", row.shapes.c_str());
     for (const std::string& failure : row.failures) std::printf("    %s\n", failure.c_str());
   }

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "kernels/cpu.h"
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/strided_loop.h"
 
 namespace attn::kernels::cpu {
@@ -18,7 +19,7 @@ struct NegOp { template <typename T> T operator()(T x) const { return -x; } };
 struct ExpOp { template <typename T> T operator()(T x) const { return std::exp(x); } };
 struct LogOp { template <typename T> T operator()(T x) const { return std::log(x); } };
 struct SqrtOp { template <typename T> T operator()(T x) const { return std::sqrt(x); } };
-struct TanhOp { template <typename T> T operator()(T x) const { return std::tanh(x); } };
+struct TanhOp { template <typename T> T operator()(T x) const { return tanh_of(x); } };
 struct AbsOp { template <typename T> T operator()(T x) const { return std::abs(x); } };
 struct ReluOp { template <typename T> T operator()(T x) const { return x > T(0) ? x : T(0); } };
 struct SigmoidOp {

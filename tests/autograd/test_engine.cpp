@@ -99,3 +99,37 @@ TEST(Engine, EmbeddingPaddingRowGetsNoGradient) {
 }
 
 }  // namespace
+
+namespace {
+
+// The fused additive-attention scores equal the composed ops they replace,
+// values and gradients (float64, so only rounding may differ).
+TEST(Engine, FusedAdditiveScoresMatchComposedOps) {
+  attn::Generator g(5);
+  attn::Tensor keys = attn::randn({3, 4, 5}, attn::kFloat64, &g).requires_grad_();
+  attn::Tensor query = attn::randn({3, 5}, attn::kFloat64, &g).requires_grad_();
+  attn::Tensor v = attn::randn({5}, attn::kFloat64, &g).requires_grad_();
+  attn::Tensor weights = attn::randn({3, 4}, attn::kFloat64, &g);
+  attn::Tensor fused = attn::additive_attention_scores(keys, query, v);
+  (fused * weights).sum().backward();
+  std::vector<double> fused_values = fused.to_vector<double>();
+  std::vector<attn::Tensor> fused_grads = {keys.grad(), query.grad(), v.grad()};
+  keys.zero_grad();
+  query.zero_grad();
+  v.zero_grad();
+  attn::Tensor composed = attn::matmul(attn::tanh(keys + query.unsqueeze(1)), v);
+  (composed * weights).sum().backward();
+  std::vector<double> composed_values = composed.to_vector<double>();
+  std::vector<attn::Tensor> composed_grads = {keys.grad(), query.grad(), v.grad()};
+  ASSERT_EQ(fused_values.size(), composed_values.size());
+  for (size_t i = 0; i < fused_values.size(); ++i) {
+    EXPECT_NEAR(fused_values[i], composed_values[i], 1e-12);
+  }
+  for (size_t k = 0; k < 3; ++k) {
+    std::vector<double> a = fused_grads[k].to_vector<double>(), b = composed_grads[k].to_vector<double>();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-12) << "input " << k << " at " << i;
+  }
+}
+
+}  // namespace
