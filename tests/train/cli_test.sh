@@ -115,6 +115,33 @@ head -c 200 "$MODEL" >"$WORK/cut.safetensors"
 expect_failure "translate with a truncated model" "$WORK/cut.safetensors" -- \
   "$ATTN" translate --model "$WORK/cut.safetensors" </dev/null
 
+# SIGINT saves a checkpoint, then exits with 128 + 2; rerunning resumes from it.
+SIG_MODEL="$WORK/sig.safetensors"
+"$ATTN" train --type bahdanau --task reverse --task-train-size 200 --model "$SIG_MODEL" \
+  --dim-emb 8 --dim-rnn 8 --mini-batch 16 --after 100000u --valid-freq 0 --save-freq 0 \
+  --disp-freq 1000 --quiet >"$WORK/sig.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do
+  sleep 0.1
+  grep -q "Training on" "$WORK/sig.log" && break
+done
+sleep 0.5
+kill -INT $pid
+wait $pid
+status=$?
+if [ $status -eq 130 ] && [ -f "$SIG_MODEL" ] && grep -q "Interrupted by signal 2" "$WORK/sig.log"; then
+  ok "SIGINT saves a checkpoint and exits 130"
+else
+  fail "SIGINT: exit $status, log: $(tail -3 "$WORK/sig.log")"
+fi
+if "$ATTN" train --type bahdanau --task reverse --task-train-size 200 --model "$SIG_MODEL" \
+    --dim-emb 8 --dim-rnn 8 --mini-batch 16 --after 1u --valid-freq 0 --quiet >"$WORK/sig2.log" 2>&1 &&
+   grep -q "Resuming" "$WORK/sig2.log"; then
+  ok "the interrupted run resumes"
+else
+  fail "resume after SIGINT: $(tail -3 "$WORK/sig2.log")"
+fi
+
 if [ $failures -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1
