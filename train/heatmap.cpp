@@ -51,7 +51,9 @@ void write_attention_svg(const std::string& path, const std::vector<std::string>
   const int64_t stride = weights.size(1);
 
   const int cell = 28, left = 130, top = 120 + (title.empty() ? 0 : 24);
-  const int width = left + static_cast<int>(cols) * cell + 90;
+  // Wide enough for the grid and legend, and for the title (about 8 px a character).
+  const int width = std::max(left + static_cast<int>(cols) * cell + 90,
+                             20 + 8 * static_cast<int>(title.size()));
   const int height = top + static_cast<int>(rows) * cell + 30;
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
