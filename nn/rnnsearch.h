@@ -19,7 +19,9 @@
 //   reference do; the paper's appendix writes s_{i-1};
 // - initialisation is PyTorch's uniform(±1/sqrt(fan_in)) rather than the
 //   paper's orthogonal/N(0, 0.01^2) draws;
-// - dropout (off by default) on embeddings, between layers and before W_o.
+// - dropout (off by default) on embeddings, between layers and before W_o;
+// - biases the paper's equations leave out: b_a inside the attention's tanh
+//   (key_bias) and b_s in s_0 = tanh(W_s h_1 + b_s), as the PyTorch reference.
 #pragma once
 
 #include <memory>

@@ -76,6 +76,7 @@ std::vector<data::SentencePair> load_pairs(const DataOptions& options, Split spl
     data::TaskOptions task;
     task.seed = 1234;  // the task's splits are fixed; --seed varies the training only
     if (options.task_train_size > 0) task.train_size = options.task_train_size;
+    if (options.task_max_length > 0) task.max_length = options.task_max_length;
     data::TaskSplits splits = data::make_task(options.task, task);
     return split == Split::Train ? splits.train : split == Split::Valid ? splits.valid : splits.test;
   }
@@ -90,7 +91,10 @@ std::vector<data::SentencePair> load_pairs(const DataOptions& options, Split spl
 TextPipeline build_pipeline(const DataOptions& options,
                             const std::vector<data::SentencePair>& train_pairs) {
   ATTN_CHECK(!train_pairs.empty(), "the training data holds no sentence pairs");
-  data::Tokenizer tokenizer = data::Tokenizer::from_name(options.tokenizer, options.lowercase);
+  // The built-in dates and toy-lang tasks are written in lowercase, so their
+  // models lowercase what they are given to translate ("March" is "march").
+  bool lowercase = options.lowercase || options.task == "dates" || options.task == "toy-lang";
+  data::Tokenizer tokenizer = data::Tokenizer::from_name(options.tokenizer, lowercase);
   TextPipeline pipeline{tokenizer, {}, {}};
   pipeline.source_vocab = data::Vocab::build(tokenize_all(tokenizer, train_pairs, true),
                                              options.vocab_min_frequency, options.vocab_max_size);

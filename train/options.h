@@ -36,13 +36,14 @@ struct DataOptions {
   std::string valid_tsv;           // --valid-tsv
   std::string valid_sets;          // --valid-sets
   std::string tokenizer = "word";  // --tokenizer: word | char
-  bool lowercase = false;          // --lowercase
+  bool lowercase = false;          // --lowercase (always on for the lowercase tasks dates, toy-lang)
   int64_t vocab_min_frequency = 1; // --vocab-min-freq
   int64_t vocab_max_size = 0;      // --vocab-max-size (0: no cap)
   int64_t max_length = 100;        // --max-length: drop training pairs longer than this
   int64_t mini_batch = 64;         // --mini-batch: sentences per batch
   int64_t mini_batch_words = 0;    // --mini-batch-words: target tokens per batch (0: use --mini-batch)
   int64_t task_train_size = 0;     // --task-train-size: 0 = the task's default
+  int64_t task_max_length = 0;     // --task-max-length: reverse's longest sequence (0 = 10)
 };
 
 // How to optimise, when to log, validate, save and stop.

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -145,6 +146,9 @@ int Trainer::run() {
   manual_seed(opt.seed);
 
   // --- data and vocabularies (from the checkpoint when resuming) ---
+  // The folder of --model is made up front, not discovered missing at the first save.
+  std::filesystem::path model_folder = std::filesystem::path(opt.model_path).parent_path();
+  if (!model_folder.empty()) std::filesystem::create_directories(model_folder);
   bool resuming = checkpoint_exists(opt.model_path);
   std::vector<data::SentencePair> train_pairs =
       load_pairs(data_options_, Split::Train, data_options_.train_tsv, data_options_.train_sets);
@@ -167,13 +171,19 @@ int Trainer::run() {
   batching.mini_batch = data_options_.mini_batch;
   batching.mini_batch_words = data_options_.mini_batch_words;
   batching.max_length = data_options_.max_length;
-  batching.seed = opt.seed;
+  // A resumed run keeps the shuffle of the run it continues, whatever --seed says now.
+  batching.seed = resuming && checkpoint.state.counters.count("seed")
+                      ? static_cast<uint64_t>(checkpoint.state.counters.at("seed"))
+                      : opt.seed;
   data::BatchIterator batches(train_set.sources, train_set.targets, batching);
 
   // --- model, optimizer, schedule ---
   std::shared_ptr<nn::Translator> model = make_model(model_options_);
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(opt, model->parameters());
   std::unique_ptr<optim::Schedule> schedule = make_schedule(opt);
+  // With --lr-schedule halving, a stalled validation also halves the rate
+  // (Marian's --lr-decay-strategy stalls).
+  auto* halving = dynamic_cast<optim::StepHalvingSchedule*>(schedule.get());
   std::map<std::string, std::string> metadata = model_options_.to_metadata();
   for (auto& [key, value] : pipeline.to_metadata()) metadata[key] = value;
 
@@ -188,6 +198,7 @@ int Trainer::run() {
     default_generator().set_state(state.rng_seed, state.rng_offset);
     if (state.scores.count("best_valid_loss")) best_metric = state.scores["best_valid_loss"];
     if (state.counters.count("stalls")) stalls = state.counters["stalls"];
+    if (halving && state.counters.count("lr_halvings")) halving->set_halvings(state.counters["lr_halvings"]);
     std::cout << timestamp() << " Resuming " << opt.model_path << " at epoch " << state.epoch + 1
               << ", update " << state.update << "\n";
   }
@@ -207,6 +218,8 @@ int Trainer::run() {
     state.optimizer = optimizer->state();
     state.scores["best_valid_loss"] = best_metric;
     state.counters["stalls"] = stalls;
+    state.counters["seed"] = static_cast<int64_t>(batching.seed);
+    if (halving) state.counters["lr_halvings"] = halving->halvings();
     save_checkpoint(opt.model_path, *model, metadata, state);
     last_saved_update = state.update;
   };
@@ -227,6 +240,7 @@ int Trainer::run() {
   // A rerun of a finished command finds its checkpoint at the end already.
   if (after.updates > 0 && state.update >= after.updates) stop = true;
   if (after.epochs > 0 && state.epoch >= after.epochs) stop = true;
+  if (opt.early_stopping > 0 && stalls >= opt.early_stopping) stop = true;  // it stopped early before
   while (!stop) {
     if (!batches.has_next()) {
       batches.next_epoch();
@@ -300,6 +314,7 @@ int Trainer::run() {
         model->save(best_model_path(opt.model_path), metadata);
       } else {
         ++stalls;
+        if (halving) halving->halve();
       }
       char line[256];
       std::snprintf(line, sizeof line,
