@@ -35,6 +35,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "attn.h"
@@ -90,9 +91,16 @@ void BM_Matmul_AttnKernel(benchmark::State& state) {
   set_gflops(state, 2.0 * n * n * n);
 }
 
-// The baseline: OpenBLAS itself.
+// The baseline: OpenBLAS itself, with its own threads on every core. (attn
+// asks OpenBLAS for one thread and splits GEMMs over its own pool, see
+// kernels/cpu/matmul.cpp; the baseline gets OpenBLAS's threads back for its
+// run, then attn's setting is restored.)
 void BM_Matmul_OpenBLAS(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
+  openblas_set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
+  struct Restore {
+    ~Restore() { openblas_set_num_threads(1); }
+  } restore;
   std::vector<float> a = random_buffer(int64_t{n} * n, 1), b = random_buffer(int64_t{n} * n, 2),
                      c(size_t{static_cast<size_t>(n)} * n);
   for (auto _ : state) {

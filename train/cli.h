@@ -3,7 +3,19 @@
 // receiving the arguments after the subcommand's name.
 #pragma once
 
+#include <string>
+#include <vector>
+
+#include <cxxopts.hpp>
+
 namespace attn::cli {
+
+// Parses a subcommand's arguments. Returns -1 when the command should go on;
+// otherwise the exit code to return at once: 0 after printing --help (with
+// `groups`, if any), 2 after an unknown option or a stray argument, with a
+// message naming it.
+int parse_command_line(cxxopts::Options& options, int argc, char** argv,
+                       const std::vector<std::string>& groups = {});
 
 int run_gradcheck(int argc, char** argv);
 int run_train(int argc, char** argv);

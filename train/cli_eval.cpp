@@ -24,16 +24,7 @@ int run_eval(int argc, char** argv) {
       ("test-sets", "test pairs as two line-aligned files SRC,TGT", cxxopts::value(test_sets))
       ("mini-batch", "sentences per batch", cxxopts::value(data.mini_batch)->default_value("64"))
       ("h,help", "show this help");
-  try {
-    auto args = options.parse(argc, argv);
-    if (args.count("help")) {
-      std::cout << options.help() << "\n";
-      return 0;
-    }
-  } catch (const cxxopts::exceptions::exception& error) {
-    std::cerr << "attn eval: " << error.what() << " (see attn eval --help)\n";
-    return 2;
-  }
+  if (int exit_code = parse_command_line(options, argc, argv); exit_code >= 0) return exit_code;
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
   train::LoadedModel loaded = train::load_model(model_path);
   auto pairs = train::load_pairs(data, train::Split::Test, test_tsv, test_sets);

@@ -23,16 +23,7 @@ int run_plot(int argc, char** argv) {
       ("sentence", "the source sentence", cxxopts::value(sentence))
       ("o,output", "the SVG file to write", cxxopts::value(output_path))
       ("h,help", "show this help");
-  try {
-    auto args = options.parse(argc, argv);
-    if (args.count("help")) {
-      std::cout << options.help() << "\n";
-      return 0;
-    }
-  } catch (const cxxopts::exceptions::exception& error) {
-    std::cerr << "attn plot: " << error.what() << " (see attn plot --help)\n";
-    return 2;
-  }
+  if (int exit_code = parse_command_line(options, argc, argv); exit_code >= 0) return exit_code;
   ATTN_CHECK(!model_path.empty() && !sentence.empty() && !output_path.empty(),
              "--model, --sentence and --output are required");
   train::LoadedModel loaded = train::load_model(model_path);

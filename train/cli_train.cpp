@@ -63,19 +63,10 @@ int run_train(int argc, char** argv) {
       ("valid-max-sentences", "validate on at most this many sentences (0: all)", cxxopts::value(train.valid_max_sentences)->default_value("0"))
       ("quiet", "no progress bar", cxxopts::value(train.quiet))
       ("h,help", "show this help");
-  try {
-    cxxopts::ParseResult args = options.parse(argc, argv);
-    if (args.count("help")) {
-      std::cout << options.help({"Model", "Data", "Training", "Validation and logging"}) << "\n";
-      return 0;
-    }
-    if (!args.unmatched().empty()) {
-      std::cerr << "attn train: unexpected argument '" << args.unmatched()[0] << "'\n";
-      return 2;
-    }
-  } catch (const cxxopts::exceptions::exception& error) {
-    std::cerr << "attn train: " << error.what() << " (see attn train --help)\n";
-    return 2;
+  if (int exit_code = parse_command_line(options, argc, argv,
+                                         {"Model", "Data", "Training", "Validation and logging"});
+      exit_code >= 0) {
+    return exit_code;
   }
   return train::Trainer(model, data, train).run();
 }

@@ -24,16 +24,7 @@ int run_translate(int argc, char** argv) {
       ("o,output", "write translations to this file (default: stdout)", cxxopts::value(output_path))
       ("mini-batch", "sentences translated together", cxxopts::value(mini_batch)->default_value("64"))
       ("h,help", "show this help");
-  try {
-    auto args = options.parse(argc, argv);
-    if (args.count("help")) {
-      std::cout << options.help() << "\n";
-      return 0;
-    }
-  } catch (const cxxopts::exceptions::exception& error) {
-    std::cerr << "attn translate: " << error.what() << " (see attn translate --help)\n";
-    return 2;
-  }
+  if (int exit_code = parse_command_line(options, argc, argv); exit_code >= 0) return exit_code;
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
   ATTN_CHECK(mini_batch > 0, "--mini-batch must be positive");
   train::LoadedModel loaded = train::load_model(model_path);

@@ -36,6 +36,31 @@ void print_usage(std::ostream& out) {
 
 }  // namespace
 
+namespace attn::cli {
+
+int parse_command_line(cxxopts::Options& options, int argc, char** argv,
+                       const std::vector<std::string>& groups) {
+  std::string name = options.program();
+  try {
+    cxxopts::ParseResult args = options.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << (groups.empty() ? options.help() : options.help(groups)) << "\n";
+      return 0;
+    }
+    if (!args.unmatched().empty()) {
+      std::cerr << name << ": unexpected argument '" << args.unmatched()[0] << "' (see " << name
+                << " --help)\n";
+      return 2;
+    }
+  } catch (const cxxopts::exceptions::exception& error) {
+    std::cerr << name << ": " << error.what() << " (see " << name << " --help)\n";
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace attn::cli
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     print_usage(std::cerr);
