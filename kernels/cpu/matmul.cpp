@@ -29,7 +29,7 @@ void use_single_threaded_blas() {
 }
 
 // Below this many multiply-adds a GEMM runs on one thread.
-constexpr int64_t kParallelGemmWork = 1 << 18;
+constexpr int64_t kParallelGemmWork = 1 << 22;
 
 // One single-threaded BLAS call per (float or double) type.
 void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
