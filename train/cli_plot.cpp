@@ -39,7 +39,12 @@ int run_plot(int argc, char** argv) {
   output.push_back(data::kEosToken);
   std::string translation = loaded.pipeline.tokenizer.detokenize(
       loaded.pipeline.target_vocab.decode(decoded.tokens[0]));
-  train::write_attention_svg(output_path, tokens, output, decoded.attention.select(0, 0),
+  // Label what the model saw: a word outside the vocabulary was read as <unk>.
+  std::vector<std::string> labels;
+  for (const std::string& token : tokens) {
+    labels.push_back(loaded.pipeline.source_vocab.contains(token) ? token : token + " (<unk>)");
+  }
+  train::write_attention_svg(output_path, labels, output, decoded.attention.select(0, 0),
                              sentence + "  ->  " + translation);
   std::cout << translation << "\n";
   std::cerr << "attn plot: wrote " << output_path << "\n";
