@@ -1,16 +1,17 @@
 // Micro-benchmarks of attn's CPU kernels, on Google Benchmark.
 //
-//   ./build/release/bench/bench_kernels                         everything (~1.5 min on 2 cores)
+//   ./build/release/bench/bench_kernels                         everything (about 1 min on 2 cores)
 //   ./build/release/bench/bench_kernels --benchmark_filter=Matmul
-//   OMP_WAIT_POLICY=passive ./build/release/bench/bench_kernels --benchmark_filter=Interleave
+//   ATTN_NUM_THREADS=1 ./build/release/bench/bench_kernels --benchmark_filter=Softmax
 //
 // Three groups (bench/README.md has the figures of one machine):
 //
 // - Matmul: attn::matmul against a direct cblas_sgemm on raw buffers of the
 //   same size, the OpenBLAS that attn calls underneath. The ratio of the two
 //   is the cost of attn's op layer (checks, output allocation, autograd
-//   bookkeeping); the *_Kernel variant calls kernels::cpu::gemm into a
-//   preallocated buffer to split that cost in two. Reported in GFLOP/s
+//   bookkeeping) and of its own threading of GEMMs (OpenBLAS on one thread,
+//   rows split over attn's pool); the *_Kernel variant calls
+//   kernels::cpu::gemm into a preallocated buffer to tell the two apart. Reported in GFLOP/s
 //   (2*M*N*K floating-point operations per product).
 // - Row-wise ops (softmax, layer_norm, cross_entropy): memory-bound, so
 //   reported in GB/s. The byte count is the *compulsory* traffic: each input
@@ -21,10 +22,9 @@
 //   traffic and a fair figure to compare implementations by. Each op is timed
 //   at the op level (Tensors in, a new Tensor out) and, where useful, as the
 //   raw kernel on preallocated buffers: the difference is the op layer.
-// - Interleave: a softmax (OpenMP, libgomp's thread pool) followed by an
-//   sgemm (OpenBLAS's own pthreads pool), as in attention. On 2 cores the
-//   idle threads of one pool spin while the other pool works; compare a run
-//   with OMP_WAIT_POLICY=passive against one without (see bench/README.md).
+// - Interleave: a softmax on attn's thread pool followed by a GEMM, as in
+//   attention, the GEMM either on OpenBLAS's own threads (two pools sharing
+//   the cores) or on attn's pool (one pool); see the section below.
 //
 // All timings are wall-clock (UseRealTime): the kernels run on several
 // threads, and the CPU time of the main thread alone would overstate the rates.
@@ -55,14 +55,26 @@ std::vector<float> random_buffer(int64_t n, uint32_t seed = 1) {
   return v;
 }
 
+// Reports the FLOP rate as a counter named GFLOP/s. Google Benchmark divides a
+// rate counter by the elapsed seconds and appends "/s"; scaling the FLOP count
+// by 1e-9 makes the value itself GFLOP/s, in the console ("GFLOP/s=191.6/s")
+// and in --benchmark_format=json alike.
 void set_gflops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      flops_per_iteration, benchmark::Counter::kIsIterationInvariantRate,
-      benchmark::Counter::kIs1000);
-  // Counter rates are per second: flops / s / 1e9 is printed as e.g. "85.3G"
-  // with kIs1000; the column name already says GFLOP/s, so scale by 1e-9.
-  state.counters["GFLOP/s"].value *= 1e-9;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
 }
+
+// OpenBLAS with its own threads on every core for one benchmark, then back to
+// the single thread that attn asks for (kernels/cpu/matmul.cpp).
+struct OpenBlasOwnThreads {
+  OpenBlasOwnThreads() {
+    openblas_set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  ~OpenBlasOwnThreads() { openblas_set_num_threads(1); }
+  OpenBlasOwnThreads(const OpenBlasOwnThreads&) = delete;
+  OpenBlasOwnThreads& operator=(const OpenBlasOwnThreads&) = delete;
+};
 
 // ---------------------------------------------------------------------------
 // Matmul: square N x N x N, float32.
@@ -97,10 +109,7 @@ void BM_Matmul_AttnKernel(benchmark::State& state) {
 // run, then attn's setting is restored.)
 void BM_Matmul_OpenBLAS(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
-  openblas_set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
-  struct Restore {
-    ~Restore() { openblas_set_num_threads(1); }
-  } restore;
+  OpenBlasOwnThreads own_threads;
   std::vector<float> a = random_buffer(int64_t{n} * n, 1), b = random_buffer(int64_t{n} * n, 2),
                      c(size_t{static_cast<size_t>(n)} * n);
   for (auto _ : state) {
@@ -152,7 +161,9 @@ void BM_BatchedMatmul_OpenBLAS(benchmark::State& state) {
 }
 
 // The same loop split over the cores with OpenMP: OpenBLAS runs a 20x20x32
-// product on one thread, so the plain loop leaves the second core idle.
+// product on one thread (below its multithreading threshold), so the plain
+// loop leaves the second core idle. attn's gemm splits a batch over its own
+// pool the same way (kernels/cpu/matmul.cpp); this is the reference for it.
 void BM_BatchedMatmul_OpenBLAS_OmpBatch(benchmark::State& state) {
   std::vector<float> q = random_buffer(kBH * kT * kDh, 1), k = random_buffer(kBH * kDh * kT, 2),
                      s(kBH * kT * kT);
@@ -393,39 +404,63 @@ BENCHMARK(BM_CrossEntropy_OpFwdBwd)->CE_SHAPES->Unit(benchmark::kMicrosecond)->U
 BENCHMARK(BM_CrossEntropy_KernelFwdBwd)->CE_SHAPES->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // ---------------------------------------------------------------------------
-// Interleave: softmax (OpenMP) then sgemm (OpenBLAS pthreads), both on N x N,
-// back to back as in attention. Besides the total, reports the average time of
-// each phase ("softmax_us", "sgemm_us") so that they can be compared with the
-// same kernels timed alone (BM_Interleave_*Alone below, same shapes, in the
-// same process). The fight between the two thread pools shows as phases that
-// are slower interleaved than alone; run it with and without
-// OMP_WAIT_POLICY=passive.
+// Interleave: a softmax (attn's pool, kernels/cpu/parallel.h) then a GEMM, both
+// on N x N, back to back as in attention. The GEMM is either
+// - "OpenBLAS": cblas_sgemm with OpenBLAS's own threads on every core, i.e. two
+//   thread pools taking turns on the same cores (the first design of attn,
+//   whose kernels used OpenMP; bench/README.md, "Threads"), or
+// - "AttnGemm": kernels::cpu::gemm, OpenBLAS on one thread and the rows split
+//   over attn's pool, i.e. one pool for everything (attn today).
+// Besides the total, each pair reports the average time of its two phases
+// ("softmax_us", "gemm_us"), to compare with the same calls timed alone
+// (BM_Interleave_Alone_*, same shapes, same process). Two pools that fight
+// show as phases slower interleaved than alone.
 
 using Clock = std::chrono::steady_clock;
 
-void BM_Interleave_SoftmaxSgemm(benchmark::State& state) {
+enum class Gemm { OpenBLAS, Attn };
+
+void interleave_gemm(Gemm which, int n, const float* a, const float* b, float* c) {
+  if (which == Gemm::OpenBLAS) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a, n, b, n, 0.f, c, n);
+  } else {
+    cpu::gemm(false, false, 1, n, n, n, 1.f, a, n, 0, b, n, 0, 0.f, c, n, 0);
+  }
+}
+
+void interleave_pair(benchmark::State& state, Gemm which) {
   const int n = static_cast<int>(state.range(0));
   const int64_t nn = int64_t{n} * n;
   std::vector<float> a = random_buffer(nn, 1), b = random_buffer(nn, 2), c(nn), p(nn);
-  double softmax_s = 0, sgemm_s = 0;
+  double softmax_s = 0, gemm_s = 0;
   for (auto _ : state) {
     auto t0 = Clock::now();
     cpu::softmax_forward(a.data(), n, n, 1, false, p.data());
     auto t1 = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, p.data(), n, b.data(), n,
-                0.f, c.data(), n);
+    interleave_gemm(which, n, p.data(), b.data(), c.data());
     auto t2 = Clock::now();
     softmax_s += std::chrono::duration<double>(t1 - t0).count();
-    sgemm_s += std::chrono::duration<double>(t2 - t1).count();
+    gemm_s += std::chrono::duration<double>(t2 - t1).count();
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
   state.counters["softmax_us"] =
       benchmark::Counter(softmax_s * 1e6, benchmark::Counter::kAvgIterations);
-  state.counters["sgemm_us"] = benchmark::Counter(sgemm_s * 1e6, benchmark::Counter::kAvgIterations);
+  state.counters["gemm_us"] = benchmark::Counter(gemm_s * 1e6, benchmark::Counter::kAvgIterations);
 }
 
-void BM_Interleave_SoftmaxAlone(benchmark::State& state) {
+void interleave_gemm_alone(benchmark::State& state, Gemm which) {
+  const int n = static_cast<int>(state.range(0));
+  const int64_t nn = int64_t{n} * n;
+  std::vector<float> p = random_buffer(nn, 1), b = random_buffer(nn, 2), c(nn);
+  for (auto _ : state) {
+    interleave_gemm(which, n, p.data(), b.data(), c.data());
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+}
+
+void BM_Interleave_Alone_Softmax(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const int64_t nn = int64_t{n} * n;
   std::vector<float> a = random_buffer(nn, 1), p(nn);
@@ -435,22 +470,27 @@ void BM_Interleave_SoftmaxAlone(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
 }
-
-void BM_Interleave_SgemmAlone(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  const int64_t nn = int64_t{n} * n;
-  std::vector<float> p = random_buffer(nn, 1), b = random_buffer(nn, 2), c(nn);
-  for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, p.data(), n, b.data(), n,
-                0.f, c.data(), n);
-    benchmark::DoNotOptimize(c.data());
-    benchmark::ClobberMemory();
-  }
+void BM_Interleave_Alone_OpenBLAS(benchmark::State& state) {
+  OpenBlasOwnThreads own_threads;
+  interleave_gemm_alone(state, Gemm::OpenBLAS);
+}
+void BM_Interleave_Alone_AttnGemm(benchmark::State& state) {
+  interleave_gemm_alone(state, Gemm::Attn);
+}
+void BM_Interleave_SoftmaxOpenBLAS(benchmark::State& state) {
+  OpenBlasOwnThreads own_threads;
+  interleave_pair(state, Gemm::OpenBLAS);
+}
+void BM_Interleave_SoftmaxAttnGemm(benchmark::State& state) {
+  interleave_pair(state, Gemm::Attn);
 }
 
-#define INTERLEAVE_SIZES Arg(128)->Arg(256)->Arg(512)
-BENCHMARK(BM_Interleave_SoftmaxAlone)->INTERLEAVE_SIZES->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_Interleave_SgemmAlone)->INTERLEAVE_SIZES->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_Interleave_SoftmaxSgemm)->INTERLEAVE_SIZES->Unit(benchmark::kMicrosecond)->UseRealTime();
+#define INTERLEAVE(fn) \
+  BENCHMARK(fn)->Arg(128)->Arg(256)->Arg(512)->Unit(benchmark::kMicrosecond)->UseRealTime()
+INTERLEAVE(BM_Interleave_Alone_Softmax);
+INTERLEAVE(BM_Interleave_Alone_OpenBLAS);
+INTERLEAVE(BM_Interleave_Alone_AttnGemm);
+INTERLEAVE(BM_Interleave_SoftmaxOpenBLAS);
+INTERLEAVE(BM_Interleave_SoftmaxAttnGemm);
 
 }  // namespace

@@ -16,7 +16,7 @@ namespace attn::kernels::cpu {
 namespace {
 
 // attn parallelises GEMMs itself, over rows of C or over the batch, with the
-// same OpenMP threads as every other kernel, and asks OpenBLAS for one thread.
+// same thread pool as every other kernel (kernels/cpu/parallel.h), and asks OpenBLAS for one thread.
 // Two thread pools on two cores fight: OpenMP's threads spin while OpenBLAS's
 // want the cores, and a training step of many small ops ran 10x slower
 // (bench/README.md has the measurement). Called once, before the first GEMM.
