@@ -36,53 +36,10 @@ Tensor GRUCell::forward(const Tensor& x, const Tensor& h) const {
 
 // --- GRU -----------------------------------------------------------------------
 
-GRU::GRU(const GRUOptions& options) : options_(options) {
-  const int64_t I = options.input_size, H = options.hidden_size;
-  ATTN_CHECK(I > 0 && H > 0, "GRU: input_size and hidden_size must be positive, got ", I,
-             " and ", H);
-  ATTN_CHECK(options.num_layers >= 1, "GRU: num_layers must be at least 1, got ",
-             options.num_layers);
-  ATTN_CHECK(options.dropout >= 0.0 && options.dropout < 1.0,
-             "GRU: dropout must be in [0, 1), got ", options.dropout);
-  const int64_t D = num_directions();
-  // Registered in PyTorch's order (layer, direction, then w_ih, w_hh, b_ih,
-  // b_hh), so named_parameters() lists them as torch.nn.GRU does.
-  for (int64_t layer = 0; layer < options.num_layers; ++layer) {
-    const int64_t in = layer == 0 ? I : D * H;
-    for (int64_t direction = 0; direction < D; ++direction) {
-      const std::string suffix = layer_suffix(layer, direction);
-      Weights w;
-      w.weight_ih = register_parameter("weight_ih" + suffix, recurrent_uniform({3 * H, in}, H));
-      w.weight_hh = register_parameter("weight_hh" + suffix, recurrent_uniform({3 * H, H}, H));
-      if (options.bias) {
-        w.bias_ih = register_parameter("bias_ih" + suffix, recurrent_uniform({3 * H}, H));
-        w.bias_hh = register_parameter("bias_hh" + suffix, recurrent_uniform({3 * H}, H));
-      }
-      weights_.push_back(w);
-    }
-  }
-}
-
-const GRU::Weights& GRU::weights(int64_t layer, int64_t direction) const {
-  ATTN_CHECK(layer >= 0 && layer < options_.num_layers && direction >= 0 &&
-                 direction < num_directions(),
-             "GRU: no layer ", layer, " direction ", direction, " in a GRU of ",
-             options_.num_layers, " layers and ", num_directions(), " directions");
-  return weights_[static_cast<size_t>(layer * num_directions() + direction)];
-}
-
-const Tensor& GRU::weight_ih(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).weight_ih;
-}
-const Tensor& GRU::weight_hh(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).weight_hh;
-}
-const Tensor& GRU::bias_ih(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).bias_ih;
-}
-const Tensor& GRU::bias_hh(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).bias_hh;
-}
+GRU::GRU(const GRUOptions& options)
+    : StackedRecurrent("GRU", 3, options.input_size, options.hidden_size, options.num_layers,
+                       options.bias, options.bidirectional, options.dropout),
+      options_(options) {}
 
 Tensor GRU::run_direction(const Tensor& input, const Weights& w, bool reverse, const Tensor& h0,
                           const SequenceMask& mask, Tensor& final) const {

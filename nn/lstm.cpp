@@ -42,53 +42,10 @@ LSTMState LSTMCell::forward(const Tensor& x, const LSTMState& state) const {
 
 // --- LSTM ----------------------------------------------------------------------
 
-LSTM::LSTM(const LSTMOptions& options) : options_(options) {
-  const int64_t I = options.input_size, H = options.hidden_size;
-  ATTN_CHECK(I > 0 && H > 0, "LSTM: input_size and hidden_size must be positive, got ", I,
-             " and ", H);
-  ATTN_CHECK(options.num_layers >= 1, "LSTM: num_layers must be at least 1, got ",
-             options.num_layers);
-  ATTN_CHECK(options.dropout >= 0.0 && options.dropout < 1.0,
-             "LSTM: dropout must be in [0, 1), got ", options.dropout);
-  const int64_t D = num_directions();
-  // Registered in PyTorch's order (layer, direction, then w_ih, w_hh, b_ih,
-  // b_hh), so named_parameters() lists them as torch.nn.LSTM does.
-  for (int64_t layer = 0; layer < options.num_layers; ++layer) {
-    const int64_t in = layer == 0 ? I : D * H;
-    for (int64_t direction = 0; direction < D; ++direction) {
-      const std::string suffix = layer_suffix(layer, direction);
-      Weights w;
-      w.weight_ih = register_parameter("weight_ih" + suffix, recurrent_uniform({4 * H, in}, H));
-      w.weight_hh = register_parameter("weight_hh" + suffix, recurrent_uniform({4 * H, H}, H));
-      if (options.bias) {
-        w.bias_ih = register_parameter("bias_ih" + suffix, recurrent_uniform({4 * H}, H));
-        w.bias_hh = register_parameter("bias_hh" + suffix, recurrent_uniform({4 * H}, H));
-      }
-      weights_.push_back(w);
-    }
-  }
-}
-
-const LSTM::Weights& LSTM::weights(int64_t layer, int64_t direction) const {
-  ATTN_CHECK(layer >= 0 && layer < options_.num_layers && direction >= 0 &&
-                 direction < num_directions(),
-             "LSTM: no layer ", layer, " direction ", direction, " in an LSTM of ",
-             options_.num_layers, " layers and ", num_directions(), " directions");
-  return weights_[static_cast<size_t>(layer * num_directions() + direction)];
-}
-
-const Tensor& LSTM::weight_ih(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).weight_ih;
-}
-const Tensor& LSTM::weight_hh(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).weight_hh;
-}
-const Tensor& LSTM::bias_ih(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).bias_ih;
-}
-const Tensor& LSTM::bias_hh(int64_t layer, int64_t direction) const {
-  return weights(layer, direction).bias_hh;
-}
+LSTM::LSTM(const LSTMOptions& options)
+    : StackedRecurrent("LSTM", 4, options.input_size, options.hidden_size, options.num_layers,
+                       options.bias, options.bidirectional, options.dropout),
+      options_(options) {}
 
 Tensor LSTM::run_direction(const Tensor& input, const Weights& w, bool reverse,
                            const LSTMState& start, const SequenceMask& mask,

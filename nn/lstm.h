@@ -23,11 +23,11 @@
 #include <vector>
 
 #include "nn/module.h"
+#include "nn/recurrent.h"
 #include "tensor/generator.h"
 
 namespace attn::nn {
 
-class SequenceMask;  // nn/recurrent.h
 
 // --- LSTMCell ------------------------------------------------------------------
 
@@ -98,7 +98,7 @@ struct LSTMOutput {
   Tensor c_n;     // (num_layers * D, B, H): final c, same order
 };
 
-class LSTM : public Module {
+class LSTM : public StackedRecurrent {
  public:
   // Every weight and bias ~ U(±1/sqrt(H)), as torch.nn.LSTM.
   explicit LSTM(const LSTMOptions& options);
@@ -111,27 +111,15 @@ class LSTM : public Module {
                      const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor()) const;
 
   const LSTMOptions& options() const { return options_; }
-  int64_t num_directions() const { return options_.bidirectional ? 2 : 1; }
-
-  // The parameters of one layer and direction (0 forward, 1 backward), the
-  // tensors registered as weight_ih_l{layer}[_reverse] and so on.
-  const Tensor& weight_ih(int64_t layer, int64_t direction = 0) const;
-  const Tensor& weight_hh(int64_t layer, int64_t direction = 0) const;
-  const Tensor& bias_ih(int64_t layer, int64_t direction = 0) const;  // undefined without bias
-  const Tensor& bias_hh(int64_t layer, int64_t direction = 0) const;
+  // num_directions(), weight_ih(layer, direction), ...: nn/recurrent.h.
 
  private:
-  struct Weights {
-    Tensor weight_ih, weight_hh, bias_ih, bias_hh;
-  };
-  const Weights& weights(int64_t layer, int64_t direction) const;
   // One layer in one direction over the whole batch: input (B, T, F) -> h at
   // every step (B, T, H), padding not yet zeroed; `final` receives the last state.
   Tensor run_direction(const Tensor& input, const Weights& w, bool reverse,
                        const LSTMState& start, const SequenceMask& mask, LSTMState& final) const;
 
   LSTMOptions options_;
-  std::vector<Weights> weights_;  // index layer * D + direction
 };
 
 }  // namespace attn::nn

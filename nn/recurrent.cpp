@@ -72,4 +72,52 @@ void check_initial_state(const Tensor& state, const char* name, int64_t layers_x
   check_same(layer.c_str(), like, state);
 }
 
+StackedRecurrent::StackedRecurrent(const std::string& layer_name, int64_t gates,
+                                   int64_t input_size, int64_t hidden_size, int64_t num_layers,
+                                   bool bias, bool bidirectional, double dropout)
+    : layer_name_(layer_name), num_layers_(num_layers), directions_(bidirectional ? 2 : 1) {
+  const int64_t I = input_size, H = hidden_size, G = gates, D = directions_;
+  ATTN_CHECK(I > 0 && H > 0, layer_name, ": input_size and hidden_size must be positive, got ",
+             I, " and ", H);
+  ATTN_CHECK(num_layers >= 1, layer_name, ": num_layers must be at least 1, got ", num_layers);
+  ATTN_CHECK(dropout >= 0.0 && dropout < 1.0, layer_name, ": dropout must be in [0, 1), got ",
+             dropout);
+  // Registered in PyTorch's order: layer, direction, then w_ih, w_hh, b_ih, b_hh.
+  for (int64_t layer = 0; layer < num_layers; ++layer) {
+    const int64_t in = layer == 0 ? I : D * H;
+    for (int64_t direction = 0; direction < D; ++direction) {
+      const std::string suffix = layer_suffix(layer, direction);
+      Weights w;
+      w.weight_ih = register_parameter("weight_ih" + suffix, recurrent_uniform({G * H, in}, H));
+      w.weight_hh = register_parameter("weight_hh" + suffix, recurrent_uniform({G * H, H}, H));
+      if (bias) {
+        w.bias_ih = register_parameter("bias_ih" + suffix, recurrent_uniform({G * H}, H));
+        w.bias_hh = register_parameter("bias_hh" + suffix, recurrent_uniform({G * H}, H));
+      }
+      weights_.push_back(w);
+    }
+  }
+}
+
+const StackedRecurrent::Weights& StackedRecurrent::weights(int64_t layer,
+                                                          int64_t direction) const {
+  ATTN_CHECK(layer >= 0 && layer < num_layers_ && direction >= 0 && direction < directions_,
+             layer_name_, ": no layer ", layer, " direction ", direction, " in a stack of ",
+             num_layers_, " layers and ", directions_, " directions");
+  return weights_[static_cast<size_t>(layer * directions_ + direction)];
+}
+
+const Tensor& StackedRecurrent::weight_ih(int64_t layer, int64_t direction) const {
+  return weights(layer, direction).weight_ih;
+}
+const Tensor& StackedRecurrent::weight_hh(int64_t layer, int64_t direction) const {
+  return weights(layer, direction).weight_hh;
+}
+const Tensor& StackedRecurrent::bias_ih(int64_t layer, int64_t direction) const {
+  return weights(layer, direction).bias_ih;
+}
+const Tensor& StackedRecurrent::bias_hh(int64_t layer, int64_t direction) const {
+  return weights(layer, direction).bias_hh;
+}
+
 }  // namespace attn::nn

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "nn/module.h"
 
 namespace attn::nn {
 
@@ -72,5 +73,39 @@ Tensor batch_first_input(const Tensor& x, int64_t input_size, bool batch_first,
 void check_initial_state(const Tensor& state, const char* name, int64_t layers_x_directions,
                          int64_t batch, int64_t hidden, const Tensor& like,
                          const std::string& layer);
+
+// The parameters of a stack of recurrent layers, the part GRU (3 gates) and
+// LSTM (4 gates) share: per layer and direction, weight_ih (G*H, in),
+// weight_hh (G*H, H) and their biases, registered in PyTorch's order and with
+// PyTorch's names (weight_ih_l0, ..., bias_hh_l1_reverse), so named_parameters()
+// lists them as torch.nn.GRU / torch.nn.LSTM do.
+class StackedRecurrent : public Module {
+ public:
+  int64_t num_directions() const { return directions_; }
+
+  // The parameters of one layer and direction (0 forward, 1 backward), the
+  // tensors registered as weight_ih_l{layer}[_reverse] and so on.
+  const Tensor& weight_ih(int64_t layer, int64_t direction = 0) const;
+  const Tensor& weight_hh(int64_t layer, int64_t direction = 0) const;
+  const Tensor& bias_ih(int64_t layer, int64_t direction = 0) const;  // undefined without bias
+  const Tensor& bias_hh(int64_t layer, int64_t direction = 0) const;
+
+ protected:
+  struct Weights {
+    Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+  };
+  // Checks the sizes (messages name `layer_name`) and registers every weight,
+  // each ~ U(±1/sqrt(H)) as PyTorch.
+  StackedRecurrent(const std::string& layer_name, int64_t gates, int64_t input_size,
+                   int64_t hidden_size, int64_t num_layers, bool bias, bool bidirectional,
+                   double dropout);
+  const Weights& weights(int64_t layer, int64_t direction) const;
+
+ private:
+  std::string layer_name_;
+  int64_t num_layers_;
+  int64_t directions_;
+  std::vector<Weights> weights_;  // index layer * D + direction
+};
 
 }  // namespace attn::nn
