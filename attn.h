@@ -27,6 +27,8 @@
 #include "nn/layers.h"
 #include "nn/lstm.h"
 #include "nn/module.h"
+#include "nn/luong.h"
+#include "nn/luong_attention.h"
 #include "nn/rnnsearch.h"
 #include "nn/translator.h"
 

@@ -25,6 +25,11 @@ class DecoderState {
   // The attention weights of the last step, (B, S), or undefined if the model
   // has no attention. Decoding collects them into (B, T, S) for heatmaps.
   virtual Tensor last_attention() const { return Tensor(); }
+  // Local attention only (Luong et al. 2015, section 3.2): the centre p_t of
+  // the last step's window, float (B), in source positions; undefined otherwise.
+  virtual Tensor last_position() const { return Tensor(); }
+  // The half-width D of that window; 0 when the model has no window.
+  virtual int64_t window() const { return 0; }
 };
 
 class Translator : public Module {

@@ -18,7 +18,7 @@ int run_train(int argc, char** argv) {
   cxxopts::Options options("attn train", "Train a translation model");
   // Each default below is the field's default in train/options.h.
   options.add_options("Model")
-      ("type", "model: bahdanau (RNNsearch) or s2s (no attention)", cxxopts::value(model.type)->default_value(model.type))
+      ("type", "model: bahdanau (RNNsearch), luong (Luong et al. 2015) or s2s (no attention)", cxxopts::value(model.type)->default_value(model.type))
       ("m,model", "model file (safetensors); the training state, best model and metrics log go beside it", cxxopts::value(train.model_path))
       ("dim-emb", "embedding size", cxxopts::value(model.dim_emb)->default_value(std::to_string(model.dim_emb)))
       ("dim-rnn", "RNN state size per direction", cxxopts::value(model.dim_rnn)->default_value(std::to_string(model.dim_rnn)))
@@ -26,7 +26,11 @@ int run_train(int argc, char** argv) {
       ("enc-depth", "encoder layers", cxxopts::value(model.enc_depth)->default_value(std::to_string(model.enc_depth)))
       ("dec-depth", "decoder layers", cxxopts::value(model.dec_depth)->default_value(std::to_string(model.dec_depth)))
       ("dropout-rnn", "dropout on embeddings, between layers and before the output", cxxopts::value(model.dropout_rnn)->default_value("0"))
-      ("output-layer", "maxout (the paper's deep output) or plain", cxxopts::value(model.output)->default_value(model.output));
+      ("output-layer", "maxout (the paper's deep output) or plain (bahdanau, s2s)", cxxopts::value(model.output)->default_value(model.output))
+      ("attention-type", "score: mlp (Bahdanau's additive; bahdanau) or dot, general, concat (Luong's; luong). Default: the model's own (mlp, general)", cxxopts::value(model.attention_type))
+      ("attention-scope", "global, local-m or local-p (luong)", cxxopts::value(model.attention_scope)->default_value(model.attention_scope))
+      ("attention-window", "D: local attention sees [p_t - D, p_t + D]", cxxopts::value(model.attention_window)->default_value(std::to_string(model.attention_window)))
+      ("input-feed", "feed the attentional state htilde_{t-1} into the next step (luong; --input-feed=false turns it off)", cxxopts::value(model.input_feed)->default_value("true")->implicit_value("true"));
   options.add_options("Data")
       ("task", "built-in task: reverse, dates, toy-lang", cxxopts::value(data.task))
       ("task-train-size", "training pairs of the built-in task (0: its default)", cxxopts::value(data.task_train_size)->default_value("0"))

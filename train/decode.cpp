@@ -19,13 +19,15 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
   DecodeResult result;
   result.tokens.resize(static_cast<size_t>(batch));
   std::vector<bool> finished(static_cast<size_t>(batch), false);
-  std::vector<Tensor> attention_steps;
+  std::vector<Tensor> attention_steps, position_steps;
   int64_t remaining = batch;
   for (int64_t t = 0; t < max_length && remaining > 0; ++t) {
     Tensor logits = model.step(*state, previous);   // (B, V)
     Tensor next = argmax(logits, -1);               // (B)
     Tensor weights = state->last_attention();       // (B, S) or undefined
     if (weights.defined()) attention_steps.push_back(weights);
+    Tensor centre = state->last_position();         // (B) or undefined
+    if (centre.defined()) position_steps.push_back(centre);
     const int64_t* chosen = next.data_ptr<int64_t>();
     for (int64_t b = 0; b < batch; ++b) {
       if (finished[b]) continue;
@@ -39,6 +41,8 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
     previous = next;
   }
   if (!attention_steps.empty()) result.attention = stack(attention_steps, 1);  // (B, T, S)
+  if (!position_steps.empty()) result.positions = stack(position_steps, 1);    // (B, T)
+  result.window = state->window();
   return result;
 }
 

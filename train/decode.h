@@ -18,6 +18,10 @@ struct DecodeResult {
   // (B, T, S) attention weights of each output position over the source
   // (T = the longest output, including its </s>); undefined if the model has none.
   Tensor attention;
+  // Local attention only: (B, T) float, the window centre p_t of each output
+  // position, and the window's half-width D; undefined and 0 otherwise.
+  Tensor positions;
+  int64_t window = 0;
 };
 
 // source: (B, S) int64, source_lengths: (B) int64. Runs under NoGradGuard; the

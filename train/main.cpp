@@ -23,7 +23,7 @@ void print_usage(std::ostream& out) {
   out << "attn " << ATTN_VERSION << ": learn attention by building it\n\n"
       << "Usage: attn <command> [options]\n\n"
       << "Commands:\n"
-      << "  train       train a translation model (--type bahdanau|s2s, --task or files)\n"
+      << "  train       train a translation model (--type bahdanau|luong|s2s, --task or files)\n"
       << "  translate   translate sentences with a trained model (stdin to stdout)\n"
       << "  eval        score a trained model on a test set (exact match, token accuracy)\n"
       << "  plot        draw the attention heatmap of one translation as SVG\n"

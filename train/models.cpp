@@ -1,5 +1,6 @@
 #include "train/models.h"
 
+#include "nn/luong.h"
 #include "nn/rnnsearch.h"
 
 namespace attn::train {
@@ -8,6 +9,12 @@ std::shared_ptr<nn::Translator> make_model(const ModelOptions& options) {
   ATTN_CHECK(options.output == "maxout" || options.output == "plain",
              "--output-layer: expected maxout or plain, got '", options.output, "'");
   if (options.type == "bahdanau" || options.type == "s2s") {
+    ATTN_CHECK(options.attention_type.empty() || options.attention_type == "mlp",
+               "--attention-type: --type ", options.type, " has only Bahdanau's additive (mlp) "
+               "score, got '", options.attention_type, "' (Luong's dot, general and concat: "
+               "--type luong)");
+    ATTN_CHECK(options.attention_scope == "global", "--attention-scope ",
+               options.attention_scope, " needs --type luong");
     nn::RNNSearchOptions rnn(options.source_vocab_size, options.target_vocab_size);
     rnn.embedding_size = options.dim_emb;
     rnn.hidden_size = options.dim_rnn;
@@ -19,8 +26,24 @@ std::shared_ptr<nn::Translator> make_model(const ModelOptions& options) {
     rnn.maxout = options.output == "maxout";
     return std::make_shared<nn::RNNSearch>(rnn);
   }
+  if (options.type == "luong") {
+    ATTN_CHECK(options.enc_depth == options.dec_depth, "--type luong: the decoder starts from the "
+               "encoder's final state of each layer, so --enc-depth (", options.enc_depth,
+               ") and --dec-depth (", options.dec_depth, ") must be equal");
+    nn::LuongOptions luong(options.source_vocab_size, options.target_vocab_size);
+    luong.embedding_size = options.dim_emb;
+    luong.hidden_size = options.dim_rnn;
+    luong.layers = options.enc_depth;
+    luong.dropout = options.dropout_rnn;
+    luong.score = options.attention_type.empty() ? "general" : options.attention_type;
+    luong.scope = options.attention_scope;
+    luong.window = options.attention_window;
+    luong.attention_size = options.dim_att;
+    luong.input_feed = options.input_feed;
+    return std::make_shared<nn::Luong>(luong);
+  }
   throw Error("--type: unknown model type '" + options.type +
-              "' (known: bahdanau, s2s; luong and transformer come in later issues)");
+              "' (known: bahdanau, luong, s2s; transformer comes in a later issue)");
 }
 
 }  // namespace attn::train

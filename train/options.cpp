@@ -32,6 +32,13 @@ double get_double(const std::map<std::string, std::string>& metadata, const std:
   return value;
 }
 
+// Keys added after the first models were saved: a file without them was
+// written before they existed and means the old behaviour, `fallback`.
+std::string get_or(const std::map<std::string, std::string>& metadata, const std::string& key,
+                   const std::string& fallback) {
+  return metadata.count(key) ? get(metadata, key) : fallback;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> ModelOptions::to_metadata() const {
@@ -43,6 +50,10 @@ std::map<std::string, std::string> ModelOptions::to_metadata() const {
           {"model.dec_depth", std::to_string(dec_depth)},
           {"model.dropout_rnn", std::to_string(dropout_rnn)},
           {"model.output", output},
+          {"model.attention_type", attention_type},
+          {"model.attention_scope", attention_scope},
+          {"model.attention_window", std::to_string(attention_window)},
+          {"model.input_feed", input_feed ? "1" : "0"},
           {"model.source_vocab_size", std::to_string(source_vocab_size)},
           {"model.target_vocab_size", std::to_string(target_vocab_size)}};
 }
@@ -57,6 +68,15 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
   options.dec_depth = get_int(metadata, "model.dec_depth");
   options.dropout_rnn = get_double(metadata, "model.dropout_rnn");
   options.output = get(metadata, "model.output");
+  options.attention_type = get_or(metadata, "model.attention_type", "");
+  options.attention_scope = get_or(metadata, "model.attention_scope", "global");
+  if (metadata.count("model.attention_window")) {
+    options.attention_window = get_int(metadata, "model.attention_window");
+  }
+  std::string feed = get_or(metadata, "model.input_feed", "1");
+  ATTN_CHECK(feed == "0" || feed == "1", "model metadata: key 'model.input_feed' should be 0 or 1, "
+             "got '", feed, "'");
+  options.input_feed = feed == "1";
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");
   return options;

@@ -12,7 +12,7 @@ namespace attn::train {
 // What model to build. Stored in the model file's metadata, so that
 // `attn translate --model PATH` rebuilds the same model without flags.
 struct ModelOptions {
-  std::string type = "bahdanau";   // bahdanau (RNNsearch) | s2s (no attention, Cho et al. 2014)
+  std::string type = "bahdanau";   // bahdanau (RNNsearch) | luong (Luong et al. 2015) | s2s (no attention, Cho et al. 2014)
   int64_t dim_emb = 128;           // --dim-emb: word embedding size (paper: 620)
   int64_t dim_rnn = 256;           // --dim-rnn: GRU state size per direction (paper: 1000)
   int64_t dim_att = 0;             // --dim-att: alignment MLP size; 0 = dim_rnn (paper: 1000)
@@ -20,6 +20,12 @@ struct ModelOptions {
   int64_t dec_depth = 1;           // --dec-depth: stacked decoder GRU layers
   double dropout_rnn = 0.0;        // --dropout-rnn: on embeddings, between layers, before the output
   std::string output = "maxout";   // --output-layer: maxout (the paper's deep output) | plain
+  // Attention (nn/luong_attention.h). "" picks the model's own: mlp (Bahdanau's
+  // additive score) for bahdanau, general for luong.
+  std::string attention_type;      // --attention-type: mlp | dot | general | concat
+  std::string attention_scope = "global";  // --attention-scope: global | local-m | local-p (luong)
+  int64_t attention_window = 10;   // --attention-window: D of the local scopes (paper: 10)
+  bool input_feed = true;          // --input-feed: htilde_{t-1} joins the next input (luong; paper: on)
   int64_t source_vocab_size = 0;   // filled in from the data
   int64_t target_vocab_size = 0;
 
