@@ -195,8 +195,8 @@ int main() {
   const size_t buckets[][2] = {{1, 4}, {5, 8}, {9, 12}, {1, 12}};
   for (const auto& bucket : buckets) {
     attn::train::EncodedPairs part = by_length(test_set, bucket[0], bucket[1]);
-    attn::train::ValidationResult ra = attn::train::evaluate(encdec, part, 64);
-    attn::train::ValidationResult rb = attn::train::evaluate(search, part, 64);
+    attn::train::ValidationResult ra = attn::train::evaluate(encdec, part);
+    attn::train::ValidationResult rb = attn::train::evaluate(search, part);
     std::printf("  %2zu..%-2zu %-3s %9.1f%% %9.1f%%   (%zu sentences)\n", bucket[0], bucket[1],
                 bucket[0] == 1 && bucket[1] == 12 ? "all" : "", 100 * ra.exact_match,
                 100 * rb.exact_match, part.size());

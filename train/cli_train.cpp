@@ -63,6 +63,7 @@ int run_train(int argc, char** argv) {
       ("valid-freq", "updates between validations", cxxopts::value(train.valid_freq)->default_value(std::to_string(train.valid_freq)))
       ("save-freq", "updates between checkpoints", cxxopts::value(train.save_freq)->default_value(std::to_string(train.save_freq)))
       ("early-stopping", "stop after N validations without improvement (0: never)", cxxopts::value(train.early_stopping)->default_value(std::to_string(train.early_stopping)))
+      ("valid-metrics", "comma-separated: cross-entropy, perplexity, exact-match, token-accuracy, bleu, chrf; the first picks the best model and drives early stopping", cxxopts::value(train.valid_metrics)->default_value(train.valid_metrics))
       ("valid-samples", "sample translations shown per validation", cxxopts::value(train.valid_samples)->default_value("3"))
       ("valid-max-sentences", "validate on at most this many sentences (0: all)", cxxopts::value(train.valid_max_sentences)->default_value("0"))
       ("quiet", "no progress bar", cxxopts::value(train.quiet))

@@ -1,20 +1,39 @@
-// Attention heatmaps as SVG, written by attn itself (no plotting library):
-// source tokens across the top, output tokens down the side, one cell per
+// Attention heatmaps, drawn by attn itself (no plotting library): source
+// tokens across the top, output tokens down the side, one cell per
 // (output, source) pair shaded by its attention weight, and a colour legend.
+//
+// For local attention (Luong et al. 2015, section 3.2) each row also shows
+// where the model looked: the predicted centre p_t as a red dot and the
+// window [p_t - D, p_t + D] as a thin red outline, in source positions
+// (column j's centre is position j). A learner can then see whether the
+// weights stay inside the window and whether p_t moves along the diagonal.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "tensor/tensor.h"
+#include "train/canvas.h"
 
 namespace attn::train {
 
 // weights: (T, S), row t = the attention of output token t over the source;
-// rows and columns beyond the token lists are ignored. Writes `path` (through
-// path.tmp, renamed into place); throws attn::Error naming it on failure.
+// rows and columns beyond the token lists are ignored. positions: p_t for
+// t = 0, 1, ... (source positions, may be fractional; rows beyond it get no
+// marker; empty for global attention); window: the half-width D (0: draw the
+// centres only). Throws attn::Error if weights is not 2-D.
+Drawing attention_heatmap(const std::vector<std::string>& source_tokens,
+                          const std::vector<std::string>& output_tokens, const Tensor& weights,
+                          const std::string& title = "", const std::vector<double>& positions = {},
+                          int64_t window = 0);
+
+// The same, written as SVG to `path` (through path.tmp, renamed into place);
+// throws attn::Error naming it on failure. For PNG, pass attention_heatmap()
+// to write_drawing() (train/canvas.h).
 void write_attention_svg(const std::string& path, const std::vector<std::string>& source_tokens,
                          const std::vector<std::string>& output_tokens, const Tensor& weights,
-                         const std::string& title = "");
+                         const std::string& title = "", const std::vector<double>& positions = {},
+                         int64_t window = 0);
 
 }  // namespace attn::train

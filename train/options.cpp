@@ -97,6 +97,20 @@ StopAfter parse_after(const std::string& text) {
   return after;
 }
 
+std::vector<std::string> split_metrics(const std::string& text) {
+  std::vector<std::string> metrics;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    size_t comma = text.find(',', begin);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > begin) metrics.push_back(text.substr(begin, comma - begin));
+    begin = comma + 1;
+  }
+  ATTN_CHECK(!metrics.empty(), "--valid-metrics: expected a comma-separated list such as "
+             "bleu,cross-entropy, got '", text, "'");
+  return metrics;
+}
+
 std::string best_model_path(const std::string& model_path) {
   const std::string ext = ".safetensors";
   if (model_path.size() > ext.size() &&

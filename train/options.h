@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace attn::train {
 
@@ -69,6 +70,9 @@ struct TrainOptions {
   int64_t lr_warmup = 0;           // --lr-warmup: linear warm-up updates (0: none)
   std::string lr_schedule = "constant";  // --lr-schedule: constant | halving | inv-sqrt
   int64_t lr_decay_freq = 0;       // --lr-decay-freq: halve every N updates (halving)
+  // --valid-metrics: what validation reports, comma-separated; the first
+  // decides the best model and early stopping (Marian's default: cross-entropy).
+  std::string valid_metrics = "cross-entropy";
   int64_t valid_samples = 3;       // --valid-samples: translations shown per validation
   int64_t valid_max_sentences = 0; // --valid-max-sentences: 0 = the whole set
   uint64_t seed = 1234;            // --seed: initialisation, dropout and shuffling
@@ -81,6 +85,10 @@ struct StopAfter {
   int64_t updates = 0;
 };
 StopAfter parse_after(const std::string& text);
+
+// "bleu,cross-entropy" -> {"bleu", "cross-entropy"}; throws on an empty list
+// (train/evaluate.h checks the names).
+std::vector<std::string> split_metrics(const std::string& text);
 
 // Files that live beside --model PATH.
 std::string best_model_path(const std::string& model_path);    // PATH minus .safetensors + .best.safetensors

@@ -19,6 +19,7 @@
 #include "train/checkpoint.h"
 #include "train/clip.h"
 #include "train/decode.h"
+#include "train/evaluate.h"
 #include "train/metrics.h"
 #include "train/models.h"
 #include "train/optimizer.h"
@@ -101,41 +102,6 @@ void clear_progress() { std::fprintf(stderr, "\r%60s\r", ""); }
 
 }  // namespace
 
-int64_t max_output_length(int64_t source_length) { return 2 * source_length + 10; }
-
-ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set, int64_t batch_size,
-                          int64_t max_sentences) {
-  NoGradGuard no_grad;
-  model.eval();
-  size_t count = set.size();
-  if (max_sentences > 0 && static_cast<size_t>(max_sentences) < count) count = max_sentences;
-  double total_loss = 0.0;
-  int64_t total_tokens = 0;
-  MatchCounts matches;
-  for (size_t begin = 0; begin < count; begin += batch_size) {
-    std::vector<size_t> indices;
-    for (size_t i = begin; i < std::min(count, begin + batch_size); ++i) indices.push_back(i);
-    data::Batch batch = data::make_batch(set.sources, set.targets, indices);
-    Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);
-    Tensor loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), batch.target_output.reshape({-1}),
-                                CrossEntropyOptions().ignore(data::kPad).reduce(Reduction::Sum));
-    total_loss += loss.item();
-    total_tokens += batch.target_tokens;
-    DecodeResult decoded =
-        greedy_decode(model, batch.source, batch.source_lengths, max_output_length(batch.source.size(1)));
-    for (size_t k = 0; k < indices.size(); ++k) {
-      matches.add(compare(decoded.tokens[k], set.targets[indices[k]]));
-    }
-  }
-  model.train();
-  ValidationResult result;
-  result.loss = total_tokens > 0 ? total_loss / total_tokens : 0.0;
-  result.perplexity = std::exp(result.loss);
-  result.exact_match = matches.exact_match();
-  result.token_accuracy = matches.token_accuracy();
-  return result;
-}
-
 Trainer::Trainer(ModelOptions model, DataOptions data, TrainOptions train)
     : model_options_(std::move(model)), data_options_(std::move(data)), train_options_(std::move(train)) {}
 
@@ -188,15 +154,25 @@ int Trainer::run() {
   for (auto& [key, value] : pipeline.to_metadata()) metadata[key] = value;
 
   TrainingState state;
-  double best_metric = 1e300;  // validation loss (lower is better)
+  // The first of --valid-metrics decides "better": the best model and early stopping.
+  std::vector<std::string> valid_metrics = split_metrics(opt.valid_metrics);
+  for (const std::string& metric : valid_metrics) metric_higher_is_better(metric);  // known names?
+  const std::string& deciding = valid_metrics.front();
+  const bool higher_is_better = metric_higher_is_better(deciding);
+  const std::string best_key = deciding == "cross-entropy" ? "best_valid_loss" : "best_valid_" + deciding;
+  double best_metric = higher_is_better ? -1e300 : 1e300;
   int64_t stalls = 0;
+  EvaluateOptions valid_options;
+  valid_options.batch_size = data_options_.mini_batch;
+  valid_options.max_sentences = opt.valid_max_sentences;
+  valid_options.pipeline = &pipeline;
   if (resuming) {
     model->load_state_dict(checkpoint.weights);
     state = checkpoint.state;
     optimizer->load_state(state.optimizer);
     batches.seek(state.epoch, state.batch_in_epoch);
     default_generator().set_state(state.rng_seed, state.rng_offset);
-    if (state.scores.count("best_valid_loss")) best_metric = state.scores["best_valid_loss"];
+    if (state.scores.count(best_key)) best_metric = state.scores[best_key];
     if (state.counters.count("stalls")) stalls = state.counters["stalls"];
     if (halving && state.counters.count("lr_halvings")) halving->set_halvings(state.counters["lr_halvings"]);
     std::cout << timestamp() << " Resuming " << opt.model_path << " at epoch " << state.epoch + 1
@@ -216,7 +192,7 @@ int Trainer::run() {
     state.rng_seed = default_generator().seed();
     state.rng_offset = default_generator().offset();
     state.optimizer = optimizer->state();
-    state.scores["best_valid_loss"] = best_metric;
+    state.scores[best_key] = best_metric;
     state.counters["stalls"] = stalls;
     state.counters["seed"] = static_cast<int64_t>(batching.seed);
     if (halving) state.counters["lr_halvings"] = halving->halvings();
@@ -306,28 +282,31 @@ int Trainer::run() {
     }
 
     if (opt.valid_freq > 0 && update % opt.valid_freq == 0 && valid_set.size() > 0) {
-      ValidationResult valid = evaluate(*model, valid_set, data_options_.mini_batch, opt.valid_max_sentences);
-      bool improved = valid.loss < best_metric;
+      ValidationResult valid = evaluate(*model, valid_set, valid_options);
+      double value = metric_value(valid, deciding);
+      bool improved = higher_is_better ? value > best_metric : value < best_metric;
       if (improved) {
-        best_metric = valid.loss;
+        best_metric = value;
         stalls = 0;
         model->save(best_model_path(opt.model_path), metadata);
       } else {
         ++stalls;
         if (halving) halving->halve();
       }
-      char line[256];
+      char line[320];
       std::snprintf(line, sizeof line,
                     "[valid] Ep. %lld : Up. %lld : cross-entropy %.4f : ppl %.3f : exact-match %.2f%% : "
-                    "token-accuracy %.2f%% : %s",
+                    "token-accuracy %.2f%% : bleu %.2f : chrf %.2f : %s %s",
                     static_cast<long long>(batches.epoch() + 1), static_cast<long long>(update), valid.loss,
-                    valid.perplexity, 100 * valid.exact_match, 100 * valid.token_accuracy,
+                    valid.perplexity, 100 * valid.exact_match, 100 * valid.token_accuracy, valid.bleu,
+                    valid.chrf, deciding.c_str(),
                     improved ? "new best" : ("stalled " + std::to_string(stalls) + " times").c_str());
       std::cout << timestamp() << " " << line << std::endl;
       metrics_log << "{\"kind\":\"valid\",\"update\":" << update << ",\"epoch\":" << batches.epoch() + 1
                   << ",\"loss\":" << valid.loss << ",\"ppl\":" << valid.perplexity
                   << ",\"exact_match\":" << valid.exact_match
-                  << ",\"token_accuracy\":" << valid.token_accuracy << "}" << std::endl;
+                  << ",\"token_accuracy\":" << valid.token_accuracy << ",\"bleu\":" << valid.bleu
+                  << ",\"chrf\":" << valid.chrf << "}" << std::endl;
       // A few sample translations, so a learner sees what the numbers mean.
       {
         NoGradGuard no_grad;

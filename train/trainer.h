@@ -13,16 +13,10 @@
 
 #include "nn/translator.h"
 #include "train/dataset.h"
+#include "train/evaluate.h"  // evaluate(), shared with `attn eval`
 #include "train/options.h"
 
 namespace attn::train {
-
-struct ValidationResult {
-  double loss = 0.0;         // mean cross-entropy per target token (no smoothing)
-  double perplexity = 0.0;   // exp(loss)
-  double exact_match = 0.0;  // greedy decoding, whole sentence right
-  double token_accuracy = 0.0;
-};
 
 class Trainer {
  public:
@@ -38,13 +32,5 @@ class Trainer {
   DataOptions data_options_;
   TrainOptions train_options_;
 };
-
-// Evaluation shared by validation and `attn eval`: teacher-forced loss and
-// greedy-decoding accuracy of `model` on `set`, in batches of `batch_size`.
-ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set, int64_t batch_size,
-                          int64_t max_sentences = 0);
-
-// Most tokens greedy decoding may produce for a source of `source_length`.
-int64_t max_output_length(int64_t source_length);
 
 }  // namespace attn::train

@@ -110,6 +110,85 @@ else
   fail "eval failed: $(cat "$WORK/err")"
 fi
 
+# --- beam search ---------------------------------------------------------------------
+expect_failure "translate --beam-size 0" "--beam-size" -- \
+  "$ATTN" translate --model "$MODEL" --beam-size 0 </dev/null
+expect_failure "translate --n-best above --beam-size" "--n-best" "beam_size (3)" -- \
+  "$ATTN" translate --model "$MODEL" --beam-size 3 --n-best 4 </dev/null
+expect_failure "translate --normalize -1" "--normalize" -- \
+  "$ATTN" translate --model "$MODEL" --normalize -1 </dev/null
+expect_failure "translate without any length limit" "--max-length-factor" "--max-length" -- \
+  "$ATTN" translate --model "$MODEL" --max-length-factor 0 </dev/null
+
+# n-best: 3 lines per sentence (1 for the empty line), Marian's format, ids
+# from 0, scores falling within a sentence (--normalize 0: F0 is the rank key).
+if printf 'a b c\n\nd e f g\n' |
+    "$ATTN" translate --model "$MODEL" --beam-size 4 --n-best 3 >"$WORK/nbest" 2>"$WORK/err"; then
+  ids=$(cut -d' ' -f1 "$WORK/nbest" | tr '\n' ' ')
+  [ "$ids" = "0 0 0 1 2 2 2 " ] && ok "translate --n-best 3: ids 0 0 0 1 2 2 2" ||
+    fail "translate --n-best 3: ids '$ids'"
+  bad=$(grep -cvE '^[0-9]+ \|\|\| .* \|\|\| F0= -?[0-9.e+-]+ \|\|\| -?[0-9.e+-]+$' "$WORK/nbest")
+  [ "$bad" -eq 0 ] && ok "translate --n-best: every line is ID ||| text ||| F0= s ||| n" ||
+    fail "translate --n-best: $bad malformed lines: $(cat "$WORK/nbest")"
+  awk -F' \\|\\|\\| ' '{ s = substr($3, 5) + 0
+         if ($1 == id && s > last + 1e-9) bad = 1
+         id = $1; last = s } END { exit bad }' "$WORK/nbest" &&
+    ok "translate --n-best: scores fall within each sentence" ||
+    fail "translate --n-best: scores rise: $(cat "$WORK/nbest")"
+  # The first of the n-best is the plain translation with the same beam.
+  printf 'a b c\n\nd e f g\n' | "$ATTN" translate --model "$MODEL" --beam-size 4 >"$WORK/plain" 2>/dev/null
+  awk -F' \\|\\|\\| ' 'NR == 1 || $1 != seen { print $2; seen = $1 }' "$WORK/nbest" | diff -q - "$WORK/plain" >/dev/null &&
+    ok "translate: the n-best list starts with the plain translation" ||
+    fail "translate: n-best firsts differ from the plain output"
+else
+  fail "translate --n-best failed: $(cat "$WORK/err")"
+fi
+
+# --beam-size 1 is greedy decoding: the same output as attn plot's (greedy),
+# given greedy's length limit, 2 * 3 + 10 tokens for 3 source tokens.
+beam_one=$(printf 'a b c\n' | "$ATTN" translate --model "$MODEL" --beam-size 1 \
+  --max-length-factor 0 --max-length 16 2>/dev/null)
+greedy=$("$ATTN" plot --model "$MODEL" --sentence "a b c" --output "$WORK/greedy.svg" 2>/dev/null)
+[ -n "$greedy" ] && [ "$beam_one" = "$greedy" ] && ok "translate --beam-size 1 equals greedy decoding" ||
+  fail "translate --beam-size 1 gave '$beam_one', greedy '$greedy'"
+
+grep -q "^BLEU = .*hyp_len" "$WORK/eval.out" && grep -q "signature nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0" "$WORK/eval.out" &&
+  grep -q "^chrF2 = " "$WORK/eval.out" && ok "eval prints BLEU and chrF with sacreBLEU's signatures" ||
+  fail "eval output lacks BLEU or chrF: $(cat "$WORK/eval.out")"
+expect_failure "eval --beam-size 0" "--beam-size" -- \
+  "$ATTN" eval --model "$MODEL" --task reverse --beam-size 0
+
+# --- Luong attention, validation on BLEU, plots ---------------------------------------
+expect_failure "luong with Bahdanau's score" "--attention-type" "mlp" -- \
+  "$ATTN" train --type luong --attention-type mlp --task reverse --model "$WORK/x.safetensors"
+expect_failure "bahdanau with a local scope" "--attention-scope" "--type luong" -- \
+  "$ATTN" train --type bahdanau --attention-scope local-p --task reverse --model "$WORK/x.safetensors"
+expect_failure "unknown validation metric" "--valid-metrics" "meteor" -- \
+  "$ATTN" train --type luong --valid-metrics bleu,meteor --task reverse --model "$WORK/x.safetensors"
+LUONG="$WORK/luong.safetensors"
+if "$ATTN" train --type luong --attention-scope local-p --attention-window 2 --task reverse \
+    --task-train-size 200 --model "$LUONG" --dim-emb 16 --dim-rnn 16 --mini-batch 16 --after 30u \
+    --disp-freq 10 --valid-freq 15 --valid-max-sentences 32 --valid-metrics bleu,cross-entropy \
+    --quiet >"$WORK/luong.log" 2>&1; then
+  ok "train --type luong --attention-scope local-p"
+else
+  fail "train luong: $(tail -5 "$WORK/luong.log")"
+fi
+grep -q "bleu new best" "$WORK/luong.log" && ok "validation decided by BLEU (--valid-metrics bleu,...)" ||
+  fail "no BLEU-decided validation line: $(grep valid "$WORK/luong.log")"
+if "$ATTN" plot --model "$LUONG" --sentence "a b c d" --output "$WORK/local.svg" >/dev/null 2>"$WORK/err"; then
+  grep -q "<svg" "$WORK/local.svg" && grep -qi "p_t" "$WORK/local.svg" &&
+    ok "plot of local-p attention draws p_t" || fail "local-p heatmap lacks p_t: $(head -c 300 "$WORK/local.svg")"
+else
+  fail "plot luong failed: $(cat "$WORK/err")"
+fi
+if "$ATTN" plot --metrics "$LUONG.metrics.jsonl" --output "$WORK/curve.svg" >/dev/null 2>"$WORK/err"; then
+  grep -q "<polyline" "$WORK/curve.svg" && ok "plot --metrics draws the loss curve" ||
+    fail "curve SVG has no polyline"
+else
+  fail "plot --metrics failed: $(cat "$WORK/err")"
+fi
+
 # A truncated model file is refused by name.
 head -c 200 "$MODEL" >"$WORK/cut.safetensors"
 expect_failure "translate with a truncated model" "$WORK/cut.safetensors" -- \
