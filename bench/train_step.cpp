@@ -1,7 +1,7 @@
 // Training-step speed of attn's models on the configurations of
 // ../shared/peers/torch_ref.py, so the two can be timed back to back:
 //
-//   build/release/bench/bench_train_step --model bahdanau --config tiny
+//   build/release/bench/bench_train_step --model bahdanau --config tiny    (or luong, s2s)
 //   /usr/bin/python3 ../shared/peers/torch_ref.py --model bahdanau --config tiny --omp-wait-policy PASSIVE
 //
 // Same shapes as the reference: synthetic batches of fixed length (no
@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 
 #include <attn/attn.h>
 
+#include "nn/luong.h"
 #include "nn/rnnsearch.h"
 #include "train/clip.h"
 #include "train/optimizer.h"
@@ -55,7 +57,7 @@ int main(int argc, char** argv) {
   std::string model_name = "bahdanau", config_name = "tiny";
   int steps = 30, warmup = 5;
   options.add_options()
-      ("model", "bahdanau or s2s", cxxopts::value(model_name)->default_value("bahdanau"))
+      ("model", "bahdanau, s2s or luong", cxxopts::value(model_name)->default_value("bahdanau"))
       ("config", "tiny or small (torch_ref.py's configurations)", cxxopts::value(config_name)->default_value("tiny"))
       ("steps", "timed steps", cxxopts::value(steps)->default_value("30"))
       ("warmup-steps", "untimed steps first", cxxopts::value(warmup)->default_value("5"));
@@ -67,12 +69,28 @@ int main(int argc, char** argv) {
   }
   Config c = config_named(config_name);
   attn::manual_seed(0);
-  attn::nn::RNNSearchOptions o(c.vocab, c.vocab);
-  o.embedding_size = c.embedding;
-  o.hidden_size = c.hidden;
-  o.dropout = 0.1;
-  o.attention = model_name == "bahdanau";
-  attn::nn::RNNSearch model(o);
+  std::shared_ptr<attn::nn::Translator> built;
+  if (model_name == "luong") {
+    // torch_ref.py's LuongModel: one LSTM layer each side, 'general' score,
+    // global attention, input feeding.
+    attn::nn::LuongOptions o(c.vocab, c.vocab);
+    o.embedding_size = c.embedding;
+    o.hidden_size = c.hidden;
+    o.dropout = 0.1;
+    built = std::make_shared<attn::nn::Luong>(o);
+  } else if (model_name == "bahdanau" || model_name == "s2s") {
+    attn::nn::RNNSearchOptions o(c.vocab, c.vocab);
+    o.embedding_size = c.embedding;
+    o.hidden_size = c.hidden;
+    o.dropout = 0.1;
+    o.attention = model_name == "bahdanau";
+    built = std::make_shared<attn::nn::RNNSearch>(o);
+  } else {
+    std::fprintf(stderr, "bench_train_step: --model must be bahdanau, s2s or luong, got '%s'\n",
+                 model_name.c_str());
+    return 2;
+  }
+  attn::nn::Translator& model = *built;
   attn::optim::Adam optimizer(model.parameters(), attn::optim::AdamOptions(1e-3));
 
   // 8 distinct batches, cycled, as the reference does.

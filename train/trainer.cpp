@@ -182,7 +182,7 @@ int Trainer::run() {
             << timestamp() << " Training on " << batches.num_examples() << " sentence pairs ("
             << batches.num_filtered() << " longer than --max-length left out), validating on "
             << valid_set.size() << "; vocabularies " << pipeline.source_vocab.size() << "/"
-            << pipeline.target_vocab.size() << "; " << schedule->describe() << "\n";
+            << pipeline.target_vocab.size() << "; " << schedule->describe() << std::endl;
 
   std::ofstream metrics_log(metrics_log_path(opt.model_path), std::ios::app);
   int64_t last_saved_update = resuming ? state.update : -1;
@@ -202,6 +202,9 @@ int Trainer::run() {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  // A CPU-time budget (`ulimit -S -t SECONDS`, as bench/multi30k.sh sets)
+  // arrives as SIGXCPU: stop and save the same way.
+  std::signal(SIGXCPU, on_signal);
   pending_signal = 0;
   const bool progress_bar = !opt.quiet && isatty(STDERR_FILENO);
   auto named = model->named_parameters();
@@ -321,11 +324,12 @@ int Trainer::run() {
                       << "    output: " << join_tokens(pipeline.tokenizer, pipeline.target_vocab, decoded.tokens[k]) << "\n"
                       << "    target: " << valid_set.pairs[sample[k]].target << "\n";
           }
+          std::cout.flush();  // a log piped to a file shows each validation as it happens
         }
         model->train();
       }
       if (opt.early_stopping > 0 && stalls >= opt.early_stopping) {
-        std::cout << timestamp() << " No improvement in " << stalls << " validations: stopping early\n";
+        std::cout << timestamp() << " No improvement in " << stalls << " validations: stopping early" << std::endl;
         stop = true;
       }
     }

@@ -221,6 +221,19 @@ else
   fail "resume after SIGINT: $(tail -3 "$WORK/sig2.log")"
 fi
 
+# A CPU-time budget (ulimit -S -t, SIGXCPU) stops the run the same way: saved, exit 128 + 24.
+XCPU_MODEL="$WORK/xcpu.safetensors"
+( ulimit -S -t 1
+  exec "$ATTN" train --type bahdanau --task reverse --task-train-size 200 --model "$XCPU_MODEL" \
+    --dim-emb 8 --dim-rnn 8 --mini-batch 16 --after 100000u --valid-freq 0 --save-freq 0 \
+    --disp-freq 1000 --quiet ) >"$WORK/xcpu.log" 2>&1
+status=$?
+if [ $status -eq 152 ] && [ -f "$XCPU_MODEL.state.safetensors" ] && grep -q "Interrupted by signal 24" "$WORK/xcpu.log"; then
+  ok "SIGXCPU (a CPU-time budget) saves a checkpoint and exits 152"
+else
+  fail "SIGXCPU: exit $status, log: $(tail -3 "$WORK/xcpu.log")"
+fi
+
 if [ $failures -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1
