@@ -36,7 +36,7 @@ flags_for() {
 updates_for() {
   case "$1" in
     dates) echo 900 ;;
-    toy-lang) echo 1500 ;;
+    toy-lang) echo 600 ;;
     *) echo 1000 ;;
   esac
 }

@@ -17,8 +17,8 @@
 //
 // Where we differ from the paper, each a flag away: no source reversal (the
 // paper reverses the source, after Sutskever et al. 2014), initialisation
-// as PyTorch's modules (the paper: uniform(±0.1)), and W_c without a bias
-// (as the paper writes it; the paper's W_s has one).
+// as PyTorch's modules (the paper: uniform(±0.1)), and a bias in the
+// output layer W_s (eq. (6) has none; W_c has none, as eq. (5) writes it).
 #pragma once
 
 #include <memory>

@@ -4,7 +4,7 @@
 //
 // The query is the decoder's *current* top state h_t (Bahdanau's is the
 // previous one, s_{i-1}); the keys and values are the encoder's top states
-// hbar_s. The paper's equation (8) gives three scores:
+// hbar_s. The paper (section 3.1) gives three scores:
 //     dot      score(h_t, hbar_s) = h_t^T hbar_s
 //     general  score(h_t, hbar_s) = h_t^T W_a hbar_s
 //     concat   score(h_t, hbar_s) = v_a^T tanh(W_a [h_t ; hbar_s])
@@ -40,7 +40,7 @@ namespace attn::nn {
 struct LuongAttentionOptions {
   int64_t query_size;             // H: the decoder's top state h_t
   int64_t key_size;               // Hk: the encoder's top states hbar_s (= H for dot)
-  std::string score = "general";  // dot | general | concat (eq. 8)
+  std::string score = "general";  // dot | general | concat (section 3.1)
   std::string scope = "global";   // global | local-m | local-p (section 3.2)
   int64_t window = 10;            // D, the window's half-width (paper: 10); local only
   int64_t attention_size = 0;     // concat's tanh layer and local-p's W_p; 0 means H

@@ -55,7 +55,7 @@ double at(const Tensor& t, std::initializer_list<int64_t> index) {
 
 // --- the scores, by hand ------------------------------------------------------------
 
-// score(h_t, hbar_s) from eq. (8) with loops, for one (b, t, s).
+// score(h_t, hbar_s) of section 3.1 with loops, for one (b, t, s).
 double score_by_hand(const nn::LuongAttention& attention, const Tensor& query, const Tensor& keys,
                      int64_t b, int64_t t, int64_t s) {
   const int64_t H = query.size(2), Hk = keys.size(2);
@@ -231,8 +231,11 @@ TEST(LuongWindows, LocalMSeesOnlyItsWindowAndClampsAtTheEnd) {
     for (int64_t s = 0; s < 5; ++s) {
       double w = at(out.weights, {0, t, s});
       bool inside = s < 4 && std::abs(s - p) <= 1;
-      if (!inside) EXPECT_EQ(w, 0.0) << "t=" << t << " s=" << s;
-      if (inside) EXPECT_GT(w, 0.0) << "t=" << t << " s=" << s;
+      if (inside) {
+        EXPECT_GT(w, 0.0) << "t=" << t << " s=" << s;
+      } else {
+        EXPECT_EQ(w, 0.0) << "t=" << t << " s=" << s;
+      }
       row += w;
     }
     EXPECT_NEAR(row, 1.0, 1e-6) << "t=" << t;
