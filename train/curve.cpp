@@ -172,7 +172,7 @@ Drawing training_curve(const MetricsLog& log, const std::string& title) {
   // Wider for a long title (15 px text, about 9 px a character).
   const int width = std::max(760, 20 + 9 * static_cast<int>(title.size())), top = 30 + (title.empty() ? 0 : 24), plot_height = 320;
   const double x0 = 75, x1 = width - (scores ? 75 : 30), y0 = top + plot_height, y1 = top;
-  const int height = top + plot_height + 90;
+  const int height = top + plot_height + 112;  // room for two rows of legend
   Drawing d(width, height);
   if (!title.empty()) d.text(10, 22, title, 15);
 
@@ -206,8 +206,7 @@ Drawing training_curve(const MetricsLog& log, const std::string& title) {
 
   // The curves, and the legend below the axis as each is drawn: a swatch
   // (line, and a dot where the curve has dots) and the label.
-  double legend_x = x0;
-  const double legend_y = y0 + 70;
+  double legend_x = x0, legend_y = y0 + 70;
   const auto draw = [&](const Series& s, Colour colour, bool dots, double dash, const auto& y_map) {
     if (s.updates.empty()) return;
     std::vector<Point> line;
@@ -219,10 +218,16 @@ Drawing training_curve(const MetricsLog& log, const std::string& title) {
     if (dots || line.size() == 1) {
       for (const Point& p : line) d.circle(p.x, p.y, dash > 0 ? 2.5 : 3.2, colour).css_class = "marker";
     }
+    // A legend too wide for the picture goes on to a second row.
+    const double item = 28 + 7 * static_cast<double>(s.label.size()) + 22;
+    if (legend_x > x0 && legend_x + item - 22 > width - 10) {
+      legend_x = x0;
+      legend_y += 22;
+    }
     d.line({{legend_x, legend_y - 4}, {legend_x + 22, legend_y - 4}}, colour, 1.8).dash = dash;
     if (dots) d.circle(legend_x + 11, legend_y - 4, dash > 0 ? 2.5 : 3.2, colour);
     d.text(legend_x + 28, legend_y, s.label, 12);
-    legend_x += 28 + 7 * s.label.size() + 22;
+    legend_x += item;
   };
   draw(log.train_loss, kTrainColour, false, 0, y_of);
   draw(log.valid_loss, kValidColour, true, 0, y_of);
