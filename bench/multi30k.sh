@@ -67,7 +67,9 @@ train() {
   local code=${PIPESTATUS[0]}
   set -e
   local spent
-  spent=$(awk '{ printf "%d", $1 + $2 + 0.5 }' "$out/time.txt" 2>/dev/null || echo 0)
+  # The last line of time's output (a non-zero exit adds a line before it).
+  spent=$(tail -n 1 "$out/time.txt" | awk '{ printf "%d", $1 + $2 + 0.5 }')
+  spent=${spent:-0}
   echo $(( used + spent )) >"$out/cpu_seconds"
   echo "== $model: this run used $spent s of CPU time, $(( used + spent )) s in all (exit $code)"
   # 0: finished by itself (epochs or early stopping); 152: the budget ran out;
