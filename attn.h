@@ -29,7 +29,9 @@
 #include "nn/module.h"
 #include "nn/luong.h"
 #include "nn/luong_attention.h"
+#include "nn/positional_encoding.h"
 #include "nn/rnnsearch.h"
+#include "nn/scaled_dot_product_attention.h"
 #include "nn/translator.h"
 
 #include "data/batch.h"

@@ -1,0 +1,154 @@
+#include "nn/scaled_dot_product_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "tensor/error.h"
+#include "tensor/shape.h"
+
+namespace attn::nn {
+
+namespace {
+
+// The shape a and b broadcast to (numpy rules); `ok` is false when they do
+// not, so that the caller's error can name its op and every shape involved.
+Shape broadcast_or_fail(const Shape& a, const Shape& b, bool& ok) {
+  ok = true;
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (x != y && x != 1 && y != 1) ok = false;
+    out[i] = x == 1 ? y : x;
+  }
+  return out;
+}
+
+// The leading (batch) dims of a tensor of at least 2 dims.
+Shape batch_dims(const Tensor& t) {
+  Shape s = t.shape();
+  return Shape(s.begin(), s.end() - 2);
+}
+
+// The most negative finite number of the scores' dtype (see below).
+double lowest_finite(DType dtype) {
+  return dtype == kFloat32 ? static_cast<double>(std::numeric_limits<float>::lowest())
+                           : std::numeric_limits<double>::lowest();
+}
+
+}  // namespace
+
+AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& mask, double dropout, bool training,
+                                             Generator* generator) {
+  const char* op = "scaled_dot_product_attention";
+  ATTN_CHECK(q.defined() && k.defined() && v.defined(), op, ": q, k and v must be defined");
+  ATTN_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, op,
+             ": q (..., Tq, Dk), k (..., Tk, Dk) and v (..., Tk, Dv) need at least 2 dims, got q ",
+             shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()));
+  ATTN_CHECK(is_floating(q.dtype()) && q.dtype() == k.dtype() && q.dtype() == v.dtype(), op,
+             ": q, k and v must share one floating dtype, got ", dtype_name(q.dtype()), ", ",
+             dtype_name(k.dtype()), ", ", dtype_name(v.dtype()));
+  ATTN_CHECK(q.size(-1) == k.size(-1), op, ": q (..., Tq, Dk) and k (..., Tk, Dk) must have the "
+             "same Dk, got q ", shape_str(q.shape()), " and k ", shape_str(k.shape()));
+  ATTN_CHECK(k.size(-2) == v.size(-2), op, ": k (..., Tk, Dk) and v (..., Tk, Dv) must have the "
+             "same Tk, got k ", shape_str(k.shape()), " and v ", shape_str(v.shape()));
+  bool ok = true;
+  Shape batch = broadcast_or_fail(batch_dims(q), batch_dims(k), ok);
+  if (ok) batch = broadcast_or_fail(batch, batch_dims(v), ok);
+  ATTN_CHECK(ok, op, ": the batch dims of q ", shape_str(q.shape()), ", k ", shape_str(k.shape()),
+             " and v ", shape_str(v.shape()), " do not broadcast");
+  ATTN_CHECK(dropout >= 0.0 && dropout < 1.0, op, ": dropout must be in [0, 1), got ", dropout);
+
+  const int64_t head_dim = q.size(-1);
+  // (1): the scores q . k / sqrt(d_k); the header says why the scale.
+  Tensor scores = matmul(q, k.transpose(-2, -1)) *
+                  (1.0 / std::sqrt(static_cast<double>(head_dim)));  // (..., Tq, Tk)
+
+  Tensor weights;
+  if (!mask.defined()) {
+    weights = softmax(scores, -1);                                     // (..., Tq, Tk)
+  } else {
+    Shape full = broadcast_or_fail(scores.shape(), mask.shape(), ok);
+    ATTN_CHECK(ok && mask.dim() <= scores.dim(), op, ": mask ", shape_str(mask.shape()),
+               " does not broadcast to the scores (..., Tq, Tk) = ", shape_str(scores.shape()),
+               " of q ", shape_str(q.shape()), " and k ", shape_str(k.shape()));
+    // A mask with a larger batch than q and k (one mask per sentence, shared
+    // q): give the scores the mask's batch first, masked_fill keeps x's shape.
+    if (full != scores.shape()) scores = expand(scores, full);
+    Tensor hidden = eq(mask, 0.0);                                     // int64, 1 = hidden
+    // Hidden scores get the most negative *finite* number, not the paper's
+    // -inf, and the hidden weights are then set to exactly 0.
+    //  - In a row with a visible key, exp(lowest - max) underflows to 0, so
+    //    this is the paper's -inf; the second fill changes nothing.
+    //  - In a fully masked row, -inf everywhere gives max = -inf and
+    //    -inf - (-inf) = NaN: the softmax kernel returns a NaN row (as
+    //    PyTorch does), and its backward, which sums g * y over the row,
+    //    NaN gradients. Our where-based masked_fill happens to select those
+    //    NaNs away again (it never multiplies), so -inf would also pass the
+    //    tests on the CPU; but correctness would then hang on how `where` is
+    //    implemented (cond * a + (1 - cond) * b turns 0 * NaN into NaN) and
+    //    every fully masked row would trip a NaN check. With a finite fill
+    //    the row softmaxes to a finite uniform row, which the second fill
+    //    turns into zeros, so the output is 0. Backward: the second fill
+    //    sends 0 to every hidden weight, softmax's backward of a zero g is 0,
+    //    and the first fill sends nothing to hidden scores. No NaN is ever
+    //    computed, forward or backward.
+    weights = softmax(masked_fill(scores, hidden, lowest_finite(scores.dtype())), -1);
+    weights = masked_fill(weights, hidden, 0.0);                       // (..., Tq, Tk)
+  }
+
+  AttentionResult result;
+  result.weights = weights;
+  // Attention dropout drops whole query-key links; inverted, so the
+  // surviving weights are scaled by 1 / (1 - p) and nothing changes at test time.
+  Tensor used = dropout > 0.0 && training ? attn::dropout(weights, dropout, training, generator)
+                                          : weights;
+  result.output = matmul(used, v);                                     // (..., Tq, Dv)
+  return result;
+}
+
+Tensor padding_mask(const Tensor& lengths, int64_t key_length) {
+  ATTN_CHECK(lengths.defined() && lengths.dim() == 1 && lengths.dtype() == kInt64,
+             "padding_mask: lengths must be int64 (B), got ",
+             lengths.defined() ? dtype_name(lengths.dtype()) : "undefined", " ",
+             lengths.defined() ? shape_str(lengths.shape()) : "");
+  ATTN_CHECK(key_length >= 0, "padding_mask: key_length must be >= 0, got ", key_length);
+  const int64_t B = lengths.size(0);
+  std::vector<int64_t> length = lengths.cpu().contiguous().to_vector<int64_t>();
+  std::vector<int64_t> visible(static_cast<size_t>(B * key_length), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    ATTN_CHECK(length[b] >= 0 && length[b] <= key_length, "padding_mask: length ", length[b],
+               " of sentence ", b, " is outside [0, ", key_length, "] (lengths ",
+               shape_str(lengths.shape()), ")");
+    for (int64_t j = 0; j < length[b]; ++j) visible[b * key_length + j] = 1;
+  }
+  return from_vector(visible, {B, 1, 1, key_length}).to(lengths.device());  // (B, 1, 1, Tk)
+}
+
+Tensor causal_mask(int64_t length) {
+  ATTN_CHECK(length >= 0, "causal_mask: length must be >= 0, got ", length);
+  std::vector<int64_t> visible(static_cast<size_t>(length * length), 0);
+  for (int64_t i = 0; i < length; ++i) {
+    for (int64_t j = 0; j <= i; ++j) visible[i * length + j] = 1;  // query i sees keys j <= i
+  }
+  return from_vector(visible, {1, 1, length, length});              // (1, 1, T, T)
+}
+
+Tensor combine_masks(const Tensor& a, const Tensor& b) {
+  ATTN_CHECK(a.defined() && b.defined(), "combine_masks: both masks must be defined");
+  bool ok = true;
+  broadcast_or_fail(a.shape(), b.shape(), ok);
+  ATTN_CHECK(ok, "combine_masks: masks of shapes ", shape_str(a.shape()), " and ",
+             shape_str(b.shape()), " do not broadcast");
+  // AND of 0/1 values is their product; the element-wise ops are floating
+  // only, so multiply in float64 (0 and 1 are exact) and come back to int64.
+  Tensor product = ne(a, 0.0).to(kFloat64) * ne(b, 0.0).to(kFloat64);
+  return product.to(kInt64);                                       // broadcast shape
+}
+
+}  // namespace attn::nn

@@ -1,0 +1,77 @@
+// Scaled dot-product attention (Vaswani et al. 2017, "Attention Is All You
+// Need", section 3.2.1), written out of the ops of autograd/ops.h so that a
+// learner sees every step and autograd derives the backward:
+//
+//     Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V                    (1)
+//
+// with a mask added to the scores: where the mask says "hidden", the score is
+// replaced by -infinity in the paper (section 3.2.3), so exp() gives that key
+// no weight at all.
+//
+// Why divide by sqrt(d_k) (section 3.2.1, footnote 4): if the components of
+// q and k are independent with mean 0 and variance 1, then q . k = sum_i q_i
+// k_i has mean 0 and variance d_k. With d_k = 64 the scores are spread over
+// +-8 or more; softmax of such scores is nearly one-hot, and where softmax is
+// saturated its gradient y_i (delta_ij - y_j) is nearly zero, so the queries
+// and keys stop learning. Dividing by sqrt(d_k) brings the variance back to 1
+// whatever the head size.
+//
+// Masks: int64 tensors, nonzero = the query may attend to that key, 0 =
+// hidden; they broadcast to the scores' shape (B, H, Tq, Tk). Two kinds:
+//     padding_mask  hides the padding at the end of shorter source sentences
+//                   (the same for every query);
+//     causal_mask   hides the future in the decoder's self-attention: query i
+//                   sees keys j <= i (section 3.2.3, "prevent leftward
+//                   information flow").
+// combine_masks ANDs them for a decoder over a padded batch.
+//
+// Where we differ from the paper: a query that may see no key at all (a
+// fully masked row, e.g. a padding query under a padding mask combined with
+// another mask) gets all-zero weights and a zero output, where -inf
+// everywhere would give 0/0 = NaN. The .cpp says how. Dropout on the weights
+// (section 5.4 applies dropout to sub-layer outputs; attention dropout on the
+// weights is what the reference implementation tensor2tensor and PyTorch do)
+// is off unless asked for.
+//
+// This is the composed reference version: several graph nodes, every
+// intermediate kept for the backward. A fused kernel would be tested against it.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/generator.h"
+#include "tensor/tensor.h"
+
+namespace attn::nn {
+
+struct AttentionResult {
+  Tensor output;   // (B, H, Tq, Dv): the weighted sums of the values
+  Tensor weights;  // (B, H, Tq, Tk): softmax of the scaled scores, 0 where masked,
+                   // before dropout (rows sum to 1 where any key is visible, else 0)
+};
+
+// q: (..., Tq, Dk), k: (..., Tk, Dk), v: (..., Tk, Dv), usually (B, H, T, D);
+// the leading dims broadcast as in matmul. mask: int64, broadcastable to
+// (..., Tq, Tk), nonzero = may attend; undefined = every key is visible.
+// dropout: the probability of dropping a weight, applied only when training
+// (generator: for reproducible dropout; nullptr = the global one).
+// -> output (..., Tq, Dv), weights (..., Tq, Tk).
+AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& mask = Tensor(), double dropout = 0.0,
+                                             bool training = false,
+                                             Generator* generator = nullptr);
+
+// lengths: int64 (B), each in [0, key_length] -> int64 (B, 1, 1, Tk) with
+// Tk = key_length: 1 where key j < lengths[b] is a real word, 0 on padding.
+// The two 1s broadcast over the heads and the queries.
+Tensor padding_mask(const Tensor& lengths, int64_t key_length);
+
+// length: T >= 0 -> int64 (1, 1, T, T), lower-triangular: [i][j] = 1 iff j <= i.
+Tensor causal_mask(int64_t length);
+
+// a, b: int64 masks that broadcast -> int64 of the broadcast shape, 1 where
+// both are nonzero (a logical AND), e.g. padding (B,1,1,T) and causal
+// (1,1,T,T) -> (B,1,T,T).
+Tensor combine_masks(const Tensor& a, const Tensor& b);
+
+}  // namespace attn::nn
