@@ -29,6 +29,7 @@
 #include "nn/module.h"
 #include "nn/luong.h"
 #include "nn/luong_attention.h"
+#include "nn/multihead_attention.h"
 #include "nn/positional_encoding.h"
 #include "nn/rnnsearch.h"
 #include "nn/scaled_dot_product_attention.h"

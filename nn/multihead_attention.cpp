@@ -1,0 +1,117 @@
+#include "nn/multihead_attention.h"
+
+#include <vector>
+
+#include "autograd/ops.h"
+#include "nn/scaled_dot_product_attention.h"
+#include "tensor/error.h"
+#include "tensor/shape.h"
+
+namespace attn::nn {
+
+namespace {
+
+const char* kName = "MultiheadAttention";
+
+// Dh, after checking the options (the errors name both numbers involved).
+int64_t checked_head_dim(const MultiheadAttentionOptions& o) {
+  ATTN_CHECK(o.d_model > 0 && o.num_heads > 0, kName, ": d_model and num_heads must be positive, "
+             "got d_model ", o.d_model, " and num_heads ", o.num_heads);
+  ATTN_CHECK(o.d_model % o.num_heads == 0, kName, ": d_model ", o.d_model,
+             " must be divisible by num_heads ", o.num_heads);
+  const int64_t kv = o.num_kv_heads == 0 ? o.num_heads : o.num_kv_heads;
+  ATTN_CHECK(kv > 0 && o.num_heads % kv == 0, kName, ": num_heads ", o.num_heads,
+             " must be divisible by num_kv_heads ", o.num_kv_heads);
+  ATTN_CHECK(o.dropout >= 0.0 && o.dropout < 1.0, kName, ": dropout must be in [0, 1), got ",
+             o.dropout);
+  return o.d_model / o.num_heads;
+}
+
+}  // namespace
+
+MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& options)
+    : options_(options),
+      num_kv_heads_(options.num_kv_heads == 0 ? options.num_heads : options.num_kv_heads),
+      head_dim_(checked_head_dim(options)) {
+  const int64_t D = options.d_model, kv_size = num_kv_heads_ * head_dim_;
+  q_proj = register_module("q_proj", std::make_shared<Linear>(
+                                         LinearOptions(D, D).set_bias(options.bias)));
+  k_proj = register_module("k_proj", std::make_shared<Linear>(
+                                         LinearOptions(D, kv_size).set_bias(options.bias)));
+  v_proj = register_module("v_proj", std::make_shared<Linear>(
+                                         LinearOptions(D, kv_size).set_bias(options.bias)));
+  out_proj = register_module("out_proj", std::make_shared<Linear>(
+                                             LinearOptions(D, D).set_bias(options.bias)));
+}
+
+Tensor MultiheadAttention::split_heads(const Linear& proj, const Tensor& x, int64_t heads,
+                                       const char* what) const {
+  ATTN_CHECK(x.defined() && x.dim() == 3 && x.size(2) == options_.d_model, kName, ": ", what,
+             " must be (B, T, D) with D = d_model = ", options_.d_model, ", got ",
+             x.defined() ? shape_str(x.shape()) : "undefined");
+  const int64_t B = x.size(0), T = x.size(1);
+  Tensor projected = proj.forward(x);                           // (B, T, heads*Dh)
+  // The last dim holds the heads side by side: head h is columns
+  // [h*Dh, (h+1)*Dh), the layout of PyTorch's in_proj_weight rows.
+  return projected.reshape({B, T, heads, head_dim_}).transpose(1, 2);  // (B, heads, T, Dh)
+}
+
+Tensor MultiheadAttention::project_keys(const Tensor& x) const {
+  return split_heads(*k_proj, x, num_kv_heads_, "key");  // (B, Hkv, T, Dh)
+}
+
+Tensor MultiheadAttention::project_values(const Tensor& x) const {
+  return split_heads(*v_proj, x, num_kv_heads_, "value");  // (B, Hkv, T, Dh)
+}
+
+MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& query, const Tensor& keys,
+                                                    const Tensor& values,
+                                                    const Tensor& mask) const {
+  const int64_t H = options_.num_heads, Hkv = num_kv_heads_, Dh = head_dim_;
+  ATTN_CHECK(keys.defined() && values.defined() && keys.dim() == 4 &&
+                 keys.shape() == values.shape() && keys.size(1) == Hkv && keys.size(3) == Dh,
+             kName, ": projected keys and values must both be (B, Hkv, Tk, Dh) = (B, ", Hkv,
+             ", Tk, ", Dh, "), got keys ", keys.defined() ? shape_str(keys.shape()) : "undefined",
+             " and values ", values.defined() ? shape_str(values.shape()) : "undefined");
+  Tensor q = split_heads(*q_proj, query, H, "query");          // (B, H, Tq, Dh)
+  const int64_t B = q.size(0), Tq = q.size(2), Tk = keys.size(2);
+  ATTN_CHECK(keys.size(0) == B, kName, ": query ", shape_str(query.shape()), " and keys ",
+             shape_str(keys.shape()), " have different batch sizes");
+
+  Tensor k = keys, v = values;                                  // (B, Hkv, Tk, Dh)
+  if (Hkv != H) {
+    // GQA/MQA: query head h uses key/value head h / (H / Hkv), so repeat
+    // each kv head H / Hkv times along the head dim: [k0, k0, k1, k1, ...].
+    // Only this view is H heads wide; the projections (and, when decoding,
+    // the cache) stay Hkv/H the size of MHA's. expand makes the repeat a
+    // stride-0 view; reshape copies it once, and expand's backward sums each
+    // group's gradients back into its one kv head.
+    const int64_t group = H / Hkv;
+    k = expand(k.reshape({B, Hkv, 1, Tk, Dh}), {B, Hkv, group, Tk, Dh})
+            .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
+    v = expand(v.reshape({B, Hkv, 1, Tk, Dh}), {B, Hkv, group, Tk, Dh})
+            .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
+  }
+
+  AttentionResult heads = scaled_dot_product_attention(q, k, v, mask, options_.dropout,
+                                                       is_training());
+  // Concat(head_1, ..., head_H): (B, H, Tq, Dh) -> (B, Tq, H*Dh), then W^O.
+  Tensor concat = heads.output.transpose(1, 2).reshape({B, Tq, H * Dh});  // (B, Tq, D)
+  MultiheadAttentionOutput result;
+  result.output = out_proj->forward(concat);                    // (B, Tq, D)
+  result.weights = heads.weights;                               // (B, H, Tq, Tk)
+  return result;
+}
+
+MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& key,
+                                                     const Tensor& value,
+                                                     const Tensor& mask) const {
+  ATTN_CHECK(key.defined() && value.defined() && key.dim() == 3 && value.dim() == 3 &&
+                 key.size(1) == value.size(1),
+             kName, ": key and value must be (B, Tk, D) with the same Tk, got key ",
+             key.defined() ? shape_str(key.shape()) : "undefined", " and value ",
+             value.defined() ? shape_str(value.shape()) : "undefined");
+  return attend(query, project_keys(key), project_values(value), mask);
+}
+
+}  // namespace attn::nn

@@ -1,0 +1,104 @@
+// Multi-head attention (Vaswani et al. 2017, "Attention Is All You Need",
+// section 3.2.2), with multi-query (Shazeer 2019, "Fast Transformer Decoding:
+// One Write-Head is All You Need") and grouped-query attention (Ainslie et
+// al. 2023, "GQA") as one option, num_kv_heads:
+//
+//     MultiHead(Q, K, V) = Concat(head_1, ..., head_H) W^O
+//     head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)                 (section 3.2.2)
+//
+// with Attention the scaled dot-product attention of
+// nn/scaled_dot_product_attention.h. The H per-head matrices W_i^Q (D, Dh)
+// are stored side by side as one Linear D -> H*Dh = D, so all heads are
+// projected by one matrix product, then the last dim is split into (H, Dh).
+//
+// num_kv_heads (Hkv) sets how many key/value heads there are:
+//     Hkv = H       multi-head attention, the paper's;
+//     Hkv = 1       multi-query attention: every query head shares one K, V;
+//     1 < Hkv < H   grouped-query attention: the H / Hkv query heads of group
+//                   g share key/value head g.
+// What it saves: k_proj and v_proj are Hkv/H the size of the paper's, and so
+// is what a decoder has to keep for every past position (the KV cache) and
+// read back at every step, which is what bounds decoding speed.
+//
+// Parameters are four Linear submodules with PyTorch's bias and init:
+// q_proj (D -> D), k_proj (D -> Hkv*Dh), v_proj (D -> Hkv*Dh), out_proj
+// (D -> D), Dh = D / H. torch.nn.MultiheadAttention keeps q, k, v in one
+// in_proj_weight (3D, D); its three row blocks are our q_proj, k_proj, v_proj.
+//
+// Where we differ from the paper: dropout on the attention weights (as
+// tensor2tensor and PyTorch; the paper drops sub-layer outputs, section 5.4)
+// is an option, off by default.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "nn/layers.h"
+#include "nn/module.h"
+
+namespace attn::nn {
+
+struct MultiheadAttentionOptions {
+  int64_t d_model;            // D: the size of each query, key and value vector
+  int64_t num_heads = 8;      // H: the paper's h = 8; must divide D
+  int64_t num_kv_heads = 0;   // Hkv: key/value heads; 0 = num_heads (MHA), 1 = MQA;
+                              // must divide num_heads
+  double dropout = 0.0;       // on the attention weights, in training only
+  bool bias = true;           // biases in the four projections (as PyTorch)
+
+  MultiheadAttentionOptions(int64_t d, int64_t heads) : d_model(d), num_heads(heads) {}
+  MultiheadAttentionOptions& set_num_heads(int64_t h) { num_heads = h; return *this; }
+  MultiheadAttentionOptions& set_num_kv_heads(int64_t h) { num_kv_heads = h; return *this; }
+  MultiheadAttentionOptions& set_dropout(double p) { dropout = p; return *this; }
+  MultiheadAttentionOptions& set_bias(bool on) { bias = on; return *this; }
+};
+
+struct MultiheadAttentionOutput {
+  Tensor output;   // (B, Tq, D): after out_proj
+  Tensor weights;  // (B, H, Tq, Tk): every head's weights, before dropout
+};
+
+class MultiheadAttention : public Module {
+ public:
+  // Throws unless D % H == 0 and H % Hkv == 0, naming both numbers.
+  explicit MultiheadAttention(const MultiheadAttentionOptions& options);
+
+  // query: (B, Tq, D); key, value: (B, Tk, D). Self-attention passes one
+  // tensor three times; cross-attention passes the encoder's output as key
+  // and value. mask: int64 broadcastable to (B, H, Tq, Tk), nonzero = may
+  // attend (padding_mask, causal_mask, combine_masks); undefined = all visible.
+  // -> output (B, Tq, D), weights (B, H, Tq, Tk). = attend(query,
+  // project_keys(key), project_values(value), mask).
+  MultiheadAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
+                                   const Tensor& mask = Tensor()) const;
+
+  // The pieces a KV cache needs: keys and values projected once and kept.
+  // x: (B, T, D) -> (B, Hkv, T, Dh)
+  Tensor project_keys(const Tensor& x) const;
+  Tensor project_values(const Tensor& x) const;
+
+  // query: (B, Tq, D) unprojected; keys, values: (B, Hkv, Tk, Dh) from
+  // project_keys / project_values; mask as in forward.
+  // -> output (B, Tq, D), weights (B, H, Tq, Tk).
+  MultiheadAttentionOutput attend(const Tensor& query, const Tensor& keys, const Tensor& values,
+                                  const Tensor& mask = Tensor()) const;
+
+  const MultiheadAttentionOptions& options() const { return options_; }
+  int64_t head_dim() const { return head_dim_; }          // Dh = D / H
+  int64_t num_kv_heads() const { return num_kv_heads_; }  // Hkv, with 0 resolved to H
+
+  std::shared_ptr<Linear> q_proj;    // D -> H*Dh = D: the W_i^Q side by side
+  std::shared_ptr<Linear> k_proj;    // D -> Hkv*Dh
+  std::shared_ptr<Linear> v_proj;    // D -> Hkv*Dh
+  std::shared_ptr<Linear> out_proj;  // H*Dh = D -> D: W^O
+
+ private:
+  // x: (B, T, D) through `proj` (D -> heads*Dh) -> (B, heads, T, Dh)
+  Tensor split_heads(const Linear& proj, const Tensor& x, int64_t heads, const char* what) const;
+
+  MultiheadAttentionOptions options_;
+  int64_t num_kv_heads_;
+  int64_t head_dim_;
+};
+
+}  // namespace attn::nn
