@@ -26,9 +26,12 @@ PyTorch runs in float64.
 
 import math
 import os
-import zlib
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_rnn_golden import fmt_tensor, generator, randn  # noqa: E402  (fixture format, seeded draws)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.normpath(os.path.join(HERE, "..", "tests", "golden", "attention"))
@@ -37,24 +40,6 @@ torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)
 
 cases = []  # (name, text)
-
-
-def generator(name):
-    return torch.Generator().manual_seed(zlib.crc32(name.encode()))
-
-
-def randn(gen, *shape):
-    return torch.randn(shape, generator=gen).float().double()  # float32-representable
-
-
-def fmt_tensor(name, t):
-    t = t.detach()
-    if t.dtype == torch.int64:
-        dtype, values = "int64", " ".join("%d" % v for v in t.flatten().tolist())
-    else:
-        dtype, values = "float64", " ".join("%.17g" % v for v in t.double().flatten().tolist())
-    header = " ".join(["tensor", name, dtype, str(t.dim())] + [str(s) for s in t.shape])
-    return header + "\n" + values + "\n"
 
 
 def padding_mask(lengths, key_length):

@@ -29,8 +29,11 @@
 #include "nn/layers.h"
 #include "nn/lstm.h"
 #include "golden_fixture.h"
+#include "nn_test_util.h"
 
 namespace {
+
+using attn_test::lengths_of;
 
 using attn::Shape;
 using attn::Tensor;
@@ -71,10 +74,6 @@ void expect_gradcheck(nn::Module& module, const std::vector<Tensor>& inputs,
   attn::GradcheckResult result = attn::gradcheck(run, variables);
   EXPECT_TRUE(result.passed) << what << ": " << result.message;
   EXPECT_LT(result.max_rel_error, 1e-6) << what;
-}
-
-Tensor lengths_of(const std::vector<int64_t>& values) {
-  return attn::from_vector(values, {static_cast<int64_t>(values.size())});
 }
 
 // --- golden fixtures (format: scripts/make_rnn_golden.py) --------------------------

@@ -24,27 +24,18 @@
 #include "autograd/gradcheck.h"
 #include "autograd/grad_mode.h"
 #include "golden_fixture.h"
+#include "nn_test_util.h"
 #include "nn/luong.h"
 #include "nn/luong_attention.h"
 
 namespace {
 
+using attn_test::error_of;
+using attn_test::lengths_of;
+
 using attn::Tensor;
 namespace nn = attn::nn;
 using attn_test::max_diff;
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const attn::Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
-
-Tensor lengths_of(const std::vector<int64_t>& values) {
-  return attn::from_vector(values, {static_cast<int64_t>(values.size())});
-}
 
 double at(const Tensor& t, std::initializer_list<int64_t> index) {
   std::vector<double> v = t.detach().to(attn::kFloat64).contiguous().to_vector<double>();

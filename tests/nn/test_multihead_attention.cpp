@@ -21,31 +21,19 @@
 
 #include "autograd/gradcheck.h"
 #include "golden_fixture.h"
+#include "nn_test_util.h"
 #include "nn/multihead_attention.h"
 
 namespace {
+
+using attn_test::error_of;
+using attn_test::values_of;
+using attn_test::lengths_of;
 
 using attn::Shape;
 using attn::Tensor;
 namespace nn = attn::nn;
 using attn_test::max_diff;
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const attn::Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  return t.detach().to(attn::kFloat64).contiguous().to_vector<double>();
-}
-
-Tensor lengths_of(const std::vector<int64_t>& values) {
-  return attn::from_vector(values, {static_cast<int64_t>(values.size())});
-}
 
 Tensor randn64(const Shape& shape, attn::Generator& generator) {
   return attn::randn(shape, attn::kFloat64, &generator);

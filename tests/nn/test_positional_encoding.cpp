@@ -17,33 +17,18 @@
 #include <string>
 #include <vector>
 
+#include "golden_fixture.h"
 #include "nn/positional_encoding.h"
+#include "nn_test_util.h"
 
 namespace {
 
+using attn_test::error_of;
+using attn_test::values_of;
+using attn_test::max_diff;
+
 using attn::Tensor;
 namespace nn = attn::nn;
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const attn::Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  return t.detach().to(attn::kFloat64).contiguous().to_vector<double>();
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  std::vector<double> x = values_of(a), y = values_of(b);
-  double worst = 0;
-  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-  return worst;
-}
 
 // --- the table ------------------------------------------------------------------------
 
@@ -76,7 +61,7 @@ TEST(PositionalEncodingTable, Float32MatchesFloat64) {
   EXPECT_EQ(f64.dtype(), attn::kFloat64);
   EXPECT_EQ(f32.dtype(), attn::kFloat32);
   // Both come from the same doubles; float32 only rounds once (half an ulp of 1 ~ 6e-8).
-  EXPECT_LT(max_abs_diff(f32, f64), 1e-7);
+  EXPECT_LT(max_diff(f32, f64), 1e-7);
 }
 
 TEST(PositionalEncodingTable, LastDimsOfLargeDModelHaveVeryLongWavelength) {
@@ -132,8 +117,8 @@ TEST(PositionalEncodingModule, ForwardAddsTheRowsAtOffset) {
   Tensor table = nn::sinusoidal_positions(20, 8);
   Tensor rows_0 = table.narrow(0, 0, 3).unsqueeze(0).expand({2, 3, 8});  // (B, T, D)
   Tensor rows_5 = table.narrow(0, 5, 3).unsqueeze(0).expand({2, 3, 8});
-  EXPECT_LT(max_abs_diff(positions.forward(x), x + rows_0), 1e-6);
-  EXPECT_LT(max_abs_diff(positions.forward(x, 5), x + rows_5), 1e-6);
+  EXPECT_LT(max_diff(positions.forward(x), x + rows_0), 1e-6);
+  EXPECT_LT(max_diff(positions.forward(x, 5), x + rows_5), 1e-6);
   // The last rows fit exactly: offset 17 + T 3 = max_length 20.
   EXPECT_EQ(positions.forward(x, 17).shape(), attn::Shape({2, 3, 8}));
 }
@@ -146,7 +131,7 @@ TEST(PositionalEncodingModule, StepByStepEqualsWholeSentence) {
   Tensor whole = positions.forward(x);  // training mode, but p = 0
   for (int64_t t = 0; t < 4; ++t) {
     Tensor step = positions.forward(x.narrow(1, t, 1), t);
-    EXPECT_LT(max_abs_diff(step, whole.narrow(1, t, 1)), 1e-7) << t;
+    EXPECT_LT(max_diff(step, whole.narrow(1, t, 1)), 1e-7) << t;
   }
 }
 
