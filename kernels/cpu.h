@@ -28,6 +28,24 @@ enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum };
 // Comparisons give 1 or 0 in the input's type.
 enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
 
+// The scalars of one optimizer step (kernels adam_step and sgd_step below),
+// computed once per step by train/optimizer.cpp, in double as PyTorch computes
+// them in Python.
+struct AdamStep {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double neg_step_size = 0;          // -lr / (1 - beta1^t)
+  double bias_correction2_sqrt = 1;  // sqrt(1 - beta2^t)
+  double weight_decay = 0;           // Adam: added to the gradient (L2)
+  double shrink = 1;                 // AdamW: p *= 1 - lr * weight_decay first
+  bool decoupled = false;            // AdamW
+};
+
+struct SgdStep {
+  double lr = 0.1, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+  bool first = false;  // the momentum buffer holds nothing yet (PyTorch clones d into it)
+};
+
 namespace cpu {
 
 // --- elementwise.cpp -------------------------------------------------------
@@ -241,6 +259,72 @@ void additive_scores_backward(const float* dscores, const float* hidden, const f
 void additive_scores_backward(const double* dscores, const double* hidden, const double* v,
                               int64_t B, int64_t S, int64_t A, double* dkeys, double* dquery,
                               double* dv);
+
+// --- reduce.cpp (continued) ------------------------------------------------
+// The backward of max_reduce: dx (outer, n, inner) is zero except
+// dx[o, argmax[o, i], i] = grad[o, i]. dx is overwritten.
+void max_reduce_backward(const float* grad, const int64_t* argmax, int64_t outer, int64_t n,
+                         int64_t inner, float* dx);
+void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t outer, int64_t n,
+                         int64_t inner, double* dx);
+// sum_i x[i]^2 over n elements, accumulated in double (the global gradient
+// norm squared; clip.cpp adds the parameters' sums).
+double sum_of_squares(int64_t n, const float* x);
+double sum_of_squares(int64_t n, const double* x);
+
+// --- random.cpp ------------------------------------------------------------
+// out[i] = the uniform number in [0, 1) that Generator::uniform() draws as its
+// (offset + i)-th number under `seed`: element i depends on i alone, so the
+// GPU fills the same numbers in parallel and a seed gives the same dropout
+// mask on both devices.
+void uniform(uint64_t seed, uint64_t offset, int64_t n, float* out);
+void uniform(uint64_t seed, uint64_t offset, int64_t n, double* out);
+
+// --- optimizer.cpp ---------------------------------------------------------
+// One parameter's update, the inner loops of torch/optim/adam.py, adamw.py
+// and sgd.py, with the scalars of AdamStep and SgdStep (above).
+// p, g, m (exp_avg), v (exp_avg_sq): n elements; p, m and v are updated.
+void adam_step(int64_t n, float* p, const float* g, float* m, float* v, const AdamStep& s);
+void adam_step(int64_t n, double* p, const double* g, double* m, double* v, const AdamStep& s);
+
+// buf may be null when momentum is 0.
+void sgd_step(int64_t n, float* p, const float* g, float* buf, const SgdStep& s);
+void sgd_step(int64_t n, double* p, const double* g, double* buf, const SgdStep& s);
+
+// --- flash_attention.cpp ---------------------------------------------------
+// Fused scaled dot-product attention, softmax(q k^T * scale) v, computed the
+// FlashAttention way (Dao et al. 2022): each query row meets the keys in
+// blocks with an online softmax (running max and sum), so the (Tq, Tk) score
+// matrix is never stored. docs/15-gpu.md walks through it.
+//   q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, D), out (B, H, Tq, D), all contiguous.
+//   key_lengths (B) or null: key j of batch b is visible only when j < key_lengths[b]
+//     (the padding mask of nn/scaled_dot_product_attention.h).
+//   causal: query i sees keys j <= i + (Tk - Tq) (aligned at the end, so a
+//     decoder step with a KV cache, Tq = 1, sees every cached key).
+//   lse (B, H, Tq): log-sum-exp of each row's visible scores, for the backward;
+//     -inf for a row that sees no key, whose output is then 0 (as the composed
+//     path's fully masked rows).
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                             const float* q, const float* k, const float* v,
+                             const int64_t* key_lengths, bool causal, float scale, float* out,
+                             float* lse);
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                             const double* q, const double* k, const double* v,
+                             const int64_t* key_lengths, bool causal, double scale, double* out,
+                             double* lse);
+// The backward recomputes the scores block by block from q, k and lse:
+//   P = exp(S - lse),  dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),
+//   dQ = dS K * scale,  dK = dS^T Q * scale.
+// dq, dk, dv have the shapes of q, k, v and are overwritten.
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                              const float* q, const float* k, const float* v, const float* out,
+                              const float* dout, const float* lse, const int64_t* key_lengths,
+                              bool causal, float scale, float* dq, float* dk, float* dv);
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                              const double* q, const double* k, const double* v,
+                              const double* out, const double* dout, const double* lse,
+                              const int64_t* key_lengths, bool causal, double scale, double* dq,
+                              double* dk, double* dv);
 
 }  // namespace cpu
 }  // namespace attn::kernels

@@ -9,6 +9,14 @@
 
 #include <cstdint>
 
+// Compiled by nvcc, hash() below is also a GPU function, so that
+// kernels/cuda/random.cu draws the very numbers the CPU draws.
+#ifdef __CUDACC__
+#define ATTN_HOST_DEVICE __host__ __device__
+#else
+#define ATTN_HOST_DEVICE
+#endif
+
 namespace attn {
 
 class Generator {
@@ -38,7 +46,7 @@ class Generator {
 
   // splitmix64's finaliser applied to a mix of seed and counter: a cheap hash
   // whose outputs pass the usual statistical tests (BigCrush) for this use.
-  static uint64_t hash(uint64_t seed, uint64_t counter) {
+  ATTN_HOST_DEVICE static uint64_t hash(uint64_t seed, uint64_t counter) {
     uint64_t z = seed * 0x9E3779B97F4A7C15ull + (counter + 1) * 0xD1B54A32D192ED03ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
