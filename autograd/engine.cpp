@@ -82,7 +82,7 @@ void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs,
   for (const Tensor& input : inputs) edges.push_back(edge_to(input));
   TensorImpl& out = *output.unsafe_impl();
   out.grad_fn = std::make_shared<Node>(name, std::move(edges), std::move(backward), out.shape,
-                                       out.dtype);
+                                       out.dtype, out.storage->device());
   out.requires_grad = true;
 }
 
@@ -167,7 +167,8 @@ void Tensor::backward(const Tensor& gradient) const {
       if (--pending[next] == 0) {
         // A node all of whose uses gave no gradient still has to release.
         if (grads.find(next) == grads.end()) {
-          grads[next] = zeros(next->output_shape(), next->output_dtype());
+          grads[next] = zeros(next->output_shape(),
+                              TensorOptions(next->output_dtype()).device(next->output_device()));
         }
         ready.push_back(next);
       }

@@ -38,17 +38,19 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>
 class Node {
  public:
   Node(std::string name, std::vector<Edge> next_edges, BackwardFn backward,
-       Shape output_shape, DType output_dtype)
+       Shape output_shape, DType output_dtype, Device output_device)
       : name_(std::move(name)),
         next_edges_(std::move(next_edges)),
         backward_(std::move(backward)),
         output_shape_(std::move(output_shape)),
-        output_dtype_(output_dtype) {}
+        output_dtype_(output_dtype),
+        output_device_(output_device) {}
 
   const std::string& name() const { return name_; }
   const std::vector<Edge>& next_edges() const { return next_edges_; }
   const Shape& output_shape() const { return output_shape_; }
   DType output_dtype() const { return output_dtype_; }
+  Device output_device() const { return output_device_; }
 
   // Runs the backward rule; throws if the graph was already freed.
   std::vector<Tensor> apply(const Tensor& grad_output);
@@ -64,6 +66,7 @@ class Node {
   BackwardFn backward_;
   Shape output_shape_;
   DType output_dtype_;
+  Device output_device_;
   bool released_ = false;
 };
 

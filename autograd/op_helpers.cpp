@@ -39,11 +39,6 @@ void check_max_dims(const char* op, const Tensor& t) {
              " dims are supported, got shape ", shape_str(t.shape()));
 }
 
-void check_cpu(const char* op, const Tensor& t) {
-  ATTN_CHECK(t.device() == kCPU, op, ": no CUDA kernel yet for this op (tensor of shape ",
-             shape_str(t.shape()), " on cuda); move it to the CPU with .cpu()");
-}
-
 Tensor empty_like_shape(const Tensor& like, const Shape& shape) {
   return Tensor::empty(shape, TensorOptions(like.dtype()).device(like.device()));
 }

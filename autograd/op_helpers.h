@@ -5,7 +5,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
-#include "kernels/cpu.h"
+#include "kernels/device.h"
 
 namespace attn::autograd {
 
@@ -24,9 +24,6 @@ void split_around(const Shape& shape, int64_t d, int64_t& outer, int64_t& n, int
 
 // Throws unless t has at most kMaxDims dims (the limit of the strided kernels).
 void check_max_dims(const char* op, const Tensor& t);
-
-// Throws naming `op` unless t is on the CPU: the op has no CUDA kernel yet.
-void check_cpu(const char* op, const Tensor& t);
 
 // A new contiguous tensor like `like` (same dtype and device) of `shape`.
 Tensor empty_like_shape(const Tensor& like, const Shape& shape);

@@ -13,18 +13,17 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
   check_same("additive_attention_scores", keys, query);
   check_same("additive_attention_scores", keys, v);
   check_floating("additive_attention_scores", keys);
-  autograd::check_cpu("additive_attention_scores", keys);
   ATTN_CHECK(keys.dim() == 3 && query.dim() == 2 && v.dim() == 1 && query.size(0) == keys.size(0) &&
                  query.size(1) == keys.size(2) && v.size(0) == keys.size(2),
              "additive_attention_scores: expected keys (B, S, A), query (B, A), v (A), got ",
              shape_str(keys.shape()), ", ", shape_str(query.shape()), ", ", shape_str(v.shape()));
   const int64_t B = keys.size(0), S = keys.size(1), A = keys.size(2);
   Tensor k = keys.detach().contiguous(), q = query.detach().contiguous(), w = v.detach().contiguous();
-  Tensor hidden = Tensor::empty({B, S, A}, keys.dtype());
-  Tensor scores = Tensor::empty({B, S}, keys.dtype());
+  Tensor hidden = Tensor::empty({B, S, A}, keys.options());
+  Tensor scores = Tensor::empty({B, S}, keys.options());
   dispatch_floating(keys.dtype(), "additive_attention_scores", [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::additive_scores_forward(k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(), B, S,
+    kernels::additive_scores_forward(k.device(), k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(), B, S,
                                           A, hidden.data_ptr<T>(), scores.data_ptr<T>());
   });
   if (autograd::any_requires_grad({keys, query, v})) {
@@ -33,12 +32,12 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
     autograd::record("AdditiveScoresBackward", scores, {keys, query, v},
                      [hidden, w, B, S, A, need_keys, need_query, need_v](const Tensor& g) {
       Tensor dscores = g.contiguous();
-      Tensor dkeys = need_keys ? Tensor::empty({B, S, A}, g.dtype()) : Tensor();
-      Tensor dquery = need_query ? Tensor::empty({B, A}, g.dtype()) : Tensor();
-      Tensor dv = need_v ? Tensor::empty({A}, g.dtype()) : Tensor();
+      Tensor dkeys = need_keys ? Tensor::empty({B, S, A}, g.options()) : Tensor();
+      Tensor dquery = need_query ? Tensor::empty({B, A}, g.options()) : Tensor();
+      Tensor dv = need_v ? Tensor::empty({A}, g.options()) : Tensor();
       dispatch_floating(g.dtype(), "additive_attention_scores backward", [&](auto zero) {
         using T = decltype(zero);
-        kernels::cpu::additive_scores_backward(
+        kernels::additive_scores_backward(dscores.device(), 
             dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
             need_keys ? dkeys.data_ptr<T>() : nullptr, need_query ? dquery.data_ptr<T>() : nullptr,
             need_v ? dv.data_ptr<T>() : nullptr);

@@ -30,14 +30,9 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
   Shape a_strides = autograd::broadcast_strides(a, out_shape);
   Shape b_strides = autograd::broadcast_strides(b, out_shape);
   int ndim = static_cast<int>(out_shape.size());
-  if (a.device() == kCUDA) {
-    kernels::cuda::binary(op, ndim, out_shape.data(), a.data_ptr<float>(), a_strides.data(),
-                          b.data_ptr<float>(), b_strides.data(), out.data_ptr<float>());
-    return out;
-  }
   dispatch_floating(a.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::binary(op, ndim, out_shape.data(), a.data_ptr<T>(), a_strides.data(),
+    kernels::binary(a.device(), op, ndim, out_shape.data(), a.data_ptr<T>(), a_strides.data(),
                          b.data_ptr<T>(), b_strides.data(), out.data_ptr<T>());
   });
   return out;
@@ -45,24 +40,22 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
 
 Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x) {
   check_floating(name, x);
-  autograd::check_cpu(name, x);
   Tensor input = x.detach().contiguous();
   Tensor out = autograd::empty_like_shape(x, x.shape());
   dispatch_floating(x.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::unary(op, x.numel(), input.data_ptr<T>(), out.data_ptr<T>());
+    kernels::unary(input.device(), op, x.numel(), input.data_ptr<T>(), out.data_ptr<T>());
   });
   return out;
 }
 
 Tensor scalar_forward(BinaryOp op, const char* name, const Tensor& x, double s) {
   check_floating(name, x);
-  autograd::check_cpu(name, x);
   Tensor input = x.detach().contiguous();
   Tensor out = autograd::empty_like_shape(x, x.shape());
   dispatch_floating(x.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::binary_scalar(op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
+    kernels::binary_scalar(input.device(), op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
                                 out.data_ptr<T>());
   });
   return out;
@@ -290,12 +283,11 @@ Tensor operator/(double s, const Tensor& x) { return rdiv(x, s); }
 namespace {
 
 Tensor compare(kernels::CompareOp op, const char* name, const Tensor& x, double s) {
-  autograd::check_cpu(name, x);
   Tensor input = x.detach().contiguous();
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor out = Tensor::empty(x.shape(), x.options());
   dispatch_all(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::compare_scalar(op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
+    kernels::compare_scalar(input.device(), op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
                                  out.data_ptr<T>());
   });
   return out.dtype() == kInt64 ? out : out.to(kInt64);
@@ -314,9 +306,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   ATTN_CHECK(condition.dtype() == kInt64, "where: the condition must be int64 (0/1), got ",
              dtype_name(condition.dtype()), " of shape ", shape_str(condition.shape()));
   check_same("where", a, b);
+  ATTN_CHECK(condition.device() == a.device(), "where: the condition ",
+             shape_str(condition.shape()), " is on ", device_name(condition.device()),
+             " but the values ", shape_str(a.shape()), " are on ", device_name(a.device()));
   check_floating("where", a);
-  autograd::check_cpu("where", a);
-  autograd::check_cpu("where", condition);
   Shape out_shape = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), "where"),
                                      condition.shape(), "where");
   Tensor out = autograd::empty_like_shape(a, out_shape);
@@ -325,7 +318,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   Shape bs = autograd::broadcast_strides(b, out_shape);
   dispatch_floating(a.dtype(), "where", [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::where(static_cast<int>(out_shape.size()), out_shape.data(),
+    kernels::where(condition.device(), static_cast<int>(out_shape.size()), out_shape.data(),
                         condition.data_ptr<int64_t>(), cs.data(), a.data_ptr<T>(), as.data(),
                         b.data_ptr<T>(), bs.data(), out.data_ptr<T>());
   });
@@ -334,7 +327,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     Tensor cond = condition;
     record("WhereBackward", out, {a, b},
            [cond, sa = a.shape(), sb = b.shape()](const Tensor& g) {
-             Tensor zero = zeros({}, g.dtype());
+             Tensor zero = zeros({}, g.options());
              return std::vector<Tensor>{sum_to(where(cond, g, zero), sa),
                                         sum_to(where(cond, zero, g), sb)};
            });
@@ -350,7 +343,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
              " does not broadcast to the input's shape ", shape_str(x.shape()));
   // where(mask, value, x): the filled positions get no gradient, which is what
   // makes a masked attention score invisible to training.
-  return where(mask, full({}, value, x.dtype()), x);
+  return where(mask, full({}, value, x.options()), x);
 }
 
 }  // namespace attn

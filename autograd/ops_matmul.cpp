@@ -103,13 +103,13 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   out_shape.push_back(N);
   Tensor out = autograd::empty_like_shape(a, out_shape);
   if (out.numel() == 0) return out;
-  if (K == 0) return zeros(out_shape, a.dtype());
+  if (K == 0) return zeros(out_shape, a.options());
   GemmOperand A = prepare(a.detach(), batch_shape);
   GemmOperand B = prepare(b.detach(), batch_shape);
   dispatch_floating(a.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     // A transposed operand is stored (K, M): BLAS wants its own row stride.
-    kernels::cpu::gemm(A.transposed, B.transposed, batch, M, N, K, T(1), A.tensor.data_ptr<T>(),
+    kernels::gemm(A.tensor.device(), A.transposed, B.transposed, batch, M, N, K, T(1), A.tensor.data_ptr<T>(),
                        A.ld, A.batch_stride, B.tensor.data_ptr<T>(), B.ld, B.batch_stride, T(0),
                        out.data_ptr<T>(), N, M * N);
   });
@@ -121,7 +121,6 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same("matmul", a, b);
   check_floating("matmul", a);
-  autograd::check_cpu("matmul", a);
   ATTN_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dim, got ",
              shape_str(a.shape()), " and ", shape_str(b.shape()));
   autograd::check_max_dims("matmul", a);

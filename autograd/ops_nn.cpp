@@ -18,10 +18,13 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   ATTN_CHECK(ids.dtype() == kInt64, "embedding: ids must be int64, got ",
              dtype_name(ids.dtype()), " of shape ", shape_str(ids.shape()));
   check_floating("embedding", weight);
-  autograd::check_cpu("embedding", weight);
   int64_t vocab = weight.size(0), dim = weight.size(1);
+  ATTN_CHECK(ids.device() == weight.device(), "embedding: ids are on ", device_name(ids.device()),
+             " but the weight ", shape_str(weight.shape()), " is on ", device_name(weight.device()));
   Tensor flat_ids = ids.contiguous().reshape({-1});
-  const int64_t* id = flat_ids.data_ptr<int64_t>();
+  // The range check reads the ids on the host (for GPU ids, a small copy).
+  Tensor host_ids = flat_ids.cpu();
+  const int64_t* id = host_ids.data_ptr<int64_t>();
   for (int64_t j = 0; j < flat_ids.numel(); ++j) {
     ATTN_CHECK(id[j] >= 0 && id[j] < vocab, "embedding: id ", id[j], " at position ", j,
                " of ids ", shape_str(ids.shape()), " is outside the vocabulary [0, ", vocab, ")");
@@ -32,7 +35,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   Tensor out = autograd::empty_like_shape(weight, out_shape);
   dispatch_floating(weight.dtype(), "embedding", [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::index_select(table.data_ptr<T>(), 1, vocab, dim, id, flat_ids.numel(),
+    kernels::index_select(table.device(), table.data_ptr<T>(), 1, vocab, dim,
+                          flat_ids.data_ptr<int64_t>(), flat_ids.numel(),
                                out.data_ptr<T>());
   });
   if (any_requires_grad({weight})) {
@@ -40,11 +44,11 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
     // (a scatter-add); the padding row gets nothing, so it stays as initialised.
     record("EmbeddingBackward", out, {weight},
            [flat_ids, vocab, dim, padding_idx](const Tensor& g) {
-             Tensor grad = zeros({vocab, dim}, g.dtype());
+             Tensor grad = zeros({vocab, dim}, g.options());
              Tensor gc = g.contiguous();
              dispatch_floating(g.dtype(), "embedding backward", [&](auto zero) {
                using T = decltype(zero);
-               kernels::cpu::index_add(gc.data_ptr<T>(), 1, flat_ids.numel(), dim,
+               kernels::index_add(gc.device(), gc.data_ptr<T>(), 1, flat_ids.numel(), dim,
                                        flat_ids.data_ptr<int64_t>(), padding_idx, vocab,
                                        grad.data_ptr<T>());
              });
@@ -71,7 +75,6 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* generator) {
 
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
   check_floating("layer_norm", x);
-  autograd::check_cpu("layer_norm", x);
   ATTN_CHECK(x.dim() >= 1, "layer_norm: expected at least 1 dim, got a scalar");
   int64_t cols = x.size(-1);
   int64_t rows = x.numel() / std::max<int64_t>(cols, 1);
@@ -85,11 +88,11 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   Tensor g = gamma.defined() ? gamma.detach().contiguous() : Tensor();
   Tensor b = beta.defined() ? beta.detach().contiguous() : Tensor();
   Tensor out = autograd::empty_like_shape(x, x.shape());
-  Tensor mean = Tensor::empty({rows}, x.dtype());
-  Tensor rstd = Tensor::empty({rows}, x.dtype());
+  Tensor mean = Tensor::empty({rows}, x.options());
+  Tensor rstd = Tensor::empty({rows}, x.options());
   dispatch_floating(x.dtype(), "layer_norm", [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::layer_norm_forward(input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
+    kernels::layer_norm_forward(input.device(), input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
                                      b.defined() ? b.data_ptr<T>() : nullptr, rows, cols,
                                      static_cast<T>(eps), out.data_ptr<T>(), mean.data_ptr<T>(),
                                      rstd.data_ptr<T>());
@@ -103,12 +106,12 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
     record("LayerNormBackward", out, {x, gamma, beta},
            [input, g, b, mean, rstd, rows, cols](const Tensor& grad_out) {
              Tensor dy = grad_out.contiguous();
-             Tensor dx = Tensor::empty(input.shape(), input.dtype());
-             Tensor dgamma = g.defined() ? Tensor::empty({cols}, input.dtype()) : Tensor();
-             Tensor dbeta = b.defined() ? Tensor::empty({cols}, input.dtype()) : Tensor();
+             Tensor dx = Tensor::empty(input.shape(), input.options());
+             Tensor dgamma = g.defined() ? Tensor::empty({cols}, input.options()) : Tensor();
+             Tensor dbeta = b.defined() ? Tensor::empty({cols}, input.options()) : Tensor();
              dispatch_floating(input.dtype(), "layer_norm backward", [&](auto zero) {
                using T = decltype(zero);
-               kernels::cpu::layer_norm_backward(
+               kernels::layer_norm_backward(dy.device(), 
                    dy.data_ptr<T>(), input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
                    mean.data_ptr<T>(), rstd.data_ptr<T>(), rows, cols, dx.data_ptr<T>(),
                    dgamma.defined() ? dgamma.data_ptr<T>() : nullptr,
@@ -125,7 +128,6 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options) {
   check_floating("cross_entropy", logits);
-  autograd::check_cpu("cross_entropy", logits);
   ATTN_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, V), got shape ",
              shape_str(logits.shape()), " (flatten (B, T, V) with reshape({-1, V}))");
   ATTN_CHECK(target.dtype() == kInt64 && target.dim() == 1 && target.size(0) == logits.size(0),
@@ -137,19 +139,23 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   int64_t rows = logits.size(0), classes = logits.size(1);
   Tensor x = logits.detach().contiguous();
   Tensor t = target.contiguous();
-  const int64_t* ids = t.data_ptr<int64_t>();
+  ATTN_CHECK(t.device() == x.device(), "cross_entropy: target is on ", device_name(t.device()),
+             " but the logits ", shape_str(x.shape()), " are on ", device_name(x.device()));
+  // The range check reads the targets on the host (for GPU targets, a small copy).
+  Tensor host_t = t.cpu();
+  const int64_t* ids = host_t.data_ptr<int64_t>();
   for (int64_t r = 0; r < rows; ++r) {
     ATTN_CHECK(ids[r] == options.ignore_index || (ids[r] >= 0 && ids[r] < classes),
                "cross_entropy: target ", ids[r], " at row ", r, " is outside [0, ", classes,
                ") and is not the ignore_index ", options.ignore_index);
   }
-  Tensor loss = Tensor::empty({rows}, x.dtype());
-  Tensor lse = Tensor::empty({rows}, x.dtype());
+  Tensor loss = Tensor::empty({rows}, x.options());
+  Tensor lse = Tensor::empty({rows}, x.options());
   int64_t counted = 0;
   dispatch_floating(x.dtype(), "cross_entropy", [&](auto zero) {
     using T = decltype(zero);
-    counted = kernels::cpu::cross_entropy_forward(
-        x.data_ptr<T>(), ids, rows, classes, options.ignore_index,
+    counted = kernels::cross_entropy_forward(x.device(), 
+        x.data_ptr<T>(), t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
         static_cast<T>(options.label_smoothing), loss.data_ptr<T>(), lse.data_ptr<T>());
   });
   Tensor out;
@@ -163,7 +169,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
       if (options.reduction == Reduction::Mean) {
         // All rows ignored: PyTorch gives NaN (0/0); we do the same, loudly documented.
         scale = counted > 0 ? 1.0 / static_cast<double>(counted) : 0.0;
-        out = counted > 0 ? out * scale : full({}, std::nan(""), x.dtype());
+        out = counted > 0 ? out * scale : full({}, std::nan(""), x.options());
       }
     }
   }
@@ -174,11 +180,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
            [x, t, lse, options, reduction, scale, rows, classes](const Tensor& g) {
              Tensor row_grad = reduction == Reduction::None
                                    ? g.contiguous()
-                                   : full({rows}, g.item<double>() * scale, g.dtype());
-             Tensor dx = Tensor::empty({rows, classes}, x.dtype());
+                                   : (g.reshape({1}) * scale).expand({rows}).contiguous();
+             Tensor dx = Tensor::empty({rows, classes}, x.options());
              dispatch_floating(x.dtype(), "cross_entropy backward", [&](auto zero) {
                using T = decltype(zero);
-               kernels::cpu::cross_entropy_backward(
+               kernels::cross_entropy_backward(x.device(), 
                    x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
                    row_grad.data_ptr<T>(), rows, classes, options.ignore_index,
                    static_cast<T>(options.label_smoothing), dx.data_ptr<T>());

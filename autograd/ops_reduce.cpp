@@ -45,10 +45,10 @@ Tensor sum_forward(const Tensor& x, const Shape& dims) {
     split_around(current.shape(), dims[i], outer, n, inner);
     Shape next_shape = current.shape();
     if (!next_shape.empty()) next_shape[dims[i]] = 1;
-    Tensor next = Tensor::empty(next_shape, current.dtype());
+    Tensor next = Tensor::empty(next_shape, current.options());
     dispatch_floating(x.dtype(), "sum", [&](auto zero) {
       using T = decltype(zero);
-      kernels::cpu::sum_reduce(current.data_ptr<T>(), outer, n, inner, next.data_ptr<T>());
+      kernels::sum_reduce(current.device(), current.data_ptr<T>(), outer, n, inner, next.data_ptr<T>());
     });
     current = next;
   }
@@ -59,7 +59,6 @@ Tensor sum_forward(const Tensor& x, const Shape& dims) {
 
 Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
   check_floating("sum", x);
-  autograd::check_cpu("sum", x);
   Shape dims = normalize_dims(dims_in, x.dim(), "sum");
   Shape kept = reduced_shape(x.shape(), dims, true);
   Tensor out = sum_forward(x, dims).view(reduced_shape(x.shape(), dims, keepdim));
@@ -96,18 +95,17 @@ namespace {
 
 // values and argmax of x along d, keepdim shape.
 void max_forward(const Tensor& x, int64_t d, Tensor& values, Tensor& indices) {
-  autograd::check_cpu("max", x);
   ATTN_CHECK(x.numel() > 0, "max: max of an empty tensor of shape ", shape_str(x.shape()));
   Tensor input = x.detach().contiguous();
   int64_t outer, n, inner;
   split_around(x.shape(), d, outer, n, inner);
   Shape kept = x.shape();
   if (!kept.empty()) kept[d] = 1;
-  values = Tensor::empty(kept, x.dtype());
-  indices = Tensor::empty(kept, kInt64);
+  values = Tensor::empty(kept, x.options());
+  indices = Tensor::empty(kept, TensorOptions(kInt64).device(x.device()));
   dispatch_floating(x.dtype(), "max", [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::max_reduce(input.data_ptr<T>(), outer, n, inner, values.data_ptr<T>(),
+    kernels::max_reduce(input.device(), input.data_ptr<T>(), outer, n, inner, values.data_ptr<T>(),
                              indices.data_ptr<int64_t>());
   });
 }
@@ -125,18 +123,12 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
     record("MaxBackward", out, {x}, [indices, d, shape = x.shape()](const Tensor& g) {
       int64_t outer, n, inner;
       split_around(shape, d, outer, n, inner);
-      Tensor grad = zeros(shape, g.dtype());
+      Tensor grad = Tensor::empty(shape, g.options());
       Tensor gc = g.contiguous();
-      const int64_t* winner = indices.data_ptr<int64_t>();
       dispatch_floating(g.dtype(), "max backward", [&](auto zero) {
         using T = decltype(zero);
-        const T* src = gc.data_ptr<T>();
-        T* dst = grad.data_ptr<T>();
-        for (int64_t o = 0; o < outer; ++o) {
-          for (int64_t i = 0; i < inner; ++i) {
-            dst[(o * n + winner[o * inner + i]) * inner + i] = src[o * inner + i];
-          }
-        }
+        kernels::max_reduce_backward(gc.device(), gc.data_ptr<T>(), indices.data_ptr<int64_t>(),
+                                     outer, n, inner, grad.data_ptr<T>());
       });
       return std::vector<Tensor>{grad};
     });

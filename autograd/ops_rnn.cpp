@@ -36,7 +36,6 @@ Tensor rows_readable(const Tensor& t) {
 
 void check_cell_input(const char* op, const Tensor& t) {
   check_floating(op, t);
-  autograd::check_cpu(op, t);
 }
 
 }  // namespace
@@ -118,7 +117,7 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h) {
   Tensor saved = needs_grad ? autograd::empty_like_shape(h, {B, 4 * H}) : Tensor();
   dispatch_floating(h.dtype(), op, [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::gru_cell_forward(B, H, gi_in.data_ptr<T>(), gi_in.stride(0),
+    kernels::gru_cell_forward(gi_in.device(), B, H, gi_in.data_ptr<T>(), gi_in.stride(0),
                                    gh_in.data_ptr<T>(), gh_in.stride(0), h_in.data_ptr<T>(),
                                    h_in.stride(0), out.data_ptr<T>(),
                                    needs_grad ? saved.data_ptr<T>() : nullptr);
@@ -133,7 +132,7 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h) {
       Tensor dh = autograd::empty_like_shape(dy, {B, H});
       dispatch_floating(dy.dtype(), "gru_cell_fused backward", [&](auto zero) {
         using T = decltype(zero);
-        kernels::cpu::gru_cell_backward(B, H, dy.data_ptr<T>(), h_in.data_ptr<T>(),
+        kernels::gru_cell_backward(dy.device(), B, H, dy.data_ptr<T>(), h_in.data_ptr<T>(),
                                         h_in.stride(0), saved.data_ptr<T>(), dgi.data_ptr<T>(),
                                         dgh.data_ptr<T>(), dh.data_ptr<T>());
       });
@@ -162,7 +161,7 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c) {
   dispatch_floating(c.dtype(), op, [&](auto zero) {
     using T = decltype(zero);
     T* base = out.data_ptr<T>();
-    kernels::cpu::lstm_cell_forward(B, H, gates_in.data_ptr<T>(), gates_in.stride(0),
+    kernels::lstm_cell_forward(gates_in.device(), B, H, gates_in.data_ptr<T>(), gates_in.stride(0),
                                     c_in.data_ptr<T>(), c_in.stride(0), base, base + H, 2 * H,
                                     needs_grad ? saved.data_ptr<T>() : nullptr);
   });
@@ -175,7 +174,7 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c) {
       dispatch_floating(dy.dtype(), "lstm_cell_fused backward", [&](auto zero) {
         using T = decltype(zero);
         const T* base = dy.data_ptr<T>();
-        kernels::cpu::lstm_cell_backward(B, H, base, base + H, 2 * H, c_in.data_ptr<T>(),
+        kernels::lstm_cell_backward(c_in.device(), B, H, base, base + H, 2 * H, c_in.data_ptr<T>(),
                                          c_in.stride(0), saved.data_ptr<T>(),
                                          dgates.data_ptr<T>(), dc.data_ptr<T>());
       });

@@ -26,18 +26,9 @@ Tensor copy_contiguous(const Tensor& t) {
   autograd::check_max_dims("contiguous", t);
   Tensor out = autograd::empty_like_shape(t, t.shape());
   if (t.numel() == 0) return out;
-  if (t.device() == kCUDA) {
-    ATTN_CHECK(t.is_contiguous(), "contiguous: strided copies on cuda are not supported yet "
-               "(shape ", shape_str(t.shape()), ")");
-    kernels::cuda::copy_device_to_device(out.unsafe_impl()->storage->data(),
-                                         static_cast<char*>(t.unsafe_impl()->storage->data()) +
-                                             t.offset() * element_size(t.dtype()),
-                                         t.numel() * element_size(t.dtype()));
-    return out;
-  }
   dispatch_all(t.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::copy_strided(static_cast<int>(t.dim()), t.shape().data(), t.data_ptr<T>(),
+    kernels::copy_strided(t.device(), static_cast<int>(t.dim()), t.shape().data(), t.data_ptr<T>(),
                                t.strides().data(), out.data_ptr<T>());
   });
   return out;
@@ -58,15 +49,14 @@ Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
-  autograd::check_cpu("to(dtype)", *this);
   Tensor input = detach().contiguous();
-  Tensor out = Tensor::empty(shape(), target);
+  Tensor out = Tensor::empty(shape(), TensorOptions(target).device(device()));
   dispatch_all(dtype(), [&](auto from_zero) {
     using From = decltype(from_zero);
     dispatch_all(target, [&](auto to_zero) {
       using To = decltype(to_zero);
       if constexpr (!std::is_same_v<From, To>) {
-        kernels::cpu::convert(numel(), input.data_ptr<From>(), out.data_ptr<To>());
+        kernels::convert(input.device(), numel(), input.data_ptr<From>(), out.data_ptr<To>());
       }
     });
   });
@@ -292,7 +282,7 @@ Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) con
   Tensor out = make_view(window, new_shape, new_strides, window.offset());
   if (any_requires_grad({window})) {
     record("SliceBackward", out, {window}, [shape = window.shape(), d, step](const Tensor& g) {
-      Tensor grad = zeros(shape, g.dtype());
+      Tensor grad = zeros(shape, g.options());
       Tensor strided = make_view(grad, g.shape(), [&] {
         Shape s = grad.strides();
         s[d] *= step;
@@ -447,12 +437,15 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   ATTN_CHECK(index.dtype() == kInt64 && index.dim() == 1, "index_select: the index must be a "
              "1-d int64 tensor, got ", dtype_name(index.dtype()), " of shape ",
              shape_str(index.shape()));
-  autograd::check_cpu("index_select", x);
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
   Tensor src = x.detach().contiguous();
-  Tensor idx = index.contiguous();
+  // The index follows the input to its device (a decoder's state mixes GPU
+  // tensors with host-side lengths, all reordered by one beam index).
+  Tensor idx = index.to(x.device()).contiguous();
   int64_t src_n = x.dim() == 0 ? 1 : x.shape()[d];
-  const int64_t* ids = idx.data_ptr<int64_t>();
+  // The range check reads the ids on the host (for a GPU index, a small copy).
+  Tensor host_idx = idx.cpu();
+  const int64_t* ids = host_idx.data_ptr<int64_t>();
   for (int64_t j = 0; j < idx.numel(); ++j) {
     ATTN_CHECK(ids[j] >= 0 && ids[j] < src_n, "index_select: index ", ids[j], " at position ", j,
                " is out of range for dim ", d, " of size ", src_n, " (input shape ",
@@ -466,7 +459,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = autograd::empty_like_shape(x, out_shape);
   dispatch_all(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::index_select(src.data_ptr<T>(), outer, src_n, inner, ids, idx.numel(),
+    kernels::index_select(src.device(), src.data_ptr<T>(), outer, src_n, inner,
+                          idx.data_ptr<int64_t>(), idx.numel(),
                                out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {
@@ -474,11 +468,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     // selected twice receives both (index_add, in order: deterministic).
     record("IndexSelectBackward", out, {x},
            [idx, outer, src_n, inner, shape = x.shape()](const Tensor& g) {
-             Tensor grad = zeros(shape, g.dtype());
+             Tensor grad = zeros(shape, g.options());
              Tensor gc = g.contiguous();
              dispatch_floating(g.dtype(), "index_select backward", [&](auto zero) {
                using T = decltype(zero);
-               kernels::cpu::index_add(gc.data_ptr<T>(), outer, idx.numel(), inner,
+               kernels::index_add(gc.device(), gc.data_ptr<T>(), outer, idx.numel(), inner,
                                        idx.data_ptr<int64_t>(), -1, src_n, grad.data_ptr<T>());
              });
              return std::vector<Tensor>{grad};

@@ -25,7 +25,7 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
   Tensor dx = autograd::empty_like_shape(y, y.shape());
   dispatch_floating(y.dtype(), log ? "log_softmax backward" : "softmax backward", [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::softmax_backward(y.data_ptr<T>(), gc.data_ptr<T>(), outer, n, inner, log,
+    kernels::softmax_backward(y.device(), y.data_ptr<T>(), gc.data_ptr<T>(), outer, n, inner, log,
                                    dx.data_ptr<T>());
   });
   return dx;
@@ -34,7 +34,6 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
   check_floating(name, x);
-  autograd::check_cpu(name, x);
   int64_t d = wrap_dim(dim, x.dim(), name);
   int64_t outer, n, inner;
   split_around(x.shape(), d, outer, n, inner);
@@ -42,7 +41,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   Tensor out = autograd::empty_like_shape(x, x.shape());
   dispatch_floating(x.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::softmax_forward(input.data_ptr<T>(), outer, n, inner, log, out.data_ptr<T>());
+    kernels::softmax_forward(input.device(), input.data_ptr<T>(), outer, n, inner, log, out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {
     Tensor y = out.detach();

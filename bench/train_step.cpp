@@ -21,7 +21,9 @@
 
 #include "nn/luong.h"
 #include "nn/rnnsearch.h"
+#include "kernels/cuda.h"
 #include "train/clip.h"
+#include "train/options.h"
 #include "train/optimizer.h"
 
 namespace {
@@ -55,12 +57,14 @@ double peak_rss_mb() {
 int main(int argc, char** argv) {
   cxxopts::Options options("bench_train_step", "Time training steps on synthetic batches");
   std::string model_name = "bahdanau", config_name = "tiny";
+  std::string device_name = "cpu";
   int steps = 30, warmup = 5;
   options.add_options()
       ("model", "bahdanau, s2s or luong", cxxopts::value(model_name)->default_value("bahdanau"))
       ("config", "tiny or small (torch_ref.py's configurations)", cxxopts::value(config_name)->default_value("tiny"))
       ("steps", "timed steps", cxxopts::value(steps)->default_value("30"))
-      ("warmup-steps", "untimed steps first", cxxopts::value(warmup)->default_value("5"));
+      ("warmup-steps", "untimed steps first", cxxopts::value(warmup)->default_value("5"))
+      ("device", "cpu or cuda", cxxopts::value(device_name)->default_value("cpu"));
   try {
     options.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
@@ -91,6 +95,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   attn::nn::Translator& model = *built;
+  const attn::Device device = attn::train::parse_device(device_name);
+  model.to(device);
   attn::optim::Adam optimizer(model.parameters(), attn::optim::AdamOptions(1e-3));
 
   // 8 distinct batches, cycled, as the reference does.
@@ -108,6 +114,9 @@ int main(int argc, char** argv) {
     outputs.push_back(target.narrow(1, 1, c.length).contiguous());
   }
   attn::Tensor lengths = attn::full({c.batch}, static_cast<double>(c.length), attn::kInt64);
+  for (auto* list : {&sources, &inputs, &outputs}) {
+    for (attn::Tensor& t : *list) t = t.to(device);
+  }
 
   std::vector<double> times;
   for (int step = 0; step < warmup + steps; ++step) {
@@ -120,14 +129,16 @@ int main(int argc, char** argv) {
     loss.backward();
     attn::clip_grad_norm(model.parameters(), 1.0);
     optimizer.step();
+    // The step's kernels are queued on the GPU; wait for them before reading the clock.
+    if (device == attn::kCUDA) attn::kernels::cuda::synchronize();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (step >= warmup) times.push_back(ms);
   }
   std::sort(times.begin(), times.end());
   double median = times[times.size() / 2];
   double tokens = static_cast<double>(c.batch * c.length);
-  std::printf("[attn train] %s/%s  %lld params  batch=%lld len=%lld\n", model_name.c_str(),
-              config_name.c_str(), static_cast<long long>(model.parameter_count()),
+  std::printf("[attn train] %s/%s on %s  %lld params  batch=%lld len=%lld\n", model_name.c_str(),
+              config_name.c_str(), device_name.c_str(), static_cast<long long>(model.parameter_count()),
               static_cast<long long>(c.batch), static_cast<long long>(c.length));
   std::printf("  median %.1f ms/step, %.0f target tok/s over %d steps; peak RSS %.0f MB\n", median,
               tokens / (median / 1000.0), steps, peak_rss_mb());

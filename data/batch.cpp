@@ -32,6 +32,14 @@ void shuffle(std::vector<std::vector<size_t>>* items, Generator& generator) {
 
 }  // namespace
 
+Batch Batch::to(Device device) const {
+  Batch out = *this;
+  for (Tensor* t : {&out.source, &out.source_mask, &out.target_input, &out.target_output}) {
+    if (t->defined()) *t = t->to(device);
+  }
+  return out;
+}
+
 Batch make_batch(const std::vector<std::vector<int64_t>>& sources,
                  const std::vector<std::vector<int64_t>>& targets, const std::vector<size_t>& indices) {
   ATTN_CHECK(!indices.empty(), "make_batch: no examples (indices is empty)");

@@ -47,6 +47,10 @@ struct Batch {
   std::vector<size_t> indices;  // (B) which examples, as indices into the corpus given
 
   int64_t size() const { return static_cast<int64_t>(indices.size()); }  // B
+
+  // The batch with its id tensors on `device` (the model's). source_lengths
+  // stays on the host: the layers read the lengths there to build their masks.
+  Batch to(Device device) const;
 };
 
 // The batch of examples `indices` (B >= 1). sources[i] and targets[i] are ids

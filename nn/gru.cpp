@@ -70,7 +70,7 @@ GRUOutput GRU::forward(const Tensor& x, const Tensor& lengths, const Tensor& h0)
   Tensor input = batch_first_input(x, options_.input_size, options_.batch_first, "GRU");
   const int64_t B = input.size(0), T = input.size(1);
   check_initial_state(h0, "h0", L * D, B, H, input, "GRU");
-  SequenceMask mask(lengths, B, T, input.dtype(), "GRU");
+  SequenceMask mask(lengths, B, T, input, "GRU");
 
   std::vector<Tensor> finals;  // (B, H) each, in the order of h_n
   Tensor layer_input = input;  // (B, T, F)

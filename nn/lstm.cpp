@@ -83,7 +83,7 @@ LSTMOutput LSTM::forward(const Tensor& x, const Tensor& lengths, const Tensor& h
   ATTN_CHECK(h0.defined() == c0.defined(), "LSTM: give both h0 and c0, or neither");
   check_initial_state(h0, "h0", L * D, B, H, input, "LSTM");
   check_initial_state(c0, "c0", L * D, B, H, input, "LSTM");
-  SequenceMask mask(lengths, B, T, input.dtype(), "LSTM");
+  SequenceMask mask(lengths, B, T, input, "LSTM");
 
   const TensorOptions like = TensorOptions(input.dtype()).device(input.device());
   std::vector<Tensor> final_h, final_c;  // (B, H) each, in the order of h_n and c_n

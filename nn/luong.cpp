@@ -117,7 +117,7 @@ Tensor Luong::forward_with_attention(const Tensor& source, const Tensor& source_
   if (options_.input_feed) {
     // Sequential: step t's input needs htilde_{t-1}, which needs step t-1's attention.
     const int64_t B = source.size(0), H = options_.hidden_size;
-    Tensor htilde = zeros({B, H}, embedded.dtype()).to(embedded.device());
+    Tensor htilde = zeros({B, H}, embedded.options());
     std::vector<Tensor> outputs, weights, positions;
     for (size_t t = 0; t < steps.size(); ++t) {
       Tensor top = decoder_layers(cat({steps[t], htilde}, -1), states);     // (B, H)
@@ -158,8 +158,7 @@ std::unique_ptr<DecoderState> Luong::start(const Tensor& source, const Tensor& s
   state->projected_keys = encoded.projected_keys;
   state->source_lengths = encoded.source_lengths;
   state->states = encoded.initial;
-  state->htilde = zeros({source.size(0), options_.hidden_size}, encoded.annotations.dtype())
-                      .to(source.device());
+  state->htilde = zeros({source.size(0), options_.hidden_size}, encoded.annotations.options());
   state->half_width = options_.scope == "global" ? 0 : options_.window;
   return state;
 }

@@ -78,6 +78,25 @@ void Module::to(DType dtype) {
   }
 }
 
+void Module::to(Device device) {
+  NoGradGuard no_grad;
+  for (auto& [name, param] : named_parameters()) {
+    if (param.device() == device) continue;
+    Tensor moved = param.detach().to(device).contiguous();
+    TensorImpl& impl = *param.unsafe_impl();
+    impl.storage = moved.unsafe_impl()->storage;
+    impl.shape = moved.shape();
+    impl.strides = moved.strides();
+    impl.offset = moved.offset();
+    impl.grad.reset();
+  }
+}
+
+Device Module::device() const {
+  std::vector<Tensor> all = parameters();
+  return all.empty() ? kCPU : all.front().device();
+}
+
 std::map<std::string, Tensor> Module::state_dict() const {
   std::map<std::string, Tensor> out;
   for (auto& [name, tensor] : named_parameters()) out[name] = tensor;

@@ -54,6 +54,11 @@ class Module {
   // tensors are changed rather than replaced. Drops gradients. Used to run a
   // whole model in float64 for gradient checks.
   void to(DType dtype);
+  // Moves every parameter to `device` in place, like torch's module.to(device),
+  // the same way (the tensors change, not the handles). Drops gradients.
+  void to(Device device);
+  // Where the parameters are (the first one's device; CPU for a module without any).
+  Device device() const;
 
   // Name -> parameter (shared with the module: a view of the live weights).
   std::map<std::string, Tensor> state_dict() const;

@@ -7,14 +7,13 @@
 
 namespace attn::nn {
 
-SequenceMask::SequenceMask(const Tensor& lengths, int64_t batch, int64_t steps, DType dtype,
-                           const std::string& layer) {
+SequenceMask::SequenceMask(const Tensor& lengths, int64_t batch, int64_t steps,
+                           const Tensor& like, const std::string& layer) {
   min_length_ = steps;
   if (!lengths.defined()) return;
   ATTN_CHECK(lengths.dtype() == kInt64 && lengths.shape() == Shape({batch}), layer,
              ": lengths must be int64 (B) = (", batch, "), got ", dtype_name(lengths.dtype()),
              " of shape ", shape_str(lengths.shape()));
-  ATTN_CHECK(lengths.device() == kCPU, layer, ": lengths must be on the CPU");
   std::vector<int64_t> length = lengths.to_vector<int64_t>();
   for (int64_t b = 0; b < batch; ++b) {
     ATTN_CHECK(length[b] >= 0 && length[b] <= steps, layer, ": lengths[", b, "] = ", length[b],
@@ -28,12 +27,12 @@ SequenceMask::SequenceMask(const Tensor& lengths, int64_t batch, int64_t steps, 
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t t = 0; t < steps; ++t) real[b * steps + t] = t < length[b] ? 1 : 0;
   }
-  positions_ = from_vector(real, {batch, steps, 1}).to(dtype);
+  positions_ = from_vector(real, {batch, steps, 1}, like.options());
   steps_.reserve(static_cast<size_t>(steps));
   for (int64_t t = 0; t < steps; ++t) {
     std::vector<int64_t> column(static_cast<size_t>(batch));
     for (int64_t b = 0; b < batch; ++b) column[b] = real[b * steps + t];
-    steps_.push_back(from_vector(column, {batch, 1}));
+    steps_.push_back(from_vector(column, {batch, 1}, TensorOptions(kInt64).device(like.device())));
   }
 }
 

@@ -29,8 +29,9 @@ class SequenceMask {
  public:
   // lengths: int64 (batch) with 0 <= length <= steps, or undefined (no
   // padding: every row has all `steps` real steps). `layer` names the caller
-  // in error messages ("GRU").
-  SequenceMask(const Tensor& lengths, int64_t batch, int64_t steps, DType dtype,
+  // in error messages ("GRU"). like: the input, whose dtype and device the
+  // masks take. The lengths are read on the host (a small copy when on the GPU).
+  SequenceMask(const Tensor& lengths, int64_t batch, int64_t steps, const Tensor& like,
                const std::string& layer);
 
   // True when some row is shorter than `steps`.

@@ -2,15 +2,17 @@
 
 #include <cmath>
 
-#include "kernels/cpu.h"
+#include "kernels/device.h"
 #include "tensor/dispatch.h"
 
 namespace attn {
 
 namespace {
 
-// Random and filled tensors are made on the CPU and copied over when another
-// device was asked for: one code path, identical values on every device.
+// Normal draws and ranges are made on the CPU and copied over when another
+// device was asked for: one code path, identical values on every device (they
+// are rare: initialisation). Filled and uniform tensors, which a training step
+// makes, are made on their device by a kernel, with the same values.
 Tensor finish(Tensor cpu_tensor, const TensorOptions& options) {
   Tensor out = options.device_ == kCPU ? cpu_tensor : cpu_tensor.to(options.device_);
   if (options.requires_grad_) out.requires_grad_(true);
@@ -28,10 +30,12 @@ TensorOptions on_cpu(TensorOptions options) {
 Tensor empty(const Shape& shape, TensorOptions options) { return Tensor::empty(shape, options); }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
-  Tensor out = Tensor::empty(shape, on_cpu(options));
+  TensorOptions here = options;
+  here.requires_grad_ = false;
+  Tensor out = Tensor::empty(shape, here);
   dispatch_all(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::fill(out.numel(), static_cast<T>(value), out.data_ptr<T>());
+    kernels::fill(out.device(), out.numel(), static_cast<T>(value), out.data_ptr<T>());
   });
   return finish(out, options);
 }
@@ -76,11 +80,16 @@ Tensor randn(const Shape& shape, TensorOptions options, Generator* generator) {
 
 Tensor rand(const Shape& shape, TensorOptions options, Generator* generator) {
   Generator& gen = generator ? *generator : default_generator();
-  Tensor out = Tensor::empty(shape, on_cpu(options));
+  TensorOptions here = options;
+  here.requires_grad_ = false;
+  Tensor out = Tensor::empty(shape, here);
+  // Element i is the generator's (offset + i)-th number, computed from i alone
+  // (kernels uniform), so the GPU fills the same values as the CPU would draw.
+  const uint64_t offset = gen.offset();
+  gen.set_state(gen.seed(), offset + static_cast<uint64_t>(out.numel()));
   dispatch_floating(out.dtype(), "rand", [&](auto zero) {
     using T = decltype(zero);
-    T* data = out.data_ptr<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) data[i] = static_cast<T>(gen.uniform());
+    kernels::uniform(out.device(), gen.seed(), offset, out.numel(), out.data_ptr<T>());
   });
   return finish(out, options);
 }

@@ -5,8 +5,7 @@
 #include <cstring>
 
 #include "autograd/grad_mode.h"
-#include "kernels/cpu.h"
-#include "kernels/cuda.h"
+#include "kernels/device.h"
 #include "tensor/dispatch.h"
 
 namespace attn {
@@ -76,7 +75,7 @@ std::vector<T> Tensor::to_vector() const {
   Tensor typed = source.dtype() == dtype_of<T>() ? source : source.detach().to(dtype_of<T>());
   std::vector<T> out(static_cast<size_t>(typed.numel()));
   if (out.empty()) return out;
-  kernels::cpu::copy_strided(static_cast<int>(typed.dim()), typed.shape().data(),
+  kernels::copy_strided(typed.device(), static_cast<int>(typed.dim()), typed.shape().data(),
                              typed.data_ptr<T>(), typed.strides().data(), out.data());
   return out;
 }
@@ -183,17 +182,16 @@ namespace {
 void check_inplace(const char* op, const Tensor& t) {
   ATTN_CHECK(!(t.requires_grad() && autograd::GradMode::is_enabled()), op,
              ": in-place update of a tensor that requires grad; wrap it in attn::NoGradGuard");
-  ATTN_CHECK(t.device() == kCPU, op, ": in-place updates run on the CPU only for now");
 }
 
 }  // namespace
 
 Tensor& Tensor::fill_(double value) {
   check_inplace("fill_", *this);
-  Tensor filled = empty(shape(), dtype());
+  Tensor filled = empty(shape(), options());
   dispatch_all(dtype(), [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::fill(numel(), static_cast<T>(value), filled.data_ptr<T>());
+    kernels::fill(filled.device(), numel(), static_cast<T>(value), filled.data_ptr<T>());
   });
   return copy_(filled);
 }
@@ -206,7 +204,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   ATTN_CHECK(target == shape(), "copy_: source of shape ", shape_str(src.shape()),
              " does not broadcast to destination shape ", shape_str(shape()));
   Tensor source = src.detach();
-  if (source.device() != kCPU) source = source.to(kCPU);
+  if (source.device() != device()) source = source.to(device());
   if (source.dtype() != dtype()) source = source.to(dtype());
   // Read the source through broadcast strides into a contiguous buffer, then
   // scatter that into this (possibly strided) view. Going through a buffer
@@ -216,13 +214,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
     size_t d = shape().size() - source.shape().size() + i;
     src_strides[d] = source.shape()[i] == 1 ? 0 : source.strides()[i];
   }
-  Tensor buffer = empty(shape(), dtype());
+  Tensor buffer = empty(shape(), options());
   int ndim = static_cast<int>(dim());
   dispatch_all(dtype(), [&](auto zero) {
     using T = decltype(zero);
-    kernels::cpu::copy_strided(ndim, shape().data(), source.data_ptr<T>(), src_strides.data(),
+    kernels::copy_strided(source.device(), ndim, shape().data(), source.data_ptr<T>(), src_strides.data(),
                                buffer.data_ptr<T>());
-    kernels::cpu::copy_into_strided(ndim, shape().data(), buffer.data_ptr<T>(), data_ptr<T>(),
+    kernels::copy_into_strided(buffer.device(), ndim, shape().data(), buffer.data_ptr<T>(), data_ptr<T>(),
                                     strides().data(), false);
   });
   return *this;

@@ -85,6 +85,8 @@ class Tensor {
   Device device() const { return checked().storage->device(); }
   bool is_contiguous() const;
   bool is_cuda() const { return device() == kCUDA; }
+  // This tensor's dtype and device, to make another like it: zeros(s, t.options()).
+  TensorOptions options() const { return TensorOptions(dtype()).device(device()); }
   // True when both are views of the same buffer.
   bool shares_storage_with(const Tensor& other) const;
 

@@ -170,7 +170,8 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
   std::unique_ptr<nn::DecoderState> state = model.start(source, source_lengths);
   std::vector<int64_t> copies(static_cast<size_t>(B * K));
   for (int64_t row = 0; row < B * K; ++row) copies[row] = row / K;
-  state->reorder(from_vector(copies, {B * K}));
+  const TensorOptions on_device = TensorOptions(kInt64).device(source.device());
+  state->reorder(from_vector(copies, {B * K}, on_device));
 
   // The sentences still searching, in row order: active[i] owns rows
   // i * K .. i * K + K - 1. Only beam 0 of each starts live.
@@ -184,7 +185,7 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
 
   for (int64_t t = 0; !active.empty(); ++t) {
     const int64_t R = static_cast<int64_t>(active.size()) * K;
-    Tensor logits = model.step(*state, from_vector(previous, {R}));  // (R, V)
+    Tensor logits = model.step(*state, from_vector(previous, {R}, on_device));  // (R, V)
     ATTN_CHECK(logits.dim() == 2 && logits.size(0) == R, "beam_search: step() must return (", R,
                ", V) logits, got ", shape_str(logits.shape()));
     const int64_t V = logits.size(1);
@@ -249,7 +250,8 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
     // Row r of the next step continues row parent[r] of this one; the rows of
     // sentences that are done are not selected, so they leave the batch.
     const Step& chosen = history.back();
-    state->reorder(from_vector(chosen.parent, {static_cast<int64_t>(chosen.parent.size())}));
+    state->reorder(
+        from_vector(chosen.parent, {static_cast<int64_t>(chosen.parent.size())}, on_device));
     previous = chosen.token;
     beam_score = chosen.score;
     active = std::move(still_active);

@@ -19,7 +19,7 @@ namespace attn::cli {
 
 int run_eval(int argc, char** argv) {
   cxxopts::Options options("attn eval", "Score a trained model on a test set");
-  std::string model_path, output_path;
+  std::string model_path, output_path, device;
   train::DataOptions data;
   std::string test_tsv, test_sets;
   train::EvaluateOptions evaluate;
@@ -36,12 +36,15 @@ int run_eval(int argc, char** argv) {
       ("max-length-factor", "at most this many output tokens per source token, plus --max-length-offset", cxxopts::value(beam.max_length_factor)->default_value("3"))
       ("max-length-offset", "tokens added to the factor's limit", cxxopts::value(beam.max_length_offset)->default_value("10"))
       ("o,output", "write the translations to this file, one per line", cxxopts::value(output_path))
+      ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
       ("h,help", "show this help");
   if (int exit_code = parse_command_line(options, argc, argv); exit_code >= 0) return exit_code;
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
   ATTN_CHECK(evaluate.batch_size > 0, "--mini-batch must be positive, got ", evaluate.batch_size);
   train::check_beam_search_options(beam);
+  const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
   train::LoadedModel loaded = train::load_model(model_path);
+  loaded.model->to(on);
   auto pairs = train::load_pairs(data, train::Split::Test, test_tsv, test_sets);
   train::EncodedPairs set = train::encode_pairs(loaded.pipeline, pairs);
   evaluate.pipeline = &loaded.pipeline;

@@ -57,7 +57,8 @@ int run_train(int argc, char** argv) {
       ("lr-schedule", "constant, halving or inv-sqrt", cxxopts::value(train.lr_schedule)->default_value(train.lr_schedule))
       ("lr-warmup", "linear warm-up updates", cxxopts::value(train.lr_warmup)->default_value("0"))
       ("lr-decay-freq", "halve the rate every N updates (halving)", cxxopts::value(train.lr_decay_freq)->default_value("0"))
-      ("seed", "seed for initialisation, dropout and shuffling", cxxopts::value(train.seed)->default_value(std::to_string(train.seed)));
+      ("seed", "seed for initialisation, dropout and shuffling", cxxopts::value(train.seed)->default_value(std::to_string(train.seed)))
+      ("device", "cpu or cuda: where the model trains", cxxopts::value(train.device)->default_value(train.device));
   options.add_options("Validation and logging")
       ("disp-freq", "updates between log lines", cxxopts::value(train.disp_freq)->default_value(std::to_string(train.disp_freq)))
       ("valid-freq", "updates between validations", cxxopts::value(train.valid_freq)->default_value(std::to_string(train.valid_freq)))

@@ -22,7 +22,7 @@ namespace attn::cli {
 
 int run_translate(int argc, char** argv) {
   cxxopts::Options options("attn translate", "Translate sentences, one per line");
-  std::string model_path, input_path, output_path;
+  std::string model_path, input_path, output_path, device;
   int64_t mini_batch = 64, n_best = 0;
   train::BeamSearchOptions beam;
   options.add_options()
@@ -43,6 +43,7 @@ int run_translate(int argc, char** argv) {
       ("n-best", "print the ARG best translations of each sentence, at most --beam-size, as "
        "ID ||| translation ||| F0= score ||| normalized score; 0 = the best only",
        cxxopts::value(n_best)->default_value("0"))
+      ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
       ("h,help", "show this help");
   if (int exit_code = parse_command_line(options, argc, argv); exit_code >= 0) return exit_code;
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
@@ -50,7 +51,9 @@ int run_translate(int argc, char** argv) {
   ATTN_CHECK(n_best >= 0, "--n-best must be >= 0, got ", n_best);
   beam.n_best = n_best > 0 ? n_best : 1;
   train::check_beam_search_options(beam);  // before the model loads, and even for empty input
+  const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
   train::LoadedModel loaded = train::load_model(model_path);
+  loaded.model->to(on);
 
   std::ifstream input_file;
   if (!input_path.empty()) {
@@ -85,7 +88,7 @@ int run_translate(int argc, char** argv) {
     if (!sources.empty()) {
       std::vector<size_t> indices(sources.size());
       for (size_t k = 0; k < indices.size(); ++k) indices[k] = k;
-      data::Batch batch = data::make_batch(sources, {}, indices);
+      data::Batch batch = data::make_batch(sources, {}, indices).to(on);
       train::BeamSearchResult result =
           train::beam_search(*loaded.model, batch.source, batch.source_lengths, beam);
       for (size_t k = 0; k < nonempty.size(); ++k) hypotheses[nonempty[k]] = std::move(result.nbest[k]);

@@ -14,7 +14,8 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
   NoGradGuard no_grad;
   int64_t batch = source.size(0);
   std::unique_ptr<nn::DecoderState> state = model.start(source, source_lengths);
-  Tensor previous = full({batch}, static_cast<double>(data::kBos), kInt64);
+  Tensor previous =
+      full({batch}, static_cast<double>(data::kBos), TensorOptions(kInt64).device(source.device()));
 
   DecodeResult result;
   result.tokens.resize(static_cast<size_t>(batch));
@@ -28,7 +29,8 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
     if (weights.defined()) attention_steps.push_back(weights);
     Tensor centre = state->last_position();         // (B) or undefined
     if (centre.defined()) position_steps.push_back(centre);
-    const int64_t* chosen = next.data_ptr<int64_t>();
+    const Tensor next_on_host = next.cpu();  // the loop below decides on the host
+    const int64_t* chosen = next_on_host.data_ptr<int64_t>();
     for (int64_t b = 0; b < batch; ++b) {
       if (finished[b]) continue;
       if (chosen[b] == data::kEos) {

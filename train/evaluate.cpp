@@ -40,7 +40,7 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
   for (size_t begin = 0; begin < count; begin += batch_size) {
     std::vector<size_t> indices;
     for (size_t i = begin; i < std::min(count, begin + batch_size); ++i) indices.push_back(i);
-    data::Batch batch = data::make_batch(set.sources, set.targets, indices);
+    data::Batch batch = data::make_batch(set.sources, set.targets, indices).to(model.device());
     Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);
     Tensor loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), batch.target_output.reshape({-1}),
                                 CrossEntropyOptions().ignore(data::kPad).reduce(Reduction::Sum));

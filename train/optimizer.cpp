@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "autograd/grad_mode.h"
+#include "kernels/device.h"
 #include "tensor/creation.h"
 
 namespace attn::optim {
@@ -25,8 +26,6 @@ Optimizer::Optimizer(std::vector<Tensor> parameters, double lr)
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     ATTN_CHECK(p.defined(), "optimizer: parameter ", i, " is an undefined tensor");
-    ATTN_CHECK(p.device() == kCPU, "optimizer: parameter ", i, " of shape ", shape_str(p.shape()),
-               " is on ", p.device(), "; attn's optimizers update CPU tensors");
     ATTN_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, "optimizer: parameter ", i,
                " is ", p.dtype(), "; only float32 and float64 tensors can be trained");
     ATTN_CHECK(p.is_contiguous(), "optimizer: parameter ", i, " of shape ", shape_str(p.shape()),
@@ -66,7 +65,7 @@ Tensor Optimizer::gradient(size_t i) const {
   const Tensor& p = parameters_[i];
   Tensor g = p.grad();
   if (!g.defined()) return g;
-  ATTN_CHECK(g.device() == kCPU && g.dtype() == p.dtype() && g.shape() == p.shape(), name(),
+  ATTN_CHECK(g.device() == p.device() && g.dtype() == p.dtype() && g.shape() == p.shape(), name(),
              ": the gradient of parameter ", i, " is ", g.dtype(), " ", shape_str(g.shape()),
              " on ", g.device(), " but the parameter is ", p.dtype(), " ", shape_str(p.shape()),
              " on ", p.device());
@@ -128,7 +127,9 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
                  key, "' is ", value.dtype(), " ", shape_str(value.shape()), " but parameter ",
                  index, " is ", p.dtype(), " ", shape_str(p.shape()));
     }
-    target->slots[index] = value.detach().cpu().clone();
+    // The moments live beside their parameter (on the GPU when it is); the step count on the host.
+    target->slots[index] = buffer_name == "step" ? value.detach().cpu().clone()
+                                                 : value.detach().to(p.device()).clone();
   }
   // A parameter's buffers come together (Adam's step, m and v) or not at all.
   for (size_t i = 0; i < parameters_.size(); ++i) {
@@ -143,29 +144,6 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
 }
 
 // --- SGD -------------------------------------------------------------------------
-
-namespace {
-
-// One parameter's SGD update (torch/optim/sgd.py, _single_tensor_sgd).
-// p, g, buf: n elements. first: buf holds nothing yet (PyTorch clones d into it).
-template <typename T>
-void sgd_update(int64_t n, T* p, const T* g, T* buf, bool first, const SGDOptions& o, double lr) {
-  const T weight_decay = static_cast<T>(o.weight_decay_);
-  const T momentum = static_cast<T>(o.momentum_);
-  const T keep = static_cast<T>(1.0 - o.dampening_);
-  const T neg_lr = static_cast<T>(-lr);
-  for (int64_t i = 0; i < n; ++i) {
-    T d = g[i];
-    if (o.weight_decay_ != 0) d = d + weight_decay * p[i];
-    if (o.momentum_ != 0) {
-      buf[i] = first ? d : buf[i] * momentum + keep * d;
-      d = o.nesterov_ ? d + momentum * buf[i] : buf[i];
-    }
-    p[i] = p[i] + neg_lr * d;
-  }
-}
-
-}  // namespace
 
 SGD::SGD(std::vector<Tensor> parameters, SGDOptions options)
     : Optimizer(std::move(parameters), options.lr_), options_(options) {
@@ -186,56 +164,29 @@ void SGD::step() {
     Tensor& p = parameters_[i];
     bool first = false;
     if (options_.momentum_ != 0 && !momentum.slots[i].defined()) {
-      momentum.slots[i] = Tensor::empty(p.shape(), p.dtype());
+      momentum.slots[i] = Tensor::empty(p.shape(), p.options());
       first = true;
     }
+    kernels::SgdStep step;
+    step.lr = lr_;
+    step.momentum = options_.momentum_;
+    step.dampening = options_.dampening_;
+    step.weight_decay = options_.weight_decay_;
+    step.nesterov = options_.nesterov_;
+    step.first = first;
     if (p.dtype() == kFloat32) {
       float* buf = options_.momentum_ != 0 ? momentum.slots[i].data_ptr<float>() : nullptr;
-      sgd_update(p.numel(), p.data_ptr<float>(), g.data_ptr<float>(), buf, first, options_, lr_);
+      kernels::sgd_step(p.device(), p.numel(), p.data_ptr<float>(), g.data_ptr<float>(), buf, step);
     } else {
       double* buf = options_.momentum_ != 0 ? momentum.slots[i].data_ptr<double>() : nullptr;
-      sgd_update(p.numel(), p.data_ptr<double>(), g.data_ptr<double>(), buf, first, options_, lr_);
+      kernels::sgd_step(p.device(), p.numel(), p.data_ptr<double>(), g.data_ptr<double>(), buf,
+                        step);
     }
   }
   ++step_count_;
 }
 
 // --- Adam and AdamW ------------------------------------------------------------------
-
-namespace {
-
-// One parameter's Adam or AdamW update (torch/optim/adam.py, _single_tensor_adam,
-// and adamw.py). t: this parameter's step count, already incremented.
-// p, g, m (exp_avg), v (exp_avg_sq): n elements.
-template <typename T>
-void adam_update(int64_t n, T* p, const T* g_in, T* m, T* v, int64_t t, const AdamOptions& o,
-                 double lr, bool decoupled) {
-  // The scalars as PyTorch computes them: in double (Python floats), then
-  // rounded to T where they meet a tensor.
-  const double bias_correction1 = 1.0 - std::pow(o.beta1_, static_cast<double>(t));
-  const double bias_correction2 = 1.0 - std::pow(o.beta2_, static_cast<double>(t));
-  const T neg_step_size = static_cast<T>(-(lr / bias_correction1));
-  const T bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
-  const T beta1 = static_cast<T>(o.beta1_);
-  const T beta2 = static_cast<T>(o.beta2_);
-  const T one_minus_beta1 = static_cast<T>(1.0 - o.beta1_);
-  const T one_minus_beta2 = static_cast<T>(1.0 - o.beta2_);
-  const T eps = static_cast<T>(o.eps_);
-  const T weight_decay = static_cast<T>(o.weight_decay_);
-  const T shrink = static_cast<T>(1.0 - lr * o.weight_decay_);  // AdamW's decoupled decay
-  const bool coupled_decay = !decoupled && o.weight_decay_ != 0;
-  for (int64_t i = 0; i < n; ++i) {
-    T g = g_in[i];
-    if (coupled_decay) g = g + weight_decay * p[i];   // Adam: L2 through the gradient
-    if (decoupled) p[i] = p[i] * shrink;              // AdamW: shrink the weight itself
-    m[i] = m[i] * beta1 + one_minus_beta1 * g;        // first moment
-    v[i] = v[i] * beta2 + (one_minus_beta2 * g) * g;  // second moment
-    const T denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps;
-    p[i] = p[i] + (neg_step_size * m[i]) / denom;
-  }
-}
-
-}  // namespace
 
 Adam::Adam(std::vector<Tensor> parameters, AdamOptions options)
     : Adam(std::move(parameters), options, false) {}
@@ -264,19 +215,30 @@ void Adam::step() {
     Tensor& p = parameters_[i];
     if (!steps.slots[i].defined()) {  // PyTorch's lazy state: zeros at the first step
       steps.slots[i] = zeros({}, kInt64);
-      exp_avg.slots[i] = zeros(p.shape(), p.dtype());
-      exp_avg_sq.slots[i] = zeros(p.shape(), p.dtype());
+      exp_avg.slots[i] = zeros(p.shape(), p.options());
+      exp_avg_sq.slots[i] = zeros(p.shape(), p.options());
     }
-    int64_t& t = *steps.slots[i].data_ptr<int64_t>();
+    int64_t& t = *steps.slots[i].data_ptr<int64_t>();  // on the host: a scalar the kernel needs
     t += 1;
+    // The scalars as PyTorch computes them (torch/optim/adam.py, _single_tensor_adam):
+    // in double, as Python floats; the kernel rounds them to T where they meet a tensor.
+    kernels::AdamStep step;
+    step.beta1 = options_.beta1_;
+    step.beta2 = options_.beta2_;
+    step.eps = options_.eps_;
+    step.neg_step_size = -(lr_ / (1.0 - std::pow(options_.beta1_, static_cast<double>(t))));
+    step.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2_, static_cast<double>(t)));
+    step.weight_decay = options_.weight_decay_;
+    step.shrink = 1.0 - lr_ * options_.weight_decay_;
+    step.decoupled = decoupled_;
     if (p.dtype() == kFloat32) {
-      adam_update(p.numel(), p.data_ptr<float>(), g.data_ptr<float>(),
-                  exp_avg.slots[i].data_ptr<float>(), exp_avg_sq.slots[i].data_ptr<float>(), t,
-                  options_, lr_, decoupled_);
+      kernels::adam_step(p.device(), p.numel(), p.data_ptr<float>(), g.data_ptr<float>(),
+                         exp_avg.slots[i].data_ptr<float>(), exp_avg_sq.slots[i].data_ptr<float>(),
+                         step);
     } else {
-      adam_update(p.numel(), p.data_ptr<double>(), g.data_ptr<double>(),
-                  exp_avg.slots[i].data_ptr<double>(), exp_avg_sq.slots[i].data_ptr<double>(), t,
-                  options_, lr_, decoupled_);
+      kernels::adam_step(p.device(), p.numel(), p.data_ptr<double>(), g.data_ptr<double>(),
+                         exp_avg.slots[i].data_ptr<double>(),
+                         exp_avg_sq.slots[i].data_ptr<double>(), step);
     }
   }
   ++step_count_;

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "kernels/cuda.h"
 #include "tensor/error.h"
 
 namespace attn::train {
@@ -80,6 +81,17 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");
   return options;
+}
+
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return kCPU;
+  ATTN_CHECK(text == "cuda" || text == "gpu", "--device: expected cpu or cuda, got '", text, "'");
+  ATTN_CHECK(kernels::cuda::built_with_cuda(), "--device ", text,
+             ": this attn was built without CUDA; --device cuda needs a CUDA build (install the "
+             "CUDA toolkit and rebuild: the build finds it)");
+  ATTN_CHECK(kernels::cuda::is_available(), "--device ", text, ": no usable GPU (",
+             kernels::cuda::why_unavailable(), ")");
+  return kCUDA;
 }
 
 StopAfter parse_after(const std::string& text) {

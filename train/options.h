@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/dtype.h"
+
 namespace attn::train {
 
 // What model to build. Stored in the model file's metadata, so that
@@ -76,8 +78,13 @@ struct TrainOptions {
   int64_t valid_samples = 3;       // --valid-samples: translations shown per validation
   int64_t valid_max_sentences = 0; // --valid-max-sentences: 0 = the whole set
   uint64_t seed = 1234;            // --seed: initialisation, dropout and shuffling
+  std::string device = "cpu";      // --device: cpu | cuda (train/options.h, parse_device)
   bool quiet = false;              // --quiet: no progress bar
 };
+
+// "cpu" or "cuda" (also "gpu"); throws naming the value otherwise, and for
+// cuda where attn was built without CUDA or no GPU is usable, saying which.
+Device parse_device(const std::string& text);
 
 // "10e" -> {10, 0}; "5000u" -> {0, 5000}. Throws on anything else.
 struct StopAfter {

@@ -76,7 +76,8 @@ std::unique_ptr<optim::Schedule> make_schedule(const TrainOptions& options) {
 }
 
 // The loss of one batch: mean cross-entropy over non-pad target tokens.
-Tensor batch_loss(nn::Translator& model, const data::Batch& batch, double label_smoothing) {
+Tensor batch_loss(nn::Translator& model, const data::Batch& on_host, double label_smoothing) {
+  const data::Batch batch = on_host.to(model.device());
   Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);
   int64_t vocab = logits.size(-1);
   return cross_entropy(logits.reshape({-1, vocab}), batch.target_output.reshape({-1}),
@@ -145,6 +146,7 @@ int Trainer::run() {
 
   // --- model, optimizer, schedule ---
   std::shared_ptr<nn::Translator> model = make_model(model_options_);
+  model->to(parse_device(opt.device));
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(opt, model->parameters());
   std::unique_ptr<optim::Schedule> schedule = make_schedule(opt);
   // With --lr-schedule halving, a stalled validation also halves the rate
@@ -233,7 +235,13 @@ int Trainer::run() {
     loss.backward();
     int64_t update = state.update + 1;
     double loss_value = loss.item();
-    std::string bad = std::isfinite(loss_value) ? first_nonfinite_grad(named) : "(the loss)";
+    // The global norm is finite exactly when every gradient is (its squares
+    // are summed in double, which no float gradient overflows), so only a bad
+    // step pays for the search that names the parameter.
+    double norm = opt.clip_norm > 0 ? clip_grad_norm(parameters, opt.clip_norm) : grad_norm(parameters);
+    std::string bad = !std::isfinite(loss_value) ? "(the loss)"
+                      : !std::isfinite(norm)     ? first_nonfinite_grad(named)
+                                                 : std::string();
     if (!bad.empty()) {
       if (progress_bar) clear_progress();
       std::cerr << timestamp() << " error: non-finite "
@@ -245,7 +253,6 @@ int Trainer::run() {
                 << " Try a lower --learn-rate or --clip-norm.\n";
       return 1;
     }
-    double norm = opt.clip_norm > 0 ? clip_grad_norm(parameters, opt.clip_norm) : grad_norm(parameters);
     double lr = schedule->rate(update);
     optimizer->set_lr(lr);
     optimizer->step();
@@ -318,7 +325,7 @@ int Trainer::run() {
         for (int64_t i = 0; i < opt.valid_samples && static_cast<size_t>(i) < valid_set.size(); ++i) sample.push_back(i);
         if (!sample.empty()) {
           data::Batch b = data::make_batch(valid_set.sources, valid_set.targets, sample);
-          DecodeResult decoded = greedy_decode(*model, b.source, b.source_lengths, max_output_length(b.source.size(1)));
+          DecodeResult decoded = greedy_decode(*model, b.source.to(model->device()), b.source_lengths, max_output_length(b.source.size(1)));
           for (size_t k = 0; k < sample.size(); ++k) {
             std::cout << "    source: " << valid_set.pairs[sample[k]].source << "\n"
                       << "    output: " << join_tokens(pipeline.tokenizer, pipeline.target_vocab, decoded.tokens[k]) << "\n"

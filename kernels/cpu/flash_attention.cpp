@@ -1,1 +1,238 @@
-// placeholder
+// Fused scaled dot-product attention, the FlashAttention way (Dao et al.
+// 2022, "FlashAttention: Fast and Memory-Efficient Exact Attention with
+// IO-Awareness", Algorithms 1 and 2), on the CPU. The twin of
+// kernels/cuda/flash_attention.cu and the reference it is tested against.
+//
+// The composed path (nn/scaled_dot_product_attention.h) builds the score
+// matrix S = q k^T * scale of shape (B, H, Tq, Tk), its softmax P of the same
+// shape, and then P v. For Tq = Tk = 4096 that is 64 MiB per head in float,
+// written to memory and read back twice, while q, k, v and out are only
+// 4 MiB together at D = 64. Attention is then limited by memory traffic, not
+// by arithmetic. The fused kernel never stores S or P: each query row meets
+// the keys one block at a time and keeps only three things between blocks.
+//
+// The online softmax. For one query row q_i, with scores s_j = scale * q_i.k_j,
+// the output is out_i = sum_j e^(s_j - m) v_j / sum_j e^(s_j - m) for any shift
+// m; the largest score is the shift that keeps exp from overflowing. The row
+// keeps a running max m, a running sum l and an unnormalised accumulator
+// acc (D numbers), starting at m = -inf, l = 0, acc = 0. For each block of keys:
+//   m_block = max_j s_j                      (over the block's visible keys)
+//   m_new   = max(m, m_block)
+//   c       = e^(m - m_new)                  (0 on the first block: e^-inf)
+//   l       = c * l   + sum_j e^(s_j - m_new)
+//   acc     = c * acc + sum_j e^(s_j - m_new) v_j
+//   m       = m_new
+// c rescales what was summed against the old max so that everything is
+// relative to the new one: e^(s - m_old) * e^(m_old - m_new) = e^(s - m_new).
+// After the last block, out_i = acc / l, exactly the softmax-weighted sum, and
+// lse_i = m + log l = log sum_j e^(s_j), which the backward keeps.
+//
+// The backward needs P again. Rather than store it, it recomputes each score
+// from q, k and lse: p_ij = e^(s_ij - lse_i) is already normalised. With
+// dO the gradient of out and D_i = sum_d dO_id O_id (= sum_j p_ij dp_ij):
+//   dv_j += p_ij dO_i                 (out = P v)
+//   dp_ij = dO_i . v_j
+//   ds_ij = p_ij (dp_ij - D_i)        (the softmax Jacobian, softmax.cpp)
+//   dq_i += ds_ij k_j * scale,  dk_j += ds_ij q_i * scale
+// The memory is again O(T D) rather than O(T^2); the price is computing the
+// scores twice, which is cheap next to the memory traffic it saves.
+//
+// Masks. Both masks hide a suffix of the keys: key j is visible to query i
+// when j < key_lengths[b] and, if causal, j <= i + (Tk - Tq). So row i sees
+// exactly the keys [0, n_i); the loops stop at n_i and never read a hidden key,
+// which is why nothing leaks through masked keys (not even a NaN). A row with
+// n_i = 0 gets out 0, lse -inf and no gradient.
+//
+// Precision: the scores, the running max and sum, the accumulators and every
+// gradient sum are kept in double, for float too, and rounded to T once at
+// the end; this kernel is the reference the GPU is checked against. Each
+// (b, h) belongs to one thread and is computed in a fixed order, so results
+// do not depend on the number of threads.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu.h"
+#include "kernels/cpu/parallel.h"
+
+namespace attn::kernels::cpu {
+namespace {
+
+// Keys taken together by the online softmax. Any size gives the same result
+// up to rounding; 64 scores fit in a few cache lines.
+constexpr int64_t kKeyBlock = 64;
+
+// Rough cost of one exp in scalar operations, for parallel_for's decision.
+constexpr int64_t kExpCost = 16;
+
+// The number of keys of a row of batch b that query i sees: keys [0, n_i).
+struct Visibility {
+  int64_t Tq, Tk;
+  const int64_t* key_lengths;  // (B) or null
+  bool causal;
+
+  int64_t keys_of_batch(int64_t b) const {
+    if (!key_lengths) return Tk;
+    return std::clamp<int64_t>(key_lengths[b], 0, Tk);
+  }
+  int64_t keys_of_row(int64_t batch_keys, int64_t i) const {
+    int64_t n = batch_keys;
+    if (causal) n = std::min(n, i + (Tk - Tq) + 1);
+    return std::max<int64_t>(n, 0);
+  }
+};
+
+double dot(const double* a, const double* b, int64_t D) {
+  double s = 0;
+  for (int64_t d = 0; d < D; ++d) s += a[d] * b[d];
+  return s;
+}
+
+template <typename T>
+void to_double(const T* x, int64_t n, double* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(x[i]);
+}
+
+// --- forward -----------------------------------------------------------------
+
+template <typename T>
+void forward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
+                  const T* v, const int64_t* key_lengths, bool causal, T scale, T* out, T* lse) {
+  const Visibility vis{Tq, Tk, key_lengths, causal};
+  const double s = static_cast<double>(scale);
+  parallel_for(B * H, Tq * Tk * D * 2 + Tq * Tk * kExpCost, [&](int64_t begin, int64_t end) {
+    // This thread's copies of one head's k and v in double, a query row, its
+    // accumulator and one block of scores: O(Tk D), never O(Tq Tk).
+    std::vector<double> kh(static_cast<size_t>(Tk * D)), vh(static_cast<size_t>(Tk * D));
+    std::vector<double> qi(static_cast<size_t>(D)), acc(static_cast<size_t>(D));
+    double scores[kKeyBlock];
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t batch_keys = vis.keys_of_batch(bh / H);
+      // Only the keys some row can see are read.
+      to_double(k + bh * Tk * D, batch_keys * D, kh.data());
+      to_double(v + bh * Tk * D, batch_keys * D, vh.data());
+      for (int64_t i = 0; i < Tq; ++i) {
+        const int64_t row = bh * Tq + i;
+        const int64_t n = vis.keys_of_row(batch_keys, i);
+        to_double(q + row * D, D, qi.data());
+        double m = -std::numeric_limits<double>::infinity(), l = 0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j0 = 0; j0 < n; j0 += kKeyBlock) {
+          const int64_t block = std::min(kKeyBlock, n - j0);
+          double block_max = -std::numeric_limits<double>::infinity();
+          for (int64_t j = 0; j < block; ++j) {
+            scores[j] = s * dot(qi.data(), &kh[(j0 + j) * D], D);
+            block_max = std::max(block_max, scores[j]);
+          }
+          const double m_new = std::max(m, block_max);
+          const double c = std::exp(m - m_new);  // e^-inf = 0 on the first block
+          l *= c;
+          for (int64_t d = 0; d < D; ++d) acc[d] *= c;
+          for (int64_t j = 0; j < block; ++j) {
+            const double p = std::exp(scores[j] - m_new);
+            l += p;
+            const double* vj = &vh[(j0 + j) * D];
+            for (int64_t d = 0; d < D; ++d) acc[d] += p * vj[d];
+          }
+          m = m_new;
+        }
+        T* o = out + row * D;
+        if (n == 0) {
+          for (int64_t d = 0; d < D; ++d) o[d] = T(0);
+          lse[row] = -std::numeric_limits<T>::infinity();
+        } else {
+          for (int64_t d = 0; d < D; ++d) o[d] = static_cast<T>(acc[d] / l);
+          lse[row] = static_cast<T>(m + std::log(l));
+        }
+      }
+    }
+  });
+}
+
+// --- backward ----------------------------------------------------------------
+
+template <typename T>
+void backward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
+                   const T* v, const T* out, const T* dout, const T* lse,
+                   const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk, T* dv) {
+  const Visibility vis{Tq, Tk, key_lengths, causal};
+  const double s = static_cast<double>(scale);
+  parallel_for(B * H, Tq * Tk * D * 6 + Tq * Tk * kExpCost, [&](int64_t begin, int64_t end) {
+    // One head's k, v and the sums dk, dv in double; one query row's q, dO
+    // and dq. dk and dv gather contributions from every query row, so they
+    // are only written back when the head is done.
+    const size_t keys_size = static_cast<size_t>(Tk * D);
+    std::vector<double> kh(keys_size), vh(keys_size), dkh(keys_size), dvh(keys_size);
+    std::vector<double> qi(static_cast<size_t>(D)), doi(static_cast<size_t>(D)),
+        dqi(static_cast<size_t>(D));
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t batch_keys = vis.keys_of_batch(bh / H);
+      to_double(k + bh * Tk * D, batch_keys * D, kh.data());
+      to_double(v + bh * Tk * D, batch_keys * D, vh.data());
+      std::fill(dkh.begin(), dkh.end(), 0.0);
+      std::fill(dvh.begin(), dvh.end(), 0.0);
+      for (int64_t i = 0; i < Tq; ++i) {
+        const int64_t row = bh * Tq + i;
+        const int64_t n = vis.keys_of_row(batch_keys, i);
+        std::fill(dqi.begin(), dqi.end(), 0.0);
+        if (n > 0) {  // a row that sees no key has lse -inf and no gradient
+          to_double(q + row * D, D, qi.data());
+          to_double(dout + row * D, D, doi.data());
+          double delta = 0;  // D_i = dO_i . O_i
+          for (int64_t d = 0; d < D; ++d) delta += doi[d] * static_cast<double>(out[row * D + d]);
+          const double row_lse = static_cast<double>(lse[row]);
+          for (int64_t j = 0; j < n; ++j) {
+            const double* kj = &kh[j * D];
+            const double* vj = &vh[j * D];
+            const double p = std::exp(s * dot(qi.data(), kj, D) - row_lse);
+            const double ds = p * (dot(doi.data(), vj, D) - delta);
+            double* dkj = &dkh[j * D];
+            double* dvj = &dvh[j * D];
+            for (int64_t d = 0; d < D; ++d) {
+              dvj[d] += p * doi[d];
+              dkj[d] += ds * qi[d];
+              dqi[d] += ds * kj[d];
+            }
+          }
+        }
+        for (int64_t d = 0; d < D; ++d) dq[row * D + d] = static_cast<T>(dqi[d] * s);
+      }
+      for (int64_t e = 0; e < Tk * D; ++e) {
+        dk[bh * Tk * D + e] = static_cast<T>(dkh[e] * s);
+        dv[bh * Tk * D + e] = static_cast<T>(dvh[e]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                             const float* q, const float* k, const float* v,
+                             const int64_t* key_lengths, bool causal, float scale, float* out,
+                             float* lse) {
+  forward_impl(B, H, Tq, Tk, D, q, k, v, key_lengths, causal, scale, out, lse);
+}
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                             const double* q, const double* k, const double* v,
+                             const int64_t* key_lengths, bool causal, double scale, double* out,
+                             double* lse) {
+  forward_impl(B, H, Tq, Tk, D, q, k, v, key_lengths, causal, scale, out, lse);
+}
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                              const float* q, const float* k, const float* v, const float* out,
+                              const float* dout, const float* lse, const int64_t* key_lengths,
+                              bool causal, float scale, float* dq, float* dk, float* dv) {
+  backward_impl(B, H, Tq, Tk, D, q, k, v, out, dout, lse, key_lengths, causal, scale, dq, dk, dv);
+}
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                              const double* q, const double* k, const double* v,
+                              const double* out, const double* dout, const double* lse,
+                              const int64_t* key_lengths, bool causal, double scale, double* dq,
+                              double* dk, double* dv) {
+  backward_impl(B, H, Tq, Tk, D, q, k, v, out, dout, lse, key_lengths, causal, scale, dq, dk, dv);
+}
+
+}  // namespace attn::kernels::cpu

@@ -175,6 +175,52 @@ void max_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out
   });
 }
 
+// dx (outer, n, inner) is zero except dx[o, argmax[o, i], i] = grad[o, i]. Each
+// work item is one o: it clears its own (n, inner) slab, then writes the inner
+// picked elements, so no two items touch the same memory.
+template <typename T>
+void max_reduce_backward_impl(const T* grad, const int64_t* argmax, int64_t outer, int64_t n,
+                              int64_t inner, T* dx) {
+  if (n == 0) return;  // dx is empty (and max over an empty dim left no argmax)
+  parallel_for(outer, n * inner, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      T* slab = dx + o * n * inner;
+      std::fill(slab, slab + n * inner, T(0));
+      for (int64_t i = 0; i < inner; ++i) {
+        slab[argmax[o * inner + i] * inner + i] = grad[o * inner + i];
+      }
+    }
+  });
+}
+
+// Σ x[i]^2 in double, in chunks of a fixed size summed in chunk order, so the
+// result does not depend on the number of threads (as sum_rows above).
+template <typename T>
+double sum_of_squares_impl(int64_t n, const T* x) {
+  if (n == 0) return 0.0;
+  const int64_t chunks = ceil_div(n, kSumChunk);
+  std::vector<double> partial(static_cast<size_t>(chunks));
+  parallel_for(chunks, kSumChunk, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const T* chunk = x + c * kSumChunk;
+      const int64_t length = std::min(kSumChunk, n - c * kSumChunk);
+      double acc0 = 0, acc1 = 0;  // two chains of adds instead of one
+      int64_t k = 0;
+      for (; k + 2 <= length; k += 2) {
+        const double a = static_cast<double>(chunk[k]), b = static_cast<double>(chunk[k + 1]);
+        acc0 += a * a;
+        acc1 += b * b;
+      }
+      double total = acc0 + acc1;
+      for (; k < length; ++k) total += static_cast<double>(chunk[k]) * static_cast<double>(chunk[k]);
+      partial[static_cast<size_t>(c)] = total;
+    }
+  });
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
 }  // namespace
 
 void sum_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out) {
@@ -192,5 +238,17 @@ void max_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double
                 int64_t* argmax) {
   max_reduce_impl(x, outer, n, inner, out, argmax);
 }
+
+void max_reduce_backward(const float* grad, const int64_t* argmax, int64_t outer, int64_t n,
+                         int64_t inner, float* dx) {
+  max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
+}
+void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t outer, int64_t n,
+                         int64_t inner, double* dx) {
+  max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
+}
+
+double sum_of_squares(int64_t n, const float* x) { return sum_of_squares_impl(n, x); }
+double sum_of_squares(int64_t n, const double* x) { return sum_of_squares_impl(n, x); }
 
 }  // namespace attn::kernels::cpu

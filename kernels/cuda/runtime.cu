@@ -1,12 +1,31 @@
-// GPU memory and the question "is there a GPU?".
+// GPU memory, and the question "is there a GPU?".
 //
 // On a machine with the CUDA toolkit but no GPU, cudaGetDeviceCount returns an
 // error ("CUDA driver version is insufficient for CUDA runtime version" or "no
 // CUDA-capable device is detected") rather than a count of zero. Any error there
 // means "no GPU" (design.md, Devices), and tests skip with that message.
+//
+// The caching allocator. cudaMalloc and cudaFree are slow (tens of
+// microseconds) and cudaFree waits for the whole device to go idle, which
+// would put a host synchronisation inside every training step: a step frees
+// and allocates thousands of activations. So freed blocks are not given back;
+// they wait in a free list keyed by their (rounded) size, and the next request
+// of that size takes one. After the first step, a training loop's sizes repeat
+// and no more cudaMalloc happens. This is PyTorch's CUDACachingAllocator idea
+// without its block splitting: sizes are rounded up to a multiple of 512 bytes
+// (small) or to a sixteenth of the next power of two (large), so the lists
+// stay few.
+//
+// All work goes to the default stream, in order, so a block freed on the host
+// while a queued kernel still reads it is safe to reuse: the next kernel to
+// write it is queued after the reader.
 #include <cuda_runtime.h>
 
+#include <map>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
@@ -18,6 +37,7 @@ namespace {
 struct Availability {
   bool available = false;
   std::string why;
+  std::string name;
   Availability() {
     int count = 0;
     cudaError_t status = cudaGetDeviceCount(&count);
@@ -28,6 +48,8 @@ struct Availability {
       why = "no CUDA device found";
     } else {
       available = true;
+      cudaDeviceProp prop{};
+      if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) name = prop.name;
     }
   }
 };
@@ -37,34 +59,119 @@ const Availability& availability() {
   return answer;
 }
 
+// The size a request is served with: small requests to 512 bytes, large ones
+// to a sixteenth of their power of two (a 1.1 MB request gets a 1.125 MB
+// block), so a block is at most 6.25% larger than asked.
+size_t rounded_size(size_t nbytes) {
+  if (nbytes <= (size_t(1) << 20)) return (nbytes + 511) / 512 * 512;
+  size_t power = 1;
+  while (power < nbytes) power <<= 1;
+  size_t step = power / 16;
+  return (nbytes + step - 1) / step * step;
+}
+
+struct Allocator {
+  std::mutex mutex;
+  std::multimap<size_t, void*> free_blocks;      // size -> block, waiting for reuse
+  std::unordered_map<void*, size_t> live_sizes;  // block in use -> its size
+  size_t in_use = 0, cached = 0;
+
+  // Frees every cached block; the caller holds the mutex.
+  void release_cached() {
+    for (auto& [size, ptr] : free_blocks) cudaFree(ptr);
+    free_blocks.clear();
+    cached = 0;
+  }
+};
+
+Allocator& allocator() {
+  // Never destroyed: blocks may still be freed by static tensors' destructors
+  // after main returns, and the CUDA runtime may already be gone by then.
+  static Allocator* instance = new Allocator();
+  return *instance;
+}
+
 }  // namespace
 
 bool built_with_cuda() { return true; }
 bool is_available() { return availability().available; }
 std::string why_unavailable() { return availability().available ? "" : availability().why; }
+std::string device_name() { return availability().name; }
 
 void* device_malloc(size_t nbytes) {
   ATTN_CHECK(is_available(), "CUDA is not available: ", why_unavailable());
+  const size_t size = rounded_size(nbytes > 0 ? nbytes : 1);
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
   void* ptr = nullptr;
-  check_cuda(cudaMalloc(&ptr, nbytes > 0 ? nbytes : 1), "cudaMalloc");
+  auto hit = a.free_blocks.find(size);
+  if (hit != a.free_blocks.end()) {
+    ptr = hit->second;
+    a.free_blocks.erase(hit);
+    a.cached -= size;
+  } else {
+    cudaError_t status = cudaMalloc(&ptr, size);
+    if (status == cudaErrorMemoryAllocation) {
+      // Out of memory: give the cache back and try once more.
+      cudaGetLastError();
+      a.release_cached();
+      status = cudaMalloc(&ptr, size);
+    }
+    check_cuda(status, "cudaMalloc");
+  }
+  a.live_sizes[ptr] = size;
+  a.in_use += size;
   return ptr;
 }
 
 void device_free(void* ptr) {
   // Never throws: called from destructors.
-  if (ptr) cudaFree(ptr);
+  if (!ptr) return;
+  Allocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  auto live = a.live_sizes.find(ptr);
+  if (live == a.live_sizes.end()) return;  // not ours: nothing we can safely do
+  a.in_use -= live->second;
+  a.cached += live->second;
+  a.free_blocks.emplace(live->second, ptr);
+  a.live_sizes.erase(live);
+}
+
+size_t allocated_bytes() {
+  std::lock_guard<std::mutex> lock(allocator().mutex);
+  return allocator().in_use;
+}
+
+size_t cached_bytes() {
+  std::lock_guard<std::mutex> lock(allocator().mutex);
+  return allocator().cached;
+}
+
+void empty_cache() {
+  if (!is_available()) return;
+  std::lock_guard<std::mutex> lock(allocator().mutex);
+  allocator().release_cached();
 }
 
 void copy_host_to_device(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
   check_cuda(cudaMemcpy(dst, src, nbytes, cudaMemcpyHostToDevice), "copy to cuda");
 }
 
 void copy_device_to_host(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  // cudaMemcpy to pageable host memory waits for the kernels queued before it,
+  // so the host sees their results: this is where a number reaches the log.
   check_cuda(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToHost), "copy to cpu");
 }
 
 void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
-  check_cuda(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToDevice), "copy on cuda");
+  if (nbytes == 0) return;
+  check_cuda(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, 0), "copy on cuda");
+}
+
+void synchronize() {
+  if (is_available()) check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 
 }  // namespace attn::kernels::cuda
