@@ -256,6 +256,14 @@ std::vector<GradcheckCase> make_cases() {
   add_case("additive_attention_scores", "keys (2,3,4), query (2,4), v (4)", [](Generator& g) {
              return Inputs{leaf(g, {2, 3, 4}), leaf(g, {2, 4}), leaf(g, {4})}; },
            [](const Inputs& x) { return additive_attention_scores(x[0], x[1], x[2]); });
+  add_case("flash_attention", "q (2,2,3,4), k v (2,2,5,4), key lengths {5, 2}", [](Generator& g) {
+             return Inputs{leaf(g, {2, 2, 3, 4}), leaf(g, {2, 2, 5, 4}), leaf(g, {2, 2, 5, 4})}; },
+           [](const Inputs& x) {
+             return flash_attention(x[0], x[1], x[2], from_vector(std::vector<int64_t>{5, 2}, {2}));
+           });
+  add_case("flash_attention", "causal, q (1,2,4,3), k v (1,2,6,3)", [](Generator& g) {
+             return Inputs{leaf(g, {1, 2, 4, 3}), leaf(g, {1, 2, 6, 3}), leaf(g, {1, 2, 6, 3})}; },
+           [](const Inputs& x) { return flash_attention(x[0], x[1], x[2], Tensor(), true); });
   return cases;
 }
 
@@ -273,7 +281,7 @@ const std::vector<std::string>& differentiable_ops() {
       "mean", "max", "softmax", "log_softmax", "reshape", "view", "transpose", "permute",
       "narrow", "slice", "expand", "squeeze", "unsqueeze", "contiguous", "cat", "stack",
       "split", "index_select", "additive_attention_scores", "embedding", "dropout", "layer_norm", "cross_entropy",
-      "unbind", "gru_cell_fused", "lstm_cell_fused"};
+      "unbind", "gru_cell_fused", "lstm_cell_fused", "flash_attention"};
   return ops;
 }
 

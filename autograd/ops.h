@@ -152,4 +152,14 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c);
 // keys: (B, S, A), query: (B, A), v: (A) -> (B, S)
 Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const Tensor& v);
 
+// --- fused attention (ops_flash_attention.cpp) ---
+// softmax(q k^T / sqrt(D)) v in one kernel that never stores the (Tq, Tk)
+// scores (FlashAttention); the composed reference is
+// nn::scaled_dot_product_attention. key_lengths: int64 (B) or undefined, key j
+// of batch b visible when j < key_lengths[b]; causal: query i sees keys
+// j <= i + (Tk - Tq). A query that sees no key gets zeros.
+// q: (B, H, Tq, D), k and v: (B, H, Tk, D) -> (B, H, Tq, D)
+Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& key_lengths = Tensor(), bool causal = false);
+
 }  // namespace attn

@@ -283,6 +283,7 @@ Tensor operator/(double s, const Tensor& x) { return rdiv(x, s); }
 namespace {
 
 Tensor compare(kernels::CompareOp op, const char* name, const Tensor& x, double s) {
+  autograd::check_max_dims(name, x);  // names the op in any error; compare itself is flat
   Tensor input = x.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.options());
   dispatch_all(x.dtype(), [&](auto zero) {

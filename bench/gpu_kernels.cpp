@@ -4,7 +4,7 @@
 //   build/release/bench/bench_gpu            (scripts/gpu-check runs it)
 //   build/release/bench/bench_gpu --quick    (every size / 8: a smoke run)
 //
-// It prints one markdown table, ready for docs/15-gpu.md:
+// It prints one markdown table, ready for docs/13-attention-on-the-gpu.md:
 //   - the card, and a device-to-device cudaMemcpy of 1 GiB: the most bytes per
 //     second the memory moves, the ceiling for every memory-bound kernel;
 //   - GEMM 4096^3 in fp32: the three teaching kernels (gemm_teaching.cu) and

@@ -295,7 +295,7 @@ void sgd_step(int64_t n, double* p, const double* g, double* buf, const SgdStep&
 // Fused scaled dot-product attention, softmax(q k^T * scale) v, computed the
 // FlashAttention way (Dao et al. 2022): each query row meets the keys in
 // blocks with an online softmax (running max and sum), so the (Tq, Tk) score
-// matrix is never stored. docs/15-gpu.md walks through it.
+// matrix is never stored. docs/13-attention-on-the-gpu.md walks through it.
 //   q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, D), out (B, H, Tq, D), all contiguous.
 //   key_lengths (B) or null: key j of batch b is visible only when j < key_lengths[b]
 //     (the padding mask of nn/scaled_dot_product_attention.h).

@@ -7,10 +7,12 @@
 // is tested against (tests/kernels/test_cuda_*.cpp), and kernels/device.h
 // picks one or the other by the tensor's device.
 //
-// Pointers are device pointers, except that the scalar arguments and structs
-// travel by value. A kernel returns as soon as its work is queued (no host
-// synchronisation), except the few that return a number to the host
-// (sum_of_squares), which wait for it.
+// Data pointers are device pointers; the shape and stride arrays of the
+// strided kernels are host arrays (a few numbers, copied into the launch's
+// arguments), and scalars and structs travel by value. A kernel returns as
+// soon as its work is queued (no host synchronisation), except the two that
+// return a number to the host (sum_of_squares, cross_entropy_forward's count),
+// which wait for it.
 //
 // In a build without CUDA (no toolkit, or -DATTN_CUDA=OFF) these functions
 // still exist (kernels/cuda_unavailable.cpp) and throw attn::Error saying so,
@@ -226,7 +228,7 @@ void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int6
                               const double* dout, const double* lse, const int64_t* key_lengths,
                               bool causal, double scale, double* dq, double* dk, double* dv);
 
-// --- gemm_teaching.cu: GEMM three ways, for the course (docs/15-gpu.md)
+// --- gemm_teaching.cu: GEMM three ways, for the course (docs/13-attention-on-the-gpu.md)
 // --------- C (M, N) = A (M, K) @ B (K, N), float, row-major, contiguous. No
 // CPU twin: they are steps towards cuBLAS (gemm above), tested and benchmarked
 // against it. naive: one thread per C element, reading A and B from global

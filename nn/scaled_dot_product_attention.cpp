@@ -146,8 +146,8 @@ Tensor combine_masks(const Tensor& a, const Tensor& b) {
   ATTN_CHECK(ok, "combine_masks: masks of shapes ", shape_str(a.shape()), " and ",
              shape_str(b.shape()), " do not broadcast");
   // AND of 0/1 values is their product; the element-wise ops are floating
-  // only, so multiply in float64 (0 and 1 are exact) and come back to int64.
-  Tensor product = ne(a, 0.0).to(kFloat64) * ne(b, 0.0).to(kFloat64);
+  // only, so multiply in float32 (0 and 1 are exact, on either device) and come back to int64.
+  Tensor product = ne(a, 0.0).to(kFloat32) * ne(b, 0.0).to(kFloat32);
   return product.to(kInt64);                                       // broadcast shape
 }
 

@@ -191,7 +191,7 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
     const int64_t V = logits.size(1);
     // log p(y | prefix) of every row and token, read on the CPU in double
     // (exact for float32 models too) to rank the candidates plainly.
-    Tensor log_probs = log_softmax(logits, -1).to(kFloat64).cpu().contiguous();  // (R, V)
+    Tensor log_probs = log_softmax(logits, -1).cpu().to(kFloat64).contiguous();  // (R, V)
     const double* log_p = log_probs.data_ptr<double>();
 
     Step step;

@@ -1,5 +1,5 @@
 // GEMM three ways: the steps from the first kernel anyone writes towards
-// cuBLAS, for the course (docs/15-gpu.md). attn itself multiplies through
+// cuBLAS, for the course (docs/13-attention-on-the-gpu.md). attn itself multiplies through
 // cuBLAS (matmul.cu); these exist to be read, tested against it
 // (tests/kernels/test_cuda_gemm.cpp) and timed beside it (bench/gpu_kernels.cpp).
 //

@@ -121,6 +121,13 @@ TEST(CudaOps, LayersAndLoss) {
            [](auto& x) { return attn::gru_cell_fused(x[0], x[1], x[2]); }, red);
   check_op("lstm cell", {rnd({4, 32}, 35), rnd({4, 8}, 36)},
            [](auto& x) { return attn::lstm_cell_fused(x[0], x[1]); }, red);
+  Tensor key_lengths = attn::from_vector(std::vector<int64_t>{7, 0, 3}, {3});
+  check_op("flash_attention padded", {rnd({3, 2, 5, 16}, 40), rnd({3, 2, 7, 16}, 41),
+                                      rnd({3, 2, 7, 16}, 42), key_lengths},
+           [](auto& x) { return attn::flash_attention(x[0], x[1], x[2], x[3]); }, red);
+  check_op("flash_attention causal", {rnd({2, 2, 9, 8}, 43), rnd({2, 2, 9, 8}, 44),
+                                      rnd({2, 2, 9, 8}, 45)},
+           [](auto& x) { return attn::flash_attention(x[0], x[1], x[2], Tensor(), true); }, red);
   check_op("additive scores", {rnd({3, 7, 16}, 37), rnd({3, 16}, 38), rnd({16}, 39)},
            [](auto& x) { return attn::additive_attention_scores(x[0], x[1], x[2]); }, red);
 }

@@ -1,0 +1,83 @@
+// Scaled dot-product attention as one fused op (kernels/cpu/flash_attention.cpp,
+// kernels/cuda/flash_attention.cu), beside the composed path of
+// nn/scaled_dot_product_attention.cpp (matmul, masked_fill, softmax, matmul),
+// which stays the readable reference and the fallback for masks of any shape.
+//
+//   S = q k^T / sqrt(D),  P = softmax(S) over the visible keys,  out = P v
+//                                                 (Vaswani et al. 2017, eq. 1)
+// The fused kernels never store S or P: the forward keeps only out and the
+// row log-sum-exp lse, and the backward recomputes P = exp(S - lse) block by
+// block (Dao et al. 2022, FlashAttention, Algorithms 1 and 2):
+//   dV = P^T dO
+//   dP = dO V^T
+//   dS = P * (dP - rowsum(dO * O))        (the softmax Jacobian, docs/02-autograd.md)
+//   dQ = dS K / sqrt(D),  dK = dS^T Q / sqrt(D)
+// Masks are the two that translation needs, given as numbers rather than
+// tensors: key_lengths (padding) and causal (the decoder's future).
+#include <cmath>
+
+#include "autograd/op_helpers.h"
+#include "tensor/dispatch.h"
+
+namespace attn {
+
+using autograd::any_requires_grad;
+using autograd::record;
+
+Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& key_lengths, bool causal) {
+  const char* op = "flash_attention";
+  check_same(op, q, k);
+  check_same(op, q, v);
+  check_floating(op, q);
+  ATTN_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4 && k.shape() == v.shape() &&
+                 q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3),
+             op, ": expected q (B, H, Tq, D), k and v (B, H, Tk, D), got ", shape_str(q.shape()),
+             ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
+  Tensor lengths;
+  if (key_lengths.defined()) {
+    ATTN_CHECK(key_lengths.dtype() == kInt64 && key_lengths.shape() == Shape({B}), op,
+               ": key_lengths must be int64 (B) = (", B, "), got ", dtype_name(key_lengths.dtype()),
+               " ", shape_str(key_lengths.shape()));
+    for (int64_t n : key_lengths.to_vector<int64_t>()) {
+      ATTN_CHECK(n >= 0 && n <= Tk, op, ": key length ", n, " is outside [0, ", Tk,
+                 "] for keys ", shape_str(k.shape()));
+    }
+    lengths = key_lengths.to(q.device()).contiguous();
+  }
+  Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
+  Tensor out = Tensor::empty({B, H, Tq, D}, q.options());
+  Tensor lse = Tensor::empty({B, H, Tq}, q.options());
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D > 0 ? D : 1));
+  dispatch_floating(q.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    kernels::flash_attention_forward(
+        q.device(), B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
+        lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr, causal, static_cast<T>(scale),
+        out.data_ptr<T>(), lse.data_ptr<T>());
+  });
+  if (any_requires_grad({q, k, v})) {
+    Tensor saved_out = out.detach();
+    record("FlashAttentionBackward", out, {q, k, v},
+           [qc, kc, vc, saved_out, lse, lengths, causal, scale, B, H, Tq, Tk, D](const Tensor& g) {
+             Tensor dout = g.contiguous();
+             Tensor dq = Tensor::empty(qc.shape(), qc.options());
+             Tensor dk = Tensor::empty(kc.shape(), kc.options());
+             Tensor dv = Tensor::empty(vc.shape(), vc.options());
+             dispatch_floating(qc.dtype(), "flash_attention backward", [&](auto zero) {
+               using T = decltype(zero);
+               kernels::flash_attention_backward(
+                   qc.device(), B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(),
+                   vc.data_ptr<T>(), saved_out.data_ptr<T>(), dout.data_ptr<T>(),
+                   lse.data_ptr<T>(), lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr,
+                   causal, static_cast<T>(scale), dq.data_ptr<T>(), dk.data_ptr<T>(),
+                   dv.data_ptr<T>());
+             });
+             return std::vector<Tensor>{dq, dk, dv};
+           });
+  }
+  return out;
+}
+
+}  // namespace attn
