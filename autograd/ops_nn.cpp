@@ -66,7 +66,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* generator) {
   // Inverted dropout (Srivastava et al. 2014, as PyTorch): keep with
   // probability 1 - p and scale by 1/(1-p) now, so evaluation needs no change.
   // The mask is an ordinary tensor, so mul's backward gives dL/dx = mask * dL/dy.
-  Tensor keep = gt(rand(x.shape(), x.dtype(), generator), p);
+  Tensor keep = gt(rand(x.shape(), x.options(), generator), p);  // on x's device
   Tensor mask = keep.to(x.dtype()) * (1.0 / (1.0 - p));
   return x * mask;
 }

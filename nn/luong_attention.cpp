@@ -119,7 +119,7 @@ LuongAttentionOutput LuongAttention::forward(const Tensor& query, const Tensor& 
     }
     out.positions = from_vector(centre, {B, T}).to(query.dtype()).to(query.device());
   } else if (options_.scope == "local-p") {
-    Tensor lengths_float = source_lengths.to(query.dtype());
+    Tensor lengths_float = source_lengths.to(query.dtype()).to(query.device());
     out.positions = predict_positions(query, lengths_float);               // (B, T)
     centre = out.positions.detach().cpu().to(kFloat64).to_vector<double>();
   }

@@ -14,8 +14,6 @@ Tensor Tensor::empty(const Shape& shape, TensorOptions options) {
   for (int64_t s : shape) {
     ATTN_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
   }
-  ATTN_CHECK(options.device_ == kCPU || options.dtype_ == kFloat32 || options.dtype_ == kInt64,
-             "empty: ", dtype_name(options.dtype_), " tensors live on the CPU only");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(
       static_cast<size_t>(shape_numel(shape)) * element_size(options.dtype_), options.device_);

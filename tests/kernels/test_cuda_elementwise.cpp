@@ -3,7 +3,7 @@
 //
 // Each test draws fresh random inputs, runs the CPU kernel on them and the
 // CUDA kernel on a GPU copy, and compares. Buffers are vectors and raw device
-// memory (DeviceBuffer), not tensors: float64 tensors live on the CPU only.
+// memory (DeviceBuffer), so each kernel is called exactly as kernels/cuda.h declares it.
 // Every comparison names its tolerance and why: exact where both devices do
 // the same IEEE operations in the same order (copies, + - * /, comparisons,
 // the ordered scatter-adds); a few ulps where the math libraries differ
