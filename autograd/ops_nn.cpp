@@ -22,12 +22,20 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   ATTN_CHECK(ids.device() == weight.device(), "embedding: ids are on ", device_name(ids.device()),
              " but the weight ", shape_str(weight.shape()), " is on ", device_name(weight.device()));
   Tensor flat_ids = ids.contiguous().reshape({-1});
-  // The range check reads the ids on the host (for GPU ids, a small copy).
-  Tensor host_ids = flat_ids.cpu();
-  const int64_t* id = host_ids.data_ptr<int64_t>();
-  for (int64_t j = 0; j < flat_ids.numel(); ++j) {
-    ATTN_CHECK(id[j] >= 0 && id[j] < vocab, "embedding: id ", id[j], " at position ", j,
-               " of ids ", shape_str(ids.shape()), " is outside the vocabulary [0, ", vocab, ")");
+  if (flat_ids.is_cuda()) {
+    // Checked on the GPU and reported at the next copy to the host, so the
+    // step does not wait here (kernels/cuda.h, check_ids_later).
+    kernels::cuda::check_ids_later(flat_ids.data_ptr<int64_t>(), flat_ids.numel(), vocab, -1,
+                                   "embedding: ids " + shape_str(ids.shape()) +
+                                       " hold ids outside the vocabulary [0, " +
+                                       std::to_string(vocab) + ")");
+  } else {
+    const int64_t* id = flat_ids.data_ptr<int64_t>();
+    for (int64_t j = 0; j < flat_ids.numel(); ++j) {
+      ATTN_CHECK(id[j] >= 0 && id[j] < vocab, "embedding: id ", id[j], " at position ", j,
+                 " of ids ", shape_str(ids.shape()), " is outside the vocabulary [0, ", vocab,
+                 ")");
+    }
   }
   Tensor table = weight.detach().contiguous();
   Shape out_shape = ids.shape();
@@ -141,25 +149,33 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   Tensor t = target.contiguous();
   ATTN_CHECK(t.device() == x.device(), "cross_entropy: target is on ", device_name(t.device()),
              " but the logits ", shape_str(x.shape()), " are on ", device_name(x.device()));
-  // The range check reads the targets on the host (for GPU targets, a small copy).
-  Tensor host_t = t.cpu();
-  const int64_t* ids = host_t.data_ptr<int64_t>();
-  for (int64_t r = 0; r < rows; ++r) {
-    ATTN_CHECK(ids[r] == options.ignore_index || (ids[r] >= 0 && ids[r] < classes),
-               "cross_entropy: target ", ids[r], " at row ", r, " is outside [0, ", classes,
-               ") and is not the ignore_index ", options.ignore_index);
+  if (t.is_cuda()) {
+    kernels::cuda::check_ids_later(t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
+                                   "cross_entropy: targets (" + std::to_string(rows) +
+                                       ") hold values outside [0, " + std::to_string(classes) +
+                                       ") that are not the ignore_index " +
+                                       std::to_string(options.ignore_index));
+  } else {
+    const int64_t* ids = t.data_ptr<int64_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+      ATTN_CHECK(ids[r] == options.ignore_index || (ids[r] >= 0 && ids[r] < classes),
+                 "cross_entropy: target ", ids[r], " at row ", r, " is outside [0, ", classes,
+                 ") and is not the ignore_index ", options.ignore_index);
+    }
   }
   Tensor loss = Tensor::empty({rows}, x.options());
   Tensor lse = Tensor::empty({rows}, x.options());
-  int64_t counted = 0;
   dispatch_floating(x.dtype(), "cross_entropy", [&](auto zero) {
     using T = decltype(zero);
-    counted = kernels::cross_entropy_forward(x.device(), 
-        x.data_ptr<T>(), t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
-        static_cast<T>(options.label_smoothing), loss.data_ptr<T>(), lse.data_ptr<T>());
+    kernels::cross_entropy_forward(x.device(), x.data_ptr<T>(), t.data_ptr<int64_t>(), rows,
+                                   classes, options.ignore_index,
+                                   static_cast<T>(options.label_smoothing), loss.data_ptr<T>(),
+                                   lse.data_ptr<T>());
   });
   Tensor out;
-  double scale = 1.0;  // dL/dloss[r] = g * scale for the reduced forms
+  // For the mean: the rows that count, counted where the targets are (a
+  // scalar tensor, so the GPU never reports a number back mid-step).
+  Tensor counted;
   {
     NoGradGuard no_grad;
     if (options.reduction == Reduction::None) {
@@ -167,9 +183,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
     } else {
       out = sum(loss);
       if (options.reduction == Reduction::Mean) {
-        // All rows ignored: PyTorch gives NaN (0/0); we do the same, loudly documented.
-        scale = counted > 0 ? 1.0 / static_cast<double>(counted) : 0.0;
-        out = counted > 0 ? out * scale : full({}, std::nan(""), x.options());
+        // All rows ignored: 0 / 0 = NaN, as PyTorch gives.
+        counted = sum(ne(t, static_cast<double>(options.ignore_index)).to(x.dtype()));
+        out = out / counted;
       }
     }
   }
@@ -177,10 +193,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
     // dL/dlogits[r] = dL/dloss[r] * (softmax(x_r) - (1 - eps) onehot(t_r) - eps / V)
     Reduction reduction = options.reduction;
     record("CrossEntropyBackward", out, {logits},
-           [x, t, lse, options, reduction, scale, rows, classes](const Tensor& g) {
-             Tensor row_grad = reduction == Reduction::None
-                                   ? g.contiguous()
-                                   : (g.reshape({1}) * scale).expand({rows}).contiguous();
+           [x, t, lse, options, reduction, counted, rows, classes](const Tensor& g) {
+             // dL/dloss[r]: g itself, or g (/ count for the mean) for every row.
+             Tensor row_grad = reduction == Reduction::None ? g.contiguous()
+                               : reduction == Reduction::Sum
+                                   ? g.reshape({1}).expand({rows}).contiguous()
+                                   : (g / counted).reshape({1}).expand({rows}).contiguous();
              Tensor dx = Tensor::empty({rows, classes}, x.options());
              dispatch_floating(x.dtype(), "cross_entropy backward", [&](auto zero) {
                using T = decltype(zero);

@@ -443,13 +443,19 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   // tensors with host-side lengths, all reordered by one beam index).
   Tensor idx = index.to(x.device()).contiguous();
   int64_t src_n = x.dim() == 0 ? 1 : x.shape()[d];
-  // The range check reads the ids on the host (for a GPU index, a small copy).
-  Tensor host_idx = idx.cpu();
-  const int64_t* ids = host_idx.data_ptr<int64_t>();
-  for (int64_t j = 0; j < idx.numel(); ++j) {
-    ATTN_CHECK(ids[j] >= 0 && ids[j] < src_n, "index_select: index ", ids[j], " at position ", j,
-               " is out of range for dim ", d, " of size ", src_n, " (input shape ",
-               shape_str(x.shape()), ")");
+  if (idx.is_cuda()) {
+    // Checked on the GPU, reported at the next copy to the host (check_ids_later).
+    kernels::cuda::check_ids_later(idx.data_ptr<int64_t>(), idx.numel(), src_n, -1,
+                                   "index_select: the index holds values out of range for dim " +
+                                       std::to_string(d) + " of size " + std::to_string(src_n) +
+                                       " (input shape " + shape_str(x.shape()) + ")");
+  } else {
+    const int64_t* ids = idx.data_ptr<int64_t>();
+    for (int64_t j = 0; j < idx.numel(); ++j) {
+      ATTN_CHECK(ids[j] >= 0 && ids[j] < src_n, "index_select: index ", ids[j], " at position ",
+                 j, " is out of range for dim ", d, " of size ", src_n, " (input shape ",
+                 shape_str(x.shape()), ")");
+    }
   }
   int64_t outer = 1, inner = 1;
   for (int64_t k = 0; k < d; ++k) outer *= x.shape()[k];

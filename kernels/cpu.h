@@ -165,15 +165,15 @@ void layer_norm_backward(const double* dy, const double* x, const double* gamma,
 // Per-row loss of logits (rows, classes) against target ids (rows), fused
 // log-softmax and negative log-likelihood, with label smoothing eps:
 //   loss = (1 - eps) * (lse - x[target]) + eps * (lse - mean_k x[k])
-// Rows whose target equals ignore_index get loss 0 and are not counted.
-// Writes loss (rows) and lse (rows, the log-sum-exp, kept for the backward);
-// returns how many rows were counted.
-int64_t cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
-                              int64_t classes, int64_t ignore_index, float label_smoothing,
-                              float* loss, float* lse);
-int64_t cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
-                              int64_t classes, int64_t ignore_index, double label_smoothing,
-                              double* loss, double* lse);
+// Rows whose target equals ignore_index get loss 0 (the caller counts the
+// others, on the tensor's device, for the mean: autograd/ops_nn.cpp).
+// Writes loss (rows) and lse (rows, the log-sum-exp, kept for the backward).
+void cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
+                           int64_t classes, int64_t ignore_index, float label_smoothing,
+                           float* loss, float* lse);
+void cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
+                           int64_t classes, int64_t ignore_index, double label_smoothing,
+                           double* loss, double* lse);
 // d logits = row_grad[r] * (softmax(x) - (1 - eps) * onehot(target) - eps / classes),
 // zero for ignored rows. row_grad holds dL/dloss[r] (for a mean: g / count).
 void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,
@@ -267,10 +267,11 @@ void max_reduce_backward(const float* grad, const int64_t* argmax, int64_t outer
                          int64_t inner, float* dx);
 void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t outer, int64_t n,
                          int64_t inner, double* dx);
-// sum_i x[i]^2 over n elements, accumulated in double (the global gradient
-// norm squared; clip.cpp adds the parameters' sums).
-double sum_of_squares(int64_t n, const float* x);
-double sum_of_squares(int64_t n, const double* x);
+// *out = sum_i x[i]^2 over n elements, accumulated in double (the global
+// gradient norm squared: clip.cpp writes one sum per parameter into one
+// buffer, on the gradients' device, and reads them back together).
+void sum_of_squares(int64_t n, const float* x, double* out);
+void sum_of_squares(int64_t n, const double* x, double* out);
 
 // --- random.cpp ------------------------------------------------------------
 // out[i] = the uniform number in [0, 1) that Generator::uniform() draws as its

@@ -10,9 +10,8 @@
 // Data pointers are device pointers; the shape and stride arrays of the
 // strided kernels are host arrays (a few numbers, copied into the launch's
 // arguments), and scalars and structs travel by value. A kernel returns as
-// soon as its work is queued (no host synchronisation), except the two that
-// return a number to the host (sum_of_squares, cross_entropy_forward's count),
-// which wait for it.
+// soon as its work is queued: nothing here makes the host wait, except the
+// copies to the host and synchronize().
 //
 // In a build without CUDA (no toolkit, or -DATTN_CUDA=OFF) these functions
 // still exist (kernels/cuda_unavailable.cpp) and throw attn::Error saying so,
@@ -52,6 +51,14 @@ void copy_device_to_host(void* dst, const void* src, size_t nbytes);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes);
 // Waits until every queued kernel has finished (benchmarks and timing only).
 void synchronize();
+
+// Checks that report late, so that a training step never waits for the GPU
+// to validate its own inputs: counts, on the GPU, the ids[0..n) outside
+// [0, limit) other than `allowed` (pass -1 for none), and returns at once. The
+// next copy to the host (loss.item(), printing, .cpu()) or synchronize() looks
+// at the count and throws attn::Error with `what` and the number found.
+void check_ids_later(const int64_t* ids, int64_t n, int64_t limit, int64_t allowed,
+                     const std::string& what);
 
 // --- elementwise.cu ----------------------------------------------------------
 void unary(UnaryOp op, int64_t n, const float* x, float* out);
@@ -132,10 +139,10 @@ void layer_norm_backward(const double* dy, const double* x, const double* gamma,
                          double* dbeta);
 
 // --- cross_entropy.cu --------------------------------------------------------
-int64_t cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
+void cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
                               int64_t classes, int64_t ignore_index, float label_smoothing,
                               float* loss, float* lse);
-int64_t cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
+void cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
                               int64_t classes, int64_t ignore_index, double label_smoothing,
                               double* loss, double* lse);
 void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,
@@ -197,8 +204,8 @@ void max_reduce_backward(const float* grad, const int64_t* argmax, int64_t outer
                          int64_t inner, float* dx);
 void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t outer, int64_t n,
                          int64_t inner, double* dx);
-double sum_of_squares(int64_t n, const float* x);
-double sum_of_squares(int64_t n, const double* x);
+void sum_of_squares(int64_t n, const float* x, double* out);
+void sum_of_squares(int64_t n, const double* x, double* out);
 
 // --- random.cu ---------------------------------------------------------------
 void uniform(uint64_t seed, uint64_t offset, int64_t n, float* out);

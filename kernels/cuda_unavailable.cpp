@@ -33,6 +33,9 @@ void copy_host_to_device(void*, const void*, size_t) { unavailable("copy_host_to
 void copy_device_to_host(void*, const void*, size_t) { unavailable("copy_device_to_host"); }
 void copy_device_to_device(void*, const void*, size_t) { unavailable("copy_device_to_device"); }
 void synchronize() {}
+void check_ids_later(const int64_t*, int64_t, int64_t, int64_t, const std::string&) {
+  unavailable("check_ids_later");
+}
 void unary(UnaryOp, int64_t, const float*, float*) { unavailable("unary"); }
 void unary(UnaryOp, int64_t, const double*, double*) { unavailable("unary"); }
 void binary(BinaryOp, int, const int64_t*, const float*, const int64_t*, const float*,
@@ -135,11 +138,11 @@ void layer_norm_backward(const double*, const double*, const double*, const doub
                          int64_t, int64_t, double*, double*, double*) {
   unavailable("layer_norm_backward");
 }
-int64_t cross_entropy_forward(const float*, const int64_t*, int64_t, int64_t, int64_t, float,
+void cross_entropy_forward(const float*, const int64_t*, int64_t, int64_t, int64_t, float,
                               float*, float*) {
   unavailable("cross_entropy_forward");
 }
-int64_t cross_entropy_forward(const double*, const int64_t*, int64_t, int64_t, int64_t, double,
+void cross_entropy_forward(const double*, const int64_t*, int64_t, int64_t, int64_t, double,
                               double*, double*) {
   unavailable("cross_entropy_forward");
 }
@@ -221,8 +224,8 @@ void max_reduce_backward(const float*, const int64_t*, int64_t, int64_t, int64_t
 void max_reduce_backward(const double*, const int64_t*, int64_t, int64_t, int64_t, double*) {
   unavailable("max_reduce_backward");
 }
-double sum_of_squares(int64_t, const float*) { unavailable("sum_of_squares"); }
-double sum_of_squares(int64_t, const double*) { unavailable("sum_of_squares"); }
+void sum_of_squares(int64_t, const float*, double*) { unavailable("sum_of_squares"); }
+void sum_of_squares(int64_t, const double*, double*) { unavailable("sum_of_squares"); }
 void uniform(uint64_t, uint64_t, int64_t, float*) { unavailable("uniform"); }
 void uniform(uint64_t, uint64_t, int64_t, double*) { unavailable("uniform"); }
 void adam_step(int64_t, float*, const float*, float*, float*, const AdamStep&) {

@@ -160,7 +160,7 @@ void layer_norm_backward(Device device, const T* dy, const T* x, const T* gamma,
 }
 
 template <typename T>
-int64_t cross_entropy_forward(Device device, const T* logits, const int64_t* target, int64_t rows,
+void cross_entropy_forward(Device device, const T* logits, const int64_t* target, int64_t rows,
                               int64_t classes, int64_t ignore_index, T label_smoothing, T* loss,
                               T* lse) {
   if (device == Device::CUDA) {
@@ -274,11 +274,11 @@ void max_reduce_backward(Device device, const T* grad, const int64_t* argmax, in
 }
 
 template <typename T>
-double sum_of_squares(Device device, int64_t n, const T* x) {
+void sum_of_squares(Device device, int64_t n, const T* x, double* out) {
   if (device == Device::CUDA) {
-    return cuda::sum_of_squares(n, x);
+    return cuda::sum_of_squares(n, x, out);
   }
-  return cpu::sum_of_squares(n, x);
+  return cpu::sum_of_squares(n, x, out);
 }
 
 template <typename T>

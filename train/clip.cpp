@@ -32,17 +32,36 @@ bool finite_values(const T* x, int64_t n) {
 }  // namespace
 
 double grad_norm(const std::vector<Tensor>& parameters) {
-  double sum = 0;
+  // One sum of squares per parameter, each written by a kernel into its slot
+  // of one float64 buffer on the gradients' device, then read back together:
+  // on the GPU the step waits once, for the number the log and the clipping
+  // need. In double: float32 squares summed in float32 lose digits over a
+  // million parameters.
+  std::vector<Tensor> grads;
   for (const Tensor& p : parameters) {
     Tensor g = readable_grad(p, "grad_norm");
     if (!g.defined()) continue;
-    // sum of g^2 in double: float32 squares summed in float32 lose digits over
-    // a million parameters, and the norm is what the log shows. On the GPU each
-    // parameter's sum comes back to the host: one small wait per parameter.
-    sum += g.dtype() == kFloat32
-               ? kernels::sum_of_squares(g.device(), g.numel(), g.data_ptr<float>())
-               : kernels::sum_of_squares(g.device(), g.numel(), g.data_ptr<double>());
+    if (!grads.empty()) {
+      ATTN_CHECK(g.device() == grads.front().device(), "grad_norm: gradients on ",
+                 device_name(grads.front().device()), " and on ", device_name(g.device()),
+                 "; move the model to one device");
+    }
+    grads.push_back(g);
   }
+  if (grads.empty()) return 0.0;
+  const int64_t count = static_cast<int64_t>(grads.size());
+  Tensor sums = Tensor::empty({count}, TensorOptions(kFloat64).device(grads.front().device()));
+  double* slot = sums.data_ptr<double>();
+  for (int64_t i = 0; i < count; ++i) {
+    const Tensor& g = grads[static_cast<size_t>(i)];
+    if (g.dtype() == kFloat32) {
+      kernels::sum_of_squares(g.device(), g.numel(), g.data_ptr<float>(), slot + i);
+    } else {
+      kernels::sum_of_squares(g.device(), g.numel(), g.data_ptr<double>(), slot + i);
+    }
+  }
+  double sum = 0;
+  for (double s : sums.to_vector<double>()) sum += s;
   return std::sqrt(sum);
 }
 

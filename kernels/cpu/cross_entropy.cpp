@@ -14,8 +14,9 @@
 // to read one element of each row back. Here the forward keeps one number per
 // row, lse, and the backward recomputes softmax(x) = e^(x − lse) from it.
 //
-// Rows whose target is ignore_index (padding) get loss 0 and gradient 0 and
-// are not counted; the caller divides by the count for a mean. Each row is
+// Rows whose target is ignore_index (padding) get loss 0 and gradient 0; the
+// caller counts the other rows (on the tensor's device, so a GPU step need not
+// wait for a number) and divides by that count for a mean. Each row is
 // computed by one thread, so results do not depend on the number of threads.
 #include <algorithm>
 #include <cmath>
@@ -31,9 +32,9 @@ namespace {
 constexpr int64_t kExpCost = 16;
 
 template <typename T>
-int64_t cross_entropy_forward_impl(const T* logits, const int64_t* target, int64_t rows,
-                                   int64_t classes, int64_t ignore_index, T label_smoothing,
-                                   T* loss, T* lse) {
+void cross_entropy_forward_impl(const T* logits, const int64_t* target, int64_t rows,
+                                int64_t classes, int64_t ignore_index, T label_smoothing, T* loss,
+                                T* lse) {
   const double eps = static_cast<double>(label_smoothing);
   parallel_for(rows, classes * kExpCost, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -62,8 +63,6 @@ int64_t cross_entropy_forward_impl(const T* logits, const int64_t* target, int64
       lse[r] = static_cast<T>(row_lse);
     }
   });
-  return static_cast<int64_t>(
-      std::count_if(target, target + rows, [&](int64_t t) { return t != ignore_index; }));
 }
 
 template <typename T>
@@ -92,17 +91,17 @@ void cross_entropy_backward_impl(const T* logits, const int64_t* target, const T
 
 }  // namespace
 
-int64_t cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
-                              int64_t classes, int64_t ignore_index, float label_smoothing,
-                              float* loss, float* lse) {
-  return cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing,
-                                    loss, lse);
+void cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
+                           int64_t classes, int64_t ignore_index, float label_smoothing,
+                           float* loss, float* lse) {
+  cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss,
+                             lse);
 }
-int64_t cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
-                              int64_t classes, int64_t ignore_index, double label_smoothing,
-                              double* loss, double* lse) {
-  return cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing,
-                                    loss, lse);
+void cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
+                           int64_t classes, int64_t ignore_index, double label_smoothing,
+                           double* loss, double* lse) {
+  cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss,
+                             lse);
 }
 
 void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,

@@ -248,7 +248,7 @@ void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t oute
   max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
 }
 
-double sum_of_squares(int64_t n, const float* x) { return sum_of_squares_impl(n, x); }
-double sum_of_squares(int64_t n, const double* x) { return sum_of_squares_impl(n, x); }
+void sum_of_squares(int64_t n, const float* x, double* out) { *out = sum_of_squares_impl(n, x); }
+void sum_of_squares(int64_t n, const double* x, double* out) { *out = sum_of_squares_impl(n, x); }
 
 }  // namespace attn::kernels::cpu

@@ -13,11 +13,9 @@
 // exactly as the CPU does. The block's size follows C (one warp for a handful
 // of classes, up to 512 threads for a vocabulary).
 //
-// The count of counted rows goes back to the host, which divides by it for
-// the mean. Each counted row's thread 0 adds 1 to a device counter with an
-// integer atomicAdd (integer sums do not depend on their order, so this stays
-// deterministic), and one 8-byte copy brings it back: the only host
-// synchronisation here, and the caller needs the number anyway.
+// Nothing comes back to the host: the caller counts the rows that are not
+// ignored on the GPU too (autograd/ops_nn.cpp) and divides by that count for
+// the mean, so a training step queues the loss without waiting for the GPU.
 //
 // Backward: the gradient of one logit needs only that logit, the row's lse
 // (kept by the forward) and the row's target and row_grad; one block per row
@@ -134,8 +132,8 @@ __device__ RowStats<T> block_reduce(RowStats<T> v, RowStats<T>* shared) {
 // thread misses block_reduce's __syncthreads.
 template <typename T>
 __global__ void forward_kernel(const T* logits, const int64_t* target, int64_t rows,
-                               int64_t classes, int64_t ignore_index, double eps, T* loss, T* lse,
-                               unsigned long long* counted) {
+                               int64_t classes, int64_t ignore_index, double eps, T* loss,
+                               T* lse) {
   __shared__ RowStats<T> shared[kWarpSize];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const int64_t t = target[r];
@@ -156,12 +154,15 @@ __global__ void forward_kernel(const T* logits, const int64_t* target, int64_t r
       const double row_lse = stats.max == negative_infinity<T>()
                                  ? static_cast<double>(NAN)
                                  : static_cast<double>(stats.max) + log(stats.sum_exp);
-      double row_loss = (1.0 - eps) * (row_lse - static_cast<double>(xr[t]));
+      // A target outside [0, classes) is reported late by the caller's check
+      // (check_ids_later); until then it must not read outside the row: NaN.
+      const double x_t =
+          t >= 0 && t < classes ? static_cast<double>(xr[t]) : static_cast<double>(NAN);
+      double row_loss = (1.0 - eps) * (row_lse - x_t);
       // Only when smoothing: with eps = 0 a −inf logit must not make 0 · inf = NaN.
       if (eps != 0.0) row_loss += eps * (row_lse - stats.sum_x / static_cast<double>(classes));
       loss[r] = static_cast<T>(row_loss);
       lse[r] = static_cast<T>(row_lse);
-      atomicAdd(counted, 1ull);
     }
   }
 }
@@ -195,19 +196,12 @@ __global__ void backward_kernel(const T* logits, const int64_t* target, const T*
 // --- launchers ---------------------------------------------------------------
 
 template <typename T>
-int64_t forward_impl(const T* logits, const int64_t* target, int64_t rows, int64_t classes,
-                     int64_t ignore_index, T label_smoothing, T* loss, T* lse) {
-  if (rows == 0) return 0;
-  auto* counted = static_cast<unsigned long long*>(device_malloc(sizeof(unsigned long long)));
-  check_cuda(cudaMemsetAsync(counted, 0, sizeof(unsigned long long), 0), "cross_entropy count");
+void forward_impl(const T* logits, const int64_t* target, int64_t rows, int64_t classes,
+                  int64_t ignore_index, T label_smoothing, T* loss, T* lse) {
+  if (rows == 0) return;
   forward_kernel<<<grid_for(rows), row_threads(classes)>>>(
-      logits, target, rows, classes, ignore_index, static_cast<double>(label_smoothing), loss, lse,
-      counted);
+      logits, target, rows, classes, ignore_index, static_cast<double>(label_smoothing), loss, lse);
   check_launch("cross_entropy forward_kernel");
-  unsigned long long host_count = 0;
-  copy_device_to_host(&host_count, counted, sizeof(host_count));  // waits for the kernel
-  device_free(counted);
-  return static_cast<int64_t>(host_count);
 }
 
 template <typename T>
@@ -222,15 +216,15 @@ void backward_impl(const T* logits, const int64_t* target, const T* lse, const T
 
 }  // namespace
 
-int64_t cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
-                              int64_t classes, int64_t ignore_index, float label_smoothing,
-                              float* loss, float* lse) {
-  return forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss, lse);
+void cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
+                           int64_t classes, int64_t ignore_index, float label_smoothing,
+                           float* loss, float* lse) {
+  forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss, lse);
 }
-int64_t cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
-                              int64_t classes, int64_t ignore_index, double label_smoothing,
-                              double* loss, double* lse) {
-  return forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss, lse);
+void cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
+                           int64_t classes, int64_t ignore_index, double label_smoothing,
+                           double* loss, double* lse) {
+  forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss, lse);
 }
 
 void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,

@@ -56,14 +56,17 @@ __global__ void index_select_kernel(const T* src, int64_t outer, int64_t src_n, 
     const int64_t row = item / inner;  // o * index_n + j
     const int64_t j = row % index_n;
     const int64_t o = row / index_n;
-    out[item] = src[(o * src_n + index[j]) * inner + i];
+    // On the GPU the caller's range check reports late (check_ids_later), so a
+    // bad index must not read outside src meanwhile: it gives 0 here.
+    const int64_t id = index[j];
+    out[item] = id >= 0 && id < src_n ? src[(o * src_n + id) * inner + i] : T(0);
   }
 }
 
 template <typename T>
 void index_select_impl(const T* src, int64_t outer, int64_t src_n, int64_t inner,
                        const int64_t* index, int64_t index_n, T* out) {
-  // Indices must be in [0, src_n); the caller checks (kernels/cpu.h).
+  // Indices must be in [0, src_n); the caller checks (on the GPU, late).
   const int64_t total = outer * index_n * inner;
   if (total == 0) return;
   index_select_kernel<T><<<blocks_for(total), kThreads>>>(src, outer, src_n, inner, index,

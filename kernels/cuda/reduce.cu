@@ -33,8 +33,9 @@
 // version keeps that by combining (value, index) pairs with a rule that
 // prefers NaN, then the larger value, then the smaller index.
 //
-// sum_of_squares is the one kernel here that waits: it returns a number to
-// the host, so it copies one double back, which waits for the GPU to finish.
+// sum_of_squares leaves its double in device memory (its last kernel writes
+// it there), so clipping can add the norms of many parameters and read them
+// back once, instead of waiting for the GPU after every parameter.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -307,7 +308,8 @@ __global__ void squares_partial_kernel(int64_t n, const T* x, double* partial) {
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
-// Pass 2: one block adds the partial sums into *result.
+// Pass 2: one block adds the partial sums, in a fixed order, into *result.
+// With count = 0 it writes 0, the sum of no squares.
 __global__ void sum_partials_once_kernel(int64_t count, const double* partial, double* result) {
   double acc = 0;
   for (int64_t b = threadIdx.x; b < count; b += blockDim.x) acc += partial[b];
@@ -315,23 +317,27 @@ __global__ void sum_partials_once_kernel(int64_t count, const double* partial, d
   if (threadIdx.x == 0) *result = acc;
 }
 
+// Both passes are only queued: *out (device memory) holds the sum once they
+// have run, and whoever copies it to the host waits for them then.
 template <typename T>
-double sum_of_squares_impl(int64_t n, const T* x) {
-  if (n == 0) return 0.0;
+void sum_of_squares_impl(int64_t n, const T* x, double* out) {
+  if (n == 0) {
+    sum_partials_once_kernel<<<1, kThreads>>>(0, nullptr, out);
+    check_launch("sum_partials_once_kernel");
+    return;
+  }
   // Enough blocks to fill an H200 (132 SMs) a few times over; the pass-2
   // block reads at most this many partials.
   int64_t blocks = (n + kThreads - 1) / kThreads;
   if (blocks > 1024) blocks = 1024;
-  double* scratch = static_cast<double*>(device_malloc(sizeof(double) * (blocks + 1)));
-  double* result = scratch + blocks;
-  squares_partial_kernel<T><<<static_cast<unsigned>(blocks), kThreads>>>(n, x, scratch);
+  double* partial = static_cast<double*>(device_malloc(sizeof(double) * blocks));
+  squares_partial_kernel<T><<<static_cast<unsigned>(blocks), kThreads>>>(n, x, partial);
   check_launch("squares_partial_kernel");
-  sum_partials_once_kernel<<<1, kThreads>>>(blocks, scratch, result);
+  sum_partials_once_kernel<<<1, kThreads>>>(blocks, partial, out);
   check_launch("sum_partials_once_kernel");
-  double host = 0;
-  copy_device_to_host(&host, result, sizeof(double));  // waits for both kernels
-  device_free(scratch);
-  return host;
+  // Safe before the kernels run: the caching allocator hands this block out
+  // again only to work queued later on the same (default) stream.
+  device_free(partial);
 }
 
 #undef ATTN_GRID_STRIDE_LOOP
@@ -363,7 +369,7 @@ void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t oute
   max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
 }
 
-double sum_of_squares(int64_t n, const float* x) { return sum_of_squares_impl(n, x); }
-double sum_of_squares(int64_t n, const double* x) { return sum_of_squares_impl(n, x); }
+void sum_of_squares(int64_t n, const float* x, double* out) { sum_of_squares_impl(n, x, out); }
+void sum_of_squares(int64_t n, const double* x, double* out) { sum_of_squares_impl(n, x, out); }
 
 }  // namespace attn::kernels::cuda

@@ -19,12 +19,22 @@
 // All work goes to the default stream, in order, so a block freed on the host
 // while a queued kernel still reads it is safe to reuse: the next kernel to
 // write it is queued after the reader.
+//
+// Checks that report late. An op that validates its ids (embedding,
+// cross_entropy, index_select) cannot read GPU ids without making the host wait
+// for everything queued before it. So on the GPU it queues a kernel that counts
+// the bad ids into a counter of its own (check_ids_later) and goes on; the next
+// copy to the host, which waits anyway, reads the counters and throws the first
+// failure's message. The error arrives a little later than on the CPU, with
+// the op's name and what was wrong, but never silently.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda.h"
@@ -83,6 +93,56 @@ struct Allocator {
     cached = 0;
   }
 };
+
+// The checks that report late (check_ids_later): each holds a counter on the
+// GPU and the message to throw if it is not zero.
+struct LateCheck {
+  unsigned long long* count;  // on the GPU
+  std::string what;
+};
+
+struct LateChecks {
+  std::mutex mutex;
+  std::vector<LateCheck> pending;
+};
+
+LateChecks& late_checks() {
+  static LateChecks* instance = new LateChecks();  // never destroyed, as the allocator
+  return *instance;
+}
+
+__global__ void count_bad_ids(const int64_t* ids, int64_t n, int64_t limit, int64_t allowed,
+                              unsigned long long* count) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t id = ids[i];
+    // An integer atomic: the count is exact whatever the order.
+    if (id != allowed && (id < 0 || id >= limit)) atomicAdd(count, 1ull);
+  }
+}
+
+// Reads the counters of the pending checks (the caller has just waited for
+// the GPU, so this costs a few tiny copies) and throws for the first that
+// found anything. Every pending check is consumed either way.
+void report_late_checks() {
+  std::vector<LateCheck> checks;
+  {
+    std::lock_guard<std::mutex> lock(late_checks().mutex);
+    if (late_checks().pending.empty()) return;
+    checks.swap(late_checks().pending);
+  }
+  std::string failure;
+  for (const LateCheck& check : checks) {
+    unsigned long long found = 0;
+    cudaMemcpy(&found, check.count, sizeof found, cudaMemcpyDeviceToHost);
+    device_free(check.count);
+    if (found > 0 && failure.empty()) {
+      failure = check.what + " (" + std::to_string(found) +
+                " of them; checked on the GPU, reported at the next copy to the host)";
+    }
+  }
+  ATTN_CHECK(failure.empty(), failure);
+}
 
 Allocator& allocator() {
   // Never destroyed: blocks may still be freed by static tensors' destructors
@@ -161,8 +221,10 @@ void copy_host_to_device(void* dst, const void* src, size_t nbytes) {
 void copy_device_to_host(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   // cudaMemcpy to pageable host memory waits for the kernels queued before it,
-  // so the host sees their results: this is where a number reaches the log.
+  // so the host sees their results: this is where a number reaches the log,
+  // and where the checks that report late are read.
   check_cuda(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToHost), "copy to cpu");
+  report_late_checks();
 }
 
 void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
@@ -171,7 +233,28 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
 }
 
 void synchronize() {
-  if (is_available()) check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  if (!is_available()) return;
+  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  report_late_checks();
+}
+
+void check_ids_later(const int64_t* ids, int64_t n, int64_t limit, int64_t allowed,
+                     const std::string& what) {
+  if (n <= 0) return;
+  auto* count = static_cast<unsigned long long*>(device_malloc(sizeof(unsigned long long)));
+  check_cuda(cudaMemsetAsync(count, 0, sizeof(unsigned long long), 0), "check_ids_later");
+  const int threads = 256;
+  const int64_t blocks = std::min<int64_t>((n + threads - 1) / threads, 1024);
+  count_bad_ids<<<static_cast<unsigned>(blocks), threads>>>(ids, n, limit, allowed, count);
+  check_launch("count_bad_ids");
+  bool many = false;
+  {
+    std::lock_guard<std::mutex> lock(late_checks().mutex);
+    late_checks().pending.push_back({count, what});
+    many = late_checks().pending.size() > 4096;
+  }
+  // A loop that never reads a number back would pile checks up: look now.
+  if (many) synchronize();
 }
 
 }  // namespace attn::kernels::cuda

@@ -459,14 +459,21 @@ ATTN_TWIN_TEST(MaxReduceAndBackwardMatchCpu, check_max, 36)
 
 // Both sum squares in double in different orders: the results agree to the
 // rounding of n double adds (relative 1e-12 is ~ 10^4 ulps, far above it).
+// The GPU's sum stays in device memory; the result starts as NaN so that a
+// kernel that never writes it (n = 0 included) fails the comparison.
 template <typename T>
 void check_sum_of_squares(uint64_t seed) {
   attn::Generator g(seed);
   for (int64_t n : {0, 1, 37, 1000, 65537, 1000003}) {
     const std::vector<T> x = random_vector<T>(n, -2, 2, g);
-    const double want = cpu::sum_of_squares(n, x.data());
+    double want = 0;
+    cpu::sum_of_squares(n, x.data(), &want);
     DeviceBuffer<T> dx(x);
-    EXPECT_NEAR(cuda::sum_of_squares(n, dx.get()), want, 1e-12 * (1 + want)) << "n=" << n;
+    DeviceBuffer<double> dout(std::vector<double>{kNaN});
+    cuda::sum_of_squares(n, dx.get(), dout.get());
+    double got = 0;
+    cuda::copy_device_to_host(&got, dout.get(), sizeof(double));  // waits for the kernels
+    EXPECT_NEAR(got, want, 1e-12 * (1 + want)) << "n=" << n;
   }
 }
 
@@ -581,6 +588,13 @@ TEST(CpuKernelsNew, MaxReduceBackwardScattersGrad) {
 // Against a plain double loop, over sizes that span several of the CPU's
 // chunks; summation order differs only in double, hence 1e-12. A float
 // accumulator would miss 0.1f * 0.1f * 10^6 by far more than that.
+template <typename T>
+double cpu_sum_of_squares(const std::vector<T>& x) {
+  double out = kNaN;
+  cpu::sum_of_squares(static_cast<int64_t>(x.size()), x.data(), &out);
+  return out;
+}
+
 TEST(CpuKernelsNew, SumOfSquaresAccumulatesInDouble) {
   attn::Generator g(47);
   for (int64_t n : {0, 1, 37, 100003}) {
@@ -589,12 +603,12 @@ TEST(CpuKernelsNew, SumOfSquaresAccumulatesInDouble) {
     double want_f = 0, want_d = 0;
     for (float v : xf) want_f += double(v) * double(v);
     for (double v : xd) want_d += v * v;
-    EXPECT_NEAR(cpu::sum_of_squares(n, xf.data()), want_f, 1e-12 * (1 + want_f)) << n;
-    EXPECT_NEAR(cpu::sum_of_squares(n, xd.data()), want_d, 1e-12 * (1 + want_d)) << n;
+    EXPECT_NEAR(cpu_sum_of_squares(xf), want_f, 1e-12 * (1 + want_f)) << n;
+    EXPECT_NEAR(cpu_sum_of_squares(xd), want_d, 1e-12 * (1 + want_d)) << n;
   }
   const std::vector<float> tenths(1000000, 0.1f);
   const double want = 1e6 * double(0.1f) * double(0.1f);
-  EXPECT_NEAR(cpu::sum_of_squares(1000000, tenths.data()), want, 1e-12 * want);
+  EXPECT_NEAR(cpu_sum_of_squares(tenths), want, 1e-12 * want);
 }
 
 }  // namespace

@@ -206,6 +206,28 @@ TEST(CudaOps, LuongTrainsTheSameOnBothDevices) {
   check_training_agrees<attn::nn::Luong>(options, "luong local-p");
 }
 
+// On the GPU an op does not wait to check its ids: a bad id is counted there
+// and reported, with the op's name, at the next copy to the host.
+TEST(CudaOps, BadIdsOnTheGpuAreReportedAtTheNextCopy) {
+  ATTN_REQUIRE_GPU();
+  Tensor weight = attn::ones({5, 3}).to(attn::kCUDA);
+  Tensor ids = attn::from_vector(std::vector<int64_t>{1, 7, -2}, {3}).to(attn::kCUDA);
+  Tensor out = attn::embedding(weight, ids);  // queued; returns without waiting
+  try {
+    (void)out.cpu();
+    FAIL() << "expected attn::Error";
+  } catch (const attn::Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("embedding"), std::string::npos) << message;
+    EXPECT_NE(message.find("2 of them"), std::string::npos) << message;
+  }
+  EXPECT_NO_THROW((void)out.cpu());  // reported once, then clear
+  Tensor logits = attn::zeros({2, 4}).to(attn::kCUDA);
+  Tensor target = attn::from_vector(std::vector<int64_t>{0, 9}, {2}).to(attn::kCUDA);
+  Tensor loss = attn::cross_entropy(logits, target, attn::CrossEntropyOptions().ignore(0));
+  EXPECT_THROW((void)loss.item<double>(), attn::Error);
+}
+
 TEST(CudaOps, MixingDevicesNamesTheOp) {
   ATTN_REQUIRE_GPU();
   Tensor a = attn::zeros({2, 3}).to(attn::kCUDA);
