@@ -43,6 +43,20 @@ expect_failure() {
 expect_failure "unknown option" "no-such-flag" -- \
   "$ATTN" train --no-such-flag 3 --model "$WORK/x.safetensors"
 expect_failure "unknown command" "frobnicate" -- "$ATTN" frobnicate
+expect_failure "unknown --device" "--device" "expected cpu or cuda" -- \
+  "$ATTN" train --task reverse --model "$WORK/dev.safetensors" --after 1u --device tpu
+# Where no GPU is usable (a CPU build, or these GPU-less machines), --device cuda
+# says which; on a GPU machine this check is skipped.
+if "$ATTN" train --task reverse --model "$WORK/dev.safetensors" --after 1u --device cuda --quiet \
+    >"$WORK/out" 2>"$WORK/err"; then
+  ok "--device cuda on a machine with a GPU (not checked here)"
+else
+  if grep -qE -- "--device cuda: (this attn was built without CUDA|no usable GPU)" "$WORK/err"; then
+    ok "--device cuda without a GPU says why"
+  else
+    fail "--device cuda without a GPU: stderr was: $(cat "$WORK/err")"
+  fi
+fi
 
 printf 'a b\tb a\nc d\td c\nno tab here\ne f\tf e\n' >"$WORK/bad.tsv"
 expect_failure "TSV line without a tab" "$WORK/bad.tsv:3" "no tab" -- \
