@@ -33,6 +33,8 @@
 #include "nn/positional_encoding.h"
 #include "nn/rnnsearch.h"
 #include "nn/scaled_dot_product_attention.h"
+#include "nn/transformer.h"
+#include "nn/transformer_layers.h"
 #include "nn/translator.h"
 
 #include "data/batch.h"

@@ -3,6 +3,7 @@
 // receiving the arguments after the subcommand's name.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,9 +14,11 @@ namespace attn::cli {
 // Parses a subcommand's arguments. Returns -1 when the command should go on;
 // otherwise the exit code to return at once: 0 after printing --help (with
 // `groups`, if any), 2 after an unknown option or a stray argument, with a
-// message naming it.
+// message naming it. `given`, when not null, receives the long names of the
+// options on the command line (so a default can depend on what was not said).
 int parse_command_line(cxxopts::Options& options, int argc, char** argv,
-                       const std::vector<std::string>& groups = {});
+                       const std::vector<std::string>& groups = {},
+                       std::set<std::string>* given = nullptr);
 
 int run_gradcheck(int argc, char** argv);
 int run_train(int argc, char** argv);

@@ -18,7 +18,7 @@ int run_train(int argc, char** argv) {
   cxxopts::Options options("attn train", "Train a translation model");
   // Each default below is the field's default in train/options.h.
   options.add_options("Model")
-      ("type", "model: bahdanau (RNNsearch), luong (Luong et al. 2015) or s2s (no attention)", cxxopts::value(model.type)->default_value(model.type))
+      ("type", "model: bahdanau (RNNsearch), luong (Luong et al. 2015), s2s (no attention) or transformer (Vaswani et al. 2017)", cxxopts::value(model.type)->default_value(model.type))
       ("m,model", "model file (safetensors); the training state, best model and metrics log go beside it", cxxopts::value(train.model_path))
       ("dim-emb", "embedding size", cxxopts::value(model.dim_emb)->default_value(std::to_string(model.dim_emb)))
       ("dim-rnn", "RNN state size per direction", cxxopts::value(model.dim_rnn)->default_value(std::to_string(model.dim_rnn)))
@@ -31,6 +31,16 @@ int run_train(int argc, char** argv) {
       ("attention-scope", "global, local-m or local-p (luong)", cxxopts::value(model.attention_scope)->default_value(model.attention_scope))
       ("attention-window", "D: local attention sees [p_t - D, p_t + D]", cxxopts::value(model.attention_window)->default_value(std::to_string(model.attention_window)))
       ("input-feed", "feed the attentional state htilde_{t-1} into the next step (luong; --input-feed=false turns it off)", cxxopts::value(model.input_feed)->default_value("true")->implicit_value("true"));
+  // --type transformer: --dim-emb is d_model; flags not given take the paper's
+  // base values (train/options.h, apply_transformer_defaults).
+  options.add_options("Transformer")
+      ("transformer-heads", "attention heads h (paper: 8)", cxxopts::value(model.transformer_heads)->default_value(std::to_string(model.transformer_heads)))
+      ("transformer-kv-heads", "key/value heads: 0 = as many as --transformer-heads (MHA), 1 = MQA, a divisor = GQA", cxxopts::value(model.transformer_kv_heads)->default_value("0"))
+      ("transformer-dim-ffn", "d_ff, the feed-forward inner size (paper: 2048)", cxxopts::value(model.transformer_dim_ffn)->default_value(std::to_string(model.transformer_dim_ffn)))
+      ("transformer-dropout", "dropout on sub-layer outputs and on embeddings + positions (paper: 0.1)", cxxopts::value(model.transformer_dropout)->default_value("0.1"))
+      ("transformer-dropout-attention", "dropout on the attention weights (paper: none)", cxxopts::value(model.transformer_dropout_attention)->default_value("0"))
+      ("pre-ln", "LayerNorm before each sub-layer and after the stacks (the paper: after each residual)", cxxopts::value(model.pre_ln))
+      ("tied-embeddings", "the output projection reuses the target embedding matrix (paper 3.4)", cxxopts::value(model.tied_embeddings));
   options.add_options("Data")
       ("task", "built-in task: reverse, dates, toy-lang", cxxopts::value(data.task))
       ("task-train-size", "training pairs of the built-in task (0: its default)", cxxopts::value(data.task_train_size)->default_value("0"))
@@ -57,6 +67,7 @@ int run_train(int argc, char** argv) {
       ("lr-schedule", "constant, halving or inv-sqrt", cxxopts::value(train.lr_schedule)->default_value(train.lr_schedule))
       ("lr-warmup", "linear warm-up updates", cxxopts::value(train.lr_warmup)->default_value("0"))
       ("lr-decay-freq", "halve the rate every N updates (halving)", cxxopts::value(train.lr_decay_freq)->default_value("0"))
+      ("optimizer-params", "Adam's beta1,beta2,eps (default 0.9,0.999,1e-8; transformer 0.9,0.98,1e-9)", cxxopts::value(train.optimizer_params))
       ("seed", "seed for initialisation, dropout and shuffling", cxxopts::value(train.seed)->default_value(std::to_string(train.seed)))
       ("device", "cpu or cuda: where the model trains", cxxopts::value(train.device)->default_value(train.device));
   options.add_options("Validation and logging")
@@ -69,11 +80,15 @@ int run_train(int argc, char** argv) {
       ("valid-max-sentences", "validate on at most this many sentences (0: all)", cxxopts::value(train.valid_max_sentences)->default_value("0"))
       ("quiet", "no progress bar", cxxopts::value(train.quiet))
       ("h,help", "show this help");
-  if (int exit_code = parse_command_line(options, argc, argv,
-                                         {"Model", "Data", "Training", "Validation and logging"});
+  std::set<std::string> given;
+  if (int exit_code = parse_command_line(
+          options, argc, argv, {"Model", "Transformer", "Data", "Training", "Validation and logging"},
+          &given);
       exit_code >= 0) {
     return exit_code;
   }
+  train::apply_transformer_defaults(model, train,
+                                    [&](const std::string& flag) { return given.count(flag) > 0; });
   return train::Trainer(model, data, train).run();
 }
 

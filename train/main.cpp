@@ -39,7 +39,7 @@ void print_usage(std::ostream& out) {
 namespace attn::cli {
 
 int parse_command_line(cxxopts::Options& options, int argc, char** argv,
-                       const std::vector<std::string>& groups) {
+                       const std::vector<std::string>& groups, std::set<std::string>* given) {
   std::string name = options.program();
   try {
     cxxopts::ParseResult args = options.parse(argc, argv);
@@ -51,6 +51,9 @@ int parse_command_line(cxxopts::Options& options, int argc, char** argv,
       std::cerr << name << ": unexpected argument '" << args.unmatched()[0] << "' (see " << name
                 << " --help)\n";
       return 2;
+    }
+    if (given) {
+      for (const cxxopts::KeyValue& option : args.arguments()) given->insert(option.key());
     }
   } catch (const cxxopts::exceptions::exception& error) {
     std::cerr << name << ": " << error.what() << " (see " << name << " --help)\n";

@@ -2,6 +2,7 @@
 
 #include "nn/luong.h"
 #include "nn/rnnsearch.h"
+#include "nn/transformer.h"
 
 namespace attn::train {
 
@@ -42,8 +43,22 @@ std::shared_ptr<nn::Translator> make_model(const ModelOptions& options) {
     luong.input_feed = options.input_feed;
     return std::make_shared<nn::Luong>(luong);
   }
+  if (options.type == "transformer") {
+    nn::TransformerOptions t(options.source_vocab_size, options.target_vocab_size);
+    t.d_model = options.dim_emb;
+    t.num_heads = options.transformer_heads;
+    t.num_kv_heads = options.transformer_kv_heads;
+    t.d_ff = options.transformer_dim_ffn;
+    t.encoder_layers = options.enc_depth;
+    t.decoder_layers = options.dec_depth;
+    t.dropout = options.transformer_dropout;
+    t.attention_dropout = options.transformer_dropout_attention;
+    t.pre_ln = options.pre_ln;
+    t.tied_output = options.tied_embeddings;
+    return std::make_shared<nn::Transformer>(t);
+  }
   throw Error("--type: unknown model type '" + options.type +
-              "' (known: bahdanau, luong, s2s; transformer comes in a later issue)");
+              "' (known: bahdanau, luong, s2s, transformer)");
 }
 
 }  // namespace attn::train

@@ -1,5 +1,7 @@
 #include "train/options.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "kernels/cuda.h"
@@ -55,6 +57,13 @@ std::map<std::string, std::string> ModelOptions::to_metadata() const {
           {"model.attention_scope", attention_scope},
           {"model.attention_window", std::to_string(attention_window)},
           {"model.input_feed", input_feed ? "1" : "0"},
+          {"model.transformer_heads", std::to_string(transformer_heads)},
+          {"model.transformer_kv_heads", std::to_string(transformer_kv_heads)},
+          {"model.transformer_dim_ffn", std::to_string(transformer_dim_ffn)},
+          {"model.transformer_dropout", std::to_string(transformer_dropout)},
+          {"model.transformer_dropout_attention", std::to_string(transformer_dropout_attention)},
+          {"model.pre_ln", pre_ln ? "1" : "0"},
+          {"model.tied_embeddings", tied_embeddings ? "1" : "0"},
           {"model.source_vocab_size", std::to_string(source_vocab_size)},
           {"model.target_vocab_size", std::to_string(target_vocab_size)}};
 }
@@ -78,9 +87,36 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
   ATTN_CHECK(feed == "0" || feed == "1", "model metadata: key 'model.input_feed' should be 0 or 1, "
              "got '", feed, "'");
   options.input_feed = feed == "1";
+  if (options.type == "transformer") {
+    options.transformer_heads = get_int(metadata, "model.transformer_heads");
+    options.transformer_kv_heads = get_int(metadata, "model.transformer_kv_heads");
+    options.transformer_dim_ffn = get_int(metadata, "model.transformer_dim_ffn");
+    options.transformer_dropout = get_double(metadata, "model.transformer_dropout");
+    options.transformer_dropout_attention =
+        get_double(metadata, "model.transformer_dropout_attention");
+    options.pre_ln = get(metadata, "model.pre_ln") == "1";
+    options.tied_embeddings = get(metadata, "model.tied_embeddings") == "1";
+  }
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");
   return options;
+}
+
+void apply_transformer_defaults(ModelOptions& model, TrainOptions& train,
+                                const std::function<bool(const std::string&)>& given) {
+  if (model.type != "transformer") return;
+  if (!given("dim-emb")) model.dim_emb = 512;
+  if (!given("enc-depth")) model.enc_depth = 6;
+  if (!given("dec-depth")) model.dec_depth = 6;
+  if (!given("optimizer-params")) train.optimizer_params = {0.9, 0.98, 1e-9};
+  if (!given("lr-schedule")) train.lr_schedule = "inv-sqrt";
+  if (!given("lr-warmup")) train.lr_warmup = 4000;
+  if (!given("label-smoothing")) train.label_smoothing = 0.1;
+  if (!given("learn-rate")) {
+    // The paper's rate at the end of warm-up, where its schedule peaks (eq. 3).
+    train.learn_rate = 1.0 / std::sqrt(static_cast<double>(model.dim_emb) *
+                                       static_cast<double>(std::max<int64_t>(train.lr_warmup, 1)));
+  }
 }
 
 Device parse_device(const std::string& text) {

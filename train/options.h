@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +30,16 @@ struct ModelOptions {
   std::string attention_scope = "global";  // --attention-scope: global | local-m | local-p (luong)
   int64_t attention_window = 10;   // --attention-window: D of the local scopes (paper: 10)
   bool input_feed = true;          // --input-feed: htilde_{t-1} joins the next input (luong; paper: on)
+  // The Transformer (nn/transformer.h). --dim-emb is d_model, --enc-depth and
+  // --dec-depth the layers; with --type transformer, flags not given take the
+  // paper's base values (apply_transformer_defaults below).
+  int64_t transformer_heads = 8;              // --transformer-heads: h (paper: 8)
+  int64_t transformer_kv_heads = 0;           // --transformer-kv-heads: 0 = heads (MHA); 1 = MQA; a divisor = GQA
+  int64_t transformer_dim_ffn = 2048;         // --transformer-dim-ffn: d_ff (paper: 2048)
+  double transformer_dropout = 0.1;           // --transformer-dropout: P_drop (paper: 0.1)
+  double transformer_dropout_attention = 0.0; // --transformer-dropout-attention: on the weights (paper: none)
+  bool pre_ln = false;                        // --pre-ln: LayerNorm before each sub-layer (paper: after)
+  bool tied_embeddings = false;               // --tied-embeddings: output projection = target embeddings
   int64_t source_vocab_size = 0;   // filled in from the data
   int64_t target_vocab_size = 0;
 
@@ -77,10 +88,22 @@ struct TrainOptions {
   std::string valid_metrics = "cross-entropy";
   int64_t valid_samples = 3;       // --valid-samples: translations shown per validation
   int64_t valid_max_sentences = 0; // --valid-max-sentences: 0 = the whole set
+  // --optimizer-params: Adam's beta1 beta2 eps (Marian's flag); empty = 0.9 0.999 1e-8
+  std::vector<double> optimizer_params;
   uint64_t seed = 1234;            // --seed: initialisation, dropout and shuffling
   std::string device = "cpu";      // --device: cpu | cuda (train/options.h, parse_device)
   bool quiet = false;              // --quiet: no progress bar
 };
+
+// With --type transformer, the paper's base configuration and training recipe
+// for every flag the user did not give (Vaswani et al. 2017, sections 3 and
+// 5): d_model 512, 6 + 6 layers, 8 heads, d_ff 2048, dropout 0.1; Adam with
+// beta2 0.98 and eps 1e-9; the inverse-square-root schedule with 4000 warm-up
+// updates and a peak rate of d_model^-0.5 * warmup^-0.5; label smoothing 0.1.
+// `given(flag)` says whether a kebab-case flag was on the command line.
+struct TrainOptions;
+void apply_transformer_defaults(ModelOptions& model, TrainOptions& train,
+                                const std::function<bool(const std::string&)>& given);
 
 // "cpu" or "cuda" (also "gpu"); throws naming the value otherwise, and for
 // cuda where attn was built without CUDA or no GPU is usable, saying which.

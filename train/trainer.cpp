@@ -42,13 +42,22 @@ std::string timestamp() {
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& options,
                                                  const std::vector<Tensor>& parameters) {
+  const std::vector<double>& params = options.optimizer_params;
+  ATTN_CHECK(params.empty() || params.size() == 3, "--optimizer-params: expected beta1,beta2,eps "
+             "(three numbers), got ", params.size());
+  const double beta1 = params.empty() ? 0.9 : params[0], beta2 = params.empty() ? 0.999 : params[1];
+  const double eps = params.empty() ? 1e-8 : params[2];
   if (options.optimizer == "adam") {
-    return std::make_unique<optim::Adam>(
-        parameters, optim::AdamOptions(options.learn_rate).weight_decay(options.weight_decay));
+    return std::make_unique<optim::Adam>(parameters, optim::AdamOptions(options.learn_rate)
+                                                         .betas(beta1, beta2)
+                                                         .eps(eps)
+                                                         .weight_decay(options.weight_decay));
   }
   if (options.optimizer == "adamw") {
-    return std::make_unique<optim::AdamW>(
-        parameters, optim::AdamWOptions(options.learn_rate).weight_decay(options.weight_decay));
+    return std::make_unique<optim::AdamW>(parameters, optim::AdamWOptions(options.learn_rate)
+                                                          .betas(beta1, beta2)
+                                                          .eps(eps)
+                                                          .weight_decay(options.weight_decay));
   }
   if (options.optimizer == "sgd") {
     return std::make_unique<optim::SGD>(parameters, optim::SGDOptions(options.learn_rate)

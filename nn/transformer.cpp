@@ -1,0 +1,259 @@
+#include "nn/transformer.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "nn/init.h"
+#include "nn/scaled_dot_product_attention.h"
+#include "tensor/error.h"
+#include "tensor/shape.h"
+
+namespace attn::nn {
+namespace {
+
+constexpr int64_t kPadId = 0;  // data/vocab.h's kPad; nn/ does not include data/
+const char* kName = "Transformer";
+
+// An embedding table of V rows of size D, N(0, 1/D) (tensor2tensor, fairseq),
+// with the padding row at zero: sqrt(D) E[id] then has unit variance (section
+// 3.4; the header says why this and not torch.nn.Embedding's N(0, 1)).
+std::shared_ptr<Embedding> make_embedding(int64_t vocab, int64_t d_model) {
+  auto table = std::make_shared<Embedding>(
+      EmbeddingOptions(vocab, d_model).set_padding_idx(kPadId));
+  NoGradGuard no_grad;
+  table->weight.copy_(init::normal({vocab, d_model}, 0.0, 1.0 / std::sqrt(double(d_model))));
+  table->weight.narrow(0, kPadId, 1).zero_();
+  return table;
+}
+
+int64_t bytes_of(const Tensor& t) {
+  return t.defined() ? t.numel() * static_cast<int64_t>(element_size(t.dtype())) : 0;
+}
+
+}  // namespace
+
+// --- options ---------------------------------------------------------------------------
+
+TransformerOptions TransformerOptions::base(int64_t source_vocab, int64_t target_vocab) {
+  return TransformerOptions(source_vocab, target_vocab);  // the defaults are the paper's base
+}
+
+TransformerOptions TransformerOptions::toy(int64_t source_vocab, int64_t target_vocab) {
+  return TransformerOptions(source_vocab, target_vocab)
+      .set_d_model(64).set_num_heads(4).set_d_ff(256).set_layers(2, 2).set_dropout(0.1);
+}
+
+// --- the decoding state ----------------------------------------------------------------
+
+void TransformerState::reorder(const Tensor& indices) {
+  // index_select moves the indices to each tensor's device: source_lengths
+  // often stays on the CPU while the caches are on the GPU.
+  auto pick = [&](Tensor& t) {
+    if (t.defined()) t = index_select(t, 0, indices);
+  };
+  for (TransformerDecoderLayerCache& cache : layers) {
+    pick(cache.self_keys);
+    pick(cache.self_values);
+    pick(cache.cross_keys);
+    pick(cache.cross_values);
+  }
+  pick(memory_mask);
+  pick(source_lengths);
+  for (Tensor& w : cross_weights) pick(w);
+}
+
+Tensor TransformerState::last_attention() const {
+  if (cross_weights.empty() || !cross_weights.back().defined()) return Tensor();
+  return cross_weights.back().mean(1);  // (B, H, S) -> (B, S)
+}
+
+KVCacheBytes TransformerState::cache_bytes() const {
+  KVCacheBytes bytes;
+  for (const TransformerDecoderLayerCache& cache : layers) {
+    bytes.self_attention += bytes_of(cache.self_keys) + bytes_of(cache.self_values);
+    bytes.cross_attention += bytes_of(cache.cross_keys) + bytes_of(cache.cross_values);
+  }
+  return bytes;
+}
+
+// --- the model -------------------------------------------------------------------------
+
+Transformer::Transformer(const TransformerOptions& options) : options_(options) {
+  const TransformerOptions& o = options;
+  ATTN_CHECK(o.source_vocab_size > 0 && o.target_vocab_size > 0 && o.encoder_layers > 0 &&
+                 o.decoder_layers > 0 && o.max_length > 0,
+             kName, ": sizes must be positive (vocabularies ", o.source_vocab_size, "/",
+             o.target_vocab_size, ", layers ", o.encoder_layers, "+", o.decoder_layers,
+             ", max_length ", o.max_length, ")");
+  ATTN_CHECK(!o.shared_embeddings || o.source_vocab_size == o.target_vocab_size, kName,
+             ": shared_embeddings needs one vocabulary for source and target, but the source "
+             "vocabulary has ", o.source_vocab_size, " entries and the target ",
+             o.target_vocab_size, " (build a joint vocabulary, or turn shared_embeddings off)");
+  const int64_t D = o.d_model;
+  ATTN_CHECK(D > 0, kName, ": d_model must be positive, got ", D);
+
+  if (o.shared_embeddings) {
+    // One module, registered once: its parameter appears once in
+    // parameters(), so the optimizer updates it once with both gradients.
+    source_embedding = register_module("shared_embedding", make_embedding(o.source_vocab_size, D));
+    target_embedding = source_embedding;
+  } else {
+    source_embedding = register_module("source_embedding", make_embedding(o.source_vocab_size, D));
+    target_embedding = register_module("target_embedding", make_embedding(o.target_vocab_size, D));
+  }
+  auto positions = PositionalEncodingOptions(D).set_max_length(o.max_length)
+                       .set_dropout(o.dropout).set_learned(o.learned_positions);
+  source_positions = register_module("source_positions",
+                                     std::make_shared<PositionalEncoding>(positions));
+  target_positions = register_module("target_positions",
+                                     std::make_shared<PositionalEncoding>(positions));
+
+  TransformerLayerOptions layer(D, o.num_heads, o.d_ff);
+  layer.set_num_kv_heads(o.num_kv_heads).set_dropout(o.dropout)
+      .set_attention_dropout(o.attention_dropout).set_pre_ln(o.pre_ln);
+  for (int64_t l = 0; l < o.encoder_layers; ++l) {
+    encoder_layers.push_back(register_module("encoder_l" + std::to_string(l),
+                                             std::make_shared<TransformerEncoderLayer>(layer)));
+  }
+  for (int64_t l = 0; l < o.decoder_layers; ++l) {
+    decoder_layers.push_back(register_module("decoder_l" + std::to_string(l),
+                                             std::make_shared<TransformerDecoderLayer>(layer)));
+  }
+  if (o.pre_ln) {
+    // Pre-LN leaves the sum of all residuals un-normalised: one LayerNorm
+    // after each stack (as tensor2tensor and PyTorch's norm_first).
+    encoder_norm = register_module("encoder_norm", std::make_shared<LayerNorm>(D));
+    decoder_norm = register_module("decoder_norm", std::make_shared<LayerNorm>(D));
+  }
+  if (!o.tied_output) {
+    output = register_module("output", std::make_shared<Linear>(D, o.target_vocab_size));
+  }
+}
+
+Tensor Transformer::embed(const Embedding& table, const PositionalEncoding& positions,
+                          const Tensor& ids, int64_t offset) const {
+  const double scale = std::sqrt(static_cast<double>(options_.d_model));  // section 3.4
+  Tensor x = table.forward(ids) * scale;                                   // (B, T, D)
+  return positions.forward(x, offset);  // + PE[offset..], then dropout (3.5, 5.4)
+}
+
+Tensor Transformer::logits(const Tensor& y) const {
+  Tensor top = decoder_norm ? decoder_norm->forward(y) : y;               // (..., D)
+  if (output) return output->forward(top);                                 // (..., V)
+  // Tied (section 3.4): the pre-softmax map is the embedding matrix itself,
+  // (V, D), so row v of the logits is <y, E[v]>.
+  return linear(top, target_embedding->weight);                            // (..., V)
+}
+
+Tensor Transformer::source_mask(const Tensor& source, const Tensor& source_lengths) const {
+  ATTN_CHECK(source.defined() && source.dim() == 2 && source.dtype() == kInt64, kName,
+             ": source must be (B, S) int64, got ",
+             source.defined() ? dtype_name(source.dtype()) : "undefined", " ",
+             source.defined() ? shape_str(source.shape()) : "");
+  ATTN_CHECK(source_lengths.defined() && source_lengths.dtype() == kInt64 &&
+                 source_lengths.shape() == Shape({source.size(0)}),
+             kName, ": source_lengths must be int64 (", source.size(0), ") for source ",
+             shape_str(source.shape()), ", got ",
+             source_lengths.defined() ? shape_str(source_lengths.shape()) : "undefined");
+  return padding_mask(source_lengths, source.size(1)).to(source.device());  // (B, 1, 1, S)
+}
+
+Tensor Transformer::run_encoder(const Tensor& source, const Tensor& mask) const {
+  Tensor x = embed(*source_embedding, *source_positions, source, 0);        // (B, S, D)
+  for (const auto& layer : encoder_layers) x = layer->forward(x, mask);     // (B, S, D)
+  return encoder_norm ? encoder_norm->forward(x) : x;                       // (B, S, D)
+}
+
+Tensor Transformer::encode(const Tensor& source, const Tensor& source_lengths) const {
+  return run_encoder(source, source_mask(source, source_lengths));          // (B, S, D)
+}
+
+Tensor Transformer::forward_with_attention(const Tensor& source, const Tensor& source_lengths,
+                                           const Tensor& target_input,
+                                           std::vector<Tensor>& cross_weights) {
+  Tensor mask = source_mask(source, source_lengths);                        // (B, 1, 1, S)
+  ATTN_CHECK(target_input.defined() && target_input.dim() == 2 &&
+                 target_input.dtype() == kInt64 && target_input.size(0) == source.size(0),
+             kName, ": target_input must be (", source.size(0), ", T) int64 for source ",
+             shape_str(source.shape()), ", got ",
+             target_input.defined() ? shape_str(target_input.shape()) : "undefined");
+  Tensor memory = run_encoder(source, mask);                                // (B, S, D)
+  const int64_t T = target_input.size(1);
+  Tensor causal = causal_mask(T).to(target_input.device());                 // (1, 1, T, T)
+  Tensor y = embed(*target_embedding, *target_positions, target_input, 0);  // (B, T, D)
+  cross_weights.clear();
+  for (const auto& layer : decoder_layers) {
+    TransformerDecoderLayerOutput out = layer->forward(y, memory, causal, mask);
+    y = out.output;                                                         // (B, T, D)
+    cross_weights.push_back(out.cross_weights);                             // (B, H, T, S)
+  }
+  return logits(y);                                                         // (B, T, V)
+}
+
+Tensor Transformer::forward(const Tensor& source, const Tensor& source_lengths,
+                            const Tensor& target_input) {
+  std::vector<Tensor> unused;
+  return forward_with_attention(source, source_lengths, target_input, unused);
+}
+
+std::unique_ptr<DecoderState> Transformer::start(const Tensor& source,
+                                                 const Tensor& source_lengths) {
+  auto state = std::make_unique<TransformerState>();
+  state->memory_mask = source_mask(source, source_lengths);                 // (B, 1, 1, S)
+  state->source_lengths = source_lengths;
+  Tensor memory = run_encoder(source, state->memory_mask);                  // (B, S, D)
+  // The memory never changes while decoding: each layer projects its cross
+  // keys and values once, here, instead of at every step.
+  for (const auto& layer : decoder_layers) state->layers.push_back(layer->start(memory));
+  state->cross_weights.resize(decoder_layers.size());
+  return state;
+}
+
+Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
+  auto* state = dynamic_cast<TransformerState*>(&base);
+  ATTN_CHECK(state != nullptr, kName, "::step: the state does not come from Transformer::start");
+  const int64_t B = state->memory_mask.size(0);
+  ATTN_CHECK(previous.defined() && previous.dtype() == kInt64 && previous.shape() == Shape({B}),
+             kName, "::step: previous must be int64 (", B, "), the batch of the state, got ",
+             previous.defined() ? shape_str(previous.shape()) : "undefined");
+  // The token at position t, embedded with position t's encoding.
+  Tensor y = embed(*target_embedding, *target_positions, previous.reshape({B, 1}),
+                   state->position);                                        // (B, 1, D)
+  for (size_t l = 0; l < decoder_layers.size(); ++l) {
+    TransformerDecoderLayerOutput out =
+        decoder_layers[l]->step(y, state->layers[l], state->memory_mask);
+    y = out.output;                                                         // (B, 1, D)
+    state->cross_weights[l] = out.cross_weights.squeeze(2);                 // (B, H, S)
+  }
+  ++state->position;
+  return logits(y).squeeze(1);                                              // (B, V)
+}
+
+KVCacheBytes Transformer::cache_bytes(const DecoderState& state) {
+  const auto* transformer = dynamic_cast<const TransformerState*>(&state);
+  ATTN_CHECK(transformer != nullptr, kName,
+             "::cache_bytes: the state does not come from Transformer::start");
+  return transformer->cache_bytes();
+}
+
+std::string Transformer::describe() const {
+  const TransformerOptions& o = options_;
+  const int64_t kv = o.num_kv_heads == 0 ? o.num_heads : o.num_kv_heads;
+  const char* kind = kv == o.num_heads ? "MHA" : (kv == 1 ? "MQA" : "GQA");
+  std::ostringstream out;
+  out << "transformer: " << o.encoder_layers << "+" << o.decoder_layers << " layers, d_model "
+      << o.d_model << ", " << o.num_heads << " heads (" << kv
+      << (kv == 1 ? " kv head: " : " kv heads: ") << kind << "), d_ff " << o.d_ff << ", " << (o.pre_ln ? "pre-LN" : "post-LN") << ", dropout "
+      << o.dropout;
+  if (o.attention_dropout > 0.0) out << ", attention dropout " << o.attention_dropout;
+  out << ", " << (o.learned_positions ? "learned" : "sinusoidal") << " positions";
+  if (o.shared_embeddings) out << ", shared embeddings";
+  if (o.tied_output) out << ", tied output";
+  out << ", vocabularies " << o.source_vocab_size << "/" << o.target_vocab_size << ", "
+      << parameter_count() << " parameters";
+  return out.str();
+}
+
+}  // namespace attn::nn

@@ -1,0 +1,194 @@
+// The Transformer (Vaswani et al. 2017, "Attention Is All You Need"): an
+// encoder-decoder made of attention and feed-forward layers only.
+//
+//   encoder   x_0 = Dropout(sqrt(D) E_src[source] + PE)     sections 3.4, 3.5, 5.4
+//             x_l = EncoderLayer_l(x_{l-1}, source padding)  section 3.1, N layers
+//             memory = x_N  (pre-LN: LayerNorm(x_N))
+//   decoder   y_0 = Dropout(sqrt(D) E_tgt[target_in] + PE)
+//             y_l = DecoderLayer_l(y_{l-1}, memory, causal, source padding)
+//             logits = y_N W_out^T + b  (pre-LN: LayerNorm(y_N) first)
+// with the layers of nn/transformer_layers.h.
+//
+// Section 3.4, embeddings: the embeddings are multiplied by sqrt(d_model).
+// Our embedding tables start as N(0, 1/d_model), as tensor2tensor and
+// fairseq initialise them, so the scaled embeddings have unit variance like
+// the sinusoids they are added to. (torch.nn.Embedding's N(0, 1) times
+// sqrt(D) would give them a standard deviation of sqrt(D), 22 for the base
+// model, and drown the positions.)
+// Section 3.4, shared weights: the paper shares one matrix between the two
+// embeddings and the pre-softmax linear map. Both are options here, off by
+// default (our toy tasks have different source and target vocabularies):
+//   shared_embeddings  one table for source and target (a joint vocabulary,
+//                      as the paper's BPE for English-German); needs equal
+//                      vocabulary sizes;
+//   tied_output        logits = y E_tgt^T, with no bias (Press & Wolf 2017).
+//                      The <pad> row then learns through the output layer
+//                      (its logit is pushed down) and leaves zero; harmless,
+//                      as padded positions are masked or ignored by the loss.
+//
+// Masks: the encoder and the cross-attention hide source padding
+// (padding_mask of nn/scaled_dot_product_attention.h, built from the lengths);
+// the decoder's self-attention is causal. Target padding needs no mask of its
+// own: it sits after every real token, so the causal mask already hides it
+// from every real position, and the loss ignores the padding positions'
+// outputs.
+//
+// Where we differ from the paper, each a named option:
+//   attention_dropout (default 0.0, the paper's): PyTorch's nn.Transformer
+//       also drops attention weights, with the same p as everything else;
+//   dropout inside the FFN after the ReLU, with P_drop (nn/transformer_layers.h);
+//   pre_ln (default false, the paper's post-LN);
+//   learned_positions (default false, the paper's sinusoids; Table 3 row E);
+//   initialisation: PyTorch's for Linear and LayerNorm (the paper gives none).
+//
+// Generation: start() encodes once and projects every decoder layer's cross
+// keys and values once; step() embeds one token at position t, runs each
+// decoder layer on it with its key/value cache, and returns (B, V) logits.
+// The cache grows by 2 * layers * B * Hkv * Dh numbers per step (design.md,
+// "Generation"); cache_bytes() reports it.
+//
+//   attn::nn::Transformer model(attn::nn::TransformerOptions::toy(src_vocab, tgt_vocab));
+//   attn::Tensor logits = model.forward(source, source_lengths, target_input);  // (B, T, V)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layers.h"
+#include "nn/positional_encoding.h"
+#include "nn/transformer_layers.h"
+#include "nn/translator.h"
+
+namespace attn::nn {
+
+struct TransformerOptions {
+  int64_t source_vocab_size;
+  int64_t target_vocab_size;
+  int64_t d_model = 512;           // D (paper, base: 512)
+  int64_t num_heads = 8;           // H (paper: 8); must divide D
+  int64_t num_kv_heads = 0;        // Hkv: 0 = num_heads (MHA, the paper's), 1 = MQA, else GQA
+  int64_t d_ff = 2048;             // F (paper: 2048)
+  int64_t encoder_layers = 6;      // N (paper: 6)
+  int64_t decoder_layers = 6;      // N (paper: 6)
+  double dropout = 0.1;            // P_drop (paper 5.4: 0.1): sub-layer outputs,
+                                   // embeddings + positions, and inside the FFN
+  double attention_dropout = 0.0;  // on the attention weights; the paper has none
+                                   // (PyTorch's nn.Transformer uses `dropout` here too)
+  bool pre_ln = false;             // LayerNorm before each sub-layer + one after each stack
+  bool shared_embeddings = false;  // one table for source and target; equal vocabularies
+  bool tied_output = false;        // logits use the target embedding matrix (section 3.4)
+  bool learned_positions = false;  // a learned table instead of sinusoids
+  int64_t max_length = 512;        // the longest source or target sentence
+
+  TransformerOptions(int64_t source_vocab, int64_t target_vocab)
+      : source_vocab_size(source_vocab), target_vocab_size(target_vocab) {}
+
+  // The paper's base model (Table 3): 512 / 8 heads / 2048 / 6 + 6 layers, P_drop 0.1.
+  static TransformerOptions base(int64_t source_vocab, int64_t target_vocab);
+  // A small model for the toy tasks (dates, toy-lang): 64 / 4 heads / 256 /
+  // 2 + 2 layers, P_drop 0.1: 233,472 parameters plus 64 (V_src + V_tgt) + 65 V_tgt
+  // for the embeddings and the output layer. Forward and backward of a dates
+  // batch (64 sentences, 12 tokens each side) take about 90 ms on two CPU cores.
+  static TransformerOptions toy(int64_t source_vocab, int64_t target_vocab);
+
+  TransformerOptions& set_d_model(int64_t d) { d_model = d; return *this; }
+  TransformerOptions& set_num_heads(int64_t h) { num_heads = h; return *this; }
+  TransformerOptions& set_num_kv_heads(int64_t h) { num_kv_heads = h; return *this; }
+  TransformerOptions& set_d_ff(int64_t f) { d_ff = f; return *this; }
+  TransformerOptions& set_layers(int64_t encoder, int64_t decoder) {
+    encoder_layers = encoder; decoder_layers = decoder; return *this;
+  }
+  TransformerOptions& set_dropout(double p) { dropout = p; return *this; }
+  TransformerOptions& set_attention_dropout(double p) { attention_dropout = p; return *this; }
+  TransformerOptions& set_pre_ln(bool on) { pre_ln = on; return *this; }
+  TransformerOptions& set_shared_embeddings(bool on) { shared_embeddings = on; return *this; }
+  TransformerOptions& set_tied_output(bool on) { tied_output = on; return *this; }
+  TransformerOptions& set_learned_positions(bool on) { learned_positions = on; return *this; }
+  TransformerOptions& set_max_length(int64_t n) { max_length = n; return *this; }
+};
+
+// Bytes held by a decoding state's key/value caches.
+struct KVCacheBytes {
+  int64_t self_attention = 0;   // 2 * layers * B * Hkv * t * Dh * sizeof(dtype): grows per step
+  int64_t cross_attention = 0;  // 2 * layers * B * Hkv * S * Dh * sizeof(dtype): fixed
+  int64_t total() const { return self_attention + cross_attention; }
+};
+
+// What the Transformer carries from one output position to the next.
+class TransformerState : public DecoderState {
+ public:
+  std::vector<TransformerDecoderLayerCache> layers;  // one per decoder layer
+  Tensor memory_mask;                 // (B, 1, 1, S) int64, on the source's device
+  Tensor source_lengths;              // (B) int64, where the caller keeps it (often the CPU)
+  int64_t position = 0;               // t: the position the next step() decodes
+  std::vector<Tensor> cross_weights;  // per decoder layer, (B, H, S): the last step's
+
+  // Every cached tensor keeps the rows `indices` (int64 (B')), in that order.
+  void reorder(const Tensor& indices) override;
+  // The last step's cross-attention of the LAST decoder layer, averaged over
+  // its heads: (B, S), rows summing to 1 over the real source words. Other
+  // layers and single heads often attend more sharply; cross_weights has them.
+  Tensor last_attention() const override;
+  // Sums numel * element size over every cached key and value tensor.
+  KVCacheBytes cache_bytes() const;
+};
+
+class Transformer : public Translator {
+ public:
+  // Throws on sizes that do not fit together, e.g. shared embeddings over
+  // vocabularies of different sizes, naming both.
+  explicit Transformer(const TransformerOptions& options);
+
+  // source: (B, S) int64, source_lengths: (B) int64, target_input: (B, T)
+  // int64 -> logits (B, T, V)
+  Tensor forward(const Tensor& source, const Tensor& source_lengths,
+                 const Tensor& target_input) override;
+  // forward() that also hands back every decoder layer's cross-attention
+  // weights, (B, H, T, S) each, in `cross_weights` (for heatmaps).
+  Tensor forward_with_attention(const Tensor& source, const Tensor& source_lengths,
+                                const Tensor& target_input, std::vector<Tensor>& cross_weights);
+
+  // source: (B, S), source_lengths: (B) -> memory (B, S, D)
+  Tensor encode(const Tensor& source, const Tensor& source_lengths) const;
+
+  // Encodes once and projects each decoder layer's cross keys and values:
+  // returns a TransformerState at position 0.
+  std::unique_ptr<DecoderState> start(const Tensor& source, const Tensor& source_lengths) override;
+  // previous: (B) int64, the token at position t (<s> when t = 0) -> logits
+  // (B, V) for position t+1's token; appends position t to every cache.
+  Tensor step(DecoderState& state, const Tensor& previous) override;
+
+  // "transformer: 2+2 layers, d_model 64, 4 heads (4 kv heads: MHA), d_ff 256, post-LN, ..."
+  std::string describe() const override;
+
+  // The key/value cache of a state from start()/step(), in bytes (--report-cache).
+  // Throws unless `state` is a TransformerState.
+  static KVCacheBytes cache_bytes(const DecoderState& state);
+
+  const TransformerOptions& options() const { return options_; }
+
+  std::shared_ptr<Embedding> source_embedding;  // (V_src, D); the same module as
+  std::shared_ptr<Embedding> target_embedding;  // target_embedding when shared
+  std::shared_ptr<PositionalEncoding> source_positions, target_positions;
+  std::vector<std::shared_ptr<TransformerEncoderLayer>> encoder_layers;
+  std::vector<std::shared_ptr<TransformerDecoderLayer>> decoder_layers;
+  std::shared_ptr<LayerNorm> encoder_norm, decoder_norm;  // pre-LN only, else null
+  std::shared_ptr<Linear> output;  // D -> V_tgt; null when tied_output
+
+ private:
+  // ids: (B, T) int64 -> Dropout(sqrt(D) E[ids] + PE[offset : offset + T]): (B, T, D)
+  Tensor embed(const Embedding& table, const PositionalEncoding& positions, const Tensor& ids,
+               int64_t offset) const;
+  // y: (..., D) from the last decoder layer -> logits (..., V)
+  Tensor logits(const Tensor& y) const;
+  // The memory mask (B, 1, 1, S) on the source's device, after checking shapes.
+  Tensor source_mask(const Tensor& source, const Tensor& source_lengths) const;
+  // source: (B, S), mask: (B, 1, 1, S) -> memory (B, S, D)
+  Tensor run_encoder(const Tensor& source, const Tensor& mask) const;
+
+  TransformerOptions options_;
+};
+
+}  // namespace attn::nn

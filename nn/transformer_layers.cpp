@@ -1,0 +1,204 @@
+#include "nn/transformer_layers.h"
+
+#include <string>
+
+#include "autograd/ops.h"
+#include "tensor/error.h"
+#include "tensor/shape.h"
+
+namespace attn::nn {
+
+namespace {
+
+std::string shape_of(const Tensor& t) { return t.defined() ? shape_str(t.shape()) : "undefined"; }
+
+void check_layer_options(const char* op, const TransformerLayerOptions& o) {
+  ATTN_CHECK(o.d_model > 0 && o.d_ff > 0, op, ": d_model and d_ff must be positive, got d_model ",
+             o.d_model, " and d_ff ", o.d_ff);
+  ATTN_CHECK(o.dropout >= 0.0 && o.dropout < 1.0, op, ": dropout must be in [0, 1), got ",
+             o.dropout);
+  // num_heads, num_kv_heads and attention_dropout are checked by MultiheadAttention.
+}
+
+MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o) {
+  return MultiheadAttentionOptions(o.d_model, o.num_heads)
+      .set_num_kv_heads(o.num_kv_heads)
+      .set_dropout(o.attention_dropout);
+}
+
+// x: (B, T, D) with B, T given when they are not -1; names the op and the shape.
+void check_sequence(const char* op, const char* what, const Tensor& x, int64_t d_model,
+                    int64_t batch = -1, int64_t length = -1) {
+  ATTN_CHECK(x.defined() && x.dim() == 3 && x.size(2) == d_model &&
+                 (batch < 0 || x.size(0) == batch) && (length < 0 || x.size(1) == length),
+             op, ": ", what, " must be (", batch < 0 ? std::string("B") : std::to_string(batch),
+             ", ", length < 0 ? std::string("T") : std::to_string(length), ", ", d_model,
+             "), got ", shape_of(x));
+  ATTN_CHECK(is_floating(x.dtype()), op, ": ", what, " must be floating, got ",
+             dtype_name(x.dtype()), " ", shape_of(x));
+}
+
+// The two halves of a residual sub-layer (section 3.1), for either placement
+// of the LayerNorm:
+//   sublayer_input:  what the sub-layer reads: LayerNorm(x) for pre-LN, x for post-LN;
+//   residual:        x + Dropout(y), then LayerNorm for post-LN.
+// x, y: (..., D) -> (..., D)
+Tensor sublayer_input(const Tensor& x, const LayerNorm& norm, bool pre_ln) {
+  return pre_ln ? norm.forward(x) : x;
+}
+
+Tensor residual(const Tensor& x, const Tensor& y, const LayerNorm& norm, const Dropout& dropout,
+                bool pre_ln) {
+  Tensor sum = x + dropout.forward(y);  // dropout on the sub-layer's output (5.4)
+  return pre_ln ? sum : norm.forward(sum);
+}
+
+}  // namespace
+
+// --- PositionwiseFeedForward ---------------------------------------------------------
+
+PositionwiseFeedForward::PositionwiseFeedForward(int64_t d_model, int64_t d_ff, double dropout)
+    : d_model_(d_model) {
+  ATTN_CHECK(d_model > 0 && d_ff > 0, "PositionwiseFeedForward: d_model and d_ff must be "
+             "positive, got ", d_model, " and ", d_ff);
+  linear1 = register_module("linear1", std::make_shared<Linear>(d_model, d_ff));
+  linear2 = register_module("linear2", std::make_shared<Linear>(d_ff, d_model));
+  dropout_ = register_module("dropout", std::make_shared<Dropout>(dropout));
+}
+
+Tensor PositionwiseFeedForward::forward(const Tensor& x) const {
+  ATTN_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == d_model_,
+             "PositionwiseFeedForward: input must be (..., ", d_model_, "), got ", shape_of(x));
+  Tensor hidden = relu(linear1->forward(x));           // (..., F): max(0, x W_1 + b_1)
+  return linear2->forward(dropout_->forward(hidden));  // (..., D): ... W_2 + b_2   (eq. 2)
+}
+
+// --- TransformerEncoderLayer ---------------------------------------------------------
+
+TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& options)
+    : options_(options) {
+  check_layer_options("TransformerEncoderLayer", options);
+  const int64_t D = options.d_model;
+  self_attention = register_module(
+      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options)));
+  feed_forward = register_module("feed_forward", std::make_shared<PositionwiseFeedForward>(
+                                                     D, options.d_ff, options.dropout));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(
+                                       LayerNormOptions(D).set_eps(options.layer_norm_eps)));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(
+                                       LayerNormOptions(D).set_eps(options.layer_norm_eps)));
+  dropout_ = register_module("dropout", std::make_shared<Dropout>(options.dropout));
+}
+
+Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& mask) const {
+  const bool pre = options_.pre_ln;
+  check_sequence("TransformerEncoderLayer", "input", x, options_.d_model);
+  // Sub-layer 1: every position attends to every real position of the same
+  // sentence (section 3.2.3, "encoder self-attention").
+  Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, S, D)
+  Tensor h = residual(x, self_attention->forward(a, a, a, mask).output, *norm1, *dropout_, pre);
+  // Sub-layer 2: the FFN, position by position (section 3.3).
+  a = sublayer_input(h, *norm2, pre);
+  return residual(h, feed_forward->forward(a), *norm2, *dropout_, pre);      // (B, S, D)
+}
+
+// --- TransformerDecoderLayer ---------------------------------------------------------
+
+TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& options)
+    : options_(options) {
+  check_layer_options("TransformerDecoderLayer", options);
+  const int64_t D = options.d_model;
+  self_attention = register_module(
+      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options)));
+  cross_attention = register_module(
+      "cross_attention", std::make_shared<MultiheadAttention>(attention_options(options)));
+  feed_forward = register_module("feed_forward", std::make_shared<PositionwiseFeedForward>(
+                                                     D, options.d_ff, options.dropout));
+  auto make_norm = [&](const char* name) {
+    return register_module(name, std::make_shared<LayerNorm>(
+                                     LayerNormOptions(D).set_eps(options.layer_norm_eps)));
+  };
+  norm1 = make_norm("norm1");
+  norm2 = make_norm("norm2");
+  norm3 = make_norm("norm3");
+  dropout_ = register_module("dropout", std::make_shared<Dropout>(options.dropout));
+}
+
+TransformerDecoderLayerOutput TransformerDecoderLayer::cross_and_feed_forward(
+    const Tensor& h, const Tensor& cross_keys, const Tensor& cross_values,
+    const Tensor& memory_mask) const {
+  const bool pre = options_.pre_ln;
+  // Sub-layer 2: queries from the decoder, keys and values from the encoder
+  // (section 3.2.3, "encoder-decoder attention"); padding is hidden.
+  Tensor a = sublayer_input(h, *norm2, pre);                                   // (B, T, D)
+  MultiheadAttentionOutput cross =
+      cross_attention->attend(a, cross_keys, cross_values, memory_mask);
+  Tensor h2 = residual(h, cross.output, *norm2, *dropout_, pre);               // (B, T, D)
+  // Sub-layer 3: the FFN.
+  a = sublayer_input(h2, *norm3, pre);
+  TransformerDecoderLayerOutput result;
+  result.output = residual(h2, feed_forward->forward(a), *norm3, *dropout_, pre);  // (B, T, D)
+  result.cross_weights = cross.weights;                                        // (B, H, T, S)
+  return result;
+}
+
+TransformerDecoderLayerOutput TransformerDecoderLayer::forward(const Tensor& x,
+                                                               const Tensor& memory,
+                                                               const Tensor& self_mask,
+                                                               const Tensor& memory_mask) const {
+  const bool pre = options_.pre_ln;
+  const int64_t D = options_.d_model;
+  check_sequence("TransformerDecoderLayer", "input", x, D);
+  check_sequence("TransformerDecoderLayer", "memory", memory, D, x.size(0));
+  // Sub-layer 1: masked self-attention; the causal mask keeps position i
+  // from seeing i+1.. (section 3.2.3), which is what makes step() possible.
+  Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, T, D)
+  Tensor h = residual(x, self_attention->forward(a, a, a, self_mask).output, *norm1, *dropout_,
+                      pre);                                                    // (B, T, D)
+  return cross_and_feed_forward(h, cross_attention->project_keys(memory),
+                                cross_attention->project_values(memory), memory_mask);
+}
+
+TransformerDecoderLayerCache TransformerDecoderLayer::start(const Tensor& memory) const {
+  check_sequence("TransformerDecoderLayer::start", "memory", memory, options_.d_model);
+  TransformerDecoderLayerCache cache;
+  cache.cross_keys = cross_attention->project_keys(memory);      // (B, Hkv, S, Dh)
+  cache.cross_values = cross_attention->project_values(memory);  // (B, Hkv, S, Dh)
+  return cache;
+}
+
+TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
+                                                            TransformerDecoderLayerCache& cache,
+                                                            const Tensor& memory_mask) const {
+  const bool pre = options_.pre_ln;
+  const char* op = "TransformerDecoderLayer::step";
+  ATTN_CHECK(cache.cross_keys.defined() && cache.cross_values.defined(), op,
+             ": the cache has no cross-attention keys; make it with start(memory)");
+  const int64_t B = cache.cross_keys.size(0);
+  check_sequence(op, "input", x, options_.d_model, B, 1);
+  ATTN_CHECK(cache.self_keys.defined() == cache.self_values.defined(), op,
+             ": cached self keys ", shape_of(cache.self_keys), " and values ",
+             shape_of(cache.self_values), " must both be set or both be empty");
+  Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, 1, D)
+  // The new position's key and value join the cache; those of earlier
+  // positions are unchanged, because the causal mask kept them from seeing
+  // this one. The query may see every cached position, so no mask is needed.
+  Tensor key = self_attention->project_keys(a);                                // (B, Hkv, 1, Dh)
+  Tensor value = self_attention->project_values(a);                            // (B, Hkv, 1, Dh)
+  if (cache.self_keys.defined()) {
+    ATTN_CHECK(cache.self_keys.dim() == 4 && cache.self_keys.size(0) == B &&
+                   cache.self_keys.size(1) == key.size(1) && cache.self_keys.size(3) == key.size(3),
+               op, ": cached self keys must be (", B, ", ", key.size(1), ", t, ", key.size(3),
+               "), got ", shape_of(cache.self_keys));
+    cache.self_keys = cat({cache.self_keys, key}, 2);                          // (B, Hkv, t+1, Dh)
+    cache.self_values = cat({cache.self_values, value}, 2);                    // (B, Hkv, t+1, Dh)
+  } else {
+    cache.self_keys = key;
+    cache.self_values = value;
+  }
+  MultiheadAttentionOutput self = self_attention->attend(a, cache.self_keys, cache.self_values);
+  Tensor h = residual(x, self.output, *norm1, *dropout_, pre);                 // (B, 1, D)
+  return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask);
+}
+
+}  // namespace attn::nn

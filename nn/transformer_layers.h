@@ -1,0 +1,175 @@
+// The layers of the Transformer (Vaswani et al. 2017, "Attention Is All You
+// Need"): the position-wise feed-forward network and one encoder and one
+// decoder layer. nn/transformer.h stacks them into the model.
+//
+// Section 3.1: each encoder layer has two sub-layers, self-attention and a
+// feed-forward network; each decoder layer has a third in between, attention
+// over the encoder's output (the "memory"). The attention sub-layers are
+// multi-head attention (section 3.2.2, nn/multihead_attention.h), with
+// num_kv_heads for MQA and GQA. Every sub-layer is wrapped as
+//     post-LN (the paper's):  x = LayerNorm(x + Dropout(Sublayer(x)))
+//     pre-LN  (an option):    x = x + Dropout(Sublayer(LayerNorm(x)))
+// with dropout on the sub-layer's output before the residual add (section
+// 5.4). Pre-LN (Xiong et al. 2020, "On Layer Normalization in the
+// Transformer Architecture"; tensor2tensor's later default) keeps an
+// un-normalised residual path from the input to the output, trains without
+// learning-rate warm-up, and needs one more LayerNorm after the whole stack
+// (nn/transformer.cpp adds it), because nothing else normalises the sum of
+// all the residuals. The Annotated Transformer uses pre-LN while its text
+// describes post-LN; here post-LN is the default and pre-LN is named.
+//
+// Decoding one position at a time (design.md, "Generation"): the decoder's
+// self-attention at position t needs the keys and values of positions 0..t,
+// and those of 0..t-1 do not change when t is added (the causal mask stops
+// them seeing t). So each layer keeps them in a cache and appends one
+// position per step; the cross-attention keys and values depend only on the
+// memory and are projected once per source sentence. A step then costs one
+// query against t keys instead of recomputing the whole prefix, and gives
+// the same numbers as forward() on the prefix (tests/nn/test_transformer.cpp).
+//
+// Shapes: B batch, S source length, T target length, D = d_model, H heads,
+// Hkv key/value heads, Dh = D / H, F = d_ff.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "nn/layers.h"
+#include "nn/module.h"
+#include "nn/multihead_attention.h"
+
+namespace attn::nn {
+
+// What one encoder or decoder layer is built from; nn/transformer.h fills
+// it from TransformerOptions.
+struct TransformerLayerOptions {
+  int64_t d_model = 512;          // D (paper: 512)
+  int64_t num_heads = 8;          // H (paper: 8); must divide D
+  int64_t num_kv_heads = 0;       // Hkv: 0 = num_heads (MHA), 1 = MQA, a divisor = GQA
+  int64_t d_ff = 2048;            // F, the FFN's inner size (paper: 2048)
+  double dropout = 0.1;           // P_drop on each sub-layer's output (paper 5.4: 0.1),
+                                  // and inside the FFN after the ReLU (see PositionwiseFeedForward)
+  double attention_dropout = 0.0; // on the attention weights; the paper has none
+  bool pre_ln = false;            // LayerNorm before each sub-layer instead of after
+  double layer_norm_eps = 1e-5;   // PyTorch's default
+
+  TransformerLayerOptions() = default;
+  TransformerLayerOptions(int64_t d, int64_t heads, int64_t ff)
+      : d_model(d), num_heads(heads), d_ff(ff) {}
+  TransformerLayerOptions& set_num_kv_heads(int64_t h) { num_kv_heads = h; return *this; }
+  TransformerLayerOptions& set_dropout(double p) { dropout = p; return *this; }
+  TransformerLayerOptions& set_attention_dropout(double p) { attention_dropout = p; return *this; }
+  TransformerLayerOptions& set_pre_ln(bool on) { pre_ln = on; return *this; }
+};
+
+// --- the feed-forward network (section 3.3) -------------------------------------
+
+// FFN(x) = max(0, x W_1 + b_1) W_2 + b_2                          (section 3.3, eq. 2)
+// applied to every position separately and identically: "two convolutions
+// with kernel size 1". W_1 is (D, F), W_2 is (F, D); with F = 4D most of a
+// layer's parameters and FLOPs are here.
+// Where we differ from the paper: dropout after the ReLU (tensor2tensor's
+// relu_dropout, PyTorch's nn.TransformerEncoderLayer, the Annotated
+// Transformer), with the model's P_drop; pass 0 for the paper's FFN.
+class PositionwiseFeedForward : public Module {
+ public:
+  // d_model: D, d_ff: F, dropout: on the (.., F) hidden activations.
+  PositionwiseFeedForward(int64_t d_model, int64_t d_ff, double dropout = 0.0);
+
+  // x: (..., D) -> (..., D)
+  Tensor forward(const Tensor& x) const;
+
+  std::shared_ptr<Linear> linear1;  // D -> F: W_1, b_1
+  std::shared_ptr<Linear> linear2;  // F -> D: W_2, b_2
+
+ private:
+  int64_t d_model_;
+  std::shared_ptr<Dropout> dropout_;
+};
+
+// --- encoder layer ---------------------------------------------------------------
+
+class TransformerEncoderLayer : public Module {
+ public:
+  explicit TransformerEncoderLayer(const TransformerLayerOptions& options);
+
+  // x: (B, S, D); mask: int64 broadcastable to (B, H, S, S), nonzero = may
+  // attend, usually padding_mask(lengths, S) (B, 1, 1, S); undefined = all
+  // visible. -> (B, S, D)
+  Tensor forward(const Tensor& x, const Tensor& mask = Tensor()) const;
+
+  const TransformerLayerOptions& options() const { return options_; }
+
+  std::shared_ptr<MultiheadAttention> self_attention;
+  std::shared_ptr<PositionwiseFeedForward> feed_forward;
+  std::shared_ptr<LayerNorm> norm1;  // around self-attention
+  std::shared_ptr<LayerNorm> norm2;  // around the FFN
+
+ private:
+  TransformerLayerOptions options_;
+  std::shared_ptr<Dropout> dropout_;
+};
+
+// --- decoder layer ---------------------------------------------------------------
+
+struct TransformerDecoderLayerOutput {
+  Tensor output;         // (B, T, D), or (B, 1, D) from step()
+  Tensor cross_weights;  // (B, H, T, S), or (B, H, 1, S) from step(): for heatmaps
+};
+
+// One decoder layer's share of the decoding state. The self-attention keys
+// and values are those of the sub-layer's input (after LayerNorm for pre-LN),
+// projected by k_proj / v_proj and split into heads, for every position
+// decoded so far; MQA and GQA keep Hkv < H heads here, which is their point.
+struct TransformerDecoderLayerCache {
+  Tensor self_keys;     // (B, Hkv, t, Dh): undefined before the first step
+  Tensor self_values;   // (B, Hkv, t, Dh)
+  Tensor cross_keys;    // (B, Hkv, S, Dh): projected once from the memory
+  Tensor cross_values;  // (B, Hkv, S, Dh)
+};
+
+class TransformerDecoderLayer : public Module {
+ public:
+  explicit TransformerDecoderLayer(const TransformerLayerOptions& options);
+
+  // Teacher forcing, all positions at once.
+  // x: (B, T, D); memory: (B, S, D), the encoder's output;
+  // self_mask: int64 broadcastable to (B, H, T, T), usually causal_mask(T)
+  // (1, 1, T, T); memory_mask: broadcastable to (B, H, T, S), usually
+  // padding_mask(source_lengths, S) (B, 1, 1, S).
+  // -> output (B, T, D), cross_weights (B, H, T, S)
+  TransformerDecoderLayerOutput forward(const Tensor& x, const Tensor& memory,
+                                        const Tensor& self_mask = Tensor(),
+                                        const Tensor& memory_mask = Tensor()) const;
+
+  // Before the first step: memory (B, S, D) -> a cache holding the
+  // cross-attention keys and values (B, Hkv, S, Dh) and no self keys yet.
+  TransformerDecoderLayerCache start(const Tensor& memory) const;
+
+  // One position t (t = the cache's current length).
+  // x: (B, 1, D), the layer's input at position t; cache: from start(),
+  // advanced by every earlier step (its self keys/values become
+  // (B, Hkv, t+1, Dh)); memory_mask: broadcastable to (B, H, 1, S).
+  // -> output (B, 1, D), cross_weights (B, H, 1, S)
+  TransformerDecoderLayerOutput step(const Tensor& x, TransformerDecoderLayerCache& cache,
+                                     const Tensor& memory_mask = Tensor()) const;
+
+  const TransformerLayerOptions& options() const { return options_; }
+
+  std::shared_ptr<MultiheadAttention> self_attention;   // masked (causal), section 3.2.3
+  std::shared_ptr<MultiheadAttention> cross_attention;  // "encoder-decoder attention"
+  std::shared_ptr<PositionwiseFeedForward> feed_forward;
+  std::shared_ptr<LayerNorm> norm1, norm2, norm3;       // around each sub-layer, in order
+
+ private:
+  // The two sub-layers after self-attention, shared by forward() and step():
+  // h: (B, T, D) after self-attention; cross keys/values (B, Hkv, S, Dh).
+  TransformerDecoderLayerOutput cross_and_feed_forward(const Tensor& h, const Tensor& cross_keys,
+                                                       const Tensor& cross_values,
+                                                       const Tensor& memory_mask) const;
+
+  TransformerLayerOptions options_;
+  std::shared_ptr<Dropout> dropout_;
+};
+
+}  // namespace attn::nn
