@@ -109,13 +109,6 @@ struct TransformerOptions {
   TransformerOptions& set_max_length(int64_t n) { max_length = n; return *this; }
 };
 
-// Bytes held by a decoding state's key/value caches.
-struct KVCacheBytes {
-  int64_t self_attention = 0;   // 2 * layers * B * Hkv * t * Dh * sizeof(dtype): grows per step
-  int64_t cross_attention = 0;  // 2 * layers * B * Hkv * S * Dh * sizeof(dtype): fixed
-  int64_t total() const { return self_attention + cross_attention; }
-};
-
 // What the Transformer carries from one output position to the next.
 class TransformerState : public DecoderState {
  public:
@@ -132,7 +125,7 @@ class TransformerState : public DecoderState {
   // layers and single heads often attend more sharply; cross_weights has them.
   Tensor last_attention() const override;
   // Sums numel * element size over every cached key and value tensor.
-  KVCacheBytes cache_bytes() const;
+  KVCacheBytes cache_bytes() const override;
 };
 
 class Transformer : public Translator {

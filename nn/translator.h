@@ -6,6 +6,7 @@
 // once per output position, feeding back the token it chose.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,14 @@
 #include "tensor/tensor.h"
 
 namespace attn::nn {
+
+// Bytes held by a decoding state's key/value caches (the Transformer's,
+// nn/transformer.h; zero for the RNN models, which keep no cache).
+struct KVCacheBytes {
+  int64_t self_attention = 0;   // 2 * layers * B * Hkv * t * Dh * sizeof(dtype): grows per step
+  int64_t cross_attention = 0;  // 2 * layers * B * Hkv * S * Dh * sizeof(dtype): fixed
+  int64_t total() const { return self_attention + cross_attention; }
+};
 
 // What a decoder carries from one output position to the next (RNN states,
 // the encoder's memory, a key/value cache...). Models subclass it.
@@ -30,6 +39,8 @@ class DecoderState {
   virtual Tensor last_position() const { return Tensor(); }
   // The half-width D of that window; 0 when the model has no window.
   virtual int64_t window() const { return 0; }
+  // What the key/value caches hold now (`attn translate --report-cache`).
+  virtual KVCacheBytes cache_bytes() const { return {}; }
 };
 
 class Translator : public Module {

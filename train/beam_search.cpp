@@ -9,6 +9,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
+#include "nn/transformer.h"
 #include "tensor/creation.h"
 
 namespace attn::train {
@@ -153,6 +154,13 @@ int64_t beam_max_length(int64_t source_length, const BeamSearchOptions& options)
   return std::max<int64_t>(limit, 1);
 }
 
+void apply_decoding_defaults(const nn::Translator& model, BeamSearchOptions& options,
+                             const std::function<bool(const std::string&)>& given) {
+  if (dynamic_cast<const nn::Transformer*>(&model) == nullptr) return;
+  if (!given("beam-size")) options.beam_size = 4;
+  if (!given("normalize")) options.normalize = 0.6;
+}
+
 BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
                              const Tensor& source_lengths, const BeamSearchOptions& options) {
   check_beam_search_options(options);
@@ -171,6 +179,7 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
   std::vector<int64_t> copies(static_cast<size_t>(B * K));
   for (int64_t row = 0; row < B * K; ++row) copies[row] = row / K;
   const TensorOptions on_device = TensorOptions(kInt64).device(source.device());
+  nn::KVCacheBytes peak_cache;  // the largest the caches grow, for --report-cache
   state->reorder(from_vector(copies, {B * K}, on_device));
 
   // The sentences still searching, in row order: active[i] owns rows
@@ -186,6 +195,8 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
   for (int64_t t = 0; !active.empty(); ++t) {
     const int64_t R = static_cast<int64_t>(active.size()) * K;
     Tensor logits = model.step(*state, from_vector(previous, {R}, on_device));  // (R, V)
+    const nn::KVCacheBytes cache = state->cache_bytes();
+    if (cache.total() > peak_cache.total()) peak_cache = cache;
     ATTN_CHECK(logits.dim() == 2 && logits.size(0) == R, "beam_search: step() must return (", R,
                ", V) logits, got ", shape_str(logits.shape()));
     const int64_t V = logits.size(1);
@@ -259,6 +270,7 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
 
   BeamSearchResult result;
   result.window = state->window();
+  result.peak_cache = peak_cache;
   result.nbest.resize(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     std::vector<Ending>& ends = finished[b];

@@ -49,6 +49,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "nn/translator.h"
@@ -97,7 +99,16 @@ struct BeamSearchResult {
   std::vector<std::vector<Hypothesis>> nbest;
   // Local attention's window half-width D, 0 for other models.
   int64_t window = 0;
+  // The largest the key/value caches grew during the search (all B * K rows;
+  // zero for models without a cache): `attn translate --report-cache`.
+  nn::KVCacheBytes peak_cache;
 };
+
+// The paper's decoding for a Transformer (Vaswani et al. 2017, section 6.1):
+// beam 4 and length penalty 0.6, for the flags (kebab-case names) not given;
+// other models keep the options as they are.
+void apply_decoding_defaults(const nn::Translator& model, BeamSearchOptions& options,
+                             const std::function<bool(const std::string&)>& given);
 
 // source: (B, S) int64 padded with <pad>, source_lengths: (B) int64.
 // Runs under NoGradGuard; the caller puts the model in eval mode (dropout off).

@@ -38,13 +38,18 @@ int run_eval(int argc, char** argv) {
       ("o,output", "write the translations to this file, one per line", cxxopts::value(output_path))
       ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
       ("h,help", "show this help");
-  if (int exit_code = parse_command_line(options, argc, argv); exit_code >= 0) return exit_code;
+  std::set<std::string> given;
+  if (int exit_code = parse_command_line(options, argc, argv, {}, &given); exit_code >= 0) {
+    return exit_code;
+  }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
   ATTN_CHECK(evaluate.batch_size > 0, "--mini-batch must be positive, got ", evaluate.batch_size);
   train::check_beam_search_options(beam);
   const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
   train::LoadedModel loaded = train::load_model(model_path);
   loaded.model->to(on);
+  train::apply_decoding_defaults(*loaded.model, beam,
+                                 [&](const std::string& flag) { return given.count(flag) > 0; });
   auto pairs = train::load_pairs(data, train::Split::Test, test_tsv, test_sets);
   train::EncodedPairs set = train::encode_pairs(loaded.pipeline, pairs);
   evaluate.pipeline = &loaded.pipeline;

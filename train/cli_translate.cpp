@@ -9,6 +9,7 @@
 // --n-best is a switch that prints the whole beam; ours says how many.
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <cxxopts.hpp>
 
@@ -24,6 +25,7 @@ int run_translate(int argc, char** argv) {
   cxxopts::Options options("attn translate", "Translate sentences, one per line");
   std::string model_path, input_path, output_path, device;
   int64_t mini_batch = 64, n_best = 0;
+  bool report_cache = false;
   train::BeamSearchOptions beam;
   options.add_options()
       ("m,model", "model file written by attn train", cxxopts::value(model_path))
@@ -44,8 +46,13 @@ int run_translate(int argc, char** argv) {
        "ID ||| translation ||| F0= score ||| normalized score; 0 = the best only",
        cxxopts::value(n_best)->default_value("0"))
       ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
+      ("report-cache", "print, per batch, the most bytes the key/value caches held (transformer; to stderr)",
+       cxxopts::value(report_cache))
       ("h,help", "show this help");
-  if (int exit_code = parse_command_line(options, argc, argv); exit_code >= 0) return exit_code;
+  std::set<std::string> given;
+  if (int exit_code = parse_command_line(options, argc, argv, {}, &given); exit_code >= 0) {
+    return exit_code;
+  }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
   ATTN_CHECK(mini_batch > 0, "--mini-batch must be positive");
   ATTN_CHECK(n_best >= 0, "--n-best must be >= 0, got ", n_best);
@@ -54,6 +61,8 @@ int run_translate(int argc, char** argv) {
   const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
   train::LoadedModel loaded = train::load_model(model_path);
   loaded.model->to(on);
+  train::apply_decoding_defaults(*loaded.model, beam,
+                                 [&](const std::string& flag) { return given.count(flag) > 0; });
 
   std::ifstream input_file;
   if (!input_path.empty()) {
@@ -85,6 +94,7 @@ int run_translate(int argc, char** argv) {
       sources.push_back(loaded.pipeline.source_vocab.encode(tokens));
     }
     std::vector<std::vector<train::Hypothesis>> hypotheses(lines.size());  // best first
+    std::string cache_line;  // --report-cache, printed after the batch's translations
     if (!sources.empty()) {
       std::vector<size_t> indices(sources.size());
       for (size_t k = 0; k < indices.size(); ++k) indices[k] = k;
@@ -92,6 +102,15 @@ int run_translate(int argc, char** argv) {
       train::BeamSearchResult result =
           train::beam_search(*loaded.model, batch.source, batch.source_lengths, beam);
       for (size_t k = 0; k < nonempty.size(); ++k) hypotheses[nonempty[k]] = std::move(result.nbest[k]);
+      if (report_cache) {
+        std::ostringstream line_out;
+        line_out << "[cache] lines " << first_id + 1 << "-" << line_number << ": "
+                  << sources.size() << " sentences x beam " << beam.beam_size << ", peak "
+                  << result.peak_cache.total() << " bytes (self-attention "
+                  << result.peak_cache.self_attention << ", cross-attention "
+                  << result.peak_cache.cross_attention << ")";
+        cache_line = line_out.str();
+      }
     }
     auto text = [&](const train::Hypothesis& h) {
       return loaded.pipeline.tokenizer.detokenize(loaded.pipeline.target_vocab.decode(h.tokens));
@@ -109,6 +128,7 @@ int run_translate(int argc, char** argv) {
       }
     }
     out.flush();
+    if (!cache_line.empty()) std::cerr << cache_line << std::endl;
     lines.clear();
   };
   std::string line;

@@ -22,6 +22,8 @@ struct DecodeResult {
   // position, and the window's half-width D; undefined and 0 otherwise.
   Tensor positions;
   int64_t window = 0;
+  // The largest the key/value caches grew (zero for models without a cache).
+  nn::KVCacheBytes peak_cache;
 };
 
 // source: (B, S) int64, source_lengths: (B) int64. Runs under NoGradGuard; the

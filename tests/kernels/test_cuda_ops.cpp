@@ -228,6 +228,14 @@ TEST(CudaOps, BadIdsOnTheGpuAreReportedAtTheNextCopy) {
   EXPECT_THROW((void)loss.item<double>(), attn::Error);
 }
 
+TEST(CudaOps, TransformerTrainsTheSameOnBothDevices) {
+  ATTN_REQUIRE_GPU();
+  attn::nn::TransformerOptions options(12, 12);
+  options.set_d_model(16).set_num_heads(4).set_num_kv_heads(2).set_d_ff(32).set_layers(2, 2);
+  options.set_dropout(0.0);  // the two models draw from one generator, one after the other
+  check_training_agrees<attn::nn::Transformer>(options, "transformer gqa");
+}
+
 TEST(CudaOps, MixingDevicesNamesTheOp) {
   ATTN_REQUIRE_GPU();
   Tensor a = attn::zeros({2, 3}).to(attn::kCUDA);

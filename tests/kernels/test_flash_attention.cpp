@@ -84,7 +84,7 @@ std::vector<double> ref_probs(const Case& c, const std::vector<double>& q,
     for (int64_t h = 0; h < c.H; ++h)
       for (int64_t i = 0; i < c.Tq; ++i) {
         const int64_t bh = b * c.H + h, row = bh * c.Tq + i;
-        double* p = &P[row * c.Tk];
+        double* p = P.data() + row * c.Tk;  // (Tk may be 0: no element to take the address of)
         double m = -kInf;
         for (int64_t j = 0; j < c.Tk; ++j) {
           if (!c.visible(b, i, j)) continue;
