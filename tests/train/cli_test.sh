@@ -203,6 +203,68 @@ else
   fail "plot --metrics failed: $(cat "$WORK/err")"
 fi
 
+# --- a Transformer's attention, layer by layer and head by head -------------------------
+# A tiny model (1 + 2 layers, 2 heads), a few updates: the pictures' structure
+# is what is checked, not what the heads learned.
+TRANSFORMER="$WORK/transformer.safetensors"
+if "$ATTN" train --type transformer --task reverse --task-train-size 200 --model "$TRANSFORMER" \
+    --dim-emb 16 --transformer-heads 2 --transformer-dim-ffn 32 --enc-depth 1 --dec-depth 2 \
+    --lr-warmup 10 --mini-batch 16 --after 20u --valid-freq 0 --quiet >"$WORK/transformer.log" 2>&1; then
+  ok "train --type transformer (tiny)"
+else
+  fail "train transformer: $(tail -5 "$WORK/transformer.log")"
+fi
+# Cells carry a tooltip (<title>) each: one panel of T x S of them per picture.
+if "$ATTN" plot --model "$TRANSFORMER" --sentence "a b c d" --layer 2 --head 1 \
+    --output "$WORK/head.svg" >/dev/null 2>"$WORK/err"; then
+  grep -q "<svg" "$WORK/head.svg" && grep -q "layer 2, head 1" "$WORK/head.svg" &&
+    ok "plot --layer 2 --head 1 names the layer and head" ||
+    fail "plot --layer 2 --head 1: no 'layer 2, head 1' in $(head -c 300 "$WORK/head.svg")"
+else
+  fail "plot --layer 2 --head 1 failed: $(cat "$WORK/err")"
+fi
+if "$ATTN" plot --model "$TRANSFORMER" --sentence "a b c d" --layer 2 --grid \
+    --output "$WORK/grid.svg" >/dev/null 2>"$WORK/err"; then
+  panels=$(grep -c 'class="panel-title"' "$WORK/grid.svg")
+  cells=$(grep -o "<title>" "$WORK/grid.svg" | wc -l)
+  single=$(grep -o "<title>" "$WORK/head.svg" | wc -l)
+  [ "$panels" -eq 2 ] && grep -q ">layer 2, head 1<" "$WORK/grid.svg" && grep -q ">layer 2, head 2<" "$WORK/grid.svg" &&
+    ok "plot --grid: one titled panel per head (2)" || fail "plot --grid: $panels panel titles, expected 2"
+  [ "$single" -gt 0 ] && [ "$cells" -eq $((2 * single)) ] &&
+    ok "plot --grid: 2 x $single cells, as many per panel as one head's heatmap" ||
+    fail "plot --grid: $cells cells, one head's heatmap has $single"
+  legends=$(grep -c '>1</text>' "$WORK/grid.svg")
+  [ "$legends" -eq 1 ] && ok "plot --grid: one shared colour legend" ||
+    fail "plot --grid: the legend's '1' appears $legends times"
+else
+  fail "plot --grid failed: $(cat "$WORK/err")"
+fi
+# No flags: the last layer's average over heads, the picture --layer 2 draws.
+"$ATTN" plot --model "$TRANSFORMER" --sentence "a b c d" --output "$WORK/default.svg" >/dev/null 2>&1
+"$ATTN" plot --model "$TRANSFORMER" --sentence "a b c d" --layer 2 --output "$WORK/layer2.svg" >/dev/null 2>&1
+cmp -s "$WORK/default.svg" "$WORK/layer2.svg" && grep -q "layer 2, average of 2 heads" "$WORK/default.svg" &&
+  ok "plot of a transformer without --layer/--head: the last layer's average over heads" ||
+  fail "plot without --layer differs from --layer 2 (or lacks 'layer 2, average of 2 heads')"
+# PNG from the same drawing, where attn has libpng; otherwise it says so.
+if "$ATTN" plot --model "$TRANSFORMER" --sentence "a b c d" --grid --output "$WORK/grid.png" \
+    >/dev/null 2>"$WORK/err"; then
+  [ "$(head -c 4 "$WORK/grid.png" | tail -c 3)" = "PNG" ] && ok "plot --grid writes PNG" ||
+    fail "plot --grid: $WORK/grid.png is not a PNG"
+else
+  grep -q "without libpng" "$WORK/err" && ok "plot --grid .png without libpng says so" ||
+    fail "plot --grid .png failed: $(cat "$WORK/err")"
+fi
+expect_failure "plot --layer 3 of a 2-layer decoder" "--layer 3" "2 layers" -- \
+  "$ATTN" plot --model "$TRANSFORMER" --sentence "a b" --layer 3 --output "$WORK/x.svg"
+expect_failure "plot --head 0" "--head 0" "numbered 1 to 2" -- \
+  "$ATTN" plot --model "$TRANSFORMER" --sentence "a b" --head 0 --output "$WORK/x.svg"
+expect_failure "plot --grid with --head" "--grid" "--head" -- \
+  "$ATTN" plot --model "$TRANSFORMER" --sentence "a b" --grid --head 1 --output "$WORK/x.svg"
+expect_failure "plot --layer of a bahdanau model" "--layer needs a transformer model; this model has one attention" -- \
+  "$ATTN" plot --model "$MODEL" --sentence "a b" --layer 1 --output "$WORK/x.svg"
+expect_failure "plot --grid of a bahdanau model" "--grid needs a transformer model" -- \
+  "$ATTN" plot --model "$MODEL" --sentence "a b" --grid --output "$WORK/x.svg"
+
 # A truncated model file is refused by name.
 head -c 200 "$MODEL" >"$WORK/cut.safetensors"
 expect_failure "translate with a truncated model" "$WORK/cut.safetensors" -- \

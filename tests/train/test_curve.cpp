@@ -1,6 +1,7 @@
 // Pictures drawn by attn itself: the metrics log read into series, round
-// axis ticks, the training curve and the attention heatmap as SVG (counted
-// shape by shape), and PNG where attn was built with libpng.
+// axis ticks, the training curve, the attention heatmap and the grid of a
+// layer's heads as SVG (counted shape by shape), and PNG where attn was built
+// with libpng.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "autograd/ops.h"
 #include "tensor/creation.h"
 #include "tensor/error.h"
 #include "train/canvas.h"
@@ -273,6 +275,71 @@ TEST(Heatmap, RejectsWeightsThatAreNotAMatrix) {
   EXPECT_NE(message.find("(T, S)"), std::string::npos) << message;
 }
 
+TEST(AttentionGrid, PanelsAreNearSquareAndWiderThanTall) {
+  const auto shape_of = [](int64_t n) {
+    GridShape g = grid_shape(n);
+    return std::to_string(g.rows) + "x" + std::to_string(g.columns);
+  };
+  EXPECT_EQ(shape_of(1), "1x1");
+  EXPECT_EQ(shape_of(2), "1x2");
+  EXPECT_EQ(shape_of(3), "1x3");
+  EXPECT_EQ(shape_of(4), "2x2");
+  EXPECT_EQ(shape_of(6), "2x3");
+  EXPECT_EQ(shape_of(8), "2x4");  // the base model's heads
+  EXPECT_EQ(shape_of(7), "3x3");  // a prime: the last row part-filled
+  EXPECT_EQ(shape_of(16), "4x4");
+  for (int64_t n = 1; n <= 64; ++n) {
+    GridShape g = grid_shape(n);
+    EXPECT_GE(g.rows * g.columns, n) << n;
+    EXPECT_LT((g.rows - 1) * g.columns, n) << n << ": an empty row";
+    EXPECT_LE(g.rows, g.columns) << n;
+  }
+  EXPECT_NE(error_of([] { grid_shape(0); }).find("at least one panel"), std::string::npos);
+}
+
+TEST_F(CurveTest, AttentionGridDrawsOnePanelPerHeadAndOneLegend) {
+  // 4 heads of (T = 3, S = 4): head h is three_by_four() scaled by 1 / (h + 1).
+  std::vector<Tensor> heads;
+  for (int h = 0; h < 4; ++h) heads.push_back(three_by_four() * (1.0 / (h + 1)));
+  Tensor weights = stack(heads, 0);  // (4, 3, 4)
+  std::vector<std::string> titles = {"layer 2, head 1", "layer 2, head 2", "layer 2, head 3", "layer 2, head 4"};
+  std::string svg = to_svg(attention_grid({"a", "b", "c", "d"}, {"x", "y", "</s>"}, weights, titles, "a grid"));
+  EXPECT_EQ(count(svg, "class=\"panel-title\""), 4);
+  for (const std::string& title : titles) EXPECT_EQ(count(svg, ">" + title + "<"), 1) << title;
+  EXPECT_EQ(count(svg, "<title>"), 4 * 12);  // every cell of every head keeps its tooltip
+  // Each panel's tooltips name the head; its cells are that head's weights.
+  EXPECT_EQ(count(svg, "<title>layer 2, head 3: x -&gt; a: 0.23</title>"), 1);
+  EXPECT_EQ(count(svg, "<title>layer 2, head 1: x -&gt; a: 0.70</title>"), 1);
+  EXPECT_EQ(count(svg, ">&lt;/s&gt;</text>"), 4);  // each panel labels its rows
+  EXPECT_EQ(count(svg, ">1</text>"), 1);          // one legend for all
+  EXPECT_NE(svg.find(">a grid</text>"), std::string::npos);
+  // 2 x 2 panels: the second row's titles sit lower than the first's, the
+  // second column's further right.
+  Drawing d = attention_grid({"a", "b", "c", "d"}, {"x", "y", "</s>"}, weights, titles);
+  std::vector<Point> title_at;
+  for (const Shape& s : d.shapes) {
+    if (s.css_class == "panel-title") title_at.push_back(s.points[0]);
+  }
+  ASSERT_EQ(title_at.size(), 4u);
+  EXPECT_EQ(title_at[0].y, title_at[1].y);
+  EXPECT_GT(title_at[1].x, title_at[0].x);
+  EXPECT_EQ(title_at[0].x, title_at[2].x);
+  EXPECT_GT(title_at[2].y, title_at[0].y);
+  for (const Shape& s : d.shapes) {  // everything inside the picture
+    for (const Point& p : s.points) {
+      EXPECT_LE(p.x, d.width);
+      EXPECT_LE(p.y, d.height);
+    }
+  }
+}
+
+TEST(AttentionGrid, RejectsWeightsThatAreNotHeadsAndMismatchedTitles) {
+  std::string message = error_of([] { attention_grid({"a"}, {"b"}, zeros({2, 2}), {"h1", "h2"}); });
+  EXPECT_NE(message.find("(H, T, S)"), std::string::npos) << message;
+  message = error_of([] { attention_grid({"a"}, {"b"}, zeros({2, 1, 1}), {"only one"}); });
+  EXPECT_NE(message.find("one per head"), std::string::npos) << message;
+}
+
 #ifdef ATTN_WITH_PNG
 TEST(Png, RasterizesRectanglesLinesCirclesAndText) {
   Drawing d(40, 30);
@@ -322,6 +389,10 @@ TEST_F(CurveTest, WritesPngForCurvesAndHeatmaps) {
                 path("heatmap.png"));
   EXPECT_EQ(read(path("heatmap.png")).substr(0, 4), "\x89PNG");
   EXPECT_FALSE(fs::exists(path("heatmap.png.tmp")));
+  write_drawing(attention_grid({"a", "b", "c", "d"}, {"x", "y", "z"}, stack({three_by_four(), three_by_four()}, 0),
+                               {"layer 1, head 1", "layer 1, head 2"}),
+                path("grid.png"));
+  EXPECT_EQ(read(path("grid.png")).substr(0, 4), "\x89PNG");
 }
 #else
 TEST_F(CurveTest, PngWithoutLibpngSaysSo) {
