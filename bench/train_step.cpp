@@ -1,13 +1,16 @@
 // Training-step speed of attn's models on the configurations of
 // ../shared/peers/torch_ref.py, so the two can be timed back to back:
 //
-//   build/release/bench/bench_train_step --model bahdanau --config tiny    (or luong, s2s)
+//   build/release/bench/bench_train_step --model bahdanau --config tiny  (or luong, s2s, transformer)
 //   /usr/bin/python3 ../shared/peers/torch_ref.py --model bahdanau --config tiny --omp-wait-policy PASSIVE
 //
 // Same shapes as the reference: synthetic batches of fixed length (no
-// padding), token ids uniform over the non-special ids, Adam at 1e-3, global
-// norm clipping at 1, label smoothing 0 for the RNN models; N timed steps
-// after W warm-up steps; median ms per step and target tokens per second.
+// padding), token ids uniform over the non-special ids, Adam at 1e-3 (betas
+// 0.9/0.999, eps 1e-8: torch_ref's default, not the paper's warm-up
+// schedule), global norm clipping at 1, label smoothing 0 for the RNN models
+// and 0.1 for the Transformer (torch_ref's --label-smoothing, which it applies
+// to the Transformer only); N timed steps after W warm-up steps; median ms per
+// step and target tokens per second.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +24,7 @@
 
 #include "nn/luong.h"
 #include "nn/rnnsearch.h"
+#include "nn/transformer.h"
 #include "kernels/cuda.h"
 #include "train/clip.h"
 #include "train/options.h"
@@ -29,13 +33,15 @@
 namespace {
 
 struct Config {
-  int64_t vocab, batch, length, embedding, hidden;
+  int64_t vocab, batch, length;
+  int64_t embedding, hidden;                        // the RNN models
+  int64_t d_model, num_heads, d_ff, layers;         // the Transformer: `layers` each side
 };
 
 Config config_named(const std::string& name) {
   // vocab = 64 + 4 specials (tiny) or 8000 (small), as torch_ref.py's CONFIGS.
-  if (name == "tiny") return {68, 64, 20, 128, 256};
-  if (name == "small") return {8000, 128, 32, 128, 256};
+  if (name == "tiny") return {68, 64, 20, 128, 256, 128, 4, 512, 2};
+  if (name == "small") return {8000, 128, 32, 128, 256, 256, 8, 1024, 3};
   throw attn::Error("--config: expected tiny or small, got '" + name + "'");
 }
 
@@ -60,7 +66,7 @@ int main(int argc, char** argv) {
   std::string device_name = "cpu";
   int steps = 30, warmup = 5;
   options.add_options()
-      ("model", "bahdanau, s2s or luong", cxxopts::value(model_name)->default_value("bahdanau"))
+      ("model", "bahdanau, s2s, luong or transformer", cxxopts::value(model_name)->default_value("bahdanau"))
       ("config", "tiny or small (torch_ref.py's configurations)", cxxopts::value(config_name)->default_value("tiny"))
       ("steps", "timed steps", cxxopts::value(steps)->default_value("30"))
       ("warmup-steps", "untimed steps first", cxxopts::value(warmup)->default_value("5"))
@@ -74,7 +80,17 @@ int main(int argc, char** argv) {
   Config c = config_named(config_name);
   attn::manual_seed(0);
   std::shared_ptr<attn::nn::Translator> built;
-  if (model_name == "luong") {
+  double label_smoothing = 0.0;
+  if (model_name == "transformer") {
+    // torch_ref.py's TransformerModel: post-LN, ReLU FFN, sinusoids, separate
+    // source and target embeddings and output layer, dropout 0.1 everywhere
+    // nn.TransformerEncoderLayer/DecoderLayer put it, attention weights included.
+    attn::nn::TransformerOptions o(c.vocab, c.vocab);
+    o.set_d_model(c.d_model).set_num_heads(c.num_heads).set_d_ff(c.d_ff)
+        .set_layers(c.layers, c.layers).set_dropout(0.1).set_attention_dropout(0.1);
+    built = std::make_shared<attn::nn::Transformer>(o);
+    label_smoothing = 0.1;
+  } else if (model_name == "luong") {
     // torch_ref.py's LuongModel: one LSTM layer each side, 'general' score,
     // global attention, input feeding.
     attn::nn::LuongOptions o(c.vocab, c.vocab);
@@ -90,7 +106,8 @@ int main(int argc, char** argv) {
     o.attention = model_name == "bahdanau";
     built = std::make_shared<attn::nn::RNNSearch>(o);
   } else {
-    std::fprintf(stderr, "bench_train_step: --model must be bahdanau, s2s or luong, got '%s'\n",
+    std::fprintf(stderr,
+                 "bench_train_step: --model must be bahdanau, s2s, luong or transformer, got '%s'\n",
                  model_name.c_str());
     return 2;
   }
@@ -123,8 +140,9 @@ int main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     int k = step % 8;
     attn::Tensor logits = model.forward(sources[k], lengths, inputs[k]);
-    attn::Tensor loss = attn::cross_entropy(logits.reshape({-1, c.vocab}), outputs[k].reshape({-1}),
-                                            attn::CrossEntropyOptions().ignore(0));
+    attn::Tensor loss = attn::cross_entropy(
+        logits.reshape({-1, c.vocab}), outputs[k].reshape({-1}),
+        attn::CrossEntropyOptions().ignore(0).smoothing(label_smoothing));
     optimizer.zero_grad();
     loss.backward();
     attn::clip_grad_norm(model.parameters(), 1.0);
