@@ -23,8 +23,8 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
   Tensor scores = Tensor::empty({B, S}, keys.options());
   dispatch_floating(keys.dtype(), "additive_attention_scores", [&](auto zero) {
     using T = decltype(zero);
-    kernels::additive_scores_forward(k.device(), k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(), B, S,
-                                          A, hidden.data_ptr<T>(), scores.data_ptr<T>());
+    kernels::additive_scores_forward(k.device(), k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(),
+                                     B, S, A, hidden.data_ptr<T>(), scores.data_ptr<T>());
   });
   if (autograd::any_requires_grad({keys, query, v})) {
     bool need_keys = keys.requires_grad(), need_query = query.requires_grad(),
@@ -37,8 +37,8 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
       Tensor dv = need_v ? Tensor::empty({A}, g.options()) : Tensor();
       dispatch_floating(g.dtype(), "additive_attention_scores backward", [&](auto zero) {
         using T = decltype(zero);
-        kernels::additive_scores_backward(dscores.device(), 
-            dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
+        kernels::additive_scores_backward(
+            dscores.device(), dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
             need_keys ? dkeys.data_ptr<T>() : nullptr, need_query ? dquery.data_ptr<T>() : nullptr,
             need_v ? dv.data_ptr<T>() : nullptr);
       });

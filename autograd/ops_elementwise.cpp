@@ -33,7 +33,7 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
   dispatch_floating(a.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
     kernels::binary(a.device(), op, ndim, out_shape.data(), a.data_ptr<T>(), a_strides.data(),
-                         b.data_ptr<T>(), b_strides.data(), out.data_ptr<T>());
+                    b.data_ptr<T>(), b_strides.data(), out.data_ptr<T>());
   });
   return out;
 }
@@ -56,7 +56,7 @@ Tensor scalar_forward(BinaryOp op, const char* name, const Tensor& x, double s) 
   dispatch_floating(x.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
     kernels::binary_scalar(input.device(), op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
-                                out.data_ptr<T>());
+                           out.data_ptr<T>());
   });
   return out;
 }
@@ -282,24 +282,23 @@ Tensor operator/(double s, const Tensor& x) { return rdiv(x, s); }
 
 namespace {
 
-Tensor compare(kernels::CompareOp op, const char* name, const Tensor& x, double s) {
-  autograd::check_max_dims(name, x);  // names the op in any error; compare itself is flat
+Tensor compare(kernels::CompareOp op, const Tensor& x, double s) {
   Tensor input = x.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.options());
   dispatch_all(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     kernels::compare_scalar(input.device(), op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
-                                 out.data_ptr<T>());
+                            out.data_ptr<T>());
   });
   return out.dtype() == kInt64 ? out : out.to(kInt64);
 }
 
 }  // namespace
 
-Tensor eq(const Tensor& x, double s) { return compare(kernels::CompareOp::Eq, "eq", x, s); }
-Tensor ne(const Tensor& x, double s) { return compare(kernels::CompareOp::Ne, "ne", x, s); }
-Tensor lt(const Tensor& x, double s) { return compare(kernels::CompareOp::Lt, "lt", x, s); }
-Tensor gt(const Tensor& x, double s) { return compare(kernels::CompareOp::Gt, "gt", x, s); }
+Tensor eq(const Tensor& x, double s) { return compare(kernels::CompareOp::Eq, x, s); }
+Tensor ne(const Tensor& x, double s) { return compare(kernels::CompareOp::Ne, x, s); }
+Tensor lt(const Tensor& x, double s) { return compare(kernels::CompareOp::Lt, x, s); }
+Tensor gt(const Tensor& x, double s) { return compare(kernels::CompareOp::Gt, x, s); }
 
 // --- selection ---
 
@@ -320,8 +319,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   dispatch_floating(a.dtype(), "where", [&](auto zero) {
     using T = decltype(zero);
     kernels::where(condition.device(), static_cast<int>(out_shape.size()), out_shape.data(),
-                        condition.data_ptr<int64_t>(), cs.data(), a.data_ptr<T>(), as.data(),
-                        b.data_ptr<T>(), bs.data(), out.data_ptr<T>());
+                   condition.data_ptr<int64_t>(), cs.data(), a.data_ptr<T>(), as.data(),
+                   b.data_ptr<T>(), bs.data(), out.data_ptr<T>());
   });
   if (any_requires_grad({a, b})) {
     // The gradient flows to whichever input was chosen, element by element.

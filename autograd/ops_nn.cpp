@@ -44,8 +44,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   dispatch_floating(weight.dtype(), "embedding", [&](auto zero) {
     using T = decltype(zero);
     kernels::index_select(table.device(), table.data_ptr<T>(), 1, vocab, dim,
-                          flat_ids.data_ptr<int64_t>(), flat_ids.numel(),
-                               out.data_ptr<T>());
+                          flat_ids.data_ptr<int64_t>(), flat_ids.numel(), out.data_ptr<T>());
   });
   if (any_requires_grad({weight})) {
     // dL/dW[v] = sum of dL/dout[j] over the positions j where ids[j] == v
@@ -57,8 +56,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
              dispatch_floating(g.dtype(), "embedding backward", [&](auto zero) {
                using T = decltype(zero);
                kernels::index_add(gc.device(), gc.data_ptr<T>(), 1, flat_ids.numel(), dim,
-                                       flat_ids.data_ptr<int64_t>(), padding_idx, vocab,
-                                       grad.data_ptr<T>());
+                                  flat_ids.data_ptr<int64_t>(), padding_idx, vocab,
+                                  grad.data_ptr<T>());
              });
              return std::vector<Tensor>{grad};
            });
@@ -100,10 +99,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   Tensor rstd = Tensor::empty({rows}, x.options());
   dispatch_floating(x.dtype(), "layer_norm", [&](auto zero) {
     using T = decltype(zero);
-    kernels::layer_norm_forward(input.device(), input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
-                                     b.defined() ? b.data_ptr<T>() : nullptr, rows, cols,
-                                     static_cast<T>(eps), out.data_ptr<T>(), mean.data_ptr<T>(),
-                                     rstd.data_ptr<T>());
+    kernels::layer_norm_forward(
+        input.device(), input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
+        b.defined() ? b.data_ptr<T>() : nullptr, rows, cols, static_cast<T>(eps), out.data_ptr<T>(),
+        mean.data_ptr<T>(), rstd.data_ptr<T>());
   });
   if (any_requires_grad({x, gamma, beta})) {
     // With xhat = (x - mean) * rstd and y = gamma * xhat + beta:
@@ -119,10 +118,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
              Tensor dbeta = b.defined() ? Tensor::empty({cols}, input.options()) : Tensor();
              dispatch_floating(input.dtype(), "layer_norm backward", [&](auto zero) {
                using T = decltype(zero);
-               kernels::layer_norm_backward(dy.device(), 
-                   dy.data_ptr<T>(), input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
-                   mean.data_ptr<T>(), rstd.data_ptr<T>(), rows, cols, dx.data_ptr<T>(),
-                   dgamma.defined() ? dgamma.data_ptr<T>() : nullptr,
+               kernels::layer_norm_backward(
+                   dy.device(), dy.data_ptr<T>(), input.data_ptr<T>(),
+                   g.defined() ? g.data_ptr<T>() : nullptr, mean.data_ptr<T>(), rstd.data_ptr<T>(),
+                   rows, cols, dx.data_ptr<T>(), dgamma.defined() ? dgamma.data_ptr<T>() : nullptr,
                    dbeta.defined() ? dbeta.data_ptr<T>() : nullptr);
              });
              return std::vector<Tensor>{dx, dgamma, dbeta};
@@ -167,10 +166,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   Tensor lse = Tensor::empty({rows}, x.options());
   dispatch_floating(x.dtype(), "cross_entropy", [&](auto zero) {
     using T = decltype(zero);
-    kernels::cross_entropy_forward(x.device(), x.data_ptr<T>(), t.data_ptr<int64_t>(), rows,
-                                   classes, options.ignore_index,
-                                   static_cast<T>(options.label_smoothing), loss.data_ptr<T>(),
-                                   lse.data_ptr<T>());
+    kernels::cross_entropy_forward(
+        x.device(), x.data_ptr<T>(), t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
+        static_cast<T>(options.label_smoothing), loss.data_ptr<T>(), lse.data_ptr<T>());
   });
   Tensor out;
   // For the mean: the rows that count, counted where the targets are (a
@@ -202,8 +200,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
              Tensor dx = Tensor::empty({rows, classes}, x.options());
              dispatch_floating(x.dtype(), "cross_entropy backward", [&](auto zero) {
                using T = decltype(zero);
-               kernels::cross_entropy_backward(x.device(), 
-                   x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
+               kernels::cross_entropy_backward(
+                   x.device(), x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
                    row_grad.data_ptr<T>(), rows, classes, options.ignore_index,
                    static_cast<T>(options.label_smoothing), dx.data_ptr<T>());
              });

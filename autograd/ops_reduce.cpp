@@ -48,7 +48,8 @@ Tensor sum_forward(const Tensor& x, const Shape& dims) {
     Tensor next = Tensor::empty(next_shape, current.options());
     dispatch_floating(x.dtype(), "sum", [&](auto zero) {
       using T = decltype(zero);
-      kernels::sum_reduce(current.device(), current.data_ptr<T>(), outer, n, inner, next.data_ptr<T>());
+      kernels::sum_reduce(current.device(), current.data_ptr<T>(), outer, n, inner,
+                          next.data_ptr<T>());
     });
     current = next;
   }
@@ -106,7 +107,7 @@ void max_forward(const Tensor& x, int64_t d, Tensor& values, Tensor& indices) {
   dispatch_floating(x.dtype(), "max", [&](auto zero) {
     using T = decltype(zero);
     kernels::max_reduce(input.device(), input.data_ptr<T>(), outer, n, inner, values.data_ptr<T>(),
-                             indices.data_ptr<int64_t>());
+                        indices.data_ptr<int64_t>());
   });
 }
 

@@ -29,7 +29,7 @@ Tensor copy_contiguous(const Tensor& t) {
   dispatch_all(t.dtype(), [&](auto zero) {
     using T = decltype(zero);
     kernels::copy_strided(t.device(), static_cast<int>(t.dim()), t.shape().data(), t.data_ptr<T>(),
-                               t.strides().data(), out.data_ptr<T>());
+                          t.strides().data(), out.data_ptr<T>());
   });
   return out;
 }
@@ -466,8 +466,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   dispatch_all(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     kernels::index_select(src.device(), src.data_ptr<T>(), outer, src_n, inner,
-                          idx.data_ptr<int64_t>(), idx.numel(),
-                               out.data_ptr<T>());
+                          idx.data_ptr<int64_t>(), idx.numel(), out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {
     // Each selected row's gradient is added back where it came from; a row
@@ -479,7 +478,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
              dispatch_floating(g.dtype(), "index_select backward", [&](auto zero) {
                using T = decltype(zero);
                kernels::index_add(gc.device(), gc.data_ptr<T>(), outer, idx.numel(), inner,
-                                       idx.data_ptr<int64_t>(), -1, src_n, grad.data_ptr<T>());
+                                  idx.data_ptr<int64_t>(), -1, src_n, grad.data_ptr<T>());
              });
              return std::vector<Tensor>{grad};
            });

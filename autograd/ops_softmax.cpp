@@ -26,7 +26,7 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
   dispatch_floating(y.dtype(), log ? "log_softmax backward" : "softmax backward", [&](auto zero) {
     using T = decltype(zero);
     kernels::softmax_backward(y.device(), y.data_ptr<T>(), gc.data_ptr<T>(), outer, n, inner, log,
-                                   dx.data_ptr<T>());
+                              dx.data_ptr<T>());
   });
   return dx;
 }
@@ -41,7 +41,8 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   Tensor out = autograd::empty_like_shape(x, x.shape());
   dispatch_floating(x.dtype(), name, [&](auto zero) {
     using T = decltype(zero);
-    kernels::softmax_forward(input.device(), input.data_ptr<T>(), outer, n, inner, log, out.data_ptr<T>());
+    kernels::softmax_forward(input.device(), input.data_ptr<T>(), outer, n, inner, log,
+                             out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {
     Tensor y = out.detach();

@@ -126,8 +126,9 @@ std::string format(const char* spec, double value) {
   return text;
 }
 
-// Runs one measurement; an error (an unimplemented kernel, a bad launch)
-// becomes that row's text instead of ending the program.
+// Runs one measurement; an attn::Error (a CUDA error, a failed launch, an
+// allocation the card refuses) becomes that row's text, so one failing kernel
+// does not hide the rest of the table.
 void attempt(const std::string& what, const std::string& shape,
              const std::function<void()>& measure) {
   try {

@@ -74,7 +74,7 @@ std::vector<T> Tensor::to_vector() const {
   std::vector<T> out(static_cast<size_t>(typed.numel()));
   if (out.empty()) return out;
   kernels::copy_strided(typed.device(), static_cast<int>(typed.dim()), typed.shape().data(),
-                             typed.data_ptr<T>(), typed.strides().data(), out.data());
+                        typed.data_ptr<T>(), typed.strides().data(), out.data());
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;
@@ -216,10 +216,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
   int ndim = static_cast<int>(dim());
   dispatch_all(dtype(), [&](auto zero) {
     using T = decltype(zero);
-    kernels::copy_strided(source.device(), ndim, shape().data(), source.data_ptr<T>(), src_strides.data(),
-                               buffer.data_ptr<T>());
-    kernels::copy_into_strided(buffer.device(), ndim, shape().data(), buffer.data_ptr<T>(), data_ptr<T>(),
-                                    strides().data(), false);
+    kernels::copy_strided(source.device(), ndim, shape().data(), source.data_ptr<T>(),
+                          src_strides.data(), buffer.data_ptr<T>());
+    kernels::copy_into_strided(buffer.device(), ndim, shape().data(), buffer.data_ptr<T>(),
+                               data_ptr<T>(), strides().data(), false);
   });
   return *this;
 }
