@@ -11,6 +11,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
+#include "autograd/graph_dump.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "kernels/cuda.h"

@@ -60,6 +60,13 @@ class Node {
   void release() { backward_ = nullptr; released_ = true; }
   bool released() const { return released_; }
 
+  // ||dL/d(output)||_2 as the engine handed it to this node in the last
+  // backward, or -1 when it was not recorded: the engine records it only while
+  // a RecordGradNormsGuard is alive (autograd/graph_dump.h), because it costs a
+  // reduction per node (and a device-to-host copy on the GPU).
+  double grad_norm() const { return grad_norm_; }
+  void set_grad_norm(double norm) { grad_norm_ = norm; }
+
  private:
   std::string name_;
   std::vector<Edge> next_edges_;
@@ -68,6 +75,7 @@ class Node {
   DType output_dtype_;
   Device output_device_;
   bool released_ = false;
+  double grad_norm_ = -1;
 };
 
 // True when grad mode is on and any of the inputs needs a gradient: only then

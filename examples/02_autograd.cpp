@@ -1,6 +1,6 @@
 // Chapter 02, autograd (docs/02-autograd.md): run it while you read.
 //
-//   ./build/release/examples/example_02_autograd
+//   ./build/release/examples/example_02_autograd [--dot graph.dot]
 //
 // Builds a two-layer network that learns XOR, prints the graph that the
 // forward pass recorded, runs backward(), and checks one gradient against a
@@ -62,7 +62,7 @@ double relative_error(double a, double b) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   section("1. The chain rule on one line");
   // L = sum(a*b + a):  dL/da = b + 1,  dL/db = a. a is used twice, so its two
   // contributions (b through the product, 1 through the sum) add up.
@@ -249,6 +249,35 @@ int main() {
   std::printf("  max abs error %.3e, max rel error %.3e: %s\n", result.max_abs_error,
               result.max_rel_error, result.passed ? "pass" : result.message.c_str());
   check(result.passed, "the whole network passes gradcheck in float64");
+
+  section("10. The graph as a picture: attn::dump_graph (autograd/graph_dump.h)");
+  // One more forward and backward, this time recording each node's incoming
+  // gradient norm, then the graph in Graphviz's DOT language. With --dot FILE
+  // it is also written to FILE; `dot -Tsvg FILE -o graph.svg` draws it
+  // (docs/debugging.md, section 6, shows the picture).
+  for (const Tensor& p : params) p.zero_grad();
+  Tensor picture_loss = forward(params);
+  {
+    attn::autograd::RecordGradNormsGuard record;
+    picture_loss.backward();
+  }
+  attn::GraphDumpOptions named;
+  named.named_leaves = {{"W1", W1}, {"b1", b1}, {"W2", W2}, {"b2", b2}};
+  std::string graph = attn::graph_to_dot(picture_loss, named);
+  std::printf("%s", graph.c_str());
+  if (argc == 3 && std::string(argv[1]) == "--dot") {
+    attn::dump_graph(picture_loss, argv[2], named);
+    std::printf("  written to %s; draw it with: dot -Tsvg %s -o graph.svg\n", argv[2], argv[2]);
+  }
+  auto occurrences = [&](const std::string& what) {
+    int n = 0;
+    for (size_t at = graph.find(what); at != std::string::npos; at = graph.find(what, at + 1)) ++n;
+    return n;
+  };
+  check(occurrences("shape=box") == 6 && occurrences("shape=ellipse") == 4,
+        "6 op nodes (matmul, add, tanh, matmul, add, cross-entropy) and 4 named leaves");
+  check(graph.find("CrossEntropyBackward\\n[] float64\\n|grad| 1\"") != std::string::npos,
+        "the root received dL/dL = 1");
 
   std::printf("\n%s: %d check(s) failed\n", failures == 0 ? "PASS" : "FAIL", failures);
   return failures == 0 ? 0 : 1;

@@ -174,6 +174,13 @@ class Tensor {
   // Multi-line text in PyTorch's style; what operator<< prints.
   std::string to_string() const;
 
+  // One line for a debugger: shape, strides, offset, dtype, device, autograd
+  // state (requires_grad, whether a gradient is present, the op that made it)
+  // and the first values in logical order; a CUDA tensor's values are copied
+  // to the host for it. From gdb: `printf "%s\n", t.debug_string().c_str()`.
+  // Defined in autograd/graph_dump.cpp, because it names the grad_fn's op.
+  std::string debug_string(int64_t max_values = 8) const;
+
   TensorImpl* unsafe_impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 

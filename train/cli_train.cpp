@@ -79,6 +79,7 @@ int run_train(int argc, char** argv) {
       ("valid-samples", "sample translations shown per validation", cxxopts::value(train.valid_samples)->default_value("3"))
       ("valid-max-sentences", "validate on at most this many sentences (0: all)", cxxopts::value(train.valid_max_sentences)->default_value("0"))
       ("quiet", "no progress bar", cxxopts::value(train.quiet))
+      ("dump-graph", "write the first update's autograd graph as Graphviz DOT to PATH (render: dot -Tsvg PATH)", cxxopts::value(train.dump_graph))
       ("h,help", "show this help");
   std::set<std::string> given;
   if (int exit_code = parse_command_line(

@@ -93,6 +93,9 @@ struct TrainOptions {
   uint64_t seed = 1234;            // --seed: initialisation, dropout and shuffling
   std::string device = "cpu";      // --device: cpu | cuda (train/options.h, parse_device)
   bool quiet = false;              // --quiet: no progress bar
+  // --dump-graph: write the first update's autograd graph (op names, shapes,
+  // gradient norms before clipping) as Graphviz DOT to this path (autograd/graph_dump.h)
+  std::string dump_graph;
 };
 
 // With --type transformer, the paper's base configuration and training recipe

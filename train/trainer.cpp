@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "autograd/graph_dump.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
 #include "tensor/generator.h"
@@ -225,6 +226,7 @@ int Trainer::run() {
   double window_loss = 0.0, window_norm = 0.0;
   int64_t window_tokens = 0, window_updates = 0, window_sentences = 0;
   bool stop = false;
+  bool graph_dumped = false;  // --dump-graph: only the first update of this run
   model->train();
 
   // A rerun of a finished command finds its checkpoint at the end already.
@@ -241,8 +243,21 @@ int Trainer::run() {
 
     Tensor loss = batch_loss(*model, batch, opt.label_smoothing);
     optimizer->zero_grad();
-    loss.backward();
+    const bool dump_now = !opt.dump_graph.empty() && !graph_dumped;
+    if (dump_now) {
+      // This one backward also records every node's incoming gradient norm.
+      autograd::RecordGradNormsGuard record;
+      loss.backward();
+    } else {
+      loss.backward();
+    }
     int64_t update = state.update + 1;
+    if (dump_now) {
+      dump_graph(loss, opt.dump_graph, {named});
+      graph_dumped = true;
+      std::cerr << timestamp() << " [graph] update " << update << "'s autograd graph written to "
+                << opt.dump_graph << " (render: dot -Tsvg " << opt.dump_graph << " -o graph.svg)\n";
+    }
     double loss_value = loss.item();
     // The global norm is finite exactly when every gradient is (its squares
     // are summed in double, which no float gradient overflows), so only a bad

@@ -310,6 +310,25 @@ else
   fail "SIGXCPU: exit $status, log: $(tail -3 "$WORK/xcpu.log")"
 fi
 
+# --dump-graph: the first update's graph as DOT, with op names, shapes, named
+# parameters and gradient norms; an unwritable path is named.
+"$ATTN" train --type bahdanau --task reverse --task-max-length 3 --task-train-size 200 \
+  --mini-batch 1 --dim-emb 4 --dim-rnn 4 --model "$WORK/graph.safetensors" --after 1u \
+  --dump-graph "$WORK/step.dot" --quiet >"$WORK/graph.log" 2>&1
+if grep -q '^digraph autograd {' "$WORK/step.dot" 2>/dev/null &&
+   grep -q 'label="CrossEntropyBackward\\n\[\] float32\\n|grad| 1"' "$WORK/step.dot" &&
+   grep -q 'AdditiveScoresBackward' "$WORK/step.dot" &&
+   grep -q 'label="attention.score_weight\\n\[4\] float32\\n|grad| ' "$WORK/step.dot" &&
+   grep -q "\[graph\] update 1's autograd graph written to $WORK/step.dot" "$WORK/graph.log"; then
+  ok "train --dump-graph writes the first update's graph with names, shapes and norms"
+else
+  fail "train --dump-graph: $(tail -3 "$WORK/graph.log"); $(head -5 "$WORK/step.dot" 2>&1)"
+fi
+expect_failure "train --dump-graph to an unwritable path" "$WORK/no-such-dir/step.dot" -- \
+  "$ATTN" train --type bahdanau --task reverse --task-max-length 3 --task-train-size 200 \
+  --mini-batch 1 --dim-emb 4 --dim-rnn 4 --model "$WORK/graph2.safetensors" --after 1u \
+  --dump-graph "$WORK/no-such-dir/step.dot" --quiet
+
 if [ $failures -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1
