@@ -34,6 +34,7 @@
 #include "kernels/cuda.h"
 #include "kernels/device.h"
 #include "train/canvas.h"
+#include "train/line_chart.h"
 
 namespace {
 
@@ -171,44 +172,15 @@ void write_gemm_svg(const std::string& path, attn::Generator& g) {
                 rate[1].back(), rate[2].back());
   }
   cpu::set_num_threads(threads);
-  double top = 0;
-  for (auto& r : rate) top = std::max(top, *std::max_element(r.begin(), r.end()));
-  top = std::ceil(top / 10.0) * 10.0;
-
-  using attn::train::Colour;
-  using attn::train::Point;
-  using Anchor = attn::train::Shape::Anchor;
-  const double W = 640, H = 400, left = 60, right = 200, bottom = 50, up = 40;
-  const double pw = W - left - right, ph = H - up - bottom;
-  auto x_of = [&](double n) { return left + pw * (n - 64.0) / (512.0 - 64.0); };
-  auto y_of = [&](double v) { return up + ph * (1.0 - v / top); };
-  const Colour black{0, 0, 0}, grey{221, 221, 221};
-  const Colour colours[3] = {Colour{214, 39, 40}, Colour{255, 127, 14}, Colour{31, 119, 180}};
-  attn::train::Drawing d(static_cast<int>(W), static_cast<int>(H));
-  d.rect(0, 0, W, H, Colour{255, 255, 255});
-  d.text(left, 24, "C = A @ B, float32, one thread; 2-core x86 VM, OpenBLAS 0.3.21", 12);
-  for (int tick = 0; tick <= 4; ++tick) {
-    const double v = top * tick / 4.0;
-    d.line({Point{left, y_of(v)}, Point{left + pw, y_of(v)}}, grey);
-    char label[32];
-    std::snprintf(label, sizeof label, "%.0f", v);
-    d.text(left - 8, y_of(v) + 4, label, 11, Anchor::End);
-  }
-  d.line({Point{left, up}, Point{left, up + ph}, Point{left + pw, up + ph}}, black);
-  for (int64_t n : sizes) d.text(x_of(n), up + ph + 16, std::to_string(n), 11, Anchor::Middle);
-  d.text(left + pw / 2, H - 12, "n (an n x n matrix times an n x n matrix)", 12, Anchor::Middle);
-  d.text(18, up + ph / 2, "GFLOP/s", 12, Anchor::Middle).rotate = -90;
+  std::vector<attn::train::ChartSeries> lines;
   for (int m = 0; m < 3; ++m) {
-    std::vector<Point> points;
-    for (size_t i = 0; i < sizes.size(); ++i) {
-      points.push_back(Point{x_of(static_cast<double>(sizes[i])), y_of(rate[m][i])});
-    }
-    d.line(points, colours[m], 2);
-    for (const Point& p : points) d.circle(p.x, p.y, 3, colours[m]);
-    d.line({Point{left + pw + 16, up + 20 + 22 * m}, Point{left + pw + 40, up + 20 + 22 * m}},
-           colours[m], 2);
-    d.text(left + pw + 46, up + 24 + 22 * m, names[m], 12);
+    lines.push_back({names[m], std::vector<double>(sizes.begin(), sizes.end()), rate[m]});
   }
+  attn::train::LineChartOptions chart;
+  chart.title = "C = A @ B, float32, one thread; 2-core x86 VM, OpenBLAS 0.3.21";
+  chart.x_label = "n (an n x n matrix times an n x n matrix)";
+  chart.y_label = "GFLOP/s";
+  attn::train::Drawing d = attn::train::line_chart(lines, chart);
   attn::train::write_drawing(d, path);
   std::printf("  wrote %s\n", path.c_str());
 }

@@ -1,7 +1,7 @@
 // Chapter 05, the RNN encoder-decoder and its bottleneck
 // (docs/05-rnn-encoder-decoder.md).
 //
-//   ./build/release/examples/example_05_bottleneck
+//   ./build/release/examples/example_05_bottleneck [--svg exact-match-by-length.svg]
 //
 // First one GRU step computed by hand from the equations of nn/gru.h and
 // compared with nn::GRUCell. Then two translators that differ in one switch,
@@ -32,6 +32,7 @@
 #include "nn/rnnsearch.h"
 #include "train/clip.h"
 #include "train/dataset.h"
+#include "train/line_chart.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
 
@@ -109,7 +110,7 @@ attn::train::EncodedPairs by_length(const attn::train::EncodedPairs& set, size_t
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   section("1. One GRU step by hand (nn/gru.h)");
   // r = sig(W_ir x + b_ir + W_hr h + b_hr), z = sig(W_iz x + b_iz + W_hz h + b_hz),
   // n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h.
@@ -203,6 +204,30 @@ int main() {
     for (double v : {ra.exact_match, rb.exact_match}) fractions = fractions && v >= 0 && v <= 1;
   }
   check(fractions, "both models were scored (exact match in [0, 1])");
+
+  // --svg PATH: the same scores length by length, as the chapter's figure.
+  if (argc == 3 && std::string(argv[1]) == "--svg") {
+    section("6. Exact match at each source length (--svg)");
+    attn::train::ChartSeries without{"s2s (one fixed vector)", {}, {}};
+    attn::train::ChartSeries with{"bahdanau (attention)", {}, {}};
+    for (size_t length = 1; length <= static_cast<size_t>(kMaxLength); ++length) {
+      attn::train::EncodedPairs part = by_length(test_set, length, length);
+      if (part.size() == 0) continue;
+      double ea = 100 * attn::train::evaluate(encdec, part).exact_match;
+      double eb = 100 * attn::train::evaluate(search, part).exact_match;
+      std::printf("  length %2zu: s2s %5.1f%%  bahdanau %5.1f%%  (%zu sentences)\n", length, ea,
+                  eb, part.size());
+      for (auto* series : {&without, &with}) series->x.push_back(static_cast<double>(length));
+      without.y.push_back(ea);
+      with.y.push_back(eb);
+    }
+    attn::train::LineChartOptions chart;
+    chart.title = "reverse, a..j, 300 updates each: exact match by source length";
+    chart.x_label = "source length (symbols)";
+    chart.y_label = "test exact match (%)";
+    attn::train::write_drawing(attn::train::line_chart({without, with}, chart), argv[2]);
+    std::printf("  wrote %s\n", argv[2]);
+  }
 
   std::printf("\n%s\n", failures == 0 ? "PASS" : "FAIL");
   return failures == 0 ? 0 : 1;

@@ -16,6 +16,7 @@
 #include "train/canvas.h"
 #include "train/curve.h"
 #include "train/heatmap.h"
+#include "train/line_chart.h"
 #ifdef ATTN_WITH_PNG
 #include "train/png.h"
 #endif
@@ -155,6 +156,46 @@ TEST_F(CurveTest, AnEmptyOrMissingLogSaysSo) {
   std::string other = write("other.jsonl", "{\"kind\":\"note\"}\n");
   message = error_of([&] { read_metrics_log(other); });
   EXPECT_NE(message.find("none of kind"), std::string::npos) << message;
+}
+
+// line_chart (train/line_chart.h): one dot per point, one legend entry per
+// series, axes from nice_ticks, and bad series named.
+TEST(LineChart, DotsLegendAndAxes) {
+  ChartSeries a{"cached", {8, 16, 32}, {0.5, 0.6, 0.7}};
+  ChartSeries b{"recomputed", {8, 16, 32}, {1.0, 2.5, 7.25}, true};
+  LineChartOptions options;
+  options.title = "ms per token";
+  options.x_label = "length";
+  options.y_label = "ms";
+  Drawing d = line_chart({a, b}, options);
+  int circles = 0, dashed = 0;
+  bool has_cached = false, has_recomputed = false, has_zero = false, has_8 = false;
+  for (const Shape& s : d.shapes) {
+    if (s.kind == Shape::Kind::Circle) ++circles;
+    if (s.kind == Shape::Kind::Line && s.dash > 0) ++dashed;
+    if (s.kind == Shape::Kind::Text) {
+      has_cached |= s.text == "cached";
+      has_recomputed |= s.text == "recomputed";
+      has_zero |= s.text == "0";  // y_from_zero: the y axis starts at 0
+      has_8 |= s.text == "8";     // but x starts at the smallest x
+    }
+  }
+  EXPECT_EQ(circles, 6);
+  EXPECT_EQ(dashed, 2);  // b's line and its legend swatch
+  EXPECT_TRUE(has_cached && has_recomputed && has_zero && has_8);
+  EXPECT_NE(to_svg(d).find("ms per token"), std::string::npos);
+}
+
+TEST(LineChart, BadSeriesAreNamed) {
+  try {
+    line_chart({ChartSeries{"short", {1, 2, 3}, {1, 2}}});
+    FAIL() << "no error for 3 x values and 2 y values";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'short' has 3 x values and 2 y values"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(line_chart({}), Error);
+  EXPECT_THROW(line_chart({ChartSeries{"nan", {1}, {std::nan("")}}}), Error);
 }
 
 TEST(NiceTicks, PicksRoundSteps) {
