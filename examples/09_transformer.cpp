@@ -1,5 +1,6 @@
-// Chapter 09, The Transformer (docs/09-the-transformer.md); chapters 11 and 12
-// read its last two sections.
+// Chapter 09, The Transformer (docs/09-the-transformer.md). Its last two
+// sections preview chapters 11 and 12, which have their own programs
+// (examples/11_generation.cpp, examples/12_mqa_gqa.cpp).
 //
 //   ./build/release/examples/example_09_transformer
 //

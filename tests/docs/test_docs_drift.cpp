@@ -165,6 +165,37 @@ TEST(DocsDrift, EveryPathAndFunctionAChapterNamesExists) {
   EXPECT_GE(checked_files, 15);  // README.md and the chapters: the glob found them
 }
 
+// Every chapter NN-*.md links its own program examples/NN_*.cpp, and that
+// program is an attn_example() of examples/CMakeLists.txt, so ctest builds
+// and runs it. Chapter 00, the tour, lives in docs/README.md.
+TEST(DocsDrift, EveryChapterHasItsOwnExampleThatCtestRuns) {
+  const std::string registry = read(kRoot / "examples" / "CMakeLists.txt");
+  std::vector<std::pair<std::string, fs::path>> chapters = {{"00", kRoot / "docs" / "README.md"}};
+  for (const auto& entry : fs::directory_iterator(kRoot / "docs")) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 3 && std::isdigit(static_cast<unsigned char>(name[0])) &&
+        std::isdigit(static_cast<unsigned char>(name[1])) && name[2] == '-') {
+      chapters.push_back({name.substr(0, 2), entry.path()});
+    }
+  }
+  EXPECT_GE(chapters.size(), 15u);  // 00 to 14
+  for (const auto& [number, file] : chapters) {
+    const std::string text = read(file);
+    const std::regex own("examples/(" + number + R"(_\w+\.cpp))");
+    std::smatch match;
+    if (!std::regex_search(text, match, own)) {
+      ADD_FAILURE() << fs::relative(file, kRoot).string() << " links no examples/" << number
+                    << "_*.cpp of its own";
+      continue;
+    }
+    const std::string source = match[1].str();
+    EXPECT_TRUE(fs::exists(kRoot / "examples" / source)) << "examples/" << source;
+    EXPECT_NE(registry.find(" " + source + ")"), std::string::npos)
+        << "examples/" << source << " (linked by " << fs::relative(file, kRoot).string()
+        << ") is not an attn_example() in examples/CMakeLists.txt, so ctest does not run it";
+  }
+}
+
 // The checker itself: names that do not exist are found, names that do pass.
 TEST(DocsDrift, TheCheckCatchesDrift) {
   SourceIndex index = index_sources();
