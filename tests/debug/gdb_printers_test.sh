@@ -50,7 +50,7 @@ out=$(run_gdb "$example" "break scaled_dot_product_attention.cpp:attn::nn::scale
       "p q" "p *q.impl_" "p q.impl_->shape" "p mask" \
       'printf "program: %s\n", q.debug_string(8).c_str()' "attn-values q 3")
 echo "$out" | grep -E '(Breakpoint|^\$|^program:|^Tensor)' | cut -c1-220
-expect "stopped in scaled_dot_product_attention" "hit Breakpoint 1, attn::nn::scaled_dot_product_attention \\(q=Tensor shape=\\[2, 1, 5, 4\\]" "$out"
+expect "stopped in scaled_dot_product_attention" "Breakpoint 1, attn::nn::scaled_dot_product_attention \\(q=Tensor shape=\\[2, 1, 5, 4\\]" "$out"
 expect "q: shape, dtype and values" \
   '^\$1 = Tensor shape=\[2, 1, 5, 4\] strides=\[20, 20, 4, 1\] offset=0 dtype=float32 device=cpu requires_grad=false grad=none grad_fn=none values=\[-?[0-9.e-]+, -?[0-9.e-]+, ' "$out"
 expect "the Shape printer" '^\$3 = \[2, 1, 5, 4\]$' "$out"
