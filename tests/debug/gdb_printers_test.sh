@@ -63,7 +63,9 @@ expect "attn-values copies 3 values" '^Tensor shape=\[2, 1, 5, 4\] .* values=\[[
 # 2. After backward: the loss's node and the leaf's gradient.
 out=$(run_gdb "$target" "break inspect" run "p loss" "p *loss.impl_->grad_fn" "p w" \
       "p *w.impl_->grad" "p view" 'printf "program: %s\n", view.debug_string(8).c_str()' \
-      "p loss.impl_->grad_fn->next_edges_[0]")
+      "p loss.impl_->grad_fn->next_edges_[0]" \
+      "set var view.impl_->storage._M_ptr->device_ = attn::Device::CUDA" "p view" \
+      "set var view.impl_->storage._M_ptr->device_ = attn::Device::CPU")
 echo "$out" | grep -E '(Breakpoint|^\$|^program:)' | cut -c1-220
 expect "the loss: a scalar made by SumBackward" '^\$1 = Tensor shape=\[\] strides=\[\] offset=0 dtype=float32 device=cpu requires_grad=true grad=none grad_fn=SumBackward values=\[' "$out"
 expect "the Node printer, with the recorded gradient norm" '^\$2 = Node SumBackward -> \[\] float32 cpu, inputs \[MulBackward\], \|grad\| 1, released \(backward has run\)$' "$out"
@@ -73,6 +75,9 @@ expect "a strided view read in logical order" '^\$5 = Tensor shape=\[2\] strides
 same "the view as the printer and as Tensor::debug_string() see it" \
   "$(sed -n 's/^\$5 = //p' <<<"$out")" "$(sed -n 's/^program: //p' <<<"$out")"
 expect "the Edge printer" '^\$6 = Edge -> MulBackward$' "$out"
+# A CUDA tensor's values are in GPU memory: the printer says so instead of
+# reading them (the storage's device tag is flipped by hand; no GPU needed).
+expect "a CUDA tensor points to attn-values" '^\$7 = Tensor shape=\[2\] .* device=cuda .* values=<on the GPU: attn-values EXPR copies them>$' "$out"
 
 if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed; the whole gdb output:"; echo "$out"; exit 1; fi
 echo "all gdb printer checks passed"
