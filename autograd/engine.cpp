@@ -9,7 +9,6 @@
 //   3. Hand each contribution to the next node, or add it to a leaf's .grad.
 // Nodes release their saved tensors as soon as they have run, and a second
 // backward through them throws. See docs/02-autograd.md.
-#include <cmath>
 #include <unordered_map>
 #include <vector>
 
@@ -140,7 +139,7 @@ void Tensor::backward(const Tensor& gradient) const {
     Tensor grad_output = grads[node];
     grads.erase(node);
     if (autograd::grad_norms_recorded()) {  // for dump_graph (autograd/graph_dump.h)
-      node->set_grad_norm(std::sqrt((grad_output * grad_output).sum().item<double>()));
+      node->set_grad_norm(autograd::l2_norm(grad_output));
     }
     std::vector<Tensor> input_grads = node->apply(grad_output);
     ATTN_CHECK(input_grads.size() == node->next_edges().size(), node->name(),

@@ -21,6 +21,12 @@ thread_local bool record_grad_norms = false;
 
 bool grad_norms_recorded() { return record_grad_norms; }
 
+double l2_norm(const Tensor& t) {
+  NoGradGuard no_grad;
+  Tensor d = t.detach();
+  return std::sqrt((d * d).sum().item<double>());
+}
+
 RecordGradNormsGuard::RecordGradNormsGuard() : previous_(record_grad_norms) {
   record_grad_norms = true;
 }
@@ -54,12 +60,6 @@ std::string first_values(const Tensor& t, int64_t count) {
   if (flat.numel() > n) out << ", ...";
   out << "]";
   return out.str();
-}
-
-double norm_of(const Tensor& t) {
-  NoGradGuard no_grad;
-  Tensor d = t.detach();
-  return std::sqrt((d * d).sum().item<double>());
 }
 
 std::string format_norm(double norm) {
@@ -152,7 +152,7 @@ std::string graph_to_dot(const Tensor& root, const GraphDumpOptions& options) {
     auto named = leaf_names.find(leaf);
     std::string label = named == leaf_names.end() ? "leaf" : escape(named->second);
     label += "\\n" + shape_str(leaf->shape) + " " + dtype_name(leaf->dtype);
-    if (leaf->grad) label += "\\n|grad| " + format_norm(norm_of(Tensor(leaf->grad)));
+    if (leaf->grad) label += "\\n|grad| " + format_norm(autograd::l2_norm(Tensor(leaf->grad)));
     dot << "  l" << leaf_ids[leaf] << " [shape=ellipse, style=filled, fillcolor=\"#92c5de\", "
         << "label=\"" << label << "\"];\n";
   }

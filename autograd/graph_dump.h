@@ -47,6 +47,10 @@ void dump_graph(const Tensor& root, const std::string& path,
 
 namespace autograd {
 
+// sqrt(sum of t's squares), without recording a graph: the norm dump_graph
+// shows, for a node's incoming gradient and for a leaf's .grad.
+double l2_norm(const Tensor& t);
+
 // Whether backward() stores ||dL/d(output)|| in each node it runs (Node::grad_norm).
 bool grad_norms_recorded();
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
@@ -244,13 +245,11 @@ int Trainer::run() {
     Tensor loss = batch_loss(*model, batch, opt.label_smoothing);
     optimizer->zero_grad();
     const bool dump_now = !opt.dump_graph.empty() && !graph_dumped;
-    if (dump_now) {
-      // This one backward also records every node's incoming gradient norm.
-      autograd::RecordGradNormsGuard record;
-      loss.backward();
-    } else {
-      loss.backward();
-    }
+    // With --dump-graph, the first backward also records each node's incoming gradient norm.
+    std::optional<autograd::RecordGradNormsGuard> record_norms;
+    if (dump_now) record_norms.emplace();
+    loss.backward();
+    record_norms.reset();
     int64_t update = state.update + 1;
     if (dump_now) {
       dump_graph(loss, opt.dump_graph, {named});
