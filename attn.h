@@ -9,7 +9,7 @@
 
 #define ATTN_VERSION "0.1.0"
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "autograd/graph_dump.h"
 #include "autograd/node.h"
@@ -17,9 +17,9 @@
 #include "kernels/cuda.h"
 #include "tensor/safetensors.h"
 #include "tensor/creation.h"
-#include "tensor/dtype.h"
-#include "tensor/error.h"
-#include "tensor/generator.h"
+#include "kernels/dtype.h"
+#include "kernels/error.h"
+#include "kernels/generator.h"
 #include "tensor/shape.h"
 #include "tensor/tensor.h"
 

@@ -12,20 +12,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/graph_dump.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
 
 namespace attn {
 namespace autograd {
-
-namespace {
-thread_local bool grad_mode_enabled = true;
-}
-
-bool GradMode::is_enabled() { return grad_mode_enabled; }
-void GradMode::set_enabled(bool enabled) { grad_mode_enabled = enabled; }
 
 std::vector<Tensor> Node::apply(const Tensor& grad_output) {
   ATTN_CHECK(!released_, name_,

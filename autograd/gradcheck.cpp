@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 
 namespace attn {
 namespace {

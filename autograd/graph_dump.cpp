@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
 
@@ -83,6 +83,8 @@ std::string escape(const std::string& text) {
 
 // One line: what `p t` in gdb cannot show without the printers of
 // scripts/gdb/attn_printers.py.
+std::string Tensor::grad_fn_name() const { return grad_fn() ? grad_fn()->name() : std::string(); }
+
 std::string Tensor::debug_string(int64_t max_values) const {
   if (!defined()) return "Tensor(undefined)";
   const TensorImpl& impl = *unsafe_impl();

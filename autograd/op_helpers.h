@@ -2,7 +2,7 @@
 // gradient back to an input's shape, and the common argument checks.
 #pragma once
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "kernels/device.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "tensor/creation.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 #include "tensor/tensor.h"
 
 namespace attn {

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "kernels/cuda.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 // CUDA events need the runtime's header, which a build with CUDA gives this
 // program through libattn's link to cudart. Without it (a build without CUDA,

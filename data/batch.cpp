@@ -4,8 +4,8 @@
 
 #include "data/vocab.h"
 #include "tensor/creation.h"
-#include "tensor/error.h"
-#include "tensor/generator.h"
+#include "kernels/error.h"
+#include "kernels/generator.h"
 
 namespace attn::data {
 

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "data/utf8.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::data {
 

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "data/tokenizer.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::data {
 

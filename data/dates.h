@@ -31,7 +31,7 @@
 #include <string>
 
 #include "data/corpus.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 
 namespace attn::data {
 

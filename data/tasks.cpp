@@ -5,8 +5,8 @@
 
 #include "data/dates.h"
 #include "data/toy_lang.h"
-#include "tensor/error.h"
-#include "tensor/generator.h"
+#include "kernels/error.h"
+#include "kernels/generator.h"
 
 namespace attn::data {
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "data/utf8.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::data {
 

@@ -3,7 +3,7 @@
 #include <sstream>
 #include <vector>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::data {
 

@@ -39,7 +39,7 @@
 #include <string>
 
 #include "data/corpus.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 
 namespace attn::data {
 

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::data {
 

@@ -9,7 +9,7 @@
 
 #include "data/corpus.h"
 #include "data/utf8.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::data {
 

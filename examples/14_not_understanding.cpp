@@ -38,7 +38,7 @@
 #include "data/dates.h"
 #include "data/tasks.h"
 #include "nn/rnnsearch.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 #include "train/clip.h"
 #include "train/dataset.h"
 #include "train/evaluate.h"

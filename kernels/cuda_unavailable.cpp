@@ -6,7 +6,7 @@
 #include <string>
 
 #include "kernels/cuda.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::kernels::cuda {
 namespace {

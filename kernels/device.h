@@ -13,7 +13,7 @@
 
 #include "kernels/cpu.h"
 #include "kernels/cuda.h"
-#include "tensor/dtype.h"
+#include "kernels/dtype.h"
 
 namespace attn::kernels {
 

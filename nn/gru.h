@@ -23,7 +23,7 @@
 
 #include "nn/module.h"
 #include "nn/recurrent.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 
 namespace attn::nn {
 

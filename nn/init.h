@@ -12,7 +12,7 @@
 #include <cstdint>
 
 #include "tensor/creation.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 #include "tensor/tensor.h"
 
 namespace attn::nn::init {

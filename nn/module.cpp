@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "tensor/safetensors.h"
 
 namespace attn::nn {

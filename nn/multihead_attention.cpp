@@ -4,7 +4,7 @@
 
 #include "autograd/ops.h"
 #include "nn/scaled_dot_product_attention.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "tensor/shape.h"
 
 namespace attn::nn {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "tensor/shape.h"
 
 namespace attn::nn {

@@ -39,7 +39,7 @@
 
 #include <cstdint>
 
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 #include "tensor/tensor.h"
 
 namespace attn::nn {

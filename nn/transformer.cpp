@@ -3,11 +3,11 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "nn/init.h"
 #include "nn/scaled_dot_product_attention.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "tensor/shape.h"
 
 namespace attn::nn {

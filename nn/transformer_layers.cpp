@@ -3,7 +3,7 @@
 #include <string>
 
 #include "autograd/ops.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "tensor/shape.h"
 
 namespace attn::nn {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 #include "tensor/tensor.h"
 
 namespace attn {

@@ -11,8 +11,8 @@
 
 #include <cstdint>
 
-#include "tensor/dtype.h"
-#include "tensor/error.h"
+#include "kernels/dtype.h"
+#include "kernels/error.h"
 
 namespace attn {
 

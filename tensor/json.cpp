@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::json {
 namespace {

@@ -10,7 +10,6 @@
 #include <iomanip>
 #include <sstream>
 
-#include "autograd/node.h"
 #include "tensor/tensor.h"
 
 namespace attn {
@@ -111,7 +110,7 @@ std::string Tensor::to_string() const {
   out << ", shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype());
   if (device() != kCPU) out << ", device=" << device_name(device());
   if (grad_fn()) {
-    out << ", grad_fn=<" << grad_fn()->name() << ">";
+    out << ", grad_fn=<" << grad_fn_name() << ">";
   } else if (requires_grad()) {
     out << ", requires_grad=true";
   }

@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn {
 

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "tensor/dtype.h"
+#include "kernels/dtype.h"
 
 namespace attn {
 

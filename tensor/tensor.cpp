@@ -4,11 +4,18 @@
 
 #include <cstring>
 
-#include "autograd/grad_mode.h"
 #include "kernels/device.h"
 #include "tensor/dispatch.h"
+#include "tensor/grad_mode.h"
 
 namespace attn {
+
+namespace {
+thread_local bool grad_mode_enabled = true;
+}
+
+bool GradMode::is_enabled() { return grad_mode_enabled; }
+void GradMode::set_enabled(bool enabled) { grad_mode_enabled = enabled; }
 
 Tensor Tensor::empty(const Shape& shape, TensorOptions options) {
   for (int64_t s : shape) {
@@ -178,7 +185,7 @@ void check_floating(const char* op, const Tensor& t) {
 namespace {
 
 void check_inplace(const char* op, const Tensor& t) {
-  ATTN_CHECK(!(t.requires_grad() && autograd::GradMode::is_enabled()), op,
+  ATTN_CHECK(!(t.requires_grad() && GradMode::is_enabled()), op,
              ": in-place update of a tensor that requires grad; wrap it in attn::NoGradGuard");
 }
 

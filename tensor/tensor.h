@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.h"
-#include "tensor/error.h"
+#include "kernels/dtype.h"
+#include "kernels/error.h"
 #include "tensor/shape.h"
 #include "tensor/storage.h"
 
@@ -180,6 +180,11 @@ class Tensor {
   // to the host for it. From gdb: `printf "%s\n", t.debug_string().c_str()`.
   // Defined in autograd/graph_dump.cpp, because it names the grad_fn's op.
   std::string debug_string(int64_t max_values = 8) const;
+
+  // The name of the op that made this tensor ("MatmulBackward"), or "" for a
+  // leaf. Defined in autograd/graph_dump.cpp: tensor/ holds the node only
+  // through a forward declaration and never includes autograd/.
+  std::string grad_fn_name() const;
 
   TensorImpl* unsafe_impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

@@ -6,7 +6,7 @@
 #include <limits>
 #include <numeric>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
 #include "nn/transformer.h"

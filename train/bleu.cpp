@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "data/utf8.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 // Facts taken from sacreBLEU 2.6.0 (github.com/mjpost/sacrebleu):
 // tokenizers/tokenizer_13a.py and tokenizer_re.py for the tokenizer,

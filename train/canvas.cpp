@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 #ifdef ATTN_WITH_PNG
 #include "train/png.h"
 #endif

@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "data/utf8.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "train/bleu.h"  // split_words, kSacrebleuVersion
 
 // Facts taken from sacreBLEU 2.6.0 (github.com/mjpost/sacrebleu):

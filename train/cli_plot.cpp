@@ -20,7 +20,7 @@
 
 #include <cxxopts.hpp>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
 #include "nn/transformer.h"

@@ -13,7 +13,7 @@
 
 #include <cxxopts.hpp>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "data/batch.h"
 #include "train/beam_search.h"
 #include "train/cli.h"

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "kernels/device.h"
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "tensor/json.h"
 
 namespace attn::train {

@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "data/tasks.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::train {
 namespace {

@@ -1,6 +1,6 @@
 #include "train/decode.h"
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
 #include "train/bleu.h"

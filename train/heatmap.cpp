@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::train {
 namespace {

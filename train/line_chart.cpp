@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "train/curve.h"
 
 namespace attn::train {

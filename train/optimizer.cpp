@@ -11,7 +11,7 @@
 #include <cmath>
 #include <utility>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "kernels/device.h"
 #include "tensor/creation.h"
 

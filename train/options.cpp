@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "kernels/cuda.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::train {
 namespace {

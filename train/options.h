@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.h"
+#include "kernels/dtype.h"
 
 namespace attn::train {
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::train {
 namespace {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::optim {
 namespace {

@@ -13,11 +13,11 @@
 #include <optional>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/graph_dump.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 #include "train/checkpoint.h"
 #include "train/clip.h"
 #include "train/decode.h"

@@ -9,6 +9,8 @@
 // Row-major throughout: C (M, N) = op(A) (M, K) @ op(B) (K, N).
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "kernels/cpu.h"
 #include "kernels/cpu/parallel.h"
 
@@ -28,8 +30,13 @@ void use_single_threaded_blas() {
   (void)done;
 }
 
-// Below this many multiply-adds a GEMM runs on one thread.
+// Below this many multiply-adds a GEMM is one BLAS call on one thread.
 constexpr int64_t kParallelGemmWork = 1 << 22;
+// Above it, the rows of C go to BLAS in blocks of this many rows: a multiple
+// of every OpenBLAS micro-kernel's row tile (2 to 32), and large enough that
+// re-packing B for each block costs little (K x N copies per 64 x K x N
+// multiply-adds).
+constexpr int64_t kGemmRowBlock = 64;
 
 // One single-threaded BLAS call per (float or double) type.
 void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -67,13 +74,24 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, 
     });
     return;
   }
-  // One matrix: split the rows of C. Row block [r0, r1) of op(A) starts at
-  // row r0 of A, or at column r0 when A is stored transposed.
-  int64_t chunks = M * N * K >= kParallelGemmWork && M >= 16 ? M / 8 : 1;
-  parallel_for(chunks, kParallelGrain, [&](int64_t begin, int64_t end) {
-    int64_t r0 = M * begin / chunks, r1 = M * end / chunks;
-    const T* a = trans_a ? A + r0 : A + r0 * lda;
-    blas_gemm(trans_a, trans_b, r1 - r0, N, K, alpha, a, lda, B, ldb, beta, C + r0 * ldc, ldc);
+  // One matrix: split the rows of C into blocks of kGemmRowBlock rows, one
+  // BLAS call per block. The blocks depend on M alone, never on the number of
+  // threads: OpenBLAS computes a row's values with a different micro-kernel
+  // when the row falls in an edge tile, so handing it (r1 - r0) rows that
+  // vary with the thread count changed bits (3,898 of 65,536 elements of a
+  // 256^3 GEMM on the Haswell kernels). With fixed blocks, every row is
+  // computed by the same call whatever the threads, on every OpenBLAS kernel.
+  // Row block [r0, r1) of op(A) starts at row r0 of A, or at column r0 when A
+  // is stored transposed.
+  const int64_t blocks =
+      M * N * K >= kParallelGemmWork ? (M + kGemmRowBlock - 1) / kGemmRowBlock : 1;
+  const int64_t rows_per_block = blocks == 1 ? M : kGemmRowBlock;
+  parallel_for(blocks, kParallelGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      int64_t r0 = block * rows_per_block, r1 = std::min(M, r0 + rows_per_block);
+      const T* a = trans_a ? A + r0 : A + r0 * lda;
+      blas_gemm(trans_a, trans_b, r1 - r0, N, K, alpha, a, lda, B, ldb, beta, C + r0 * ldc, ldc);
+    }
   });
 }
 

@@ -1,7 +1,7 @@
 // Uniform random numbers: out[i] = the (offset + i)-th number of the stream
 // that attn::Generator(seed) draws with uniform().
 //
-// The Generator is counter-based (tensor/generator.h): its k-th number is
+// The Generator is counter-based (kernels/generator.h): its k-th number is
 // hash(seed, k), with no state carried between numbers. So element i is
 // computed from i alone. That lets this loop split over the cores freely, and
 // lets the GPU twin (kernels/cuda/random.cu) compute every element in its own
@@ -13,7 +13,7 @@
 
 #include "kernels/cpu.h"
 #include "kernels/cpu/parallel.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 
 namespace attn::kernels::cpu {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <cuda_runtime.h>
 
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::kernels::cuda {
 

@@ -63,7 +63,7 @@
 
 #include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn::kernels::cuda {
 namespace {

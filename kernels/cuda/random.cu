@@ -1,7 +1,7 @@
 // Uniform random numbers on the GPU, the same numbers as on the CPU.
 // The twin of kernels/cpu/random.cpp.
 //
-// attn::Generator (tensor/generator.h) is counter-based: its i-th number is
+// attn::Generator (kernels/generator.h) is counter-based: its i-th number is
 // hash(seed, i), a pure function with no state carried from one number to
 // the next. That is what makes this kernel trivial: thread i computes
 //   out[i] = uniform(hash(seed, offset + i))
@@ -26,7 +26,7 @@
 
 #include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 
 namespace attn::kernels::cuda {
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "data/tasks.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 
 namespace attn_data_test {
 

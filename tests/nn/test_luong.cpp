@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "golden_fixture.h"
 #include "nn_test_util.h"
 #include "nn/luong.h"

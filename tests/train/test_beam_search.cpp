@@ -25,14 +25,14 @@
 #include <string>
 #include <vector>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
 #include "data/vocab.h"
 #include "nn/rnnsearch.h"
 #include "tensor/creation.h"
-#include "tensor/error.h"
-#include "tensor/generator.h"
+#include "kernels/error.h"
+#include "kernels/generator.h"
 #include "train/beam_search.h"
 #include "train/decode.h"
 

@@ -12,7 +12,7 @@
 
 #include "autograd/ops.h"
 #include "tensor/creation.h"
-#include "tensor/error.h"
+#include "kernels/error.h"
 #include "train/canvas.h"
 #include "train/curve.h"
 #include "train/heatmap.h"

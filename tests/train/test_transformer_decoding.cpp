@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
 #include "nn/transformer.h"
 #include "tensor/creation.h"
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 #include "train/beam_search.h"
 #include "train/decode.h"
 

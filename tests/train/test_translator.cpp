@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "tensor/grad_mode.h"
 #include "data/batch.h"
 #include "data/vocab.h"
 #include "nn/rnnsearch.h"

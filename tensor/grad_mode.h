@@ -3,24 +3,25 @@
 #pragma once
 
 namespace attn {
-namespace autograd {
 
+// Lives on the tensor floor, below autograd, because creating a tensor asks it
+// whether the result may require grad (tensor/tensor.cpp); the engine
+// (autograd/engine.cpp) turns it off while it runs the backward pass.
+// Per thread: each thread records its own graph.
 class GradMode {
  public:
   static bool is_enabled();
   static void set_enabled(bool enabled);
 };
 
-}  // namespace autograd
-
 // While one is alive, ops build no graph: results do not require grad.
 //   { attn::NoGradGuard no_grad; auto logits = model.forward(x); }
 class NoGradGuard {
  public:
-  NoGradGuard() : previous_(autograd::GradMode::is_enabled()) {
-    autograd::GradMode::set_enabled(false);
+  NoGradGuard() : previous_(GradMode::is_enabled()) {
+    GradMode::set_enabled(false);
   }
-  ~NoGradGuard() { autograd::GradMode::set_enabled(previous_); }
+  ~NoGradGuard() { GradMode::set_enabled(previous_); }
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
 

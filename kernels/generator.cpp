@@ -1,4 +1,4 @@
-#include "tensor/generator.h"
+#include "kernels/generator.h"
 
 #include <cmath>
 
