@@ -1,4 +1,5 @@
 #include "autograd/op_helpers.h"
+#include "kernels/copy.h"
 
 namespace attn::autograd {
 

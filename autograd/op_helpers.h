@@ -5,7 +5,6 @@
 #include "tensor/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
-#include "kernels/device.h"
 
 namespace attn::autograd {
 

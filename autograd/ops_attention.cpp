@@ -6,6 +6,7 @@
 //   dL/dv[a]          = sum over b, s of dL/dscores[b, s] * tanh(...)[b, s, a]
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "kernels/additive_attention.h"
 
 namespace attn {
 
@@ -21,9 +22,9 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
   Tensor k = keys.detach().contiguous(), q = query.detach().contiguous(), w = v.detach().contiguous();
   Tensor hidden = Tensor::empty({B, S, A}, keys.options());
   Tensor scores = Tensor::empty({B, S}, keys.options());
-  dispatch_floating(keys.dtype(), "additive_attention_scores", [&](auto zero) {
+  dispatch_floating(keys.dtype(), k.device(), "additive_attention_scores", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::additive_scores_forward(k.device(), k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(),
+    kernels::additive_attention_scores_forward<device>(k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(),
                                      B, S, A, hidden.data_ptr<T>(), scores.data_ptr<T>());
   });
   if (autograd::any_requires_grad({keys, query, v})) {
@@ -35,10 +36,9 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
       Tensor dkeys = need_keys ? Tensor::empty({B, S, A}, g.options()) : Tensor();
       Tensor dquery = need_query ? Tensor::empty({B, A}, g.options()) : Tensor();
       Tensor dv = need_v ? Tensor::empty({A}, g.options()) : Tensor();
-      dispatch_floating(g.dtype(), "additive_attention_scores backward", [&](auto zero) {
+      dispatch_floating(g.dtype(), dscores.device(), "additive_attention_scores backward", [&](auto zero, auto device) {
         using T = decltype(zero);
-        kernels::additive_scores_backward(
-            dscores.device(), dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
+        kernels::additive_attention_scores_backward<device>(dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
             need_keys ? dkeys.data_ptr<T>() : nullptr, need_query ? dquery.data_ptr<T>() : nullptr,
             need_v ? dv.data_ptr<T>() : nullptr);
       });

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "autograd/op_helpers.h"
-#include "kernels/cuda.h"
+#include "kernels/elementwise.h"
 #include "tensor/dispatch.h"
 
 namespace attn {
@@ -30,9 +30,9 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
   Shape a_strides = autograd::broadcast_strides(a, out_shape);
   Shape b_strides = autograd::broadcast_strides(b, out_shape);
   int ndim = static_cast<int>(out_shape.size());
-  dispatch_floating(a.dtype(), name, [&](auto zero) {
+  dispatch_floating(a.dtype(), a.device(), name, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::binary(a.device(), op, ndim, out_shape.data(), a.data_ptr<T>(), a_strides.data(),
+    kernels::binary<device>(op, ndim, out_shape.data(), a.data_ptr<T>(), a_strides.data(),
                     b.data_ptr<T>(), b_strides.data(), out.data_ptr<T>());
   });
   return out;
@@ -42,9 +42,9 @@ Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x) {
   check_floating(name, x);
   Tensor input = x.detach().contiguous();
   Tensor out = autograd::empty_like_shape(x, x.shape());
-  dispatch_floating(x.dtype(), name, [&](auto zero) {
+  dispatch_floating(x.dtype(), input.device(), name, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::unary(input.device(), op, x.numel(), input.data_ptr<T>(), out.data_ptr<T>());
+    kernels::unary<device>(op, x.numel(), input.data_ptr<T>(), out.data_ptr<T>());
   });
   return out;
 }
@@ -53,9 +53,9 @@ Tensor scalar_forward(BinaryOp op, const char* name, const Tensor& x, double s) 
   check_floating(name, x);
   Tensor input = x.detach().contiguous();
   Tensor out = autograd::empty_like_shape(x, x.shape());
-  dispatch_floating(x.dtype(), name, [&](auto zero) {
+  dispatch_floating(x.dtype(), input.device(), name, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::binary_scalar(input.device(), op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
+    kernels::binary_scalar<device>(op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
                            out.data_ptr<T>());
   });
   return out;
@@ -285,9 +285,9 @@ namespace {
 Tensor compare(kernels::CompareOp op, const Tensor& x, double s) {
   Tensor input = x.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.options());
-  dispatch_all(x.dtype(), [&](auto zero) {
+  dispatch_all(x.dtype(), input.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::compare_scalar(input.device(), op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
+    kernels::compare_scalar<device>(op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
                             out.data_ptr<T>());
   });
   return out.dtype() == kInt64 ? out : out.to(kInt64);
@@ -316,9 +316,9 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   Shape cs = autograd::broadcast_strides(condition, out_shape);
   Shape as = autograd::broadcast_strides(a, out_shape);
   Shape bs = autograd::broadcast_strides(b, out_shape);
-  dispatch_floating(a.dtype(), "where", [&](auto zero) {
+  dispatch_floating(a.dtype(), condition.device(), "where", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::where(condition.device(), static_cast<int>(out_shape.size()), out_shape.data(),
+    kernels::where<device>(static_cast<int>(out_shape.size()), out_shape.data(),
                    condition.data_ptr<int64_t>(), cs.data(), a.data_ptr<T>(), as.data(),
                    b.data_ptr<T>(), bs.data(), out.data_ptr<T>());
   });

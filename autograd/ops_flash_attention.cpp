@@ -18,6 +18,7 @@
 
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "kernels/flash_attention.h"
 
 namespace attn {
 
@@ -50,10 +51,9 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   Tensor out = Tensor::empty({B, H, Tq, D}, q.options());
   Tensor lse = Tensor::empty({B, H, Tq}, q.options());
   const double scale = 1.0 / std::sqrt(static_cast<double>(D > 0 ? D : 1));
-  dispatch_floating(q.dtype(), op, [&](auto zero) {
+  dispatch_floating(q.dtype(), q.device(), op, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::flash_attention_forward(
-        q.device(), B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
+    kernels::flash_attention_forward<device>(B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
         lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr, causal, static_cast<T>(scale),
         out.data_ptr<T>(), lse.data_ptr<T>());
   });
@@ -65,10 +65,9 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
              Tensor dq = Tensor::empty(qc.shape(), qc.options());
              Tensor dk = Tensor::empty(kc.shape(), kc.options());
              Tensor dv = Tensor::empty(vc.shape(), vc.options());
-             dispatch_floating(qc.dtype(), "flash_attention backward", [&](auto zero) {
+             dispatch_floating(qc.dtype(), qc.device(), "flash_attention backward", [&](auto zero, auto device) {
                using T = decltype(zero);
-               kernels::flash_attention_backward(
-                   qc.device(), B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(),
+               kernels::flash_attention_backward<device>(B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(),
                    vc.data_ptr<T>(), saved_out.data_ptr<T>(), dout.data_ptr<T>(),
                    lse.data_ptr<T>(), lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr,
                    causal, static_cast<T>(scale), dq.data_ptr<T>(), dk.data_ptr<T>(),

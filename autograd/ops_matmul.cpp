@@ -10,6 +10,7 @@
 // "transposed" flag with the original leading dimension, never copied.
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "kernels/matmul.h"
 
 namespace attn {
 
@@ -106,10 +107,10 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   if (K == 0) return zeros(out_shape, a.options());
   GemmOperand A = prepare(a.detach(), batch_shape);
   GemmOperand B = prepare(b.detach(), batch_shape);
-  dispatch_floating(a.dtype(), "matmul", [&](auto zero) {
+  dispatch_floating(a.dtype(), A.tensor.device(), "matmul", [&](auto zero, auto device) {
     using T = decltype(zero);
     // A transposed operand is stored (K, M): BLAS wants its own row stride.
-    kernels::gemm(A.tensor.device(), A.transposed, B.transposed, batch, M, N, K, T(1),
+    kernels::gemm<device>(A.transposed, B.transposed, batch, M, N, K, T(1),
                   A.tensor.data_ptr<T>(), A.ld, A.batch_stride, B.tensor.data_ptr<T>(), B.ld,
                   B.batch_stride, T(0), out.data_ptr<T>(), N, M * N);
   });

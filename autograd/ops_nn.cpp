@@ -4,6 +4,10 @@
 
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/index.h"
+#include "kernels/layer_norm.h"
+#include "kernels/cuda/runtime.h"
 
 namespace attn {
 
@@ -41,9 +45,9 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   Shape out_shape = ids.shape();
   out_shape.push_back(dim);
   Tensor out = autograd::empty_like_shape(weight, out_shape);
-  dispatch_floating(weight.dtype(), "embedding", [&](auto zero) {
+  dispatch_floating(weight.dtype(), table.device(), "embedding", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::index_select(table.device(), table.data_ptr<T>(), 1, vocab, dim,
+    kernels::index_select<device>(table.data_ptr<T>(), 1, vocab, dim,
                           flat_ids.data_ptr<int64_t>(), flat_ids.numel(), out.data_ptr<T>());
   });
   if (any_requires_grad({weight})) {
@@ -53,9 +57,9 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
            [flat_ids, vocab, dim, padding_idx](const Tensor& g) {
              Tensor grad = zeros({vocab, dim}, g.options());
              Tensor gc = g.contiguous();
-             dispatch_floating(g.dtype(), "embedding backward", [&](auto zero) {
+             dispatch_floating(g.dtype(), gc.device(), "embedding backward", [&](auto zero, auto device) {
                using T = decltype(zero);
-               kernels::index_add(gc.device(), gc.data_ptr<T>(), 1, flat_ids.numel(), dim,
+               kernels::index_add<device>(gc.data_ptr<T>(), 1, flat_ids.numel(), dim,
                                   flat_ids.data_ptr<int64_t>(), padding_idx, vocab,
                                   grad.data_ptr<T>());
              });
@@ -97,10 +101,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   Tensor out = autograd::empty_like_shape(x, x.shape());
   Tensor mean = Tensor::empty({rows}, x.options());
   Tensor rstd = Tensor::empty({rows}, x.options());
-  dispatch_floating(x.dtype(), "layer_norm", [&](auto zero) {
+  dispatch_floating(x.dtype(), input.device(), "layer_norm", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::layer_norm_forward(
-        input.device(), input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
+    kernels::layer_norm_forward<device>(input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
         b.defined() ? b.data_ptr<T>() : nullptr, rows, cols, static_cast<T>(eps), out.data_ptr<T>(),
         mean.data_ptr<T>(), rstd.data_ptr<T>());
   });
@@ -116,10 +119,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
              Tensor dx = Tensor::empty(input.shape(), input.options());
              Tensor dgamma = g.defined() ? Tensor::empty({cols}, input.options()) : Tensor();
              Tensor dbeta = b.defined() ? Tensor::empty({cols}, input.options()) : Tensor();
-             dispatch_floating(input.dtype(), "layer_norm backward", [&](auto zero) {
+             dispatch_floating(input.dtype(), dy.device(), "layer_norm backward", [&](auto zero, auto device) {
                using T = decltype(zero);
-               kernels::layer_norm_backward(
-                   dy.device(), dy.data_ptr<T>(), input.data_ptr<T>(),
+               kernels::layer_norm_backward<device>(dy.data_ptr<T>(), input.data_ptr<T>(),
                    g.defined() ? g.data_ptr<T>() : nullptr, mean.data_ptr<T>(), rstd.data_ptr<T>(),
                    rows, cols, dx.data_ptr<T>(), dgamma.defined() ? dgamma.data_ptr<T>() : nullptr,
                    dbeta.defined() ? dbeta.data_ptr<T>() : nullptr);
@@ -164,10 +166,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   }
   Tensor loss = Tensor::empty({rows}, x.options());
   Tensor lse = Tensor::empty({rows}, x.options());
-  dispatch_floating(x.dtype(), "cross_entropy", [&](auto zero) {
+  dispatch_floating(x.dtype(), x.device(), "cross_entropy", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::cross_entropy_forward(
-        x.device(), x.data_ptr<T>(), t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
+    kernels::cross_entropy_forward<device>(x.data_ptr<T>(), t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
         static_cast<T>(options.label_smoothing), loss.data_ptr<T>(), lse.data_ptr<T>());
   });
   Tensor out;
@@ -198,10 +199,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                                    ? g.reshape({1}).expand({rows}).contiguous()
                                    : (g / counted).reshape({1}).expand({rows}).contiguous();
              Tensor dx = Tensor::empty({rows, classes}, x.options());
-             dispatch_floating(x.dtype(), "cross_entropy backward", [&](auto zero) {
+             dispatch_floating(x.dtype(), x.device(), "cross_entropy backward", [&](auto zero, auto device) {
                using T = decltype(zero);
-               kernels::cross_entropy_backward(
-                   x.device(), x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
+               kernels::cross_entropy_backward<device>(x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
                    row_grad.data_ptr<T>(), rows, classes, options.ignore_index,
                    static_cast<T>(options.label_smoothing), dx.data_ptr<T>());
              });

@@ -7,6 +7,7 @@
 
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "kernels/reduce.h"
 
 namespace attn {
 
@@ -46,9 +47,9 @@ Tensor sum_forward(const Tensor& x, const Shape& dims) {
     Shape next_shape = current.shape();
     if (!next_shape.empty()) next_shape[dims[i]] = 1;
     Tensor next = Tensor::empty(next_shape, current.options());
-    dispatch_floating(x.dtype(), "sum", [&](auto zero) {
+    dispatch_floating(x.dtype(), current.device(), "sum", [&](auto zero, auto device) {
       using T = decltype(zero);
-      kernels::sum_reduce(current.device(), current.data_ptr<T>(), outer, n, inner,
+      kernels::sum_reduce<device>(current.data_ptr<T>(), outer, n, inner,
                           next.data_ptr<T>());
     });
     current = next;
@@ -104,9 +105,9 @@ void max_forward(const Tensor& x, int64_t d, Tensor& values, Tensor& indices) {
   if (!kept.empty()) kept[d] = 1;
   values = Tensor::empty(kept, x.options());
   indices = Tensor::empty(kept, TensorOptions(kInt64).device(x.device()));
-  dispatch_floating(x.dtype(), "max", [&](auto zero) {
+  dispatch_floating(x.dtype(), input.device(), "max", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::max_reduce(input.device(), input.data_ptr<T>(), outer, n, inner, values.data_ptr<T>(),
+    kernels::max_reduce<device>(input.data_ptr<T>(), outer, n, inner, values.data_ptr<T>(),
                         indices.data_ptr<int64_t>());
   });
 }
@@ -126,9 +127,9 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
       split_around(shape, d, outer, n, inner);
       Tensor grad = Tensor::empty(shape, g.options());
       Tensor gc = g.contiguous();
-      dispatch_floating(g.dtype(), "max backward", [&](auto zero) {
+      dispatch_floating(g.dtype(), gc.device(), "max backward", [&](auto zero, auto device) {
         using T = decltype(zero);
-        kernels::max_reduce_backward(gc.device(), gc.data_ptr<T>(), indices.data_ptr<int64_t>(),
+        kernels::max_reduce_backward<device>(gc.data_ptr<T>(), indices.data_ptr<int64_t>(),
                                      outer, n, inner, grad.data_ptr<T>());
       });
       return std::vector<Tensor>{grad};

@@ -17,6 +17,7 @@
 // halves of one gradient; a half that nothing used arrives as zeros.
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "kernels/rnn_cells.h"
 
 namespace attn {
 
@@ -115,9 +116,9 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h) {
   Tensor out = autograd::empty_like_shape(h, {B, H});
   // (r, z, n, gh_n) per row, kept only when a backward will need them.
   Tensor saved = needs_grad ? autograd::empty_like_shape(h, {B, 4 * H}) : Tensor();
-  dispatch_floating(h.dtype(), op, [&](auto zero) {
+  dispatch_floating(h.dtype(), gi_in.device(), op, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::gru_cell_forward(gi_in.device(), B, H, gi_in.data_ptr<T>(), gi_in.stride(0),
+    kernels::gru_cell_fused_forward<device>(B, H, gi_in.data_ptr<T>(), gi_in.stride(0),
                               gh_in.data_ptr<T>(), gh_in.stride(0), h_in.data_ptr<T>(),
                               h_in.stride(0), out.data_ptr<T>(),
                               needs_grad ? saved.data_ptr<T>() : nullptr);
@@ -130,9 +131,9 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h) {
       Tensor dgi = autograd::empty_like_shape(dy, {B, 3 * H});
       Tensor dgh = autograd::empty_like_shape(dy, {B, 3 * H});
       Tensor dh = autograd::empty_like_shape(dy, {B, H});
-      dispatch_floating(dy.dtype(), "gru_cell_fused backward", [&](auto zero) {
+      dispatch_floating(dy.dtype(), dy.device(), "gru_cell_fused backward", [&](auto zero, auto device) {
         using T = decltype(zero);
-        kernels::gru_cell_backward(dy.device(), B, H, dy.data_ptr<T>(), h_in.data_ptr<T>(),
+        kernels::gru_cell_fused_backward<device>(B, H, dy.data_ptr<T>(), h_in.data_ptr<T>(),
                                    h_in.stride(0), saved.data_ptr<T>(), dgi.data_ptr<T>(),
                                    dgh.data_ptr<T>(), dh.data_ptr<T>());
       });
@@ -158,10 +159,10 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c) {
   Tensor out = autograd::empty_like_shape(c, {B, 2 * H});  // [h' | c']
   // (i, f, g, o, tanh(c')) per row, for the backward.
   Tensor saved = needs_grad ? autograd::empty_like_shape(c, {B, 5 * H}) : Tensor();
-  dispatch_floating(c.dtype(), op, [&](auto zero) {
+  dispatch_floating(c.dtype(), gates_in.device(), op, [&](auto zero, auto device) {
     using T = decltype(zero);
     T* base = out.data_ptr<T>();
-    kernels::lstm_cell_forward(gates_in.device(), B, H, gates_in.data_ptr<T>(), gates_in.stride(0),
+    kernels::lstm_cell_fused_forward<device>(B, H, gates_in.data_ptr<T>(), gates_in.stride(0),
                                c_in.data_ptr<T>(), c_in.stride(0), base, base + H, 2 * H,
                                needs_grad ? saved.data_ptr<T>() : nullptr);
   });
@@ -171,10 +172,10 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c) {
       Tensor dy = g.contiguous();
       Tensor dgates = autograd::empty_like_shape(dy, {B, 4 * H});
       Tensor dc = autograd::empty_like_shape(dy, {B, H});
-      dispatch_floating(dy.dtype(), "lstm_cell_fused backward", [&](auto zero) {
+      dispatch_floating(dy.dtype(), c_in.device(), "lstm_cell_fused backward", [&](auto zero, auto device) {
         using T = decltype(zero);
         const T* base = dy.data_ptr<T>();
-        kernels::lstm_cell_backward(c_in.device(), B, H, base, base + H, 2 * H, c_in.data_ptr<T>(),
+        kernels::lstm_cell_fused_backward<device>(B, H, base, base + H, 2 * H, c_in.data_ptr<T>(),
                                     c_in.stride(0), saved.data_ptr<T>(), dgates.data_ptr<T>(),
                                     dc.data_ptr<T>());
       });

@@ -9,7 +9,9 @@
 #include <numeric>
 
 #include "autograd/op_helpers.h"
-#include "kernels/cuda.h"
+#include "kernels/copy.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/index.h"
 #include "tensor/dispatch.h"
 
 namespace attn {
@@ -26,9 +28,9 @@ Tensor copy_contiguous(const Tensor& t) {
   autograd::check_max_dims("contiguous", t);
   Tensor out = autograd::empty_like_shape(t, t.shape());
   if (t.numel() == 0) return out;
-  dispatch_all(t.dtype(), [&](auto zero) {
+  dispatch_all(t.dtype(), t.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::copy_strided(t.device(), static_cast<int>(t.dim()), t.shape().data(), t.data_ptr<T>(),
+    kernels::copy_strided<device>(static_cast<int>(t.dim()), t.shape().data(), t.data_ptr<T>(),
                           t.strides().data(), out.data_ptr<T>());
   });
   return out;
@@ -51,12 +53,12 @@ Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
   Tensor input = detach().contiguous();
   Tensor out = Tensor::empty(shape(), TensorOptions(target).device(device()));
-  dispatch_all(dtype(), [&](auto from_zero) {
+  dispatch_all(dtype(), input.device(), [&](auto from_zero, auto device) {
     using From = decltype(from_zero);
     dispatch_all(target, [&](auto to_zero) {
       using To = decltype(to_zero);
       if constexpr (!std::is_same_v<From, To>) {
-        kernels::convert(input.device(), numel(), input.data_ptr<From>(), out.data_ptr<To>());
+        kernels::convert<device>(numel(), input.data_ptr<From>(), out.data_ptr<To>());
       }
     });
   });
@@ -463,9 +465,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Shape out_shape = x.shape();
   if (x.dim() > 0) out_shape[d] = idx.numel();
   Tensor out = autograd::empty_like_shape(x, out_shape);
-  dispatch_all(x.dtype(), [&](auto zero) {
+  dispatch_all(x.dtype(), src.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::index_select(src.device(), src.data_ptr<T>(), outer, src_n, inner,
+    kernels::index_select<device>(src.data_ptr<T>(), outer, src_n, inner,
                           idx.data_ptr<int64_t>(), idx.numel(), out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {
@@ -475,9 +477,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
            [idx, outer, src_n, inner, shape = x.shape()](const Tensor& g) {
              Tensor grad = zeros(shape, g.options());
              Tensor gc = g.contiguous();
-             dispatch_floating(g.dtype(), "index_select backward", [&](auto zero) {
+             dispatch_floating(g.dtype(), gc.device(), "index_select backward", [&](auto zero, auto device) {
                using T = decltype(zero);
-               kernels::index_add(gc.device(), gc.data_ptr<T>(), outer, idx.numel(), inner,
+               kernels::index_add<device>(gc.data_ptr<T>(), outer, idx.numel(), inner,
                                   idx.data_ptr<int64_t>(), -1, src_n, grad.data_ptr<T>());
              });
              return std::vector<Tensor>{grad};

@@ -9,6 +9,7 @@
 // (docs/02-autograd.md, "Softmax".)
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "kernels/softmax.h"
 
 namespace attn {
 
@@ -23,9 +24,9 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
   split_around(y.shape(), d, outer, n, inner);
   Tensor gc = g.contiguous();
   Tensor dx = autograd::empty_like_shape(y, y.shape());
-  dispatch_floating(y.dtype(), log ? "log_softmax backward" : "softmax backward", [&](auto zero) {
+  dispatch_floating(y.dtype(), y.device(), log ? "log_softmax backward" : "softmax backward", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::softmax_backward(y.device(), y.data_ptr<T>(), gc.data_ptr<T>(), outer, n, inner, log,
+    kernels::softmax_backward<device>(y.data_ptr<T>(), gc.data_ptr<T>(), outer, n, inner, log,
                               dx.data_ptr<T>());
   });
   return dx;
@@ -39,9 +40,9 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   split_around(x.shape(), d, outer, n, inner);
   Tensor input = x.detach().contiguous();
   Tensor out = autograd::empty_like_shape(x, x.shape());
-  dispatch_floating(x.dtype(), name, [&](auto zero) {
+  dispatch_floating(x.dtype(), input.device(), name, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::softmax_forward(input.device(), input.data_ptr<T>(), outer, n, inner, log,
+    kernels::softmax_forward<device>(input.data_ptr<T>(), outer, n, inner, log,
                              out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {

@@ -11,7 +11,7 @@
 //   is the cost of attn's op layer (checks, output allocation, autograd
 //   bookkeeping) and of its own threading of GEMMs (OpenBLAS on one thread,
 //   rows split over attn's pool); the *_Kernel variant calls
-//   kernels::cpu::gemm into a preallocated buffer to tell the two apart. Reported in GFLOP/s
+//   kernels::gemm<Device::CPU> into a preallocated buffer to tell the two apart. Reported in GFLOP/s
 //   (2*M*N*K floating-point operations per product).
 // - Row-wise ops (softmax, layer_norm, cross_entropy): memory-bound, so
 //   reported in GB/s. The byte count is the *compulsory* traffic: each input
@@ -39,11 +39,16 @@
 #include <vector>
 
 #include "attn.h"
-#include "kernels/cpu.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/layer_norm.h"
+#include "kernels/matmul.h"
+#include "kernels/softmax.h"
 
 namespace {
 
-namespace cpu = attn::kernels::cpu;
+
+namespace kernels = attn::kernels;
+using attn::Device;
 
 constexpr double kF = sizeof(float);  // bytes per element
 
@@ -96,7 +101,7 @@ void BM_Matmul_AttnKernel(benchmark::State& state) {
   const int64_t n = state.range(0);
   std::vector<float> a = random_buffer(n * n, 1), b = random_buffer(n * n, 2), c(n * n);
   for (auto _ : state) {
-    cpu::gemm(false, false, 1, n, n, n, 1.f, a.data(), n, 0, b.data(), n, 0, 0.f, c.data(), n, 0);
+    kernels::gemm<Device::CPU>(false, false, 1, n, n, n, 1.f, a.data(), n, 0, b.data(), n, 0, 0.f, c.data(), n, 0);
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
@@ -206,7 +211,7 @@ void BM_Softmax_Kernel(benchmark::State& state) {
   const int64_t rows = state.range(0), cols = state.range(1);
   std::vector<float> x = random_buffer(rows * cols), y(rows * cols);
   for (auto _ : state) {
-    cpu::softmax_forward(x.data(), rows, cols, 1, false, y.data());
+    kernels::softmax_forward<Device::CPU>(x.data(), rows, cols, 1, false, y.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -219,7 +224,7 @@ void BM_Softmax_Kernel_Dim0(benchmark::State& state) {
   const int64_t rows = state.range(0), cols = state.range(1);
   std::vector<float> x = random_buffer(rows * cols), y(rows * cols);
   for (auto _ : state) {
-    cpu::softmax_forward(x.data(), 1, cols, rows, false, y.data());
+    kernels::softmax_forward<Device::CPU>(x.data(), 1, cols, rows, false, y.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -265,7 +270,7 @@ void BM_LayerNorm_Kernel(benchmark::State& state) {
   std::vector<float> x = random_buffer(rows * cols), y(rows * cols), mean(rows), rstd(rows);
   std::vector<float> gamma(cols, 1.f), beta(cols, 0.f);
   for (auto _ : state) {
-    cpu::layer_norm_forward(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f, y.data(),
+    kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f, y.data(),
                             mean.data(), rstd.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -300,9 +305,9 @@ void BM_LayerNorm_KernelFwdBwd(benchmark::State& state) {
   std::vector<float> y(rows * cols), dx(rows * cols), mean(rows), rstd(rows);
   std::vector<float> gamma(cols, 1.f), beta(cols, 0.f), dgamma(cols), dbeta(cols);
   for (auto _ : state) {
-    cpu::layer_norm_forward(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f, y.data(),
+    kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f, y.data(),
                             mean.data(), rstd.data());
-    cpu::layer_norm_backward(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows,
+    kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows,
                              cols, dx.data(), dgamma.data(), dbeta.data());
     benchmark::DoNotOptimize(dx.data());
     benchmark::ClobberMemory();
@@ -353,7 +358,7 @@ void BM_CrossEntropy_Kernel(benchmark::State& state) {
   std::vector<int64_t> target(rows);
   for (int64_t r = 0; r < rows; ++r) target[r] = (r * 7919) % classes;
   for (auto _ : state) {
-    cpu::cross_entropy_forward(logits.data(), target.data(), rows, classes, -100, 0.f,
+    kernels::cross_entropy_forward<Device::CPU>(logits.data(), target.data(), rows, classes, -100, 0.f,
                                loss.data(), lse.data());
     benchmark::DoNotOptimize(loss.data());
     benchmark::ClobberMemory();
@@ -383,9 +388,9 @@ void BM_CrossEntropy_KernelFwdBwd(benchmark::State& state) {
   std::vector<int64_t> target(rows);
   for (int64_t r = 0; r < rows; ++r) target[r] = (r * 7919) % classes;
   for (auto _ : state) {
-    cpu::cross_entropy_forward(logits.data(), target.data(), rows, classes, -100, 0.f,
+    kernels::cross_entropy_forward<Device::CPU>(logits.data(), target.data(), rows, classes, -100, 0.f,
                                loss.data(), lse.data());
-    cpu::cross_entropy_backward(logits.data(), target.data(), lse.data(), row_grad.data(), rows,
+    kernels::cross_entropy_backward<Device::CPU>(logits.data(), target.data(), lse.data(), row_grad.data(), rows,
                                 classes, -100, 0.f, dlogits.data());
     benchmark::DoNotOptimize(dlogits.data());
     benchmark::ClobberMemory();
@@ -408,7 +413,7 @@ BENCHMARK(BM_CrossEntropy_KernelFwdBwd)->CE_SHAPES->Unit(benchmark::kMicrosecond
 // - "OpenBLAS": cblas_sgemm with OpenBLAS's own threads on every core, i.e. two
 //   thread pools taking turns on the same cores (the first design of attn,
 //   whose kernels used OpenMP; bench/README.md, "Threads"), or
-// - "AttnGemm": kernels::cpu::gemm, OpenBLAS on one thread and the rows split
+// - "AttnGemm": kernels::gemm<Device::CPU>, OpenBLAS on one thread and the rows split
 //   over attn's pool, i.e. one pool for everything (attn today).
 // Besides the total, each pair reports the average time of its two phases
 // ("softmax_us", "gemm_us"), to compare with the same calls timed alone
@@ -423,7 +428,7 @@ void interleave_gemm(Gemm which, int n, const float* a, const float* b, float* c
   if (which == Gemm::OpenBLAS) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a, n, b, n, 0.f, c, n);
   } else {
-    cpu::gemm(false, false, 1, n, n, n, 1.f, a, n, 0, b, n, 0, 0.f, c, n, 0);
+    kernels::gemm<Device::CPU>(false, false, 1, n, n, n, 1.f, a, n, 0, b, n, 0, 0.f, c, n, 0);
   }
 }
 
@@ -434,7 +439,7 @@ void interleave_pair(benchmark::State& state, Gemm which) {
   double softmax_s = 0, gemm_s = 0;
   for (auto _ : state) {
     auto t0 = Clock::now();
-    cpu::softmax_forward(a.data(), n, n, 1, false, p.data());
+    kernels::softmax_forward<Device::CPU>(a.data(), n, n, 1, false, p.data());
     auto t1 = Clock::now();
     interleave_gemm(which, n, p.data(), b.data(), c.data());
     auto t2 = Clock::now();
@@ -464,7 +469,7 @@ void BM_Interleave_Alone_Softmax(benchmark::State& state) {
   const int64_t nn = int64_t{n} * n;
   std::vector<float> a = random_buffer(nn, 1), p(nn);
   for (auto _ : state) {
-    cpu::softmax_forward(a.data(), n, n, 1, false, p.data());
+    kernels::softmax_forward<Device::CPU>(a.data(), n, n, 1, false, p.data());
     benchmark::DoNotOptimize(p.data());
     benchmark::ClobberMemory();
   }

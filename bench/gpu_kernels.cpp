@@ -29,13 +29,20 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cuda.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/cuda/gemm_teaching.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/elementwise.h"
 #include "kernels/error.h"
+#include "kernels/flash_attention.h"
+#include "kernels/layer_norm.h"
+#include "kernels/matmul.h"
+#include "kernels/random.h"
+#include "kernels/softmax.h"
 
 // CUDA events need the runtime's header, which a build with CUDA gives this
-// program through libattn's link to cudart. Without it (a build without CUDA,
-// where this program only says why it cannot run) the timer falls back to the
-// host clock around kernels::cuda::synchronize().
+// program through libattn's link to cudart. Without it the timer falls back to
+// the host clock around kernels::cuda::synchronize().
 #if defined(ATTN_WITH_CUDA) && __has_include(<cuda_runtime.h>)
 #include <cuda_runtime.h>
 #define ATTN_BENCH_CUDA_EVENTS 1
@@ -45,6 +52,8 @@
 
 namespace {
 
+using attn::Device;
+namespace kernels = attn::kernels;
 namespace cuda = attn::kernels::cuda;
 
 // --- timing --------------------------------------------------------------------
@@ -109,7 +118,7 @@ struct Buffer {
 // n uniform numbers in [0, 1) on the GPU; each buffer gets its own seed.
 void fill_uniform(float* ptr, int64_t n) {
   static uint64_t seed = 1;
-  cuda::uniform(seed++, 0, n, ptr);
+  kernels::uniform<Device::CUDA>(seed++, 0, n, ptr);
 }
 
 // --- the table -----------------------------------------------------------------
@@ -171,7 +180,8 @@ void gemm_rows(int64_t n) {
   double cublas_ms = 0;
   attempt("gemm cuBLAS", shape, [&] {
     cublas_ms = mean_ms([&] {
-      cuda::gemm(false, false, 1, n, n, n, 1.0f, A.ptr, n, 0, B.ptr, n, 0, 0.0f, C.ptr, n, 0);
+      kernels::gemm<Device::CUDA>(false, false, 1, n, n, n, 1.0f, A.ptr, n, 0, B.ptr, n, 0, 0.0f,
+                                  C.ptr, n, 0);
     });
   });
   struct Teaching {
@@ -202,8 +212,8 @@ void batched_gemm_row(int64_t batch, int64_t n) {
   fill_uniform(A.ptr, batch * n * n);
   fill_uniform(B.ptr, batch * n * n);
   const double ms = mean_ms([&] {
-    cuda::gemm(false, true, batch, n, n, n, 1.0f, A.ptr, n, n * n, B.ptr, n, n * n, 0.0f, C.ptr,
-               n, n * n);
+    kernels::gemm<Device::CUDA>(false, true, batch, n, n, n, 1.0f, A.ptr, n, n * n, B.ptr, n, n * n,
+                                0.0f, C.ptr, n, n * n);
   });
   rows.push_back({"batched gemm cuBLAS (A B^T)",
                   format("%.0f", static_cast<double>(batch)) + " x " +
@@ -229,7 +239,7 @@ void softmax_row(int64_t r, int64_t c, double copy_rate) {
   fill_uniform(x.ptr, r * c);
   // Read x, write y.
   memory_row("softmax_forward", dims(r, c), 2.0 * r * c * sizeof(float), copy_rate,
-             [&] { cuda::softmax_forward(x.ptr, r, c, 1, false, y.ptr); });
+             [&] { kernels::softmax_forward<Device::CUDA>(x.ptr, r, c, 1, false, y.ptr); });
 }
 
 void layer_norm_row(int64_t r, int64_t c, double copy_rate) {
@@ -240,7 +250,8 @@ void layer_norm_row(int64_t r, int64_t c, double copy_rate) {
   // Read x, gamma, beta; write y, mean, rstd.
   const double bytes = (2.0 * r * c + 2.0 * c + 2.0 * r) * sizeof(float);
   memory_row("layer_norm_forward", dims(r, c), bytes, copy_rate, [&] {
-    cuda::layer_norm_forward(x.ptr, gamma.ptr, beta.ptr, r, c, 1e-5f, y.ptr, mean.ptr, rstd.ptr);
+    kernels::layer_norm_forward<Device::CUDA>(x.ptr, gamma.ptr, beta.ptr, r, c, 1e-5f, y.ptr,
+                                              mean.ptr, rstd.ptr);
   });
 }
 
@@ -255,7 +266,8 @@ void cross_entropy_row(int64_t r, int64_t c, double copy_rate) {
   // host, so the calls queue back to back like the other kernels.
   const double bytes = r * c * sizeof(float) + r * sizeof(int64_t) + 2.0 * r * sizeof(float);
   memory_row("cross_entropy_forward", dims(r, c), bytes, copy_rate, [&] {
-    cuda::cross_entropy_forward(logits.ptr, target.ptr, r, c, -100, 0.0f, loss.ptr, lse.ptr);
+    kernels::cross_entropy_forward<Device::CUDA>(logits.ptr, target.ptr, r, c, -100, 0.0f, loss.ptr,
+                                                 lse.ptr);
   });
 }
 
@@ -284,21 +296,21 @@ void attention_rows(int64_t B, int64_t H, int64_t T, int64_t D) {
     attempt("attention composed" + suffix, shape, [&] {
       const int64_t shape3[3] = {heads, T, T}, all[3] = {T * T, T, 1}, shared[3] = {0, T, 1};
       composed_ms = mean_ms([&] {
-        cuda::gemm(false, true, heads, T, T, D, scale, q.ptr, D, T * D, k.ptr, D, T * D, 0.0f,
-                   scores.ptr, T, T * T);
+        kernels::gemm<Device::CUDA>(false, true, heads, T, T, D, scale, q.ptr, D, T * D, k.ptr, D,
+                                    T * D, 0.0f, scores.ptr, T, T * T);
         float* P = probs.ptr;
         if (causal) {
           // probs = S + mask (the mask broadcast over the heads), then softmax
           // back into scores, which now holds P.
-          cuda::binary(attn::kernels::BinaryOp::Add, 3, shape3, scores.ptr, all, mask.ptr, shared,
-                       probs.ptr);
-          cuda::softmax_forward(probs.ptr, heads * T, T, 1, false, scores.ptr);
+          kernels::binary<Device::CUDA>(attn::kernels::BinaryOp::Add, 3, shape3, scores.ptr, all,
+                                        mask.ptr, shared, probs.ptr);
+          kernels::softmax_forward<Device::CUDA>(probs.ptr, heads * T, T, 1, false, scores.ptr);
           P = scores.ptr;
         } else {
-          cuda::softmax_forward(scores.ptr, heads * T, T, 1, false, probs.ptr);
+          kernels::softmax_forward<Device::CUDA>(scores.ptr, heads * T, T, 1, false, probs.ptr);
         }
-        cuda::gemm(false, false, heads, T, D, T, 1.0f, P, T, T * T, v.ptr, D, T * D, 0.0f,
-                   out.ptr, D, T * D);
+        kernels::gemm<Device::CUDA>(false, false, heads, T, D, T, 1.0f, P, T, T * T, v.ptr, D,
+                                    T * D, 0.0f, out.ptr, D, T * D);
       });
       rows.push_back({"attention composed (gemm, softmax, gemm)" + suffix, shape,
                       format("%.3f ms", composed_ms),
@@ -306,8 +318,8 @@ void attention_rows(int64_t B, int64_t H, int64_t T, int64_t D) {
     });
     attempt("flash_attention_forward" + suffix, shape, [&] {
       const double ms = mean_ms([&] {
-        cuda::flash_attention_forward(B, H, T, T, D, q.ptr, k.ptr, v.ptr, nullptr, causal, scale,
-                                      out.ptr, lse.ptr);
+        kernels::flash_attention_forward<Device::CUDA>(B, H, T, T, D, q.ptr, k.ptr, v.ptr, nullptr,
+                                                       causal, scale, out.ptr, lse.ptr);
       });
       rows.push_back({"flash_attention_forward" + suffix, shape, format("%.3f ms", ms),
                       format("%.2f TFLOP/s", tflop_per_s(flops, ms)),

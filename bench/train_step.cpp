@@ -25,7 +25,7 @@
 #include "nn/luong.h"
 #include "nn/rnnsearch.h"
 #include "nn/transformer.h"
-#include "kernels/cuda.h"
+#include "kernels/cuda/runtime.h"
 #include "train/clip.h"
 #include "train/options.h"
 #include "train/optimizer.h"

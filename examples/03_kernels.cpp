@@ -4,11 +4,12 @@
 //   ./build/release/examples/example_03_kernels --svg docs/figures/03-gemm.svg
 //
 // A kernel is a function on raw pointers, sizes and strides: no Tensor, no
-// autograd. This program calls the CPU kernels of kernels/cpu.h directly on
+// autograd. This program calls the CPU kernels (kernels/softmax.h,
+// kernels/matmul.h, ...: each declared once for every device) directly on
 // std::vector buffers and compares each with a plain loop written here: an
 // element-wise add over a transposed and a broadcast view, two reductions,
 // softmax rows, and GEMM three ways (a naive triple loop, a cache-blocked
-// loop, OpenBLAS through cpu::gemm). Timings are printed, never checked; the
+// loop, OpenBLAS through kernels::gemm). Timings are printed, never checked; the
 // checks hold on any machine, each tolerance with its reason. With a CUDA
 // build and a GPU, section 8 runs two CUDA twins against their CPU kernels.
 // The program returns 1 if any check fails, so ctest catches it.
@@ -28,17 +29,21 @@
 
 #include <attn/attn.h>
 
-#include "kernels/cpu.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/elementwise.h"
+#include "kernels/softmax.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/strided_loop.h"
-#include "kernels/cuda.h"
-#include "kernels/device.h"
 #include "train/canvas.h"
 #include "train/line_chart.h"
+#include "kernels/matmul.h"
+#include "kernels/reduce.h"
 
 namespace {
 
-namespace cpu = attn::kernels::cpu;
+namespace cpu = attn::kernels::cpu;  // parallel_for, StridedLoop
+namespace kernels = attn::kernels;
+using attn::Device;
 namespace cuda = attn::kernels::cuda;
 using attn::kernels::BinaryOp;
 
@@ -119,7 +124,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const float* A, const float* 
 
 // attn's GEMM kernel (OpenBLAS underneath), no transposes, batch of one.
 void gemm_attn(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
-  cpu::gemm(false, false, 1, M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, C, N, 0);
+  kernels::gemm<Device::CPU>(false, false, 1, M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, C, N, 0);
 }
 
 // The reference: every product and sum in double, from the same float inputs.
@@ -203,7 +208,7 @@ int main(int argc, char** argv) {
   const int64_t shape[2] = {4, 3};
   const int64_t a_strides[2] = {1, 4};  // a^T
   const int64_t b_strides[2] = {0, 1};  // b broadcast over the rows
-  cpu::binary(BinaryOp::Add, 2, shape, a.data(), a_strides, b.data(), b_strides, out.data());
+  kernels::binary<Device::CPU>(BinaryOp::Add, 2, shape, a.data(), a_strides, b.data(), b_strides, out.data());
   // The same with the address formula  i * stride[0] + j * stride[1].
   bool same = true;
   for (int64_t i = 0; i < 4; ++i) {
@@ -215,7 +220,7 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  check(same, "cpu::binary(Add) over a^T (strides 1, 4) and b (strides 0, 1) = the plain loop, bit for bit");
+  check(same, "kernels::binary<Device::CPU>(Add) over a^T (strides 1, 4) and b (strides 0, 1) = the plain loop, bit for bit");
   // What StridedLoop makes of the operands (out, a, b) before walking them.
   const int64_t out_strides[2] = {3, 1};
   const int64_t* views[3] = {out_strides, a_strides, b_strides};
@@ -235,16 +240,19 @@ int main(int argc, char** argv) {
 
   section("2. Op -> device dispatch -> kernel: the same bits three ways");
   {
-    // attn::softmax on a tensor, kernels::softmax_forward by device (device.h),
-    // and cpu::softmax_forward on the tensor's buffer: one kernel underneath.
+    // attn::softmax on a tensor; the kernel picked at run time by the tensor's
+    // device (kernels/dispatch.h), as the op does; and the CPU kernel named
+    // directly on the tensor's buffer: one kernel underneath.
     attn::Tensor x = attn::randn({5, 7}, attn::kFloat32, &gen);
     std::vector<float> via_op = attn::softmax(x, -1).to_vector<float>();
     std::vector<float> via_device(35), via_cpu(35);
-    attn::kernels::softmax_forward(attn::kCPU, x.data_ptr<float>(), 5, 7, 1, false,
-                                   via_device.data());
-    cpu::softmax_forward(x.data_ptr<float>(), 5, 7, 1, false, via_cpu.data());
+    kernels::dispatch_device(x.device(), "softmax", [&](auto device) {
+      kernels::softmax_forward<device>(x.data_ptr<float>(), 5, 7, 1, false, via_device.data());
+    });
+    kernels::softmax_forward<Device::CPU>(x.data_ptr<float>(), 5, 7, 1, false, via_cpu.data());
     check(via_op == via_device && via_device == via_cpu,
-          "attn::softmax = kernels::softmax_forward(kCPU, ...) = cpu::softmax_forward, bit for bit");
+          "attn::softmax = softmax_forward<device> by dispatch_device = "
+          "softmax_forward<Device::CPU>, bit for bit");
   }
 
   section("3. Reductions over (outer, n, inner)");
@@ -255,7 +263,7 @@ int main(int argc, char** argv) {
     x[1 * n * inner + 4 * inner + 2] = x[1 * n * inner + 1 * inner + 2] = 7.0f;  // a tie at k = 1 and 4
     std::vector<float> best(outer * inner);
     std::vector<int64_t> where(outer * inner);
-    cpu::max_reduce(x.data(), outer, n, inner, best.data(), where.data());
+    kernels::max_reduce<Device::CPU>(x.data(), outer, n, inner, best.data(), where.data());
     bool agree = true;
     for (int64_t o = 0; o < outer; ++o) {
       for (int64_t i = 0; i < inner; ++i) {
@@ -279,7 +287,7 @@ int main(int argc, char** argv) {
     const int64_t count = int64_t(1) << 21;
     std::vector<float> tenths(static_cast<size_t>(count), 0.1f);
     float total = 0;
-    cpu::sum_reduce(tenths.data(), 1, count, 1, &total);
+    kernels::sum_reduce<Device::CPU>(tenths.data(), 1, count, 1, &total);
     float naive = 0;
     double exact = 0;
     for (float v : tenths) naive += v, exact += v;
@@ -299,7 +307,7 @@ int main(int argc, char** argv) {
     const int64_t rows = 64, n = 100;
     std::vector<float> x = random_vector<float>(rows * n, 995, 1005, gen);
     std::vector<float> y(x.size());
-    cpu::softmax_forward(x.data(), rows, n, 1, false, y.data());
+    kernels::softmax_forward<Device::CPU>(x.data(), rows, n, 1, false, y.data());
     std::vector<double> want(x.size());
     double worst_row_sum = 0;
     for (int64_t r = 0; r < rows; ++r) {
@@ -355,9 +363,9 @@ int main(int argc, char** argv) {
     std::vector<float> Bt(K * N), c_t(M * N);
     for (int64_t k = 0; k < K; ++k)
       for (int64_t j = 0; j < N; ++j) Bt[j * K + k] = B[k * N + j];
-    cpu::gemm(false, true, 1, M, N, K, 1.0f, A.data(), K, 0, Bt.data(), K, 0, 0.0f, c_t.data(), N, 0);
+    kernels::gemm<Device::CPU>(false, true, 1, M, N, K, 1.0f, A.data(), K, 0, Bt.data(), K, 0, 0.0f, c_t.data(), N, 0);
     check(worst_error(c_t, reference) < tolerance,
-          "cpu::gemm(trans_b = true) on B stored transposed gives the same C");
+          "kernels::gemm<Device::CPU>(trans_b = true) on B stored transposed gives the same C");
   }
 
   section("6. Threads: parallel_for splits the work, never the answer");
@@ -370,10 +378,10 @@ int main(int argc, char** argv) {
     float sum_many = 0, sum_one = 0;
     std::vector<float> c_one(M * N);
     cpu::set_num_threads(2);
-    cpu::sum_reduce(x.data(), 1, static_cast<int64_t>(x.size()), 1, &sum_many);
+    kernels::sum_reduce<Device::CPU>(x.data(), 1, static_cast<int64_t>(x.size()), 1, &sum_many);
     const double t_two = best_time(5, [&] { gemm_attn(M, N, K, A.data(), B.data(), c_attn.data()); });
     cpu::set_num_threads(1);
-    cpu::sum_reduce(x.data(), 1, static_cast<int64_t>(x.size()), 1, &sum_one);
+    kernels::sum_reduce<Device::CPU>(x.data(), 1, static_cast<int64_t>(x.size()), 1, &sum_one);
     const double t_one = best_time(5, [&] { gemm_attn(M, N, K, A.data(), B.data(), c_one.data()); });
     cpu::set_num_threads(threads);
     std::printf("  cpu::gemm 256^3: %.2f ms on 1 thread, %.2f ms on 2 (%.2fx)\n", t_one * 1e3,
@@ -389,7 +397,7 @@ int main(int argc, char** argv) {
     std::printf("  (1e8f + 1) - 1e8f = %g, (1e8f - 1e8f) + 1 = %g\n", left, right);
     check(left == 0.0f && right == 1.0f, "float addition is not associative");
     std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), Cd(M * N);
-    cpu::gemm(false, false, 1, M, N, K, 1.0, Ad.data(), K, 0, Bd.data(), N, 0, 0.0, Cd.data(), N, 0);
+    kernels::gemm<Device::CPU>(false, false, 1, M, N, K, 1.0, Ad.data(), K, 0, Bd.data(), N, 0, 0.0, Cd.data(), N, 0);
     // How many of the float results are the double result rounded to float,
     // and the largest gap in units of float's epsilon (2^-23) times 1 + |c|.
     int64_t equal = 0;
@@ -413,7 +421,7 @@ int main(int argc, char** argv) {
     const int64_t rows = 64, n = 100;
     std::vector<float> x = random_vector<float>(rows * n, -5, 5, gen);
     std::vector<float> y_cpu(x.size()), y_gpu(x.size()), c_gpu(M * N);
-    cpu::softmax_forward(x.data(), rows, n, 1, false, y_cpu.data());
+    kernels::softmax_forward<Device::CPU>(x.data(), rows, n, 1, false, y_cpu.data());
     auto upload = [](const std::vector<float>& host) {
       float* device = static_cast<float*>(cuda::device_malloc(host.size() * sizeof(float)));
       cuda::copy_host_to_device(device, host.data(), host.size() * sizeof(float));
@@ -424,8 +432,13 @@ int main(int argc, char** argv) {
     float* dA = upload(A);
     float* dB = upload(B);
     float* dC = upload(c_gpu);
-    cuda::softmax_forward(dx, rows, n, 1, false, dy);
-    cuda::gemm(false, false, 1, M, N, K, 1.0f, dA, K, 0, dB, N, 0, 0.0f, dC, N, 0);
+    // Through dispatch_device, so that a build without CUDA compiles this
+    // program too (there, is_available() is false and this branch never runs).
+    kernels::dispatch_device(Device::CUDA, "example 03", [&](auto device) {
+      kernels::softmax_forward<device>(dx, rows, n, 1, false, dy);
+      kernels::gemm<device, float>(false, false, 1, M, N, K, 1.0f, dA, K, 0, dB, N, 0, 0.0f, dC,
+                                   N, 0);
+    });
     cuda::copy_device_to_host(y_gpu.data(), dy, y_gpu.size() * sizeof(float));
     cuda::copy_device_to_host(c_gpu.data(), dC, c_gpu.size() * sizeof(float));
     for (float* p : {dx, dy, dA, dB, dC}) cuda::device_free(p);
@@ -433,8 +446,8 @@ int main(int argc, char** argv) {
     std::printf("  softmax (64, 100): worst error %.2e; gemm 256^3: worst error %.2e\n", e_softmax,
                 e_gemm);
     // expf vs glibc's exp and the order of the row sum (tests/kernels/test_cuda_nn.cpp).
-    check(e_softmax < 1e-6, "cuda::softmax_forward = cpu::softmax_forward within 1e-6");
-    check(e_gemm < tolerance, "cuda::gemm (cuBLAS) = cpu::gemm (OpenBLAS) within 1e-5 * sqrt(K)");
+    check(e_softmax < 1e-6, "softmax_forward<Device::CUDA> = <Device::CPU> within 1e-6");
+    check(e_gemm < tolerance, "gemm<Device::CUDA> (cuBLAS) = <Device::CPU> (OpenBLAS) within 1e-5 * sqrt(K)");
   }
 
   if (!svg_path.empty()) {

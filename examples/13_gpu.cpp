@@ -21,6 +21,7 @@
 
 #include <attn/attn.h>
 
+#include "kernels/cuda/runtime.h"
 #include "nn/scaled_dot_product_attention.h"
 
 namespace {

@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include "kernels/device.h"
+#include "kernels/copy.h"
+#include "kernels/random.h"
 #include "tensor/dispatch.h"
 
 namespace attn {
@@ -33,9 +34,9 @@ Tensor full(const Shape& shape, double value, TensorOptions options) {
   TensorOptions here = options;
   here.requires_grad_ = false;
   Tensor out = Tensor::empty(shape, here);
-  dispatch_all(out.dtype(), [&](auto zero) {
+  dispatch_all(out.dtype(), out.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::fill(out.device(), out.numel(), static_cast<T>(value), out.data_ptr<T>());
+    kernels::fill<device>(out.numel(), static_cast<T>(value), out.data_ptr<T>());
   });
   return finish(out, options);
 }
@@ -87,9 +88,9 @@ Tensor rand(const Shape& shape, TensorOptions options, Generator* generator) {
   // (kernels uniform), so the GPU fills the same values as the CPU would draw.
   const uint64_t offset = gen.offset();
   gen.set_state(gen.seed(), offset + static_cast<uint64_t>(out.numel()));
-  dispatch_floating(out.dtype(), "rand", [&](auto zero) {
+  dispatch_floating(out.dtype(), out.device(), "rand", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::uniform(out.device(), gen.seed(), offset, out.numel(), out.data_ptr<T>());
+    kernels::uniform<device>(gen.seed(), offset, out.numel(), out.data_ptr<T>());
   });
   return finish(out, options);
 }

@@ -1,16 +1,23 @@
-// Choosing the kernel overload for a tensor's dtype at run time.
+// Choosing the kernel for a tensor's dtype and device at run time.
 //
-// Kernels are overloaded on float and double. An op calls
-//   dispatch_floating(x.dtype(), "softmax", [&](auto zero) {
+// Kernels are templates over the device and the element type (kernels/dispatch.h).
+// An op calls
+//   dispatch_floating(x.dtype(), x.device(), "softmax", [&](auto zero, auto device) {
 //     using T = decltype(zero);
-//     kernels::cpu::softmax_forward(x.data_ptr<T>(), ...);
+//     kernels::softmax_forward<device>(x.data_ptr<T>(), ...);
 //   });
-// and the body is compiled once per type, with T standing for the element type.
-// This is the one generic trick in attn (libtorch's AT_DISPATCH does the same).
+// and the body is compiled once per (element type, device), with T standing
+// for the element type and `device` for the device (a compile-time constant
+// that converts to Device). In a build without CUDA only the CPU bodies are
+// compiled. This is the one generic trick in attn (libtorch's AT_DISPATCH
+// does the same); the forms without a device are for code that touches host
+// memory only.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "kernels/dispatch.h"
 #include "kernels/dtype.h"
 #include "kernels/error.h"
 
@@ -34,6 +41,22 @@ void dispatch_all(DType dtype, const Body& body) {
     case DType::Float64: body(double(0)); return;
     case DType::Int64: body(int64_t(0)); return;
   }
+}
+
+// body(T(0), device) for float and double.
+template <typename Body>
+void dispatch_floating(DType dtype, Device device, const char* op, const Body& body) {
+  kernels::dispatch_device(device, op, [&](auto on) {
+    dispatch_floating(dtype, op, [&](auto zero) { body(zero, on); });
+  });
+}
+
+// body(T(0), device) for float, double and int64_t.
+template <typename Body>
+void dispatch_all(DType dtype, Device device, const Body& body) {
+  kernels::dispatch_device(device, "dispatch_all", [&](auto on) {
+    dispatch_all(dtype, [&](auto zero) { body(zero, on); });
+  });
 }
 
 }  // namespace attn

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "kernels/cuda.h"
+#include "kernels/cuda/runtime.h"
 
 namespace attn {
 

@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "kernels/device.h"
+#include "kernels/copy.h"
 #include "tensor/dispatch.h"
 #include "tensor/grad_mode.h"
 
@@ -80,8 +80,9 @@ std::vector<T> Tensor::to_vector() const {
   Tensor typed = source.dtype() == dtype_of<T>() ? source : source.detach().to(dtype_of<T>());
   std::vector<T> out(static_cast<size_t>(typed.numel()));
   if (out.empty()) return out;
-  kernels::copy_strided(typed.device(), static_cast<int>(typed.dim()), typed.shape().data(),
-                        typed.data_ptr<T>(), typed.strides().data(), out.data());
+  // `typed` is on the CPU here (copied above), and so is `out`.
+  kernels::copy_strided<Device::CPU>(static_cast<int>(typed.dim()), typed.shape().data(),
+                                     typed.data_ptr<T>(), typed.strides().data(), out.data());
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;
@@ -194,9 +195,9 @@ void check_inplace(const char* op, const Tensor& t) {
 Tensor& Tensor::fill_(double value) {
   check_inplace("fill_", *this);
   Tensor filled = empty(shape(), options());
-  dispatch_all(dtype(), [&](auto zero) {
+  dispatch_all(dtype(), filled.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::fill(filled.device(), numel(), static_cast<T>(value), filled.data_ptr<T>());
+    kernels::fill<device>(numel(), static_cast<T>(value), filled.data_ptr<T>());
   });
   return copy_(filled);
 }
@@ -221,11 +222,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
   }
   Tensor buffer = empty(shape(), options());
   int ndim = static_cast<int>(dim());
-  dispatch_all(dtype(), [&](auto zero) {
+  dispatch_all(dtype(), source.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::copy_strided(source.device(), ndim, shape().data(), source.data_ptr<T>(),
+    kernels::copy_strided<device>(ndim, shape().data(), source.data_ptr<T>(),
                           src_strides.data(), buffer.data_ptr<T>());
-    kernels::copy_into_strided(buffer.device(), ndim, shape().data(), buffer.data_ptr<T>(),
+    kernels::copy_into_strided<device>(ndim, shape().data(), buffer.data_ptr<T>(),
                                data_ptr<T>(), strides().data(), false);
   });
   return *this;

@@ -5,7 +5,8 @@
 
 #include "tensor/grad_mode.h"
 #include "autograd/ops.h"
-#include "kernels/device.h"
+#include "kernels/reduce.h"
+#include "tensor/dispatch.h"
 
 namespace attn {
 namespace {
@@ -54,11 +55,10 @@ double grad_norm(const std::vector<Tensor>& parameters) {
   double* slot = sums.data_ptr<double>();
   for (int64_t i = 0; i < count; ++i) {
     const Tensor& g = grads[static_cast<size_t>(i)];
-    if (g.dtype() == kFloat32) {
-      kernels::sum_of_squares(g.device(), g.numel(), g.data_ptr<float>(), slot + i);
-    } else {
-      kernels::sum_of_squares(g.device(), g.numel(), g.data_ptr<double>(), slot + i);
-    }
+    dispatch_floating(g.dtype(), g.device(), "clip_grad_norm", [&](auto zero, auto device) {
+      using T = decltype(zero);
+      kernels::sum_of_squares<device>(g.numel(), g.data_ptr<T>(), slot + i);
+    });
   }
   double sum = 0;
   for (double s : sums.to_vector<double>()) sum += s;

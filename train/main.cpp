@@ -16,6 +16,7 @@
 #include <attn/attn.h>
 
 #include "train/cli.h"
+#include "kernels/cuda/runtime.h"
 
 namespace {
 

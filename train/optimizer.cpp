@@ -12,7 +12,8 @@
 #include <utility>
 
 #include "tensor/grad_mode.h"
-#include "kernels/device.h"
+#include "kernels/optimizer.h"
+#include "tensor/dispatch.h"
 #include "tensor/creation.h"
 
 namespace attn::optim {
@@ -174,14 +175,11 @@ void SGD::step() {
     step.weight_decay = options_.weight_decay_;
     step.nesterov = options_.nesterov_;
     step.first = first;
-    if (p.dtype() == kFloat32) {
-      float* buf = options_.momentum_ != 0 ? momentum.slots[i].data_ptr<float>() : nullptr;
-      kernels::sgd_step(p.device(), p.numel(), p.data_ptr<float>(), g.data_ptr<float>(), buf, step);
-    } else {
-      double* buf = options_.momentum_ != 0 ? momentum.slots[i].data_ptr<double>() : nullptr;
-      kernels::sgd_step(p.device(), p.numel(), p.data_ptr<double>(), g.data_ptr<double>(), buf,
-                        step);
-    }
+    dispatch_floating(p.dtype(), p.device(), "SGD", [&](auto zero, auto device) {
+      using T = decltype(zero);
+      T* buf = options_.momentum_ != 0 ? momentum.slots[i].data_ptr<T>() : nullptr;
+      kernels::sgd_step<device>(p.numel(), p.data_ptr<T>(), g.data_ptr<T>(), buf, step);
+    });
   }
   ++step_count_;
 }
@@ -231,15 +229,12 @@ void Adam::step() {
     step.weight_decay = options_.weight_decay_;
     step.shrink = 1.0 - lr_ * options_.weight_decay_;
     step.decoupled = decoupled_;
-    if (p.dtype() == kFloat32) {
-      kernels::adam_step(p.device(), p.numel(), p.data_ptr<float>(), g.data_ptr<float>(),
-                         exp_avg.slots[i].data_ptr<float>(), exp_avg_sq.slots[i].data_ptr<float>(),
-                         step);
-    } else {
-      kernels::adam_step(p.device(), p.numel(), p.data_ptr<double>(), g.data_ptr<double>(),
-                         exp_avg.slots[i].data_ptr<double>(),
-                         exp_avg_sq.slots[i].data_ptr<double>(), step);
-    }
+    dispatch_floating(p.dtype(), p.device(), "Adam", [&](auto zero, auto device) {
+      using T = decltype(zero);
+      kernels::adam_step<device>(p.numel(), p.data_ptr<T>(), g.data_ptr<T>(),
+                                 exp_avg.slots[i].data_ptr<T>(), exp_avg_sq.slots[i].data_ptr<T>(),
+                                 step);
+    });
   }
   ++step_count_;
 }

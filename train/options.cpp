@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "kernels/cuda.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/error.h"
 
 namespace attn::train {

@@ -3,11 +3,13 @@
 //
 // contiguous(), concat, the backward of a slice and the backward of expand all
 // come down to these loops.
-#include "kernels/cpu.h"
+#include "kernels/copy.h"
 #include "kernels/cpu/strided_loop.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 void contiguous_strides_of(int ndim, const int64_t* shape, int64_t* strides) {
   int64_t stride = 1;
@@ -17,8 +19,10 @@ void contiguous_strides_of(int ndim, const int64_t* shape, int64_t* strides) {
   }
 }
 
-template <typename T>
-void copy_strided_impl(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides,
+}  // namespace
+
+template <Device D, typename T>
+void copy_strided(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides,
                        T* dst) {
   int64_t dst_strides[kMaxDims];
   contiguous_strides_of(ndim, shape, dst_strides);
@@ -37,8 +41,8 @@ void copy_strided_impl(int ndim, const int64_t* shape, const T* src, const int64
   });
 }
 
-template <typename T>
-void copy_into_strided_impl(int ndim, const int64_t* shape, const T* src, T* dst,
+template <Device D, typename T>
+void copy_into_strided(int ndim, const int64_t* shape, const T* src, T* dst,
                             const int64_t* dst_strides, bool accumulate) {
   int64_t src_strides[kMaxDims];
   contiguous_strides_of(ndim, shape, src_strides);
@@ -73,57 +77,35 @@ void copy_into_strided_impl(int ndim, const int64_t* shape, const T* src, T* dst
   }
 }
 
-template <typename T>
-void fill_impl(int64_t n, T value, T* out) {
+template <Device D, typename T>
+void fill(int64_t n, T value, T* out) {
   parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = value;
   });
 }
 
-template <typename From, typename To>
-void convert_impl(int64_t n, const From* src, To* dst) {
+template <Device D, typename From, typename To>
+void convert(int64_t n, const From* src, To* dst) {
   parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<To>(src[i]);
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/copy.h, for the element types it names.
+ATTN_INSTANTIATE(copy_strided, Device::CPU, float)
+ATTN_INSTANTIATE(copy_strided, Device::CPU, double)
+ATTN_INSTANTIATE(copy_strided, Device::CPU, int64_t)
+ATTN_INSTANTIATE(copy_into_strided, Device::CPU, float)
+ATTN_INSTANTIATE(copy_into_strided, Device::CPU, double)
+ATTN_INSTANTIATE(copy_into_strided, Device::CPU, int64_t)
+ATTN_INSTANTIATE(fill, Device::CPU, float)
+ATTN_INSTANTIATE(fill, Device::CPU, double)
+ATTN_INSTANTIATE(fill, Device::CPU, int64_t)
+ATTN_INSTANTIATE(convert, Device::CPU, float, double)
+ATTN_INSTANTIATE(convert, Device::CPU, double, float)
+ATTN_INSTANTIATE(convert, Device::CPU, int64_t, float)
+ATTN_INSTANTIATE(convert, Device::CPU, int64_t, double)
+ATTN_INSTANTIATE(convert, Device::CPU, float, int64_t)
+ATTN_INSTANTIATE(convert, Device::CPU, double, int64_t)
 
-void copy_strided(int ndim, const int64_t* shape, const float* src, const int64_t* src_strides,
-                  float* dst) {
-  copy_strided_impl(ndim, shape, src, src_strides, dst);
-}
-void copy_strided(int ndim, const int64_t* shape, const double* src, const int64_t* src_strides,
-                  double* dst) {
-  copy_strided_impl(ndim, shape, src, src_strides, dst);
-}
-void copy_strided(int ndim, const int64_t* shape, const int64_t* src,
-                  const int64_t* src_strides, int64_t* dst) {
-  copy_strided_impl(ndim, shape, src, src_strides, dst);
-}
-
-void copy_into_strided(int ndim, const int64_t* shape, const float* src, float* dst,
-                       const int64_t* dst_strides, bool accumulate) {
-  copy_into_strided_impl(ndim, shape, src, dst, dst_strides, accumulate);
-}
-void copy_into_strided(int ndim, const int64_t* shape, const double* src, double* dst,
-                       const int64_t* dst_strides, bool accumulate) {
-  copy_into_strided_impl(ndim, shape, src, dst, dst_strides, accumulate);
-}
-void copy_into_strided(int ndim, const int64_t* shape, const int64_t* src, int64_t* dst,
-                       const int64_t* dst_strides, bool accumulate) {
-  copy_into_strided_impl(ndim, shape, src, dst, dst_strides, accumulate);
-}
-
-void fill(int64_t n, float value, float* out) { fill_impl(n, value, out); }
-void fill(int64_t n, double value, double* out) { fill_impl(n, value, out); }
-void fill(int64_t n, int64_t value, int64_t* out) { fill_impl(n, value, out); }
-
-void convert(int64_t n, const float* src, double* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const double* src, float* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const int64_t* src, float* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const int64_t* src, double* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const float* src, int64_t* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const double* src, int64_t* dst) { convert_impl(n, src, dst); }
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -22,17 +22,21 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // Rough cost of one exp in scalar operations, for parallel_for's decision.
 constexpr int64_t kExpCost = 16;
 
-template <typename T>
-void cross_entropy_forward_impl(const T* logits, const int64_t* target, int64_t rows,
+}  // namespace
+
+template <Device D, typename T>
+void cross_entropy_forward(const T* logits, const int64_t* target, int64_t rows,
                                 int64_t classes, int64_t ignore_index, T label_smoothing, T* loss,
                                 T* lse) {
   const double eps = static_cast<double>(label_smoothing);
@@ -65,8 +69,8 @@ void cross_entropy_forward_impl(const T* logits, const int64_t* target, int64_t 
   });
 }
 
-template <typename T>
-void cross_entropy_backward_impl(const T* logits, const int64_t* target, const T* lse,
+template <Device D, typename T>
+void cross_entropy_backward(const T* logits, const int64_t* target, const T* lse,
                                  const T* row_grad, int64_t rows, int64_t classes,
                                  int64_t ignore_index, T label_smoothing, T* dlogits) {
   const T eps = label_smoothing;
@@ -89,32 +93,8 @@ void cross_entropy_backward_impl(const T* logits, const int64_t* target, const T
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/cross_entropy.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(cross_entropy_forward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(cross_entropy_backward, Device::CPU)
 
-void cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
-                           int64_t classes, int64_t ignore_index, float label_smoothing,
-                           float* loss, float* lse) {
-  cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss,
-                             lse);
-}
-void cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
-                           int64_t classes, int64_t ignore_index, double label_smoothing,
-                           double* loss, double* lse) {
-  cross_entropy_forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss,
-                             lse);
-}
-
-void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,
-                            const float* row_grad, int64_t rows, int64_t classes,
-                            int64_t ignore_index, float label_smoothing, float* dlogits) {
-  cross_entropy_backward_impl(logits, target, lse, row_grad, rows, classes, ignore_index,
-                              label_smoothing, dlogits);
-}
-void cross_entropy_backward(const double* logits, const int64_t* target, const double* lse,
-                            const double* row_grad, int64_t rows, int64_t classes,
-                            int64_t ignore_index, double label_smoothing, double* dlogits) {
-  cross_entropy_backward_impl(logits, target, lse, row_grad, rows, classes, ignore_index,
-                              label_smoothing, dlogits);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

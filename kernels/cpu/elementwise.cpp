@@ -7,12 +7,14 @@
 // per element and the compiler can vectorize it.
 #include <cmath>
 
-#include "kernels/cpu.h"
+#include "kernels/elementwise.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/strided_loop.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // --- the unary ops ---
 struct NegOp { template <typename T> T operator()(T x) const { return -x; } };
@@ -45,20 +47,6 @@ void unary_loop(int64_t n, const T* x, T* out, Op op) {
   parallel_for(n, 8, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = op(x[i]);
   });
-}
-
-template <typename T>
-void unary_impl(UnaryOp op, int64_t n, const T* x, T* out) {
-  switch (op) {
-    case UnaryOp::Neg: return unary_loop(n, x, out, NegOp{});
-    case UnaryOp::Exp: return unary_loop(n, x, out, ExpOp{});
-    case UnaryOp::Log: return unary_loop(n, x, out, LogOp{});
-    case UnaryOp::Sqrt: return unary_loop(n, x, out, SqrtOp{});
-    case UnaryOp::Tanh: return unary_loop(n, x, out, TanhOp{});
-    case UnaryOp::Sigmoid: return unary_loop(n, x, out, SigmoidOp{});
-    case UnaryOp::Relu: return unary_loop(n, x, out, ReluOp{});
-    case UnaryOp::Abs: return unary_loop(n, x, out, AbsOp{});
-  }
 }
 
 // Operand 0 is the contiguous output, 1 and 2 the inputs.
@@ -94,8 +82,31 @@ void binary_loop(int ndim, const int64_t* shape, const T* a, const int64_t* a_st
   });
 }
 
-template <typename T>
-void binary_impl(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* as,
+template <typename T, typename Op>
+void scalar_loop(int64_t n, const T* x, T scalar, T* out, Op op) {
+  parallel_for(n, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = op(x[i], scalar);
+  });
+}
+
+}  // namespace
+
+template <Device D, typename T>
+void unary(UnaryOp op, int64_t n, const T* x, T* out) {
+  switch (op) {
+    case UnaryOp::Neg: return unary_loop(n, x, out, NegOp{});
+    case UnaryOp::Exp: return unary_loop(n, x, out, ExpOp{});
+    case UnaryOp::Log: return unary_loop(n, x, out, LogOp{});
+    case UnaryOp::Sqrt: return unary_loop(n, x, out, SqrtOp{});
+    case UnaryOp::Tanh: return unary_loop(n, x, out, TanhOp{});
+    case UnaryOp::Sigmoid: return unary_loop(n, x, out, SigmoidOp{});
+    case UnaryOp::Relu: return unary_loop(n, x, out, ReluOp{});
+    case UnaryOp::Abs: return unary_loop(n, x, out, AbsOp{});
+  }
+}
+
+template <Device D, typename T>
+void binary(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* as,
                  const T* b, const int64_t* bs, T* out) {
   switch (op) {
     case BinaryOp::Add: return binary_loop(ndim, shape, a, as, b, bs, out, AddOp{});
@@ -107,15 +118,8 @@ void binary_impl(BinaryOp op, int ndim, const int64_t* shape, const T* a, const 
   }
 }
 
-template <typename T, typename Op>
-void scalar_loop(int64_t n, const T* x, T scalar, T* out, Op op) {
-  parallel_for(n, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = op(x[i], scalar);
-  });
-}
-
-template <typename T>
-void binary_scalar_impl(BinaryOp op, int64_t n, const T* x, T s, T* out) {
+template <Device D, typename T>
+void binary_scalar(BinaryOp op, int64_t n, const T* x, T s, T* out) {
   switch (op) {
     case BinaryOp::Add: return scalar_loop(n, x, s, out, AddOp{});
     case BinaryOp::Sub: return scalar_loop(n, x, s, out, SubOp{});
@@ -130,8 +134,8 @@ void binary_scalar_impl(BinaryOp op, int64_t n, const T* x, T s, T* out) {
   }
 }
 
-template <typename T>
-void compare_scalar_impl(CompareOp op, int64_t n, const T* x, T s, T* out) {
+template <Device D, typename T>
+void compare_scalar(CompareOp op, int64_t n, const T* x, T s, T* out) {
   switch (op) {
     case CompareOp::Eq: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a == b); });
     case CompareOp::Ne: return scalar_loop(n, x, s, out, [](T a, T b) { return T(a != b); });
@@ -142,8 +146,8 @@ void compare_scalar_impl(CompareOp op, int64_t n, const T* x, T s, T* out) {
   }
 }
 
-template <typename T>
-void where_impl(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cs,
+template <Device D, typename T>
+void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cs,
                 const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out) {
   int64_t out_strides[kMaxDims];
   int64_t stride = 1;
@@ -164,46 +168,13 @@ void where_impl(int ndim, const int64_t* shape, const int64_t* cond, const int64
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/elementwise.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(unary, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(binary, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CPU)
+ATTN_INSTANTIATE(compare_scalar, Device::CPU, float)
+ATTN_INSTANTIATE(compare_scalar, Device::CPU, double)
+ATTN_INSTANTIATE(compare_scalar, Device::CPU, int64_t)
+ATTN_INSTANTIATE_FLOATING(where, Device::CPU)
 
-void unary(UnaryOp op, int64_t n, const float* x, float* out) { unary_impl(op, n, x, out); }
-void unary(UnaryOp op, int64_t n, const double* x, double* out) { unary_impl(op, n, x, out); }
-
-void binary(BinaryOp op, int ndim, const int64_t* shape, const float* a, const int64_t* a_strides,
-            const float* b, const int64_t* b_strides, float* out) {
-  binary_impl(op, ndim, shape, a, a_strides, b, b_strides, out);
-}
-void binary(BinaryOp op, int ndim, const int64_t* shape, const double* a,
-            const int64_t* a_strides, const double* b, const int64_t* b_strides, double* out) {
-  binary_impl(op, ndim, shape, a, a_strides, b, b_strides, out);
-}
-
-void binary_scalar(BinaryOp op, int64_t n, const float* x, float scalar, float* out) {
-  binary_scalar_impl(op, n, x, scalar, out);
-}
-void binary_scalar(BinaryOp op, int64_t n, const double* x, double scalar, double* out) {
-  binary_scalar_impl(op, n, x, scalar, out);
-}
-
-void compare_scalar(CompareOp op, int64_t n, const float* x, float scalar, float* out) {
-  compare_scalar_impl(op, n, x, scalar, out);
-}
-void compare_scalar(CompareOp op, int64_t n, const double* x, double scalar, double* out) {
-  compare_scalar_impl(op, n, x, scalar, out);
-}
-void compare_scalar(CompareOp op, int64_t n, const int64_t* x, int64_t scalar, int64_t* out) {
-  compare_scalar_impl(op, n, x, scalar, out);
-}
-
-void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
-           const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
-           float* out) {
-  where_impl(ndim, shape, cond, cond_strides, a, a_strides, b, b_strides, out);
-}
-void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
-           const double* a, const int64_t* a_strides, const double* b, const int64_t* b_strides,
-           double* out) {
-  where_impl(ndim, shape, cond, cond_strides, a, a_strides, b, b_strides, out);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

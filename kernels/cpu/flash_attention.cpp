@@ -54,11 +54,13 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/cpu.h"
+#include "kernels/flash_attention.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // Keys taken together by the online softmax. Any size gives the same result
 // up to rounding; 64 scores fit in a few cache lines.
@@ -97,8 +99,12 @@ void to_double(const T* x, int64_t n, double* out) {
 
 // --- forward -----------------------------------------------------------------
 
-template <typename T>
-void forward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
+// --- backward ----------------------------------------------------------------
+
+}  // namespace
+
+template <Device Dev, typename T>
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
                   const T* v, const int64_t* key_lengths, bool causal, T scale, T* out, T* lse) {
   const Visibility vis{Tq, Tk, key_lengths, causal};
   const double s = static_cast<double>(scale);
@@ -151,10 +157,8 @@ void forward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const
   });
 }
 
-// --- backward ----------------------------------------------------------------
-
-template <typename T>
-void backward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
+template <Device Dev, typename T>
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
                    const T* v, const T* out, const T* dout, const T* lse,
                    const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk, T* dv) {
   const Visibility vis{Tq, Tk, key_lengths, causal};
@@ -207,32 +211,8 @@ void backward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, cons
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/flash_attention.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(flash_attention_forward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(flash_attention_backward, Device::CPU)
 
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                             const float* q, const float* k, const float* v,
-                             const int64_t* key_lengths, bool causal, float scale, float* out,
-                             float* lse) {
-  forward_impl(B, H, Tq, Tk, D, q, k, v, key_lengths, causal, scale, out, lse);
-}
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                             const double* q, const double* k, const double* v,
-                             const int64_t* key_lengths, bool causal, double scale, double* out,
-                             double* lse) {
-  forward_impl(B, H, Tq, Tk, D, q, k, v, key_lengths, causal, scale, out, lse);
-}
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                              const float* q, const float* k, const float* v, const float* out,
-                              const float* dout, const float* lse, const int64_t* key_lengths,
-                              bool causal, float scale, float* dq, float* dk, float* dv) {
-  backward_impl(B, H, Tq, Tk, D, q, k, v, out, dout, lse, key_lengths, causal, scale, dq, dk, dv);
-}
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                              const double* q, const double* k, const double* v,
-                              const double* out, const double* dout, const double* lse,
-                              const int64_t* key_lengths, bool causal, double scale, double* dq,
-                              double* dk, double* dv) {
-  backward_impl(B, H, Tq, Tk, D, q, k, v, out, dout, lse, key_lengths, causal, scale, dq, dk, dv);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -23,14 +23,18 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/index.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
 
-template <typename T>
-void index_select_impl(const T* src, int64_t outer, int64_t src_n, int64_t inner,
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
+
+}  // namespace
+
+template <Device D, typename T>
+void index_select(const T* src, int64_t outer, int64_t src_n, int64_t inner,
                        const int64_t* index, int64_t index_n, T* out) {
   // One work item per output row (o, j): a copy of `inner` contiguous values.
   parallel_for(outer * index_n, inner, [&](int64_t begin, int64_t end) {
@@ -43,8 +47,8 @@ void index_select_impl(const T* src, int64_t outer, int64_t src_n, int64_t inner
   });
 }
 
-template <typename T>
-void index_add_impl(const T* grad, int64_t outer, int64_t index_n, int64_t inner,
+template <Device D, typename T>
+void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner,
                     const int64_t* index, int64_t skip_index, int64_t dst_n, T* dst) {
   if (dst_n == 0) return;
   // Work items are dst rows; parallel_for only needs the total work to decide
@@ -64,28 +68,10 @@ void index_add_impl(const T* grad, int64_t outer, int64_t index_n, int64_t inner
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/index.h, for the element types it names.
+ATTN_INSTANTIATE(index_select, Device::CPU, float)
+ATTN_INSTANTIATE(index_select, Device::CPU, double)
+ATTN_INSTANTIATE(index_select, Device::CPU, int64_t)
+ATTN_INSTANTIATE_FLOATING(index_add, Device::CPU)
 
-void index_select(const float* src, int64_t outer, int64_t src_n, int64_t inner,
-                  const int64_t* index, int64_t index_n, float* out) {
-  index_select_impl(src, outer, src_n, inner, index, index_n, out);
-}
-void index_select(const double* src, int64_t outer, int64_t src_n, int64_t inner,
-                  const int64_t* index, int64_t index_n, double* out) {
-  index_select_impl(src, outer, src_n, inner, index, index_n, out);
-}
-void index_select(const int64_t* src, int64_t outer, int64_t src_n, int64_t inner,
-                  const int64_t* index, int64_t index_n, int64_t* out) {
-  index_select_impl(src, outer, src_n, inner, index, index_n, out);
-}
-
-void index_add(const float* grad, int64_t outer, int64_t index_n, int64_t inner,
-               const int64_t* index, int64_t skip_index, int64_t dst_n, float* dst) {
-  index_add_impl(grad, outer, index_n, inner, index, skip_index, dst_n, dst);
-}
-void index_add(const double* grad, int64_t outer, int64_t index_n, int64_t inner,
-               const int64_t* index, int64_t skip_index, int64_t dst_n, double* dst) {
-  index_add_impl(grad, outer, index_n, inner, index, skip_index, dst_n, dst);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

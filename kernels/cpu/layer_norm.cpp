@@ -24,11 +24,13 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/layer_norm.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // Width of the block of columns one thread owns in the dγ/dβ sums. Small, so
 // that a d_model of 512 still gives 8 work items to share between threads;
@@ -53,38 +55,6 @@ double sum_terms(int64_t n, const Term& term) {
   double total = (acc0 + acc1) + (acc2 + acc3);
   for (; c < n; ++c) total += term(c);
   return total;
-}
-
-template <typename T>
-void layer_norm_forward_impl(const T* x, const T* gamma, const T* beta, int64_t rows, int64_t cols,
-                             T eps, T* y, T* mean, T* rstd) {
-  parallel_for(rows, cols * 6, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const T* xr = x + r * cols;
-      T* yr = y + r * cols;
-
-      const double n = static_cast<double>(cols);
-      auto value = [&](int64_t c) { return static_cast<double>(xr[c]); };
-      const double mu = sum_terms(cols, value) / n;
-      auto square_deviation = [&](int64_t c) { return (value(c) - mu) * (value(c) - mu); };
-      const double var = sum_terms(cols, square_deviation) / n;
-      const double inv = 1.0 / std::sqrt(var + static_cast<double>(eps));
-
-      // The backward reads the stored (rounded) values, so use those here too.
-      mean[r] = static_cast<T>(mu);
-      rstd[r] = static_cast<T>(inv);
-      const T m = mean[r];
-      const T s = rstd[r];
-      // Separate passes for γ and β keep each loop branch-free; the row is in L1.
-      for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - m) * s;
-      if (gamma != nullptr) {
-        for (int64_t c = 0; c < cols; ++c) yr[c] *= gamma[c];
-      }
-      if (beta != nullptr) {
-        for (int64_t c = 0; c < cols; ++c) yr[c] += beta[c];
-      }
-    }
-  });
 }
 
 // dx (rows, cols), one row per work item.
@@ -163,8 +133,42 @@ void affine_grads(const T* dy, const T* x, const T* mean, const T* rstd, int64_t
   });
 }
 
-template <typename T>
-void layer_norm_backward_impl(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd,
+}  // namespace
+
+template <Device D, typename T>
+void layer_norm_forward(const T* x, const T* gamma, const T* beta, int64_t rows, int64_t cols,
+                             T eps, T* y, T* mean, T* rstd) {
+  parallel_for(rows, cols * 6, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * cols;
+      T* yr = y + r * cols;
+
+      const double n = static_cast<double>(cols);
+      auto value = [&](int64_t c) { return static_cast<double>(xr[c]); };
+      const double mu = sum_terms(cols, value) / n;
+      auto square_deviation = [&](int64_t c) { return (value(c) - mu) * (value(c) - mu); };
+      const double var = sum_terms(cols, square_deviation) / n;
+      const double inv = 1.0 / std::sqrt(var + static_cast<double>(eps));
+
+      // The backward reads the stored (rounded) values, so use those here too.
+      mean[r] = static_cast<T>(mu);
+      rstd[r] = static_cast<T>(inv);
+      const T m = mean[r];
+      const T s = rstd[r];
+      // Separate passes for γ and β keep each loop branch-free; the row is in L1.
+      for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - m) * s;
+      if (gamma != nullptr) {
+        for (int64_t c = 0; c < cols; ++c) yr[c] *= gamma[c];
+      }
+      if (beta != nullptr) {
+        for (int64_t c = 0; c < cols; ++c) yr[c] += beta[c];
+      }
+    }
+  });
+}
+
+template <Device D, typename T>
+void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd,
                               int64_t rows, int64_t cols, T* dx, T* dgamma, T* dbeta) {
   input_grad(dy, x, gamma, mean, rstd, rows, cols, dx);
   if (dgamma != nullptr || dbeta != nullptr) {
@@ -172,26 +176,8 @@ void layer_norm_backward_impl(const T* dy, const T* x, const T* gamma, const T* 
   }
 }
 
-}  // namespace
+// The CPU definitions of kernels/layer_norm.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(layer_norm_forward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(layer_norm_backward, Device::CPU)
 
-void layer_norm_forward(const float* x, const float* gamma, const float* beta, int64_t rows,
-                        int64_t cols, float eps, float* y, float* mean, float* rstd) {
-  layer_norm_forward_impl(x, gamma, beta, rows, cols, eps, y, mean, rstd);
-}
-void layer_norm_forward(const double* x, const double* gamma, const double* beta, int64_t rows,
-                        int64_t cols, double eps, double* y, double* mean, double* rstd) {
-  layer_norm_forward_impl(x, gamma, beta, rows, cols, eps, y, mean, rstd);
-}
-
-void layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean,
-                         const float* rstd, int64_t rows, int64_t cols, float* dx, float* dgamma,
-                         float* dbeta) {
-  layer_norm_backward_impl(dy, x, gamma, mean, rstd, rows, cols, dx, dgamma, dbeta);
-}
-void layer_norm_backward(const double* dy, const double* x, const double* gamma, const double* mean,
-                         const double* rstd, int64_t rows, int64_t cols, double* dx, double* dgamma,
-                         double* dbeta) {
-  layer_norm_backward_impl(dy, x, gamma, mean, rstd, rows, cols, dx, dgamma, dbeta);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -11,11 +11,13 @@
 
 #include <algorithm>
 
-#include "kernels/cpu.h"
+#include "kernels/matmul.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // attn parallelises GEMMs itself, over rows of C or over the batch, with the
 // same thread pool as every other kernel (kernels/cpu/parallel.h), and asks OpenBLAS for one thread.
@@ -52,8 +54,10 @@ void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, 
               static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
 
-template <typename T>
-void gemm_impl(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+}  // namespace
+
+template <Device D, typename T>
+void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
                T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
                int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c) {
   use_single_threaded_blas();
@@ -95,20 +99,7 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, 
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/matmul.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(gemm, Device::CPU)
 
-void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
-          int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c) {
-  gemm_impl(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
-            ldc, stride_c);
-}
-
-void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
-          double alpha, const double* A, int64_t lda, int64_t stride_a, const double* B,
-          int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc, int64_t stride_c) {
-  gemm_impl(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
-            ldc, stride_c);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -3,7 +3,7 @@
 //
 // train/optimizer.cpp owns the optimizers: their options, state, step counts
 // and checkpoints. Once per step and parameter it computes the scalars in
-// double, as PyTorch does in Python (AdamStep and SgdStep of kernels/cpu.h),
+// double, as PyTorch does in Python (AdamStep and SgdStep of kernels/optimizer.h),
 // and calls one of these kernels, the CPU or the CUDA one
 // (kernels/cuda/optimizer.cu) by the parameter's device. The arithmetic here
 // is that of train/optimizer.cpp's adam_update and sgd_update, operation by
@@ -31,18 +31,22 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/optimizer.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // Rough operation counts per element, for parallel_for's decision.
 constexpr int64_t kAdamCost = 16;
 constexpr int64_t kSgdCost = 6;
 
-template <typename T>
-void adam_step_impl(int64_t n, T* p, const T* g_in, T* m, T* v, const AdamStep& s) {
+}  // namespace
+
+template <Device D, typename T>
+void adam_step(int64_t n, T* p, const T* g_in, T* m, T* v, const AdamStep& s) {
   // The scalars, rounded to T where they meet a tensor (as adam_update does).
   const T neg_step_size = static_cast<T>(s.neg_step_size);
   const T bias_correction2_sqrt = static_cast<T>(s.bias_correction2_sqrt);
@@ -68,8 +72,8 @@ void adam_step_impl(int64_t n, T* p, const T* g_in, T* m, T* v, const AdamStep& 
   });
 }
 
-template <typename T>
-void sgd_step_impl(int64_t n, T* p, const T* g, T* buf, const SgdStep& s) {
+template <Device D, typename T>
+void sgd_step(int64_t n, T* p, const T* g, T* buf, const SgdStep& s) {
   const T weight_decay = static_cast<T>(s.weight_decay);
   const T momentum = static_cast<T>(s.momentum);
   const T keep = static_cast<T>(1.0 - s.dampening);
@@ -89,20 +93,8 @@ void sgd_step_impl(int64_t n, T* p, const T* g, T* buf, const SgdStep& s) {
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/optimizer.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(adam_step, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(sgd_step, Device::CPU)
 
-void adam_step(int64_t n, float* p, const float* g, float* m, float* v, const AdamStep& s) {
-  adam_step_impl(n, p, g, m, v, s);
-}
-void adam_step(int64_t n, double* p, const double* g, double* m, double* v, const AdamStep& s) {
-  adam_step_impl(n, p, g, m, v, s);
-}
-
-void sgd_step(int64_t n, float* p, const float* g, float* buf, const SgdStep& s) {
-  sgd_step_impl(n, p, g, buf, s);
-}
-void sgd_step(int64_t n, double* p, const double* g, double* buf, const SgdStep& s) {
-  sgd_step_impl(n, p, g, buf, s);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -11,15 +11,19 @@
 // draw continues the stream.
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/random.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/generator.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
 
-template <typename T>
-void uniform_impl(uint64_t seed, uint64_t offset, int64_t n, T* out) {
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
+
+}  // namespace
+
+template <Device D, typename T>
+void uniform(uint64_t seed, uint64_t offset, int64_t n, T* out) {
   parallel_for(n, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       // Generator::uniform(): the top 53 bits of the hash, times 2^-53.
@@ -29,13 +33,7 @@ void uniform_impl(uint64_t seed, uint64_t offset, int64_t n, T* out) {
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/random.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(uniform, Device::CPU)
 
-void uniform(uint64_t seed, uint64_t offset, int64_t n, float* out) {
-  uniform_impl(seed, offset, n, out);
-}
-void uniform(uint64_t seed, uint64_t offset, int64_t n, double* out) {
-  uniform_impl(seed, offset, n, out);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -24,11 +24,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/cpu.h"
+#include "kernels/reduce.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // Width of the block of contiguous i handled together when inner > 1: the
 // accumulators (256 doubles = 2 KiB) stay in L1 next to the rows being read.
@@ -108,15 +110,6 @@ void sum_columns(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
   });
 }
 
-template <typename T>
-void sum_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
-  if (inner == 1) {
-    sum_rows(x, outer, n, out);
-  } else {
-    sum_columns(x, outer, n, inner, out);
-  }
-}
-
 // Whether candidate v replaces the current best. `v > best` alone would keep
 // the first maximum on ties (a later equal value does not replace it) but
 // would skip NaN. Like PyTorch, a NaN wins and then stays: `!(v <= best)` is
@@ -126,8 +119,19 @@ bool replaces(T v, T best) {
   return !(v <= best) && best == best;
 }
 
-template <typename T>
-void max_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out, int64_t* argmax) {
+}  // namespace
+
+template <Device D, typename T>
+void sum_reduce(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
+  if (inner == 1) {
+    sum_rows(x, outer, n, out);
+  } else {
+    sum_columns(x, outer, n, inner, out);
+  }
+}
+
+template <Device D, typename T>
+void max_reduce(const T* x, int64_t outer, int64_t n, int64_t inner, T* out, int64_t* argmax) {
   if (n == 0) return;  // max over an empty dim has no value; the caller rejects it.
   if (inner == 1) {
     parallel_for(outer, n, [&](int64_t begin, int64_t end) {
@@ -178,8 +182,8 @@ void max_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out
 // dx (outer, n, inner) is zero except dx[o, argmax[o, i], i] = grad[o, i]. Each
 // work item is one o: it clears its own (n, inner) slab, then writes the inner
 // picked elements, so no two items touch the same memory.
-template <typename T>
-void max_reduce_backward_impl(const T* grad, const int64_t* argmax, int64_t outer, int64_t n,
+template <Device D, typename T>
+void max_reduce_backward(const T* grad, const int64_t* argmax, int64_t outer, int64_t n,
                               int64_t inner, T* dx) {
   if (n == 0) return;  // dx is empty (and max over an empty dim left no argmax)
   parallel_for(outer, n * inner, [&](int64_t begin, int64_t end) {
@@ -195,9 +199,12 @@ void max_reduce_backward_impl(const T* grad, const int64_t* argmax, int64_t oute
 
 // Σ x[i]^2 in double, in chunks of a fixed size summed in chunk order, so the
 // result does not depend on the number of threads (as sum_rows above).
-template <typename T>
-double sum_of_squares_impl(int64_t n, const T* x) {
-  if (n == 0) return 0.0;
+template <Device D, typename T>
+void sum_of_squares(int64_t n, const T* x, double* out) {
+  if (n == 0) {
+    *out = 0.0;
+    return;
+  }
   const int64_t chunks = ceil_div(n, kSumChunk);
   std::vector<double> partial(static_cast<size_t>(chunks));
   parallel_for(chunks, kSumChunk, [&](int64_t begin, int64_t end) {
@@ -218,37 +225,13 @@ double sum_of_squares_impl(int64_t n, const T* x) {
   });
   double total = 0;
   for (double p : partial) total += p;
-  return total;
+  *out = total;
 }
 
-}  // namespace
+// The CPU definitions of kernels/reduce.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(sum_reduce, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(max_reduce, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(max_reduce_backward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(sum_of_squares, Device::CPU)
 
-void sum_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out) {
-  sum_reduce_impl(x, outer, n, inner, out);
-}
-void sum_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out) {
-  sum_reduce_impl(x, outer, n, inner, out);
-}
-
-void max_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out,
-                int64_t* argmax) {
-  max_reduce_impl(x, outer, n, inner, out, argmax);
-}
-void max_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out,
-                int64_t* argmax) {
-  max_reduce_impl(x, outer, n, inner, out, argmax);
-}
-
-void max_reduce_backward(const float* grad, const int64_t* argmax, int64_t outer, int64_t n,
-                         int64_t inner, float* dx) {
-  max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
-}
-void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t outer, int64_t n,
-                         int64_t inner, double* dx) {
-  max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
-}
-
-void sum_of_squares(int64_t n, const float* x, double* out) { *out = sum_of_squares_impl(n, x); }
-void sum_of_squares(int64_t n, const double* x, double* out) { *out = sum_of_squares_impl(n, x); }
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

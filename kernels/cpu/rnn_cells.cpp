@@ -48,12 +48,14 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/rnn_cells.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // σ(x) = 1 / (1 + e^{-x}) without a branch: the sign of a gate's input is a
 // coin toss, and a mispredicted branch per gate cost more than the exp. For
@@ -71,8 +73,10 @@ inline T sigmoid(T x) {
 constexpr int64_t kGruCostPerUnit = 40;
 constexpr int64_t kLstmCostPerUnit = 50;
 
-template <typename T>
-void gru_forward_impl(int64_t batch, int64_t hidden, const T* gi, int64_t gi_stride, const T* gh,
+}  // namespace
+
+template <Device D, typename T>
+void gru_cell_fused_forward(int64_t batch, int64_t hidden, const T* gi, int64_t gi_stride, const T* gh,
                       int64_t gh_stride, const T* h, int64_t h_stride, T* h_new, T* saved) {
   const int64_t H = hidden;
   parallel_for(batch, H * kGruCostPerUnit, [&](int64_t begin, int64_t end) {
@@ -99,8 +103,8 @@ void gru_forward_impl(int64_t batch, int64_t hidden, const T* gi, int64_t gi_str
   });
 }
 
-template <typename T>
-void gru_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T* h, int64_t h_stride,
+template <Device D, typename T>
+void gru_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, const T* h, int64_t h_stride,
                        const T* saved, T* dgi, T* dgh, T* dh) {
   const int64_t H = hidden;
   parallel_for(batch, H * kGruCostPerUnit, [&](int64_t begin, int64_t end) {
@@ -128,8 +132,8 @@ void gru_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T* 
   });
 }
 
-template <typename T>
-void lstm_forward_impl(int64_t batch, int64_t hidden, const T* gates, int64_t gates_stride,
+template <Device D, typename T>
+void lstm_cell_fused_forward(int64_t batch, int64_t hidden, const T* gates, int64_t gates_stride,
                        const T* c, int64_t c_stride, T* h_new, T* c_new, int64_t out_stride,
                        T* saved) {
   const int64_t H = hidden;
@@ -161,8 +165,8 @@ void lstm_forward_impl(int64_t batch, int64_t hidden, const T* gates, int64_t ga
   });
 }
 
-template <typename T>
-void lstm_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T* dc_new,
+template <Device D, typename T>
+void lstm_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, const T* dc_new,
                         int64_t d_stride, const T* c, int64_t c_stride, const T* saved, T* dgates,
                         T* dc) {
   const int64_t H = hidden;
@@ -188,51 +192,10 @@ void lstm_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T*
   });
 }
 
-}  // namespace
+// The CPU definitions of kernels/rnn_cells.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(gru_cell_fused_forward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(gru_cell_fused_backward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(lstm_cell_fused_forward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(lstm_cell_fused_backward, Device::CPU)
 
-void gru_cell_forward(int64_t batch, int64_t hidden, const float* gi, int64_t gi_stride,
-                      const float* gh, int64_t gh_stride, const float* h, int64_t h_stride,
-                      float* h_new, float* saved) {
-  gru_forward_impl(batch, hidden, gi, gi_stride, gh, gh_stride, h, h_stride, h_new, saved);
-}
-void gru_cell_forward(int64_t batch, int64_t hidden, const double* gi, int64_t gi_stride,
-                      const double* gh, int64_t gh_stride, const double* h, int64_t h_stride,
-                      double* h_new, double* saved) {
-  gru_forward_impl(batch, hidden, gi, gi_stride, gh, gh_stride, h, h_stride, h_new, saved);
-}
-
-void gru_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* h,
-                       int64_t h_stride, const float* saved, float* dgi, float* dgh, float* dh) {
-  gru_backward_impl(batch, hidden, dh_new, h, h_stride, saved, dgi, dgh, dh);
-}
-void gru_cell_backward(int64_t batch, int64_t hidden, const double* dh_new, const double* h,
-                       int64_t h_stride, const double* saved, double* dgi, double* dgh,
-                       double* dh) {
-  gru_backward_impl(batch, hidden, dh_new, h, h_stride, saved, dgi, dgh, dh);
-}
-
-void lstm_cell_forward(int64_t batch, int64_t hidden, const float* gates, int64_t gates_stride,
-                       const float* c, int64_t c_stride, float* h_new, float* c_new,
-                       int64_t out_stride, float* saved) {
-  lstm_forward_impl(batch, hidden, gates, gates_stride, c, c_stride, h_new, c_new, out_stride,
-                    saved);
-}
-void lstm_cell_forward(int64_t batch, int64_t hidden, const double* gates, int64_t gates_stride,
-                       const double* c, int64_t c_stride, double* h_new, double* c_new,
-                       int64_t out_stride, double* saved) {
-  lstm_forward_impl(batch, hidden, gates, gates_stride, c, c_stride, h_new, c_new, out_stride,
-                    saved);
-}
-
-void lstm_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* dc_new,
-                        int64_t d_stride, const float* c, int64_t c_stride, const float* saved,
-                        float* dgates, float* dc) {
-  lstm_backward_impl(batch, hidden, dh_new, dc_new, d_stride, c, c_stride, saved, dgates, dc);
-}
-void lstm_cell_backward(int64_t batch, int64_t hidden, const double* dh_new,
-                        const double* dc_new, int64_t d_stride, const double* c, int64_t c_stride,
-                        const double* saved, double* dgates, double* dc) {
-  lstm_backward_impl(batch, hidden, dh_new, dc_new, d_stride, c, c_stride, saved, dgates, dc);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -24,11 +24,13 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/softmax.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
+
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // Width of the block of contiguous i handled together when inner > 1 (see
 // reduce.cpp): the per-column max and sums stay in L1 and the inner loops are
@@ -124,16 +126,6 @@ void forward_columns(const T* x, int64_t outer, int64_t n, int64_t inner, bool l
   });
 }
 
-template <typename T>
-void softmax_forward_impl(const T* x, int64_t outer, int64_t n, int64_t inner, bool log, T* y) {
-  if (n == 0) return;
-  if (inner == 1) {
-    forward_rows(x, outer, n, log, y);
-  } else {
-    forward_columns(x, outer, n, inner, log, y);
-  }
-}
-
 // --- backward ----------------------------------------------------------------
 
 // inner == 1: y, dy and dx (rows, n).
@@ -215,8 +207,20 @@ void backward_columns(const T* y, const T* dy, int64_t outer, int64_t n, int64_t
   });
 }
 
-template <typename T>
-void softmax_backward_impl(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner,
+}  // namespace
+
+template <Device D, typename T>
+void softmax_forward(const T* x, int64_t outer, int64_t n, int64_t inner, bool log, T* y) {
+  if (n == 0) return;
+  if (inner == 1) {
+    forward_rows(x, outer, n, log, y);
+  } else {
+    forward_columns(x, outer, n, inner, log, y);
+  }
+}
+
+template <Device D, typename T>
+void softmax_backward(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner,
                            bool log, T* dx) {
   if (n == 0) return;
   if (inner == 1) {
@@ -226,23 +230,8 @@ void softmax_backward_impl(const T* y, const T* dy, int64_t outer, int64_t n, in
   }
 }
 
-}  // namespace
+// The CPU definitions of kernels/softmax.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(softmax_forward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(softmax_backward, Device::CPU)
 
-void softmax_forward(const float* x, int64_t outer, int64_t n, int64_t inner, bool log, float* y) {
-  softmax_forward_impl(x, outer, n, inner, log, y);
-}
-void softmax_forward(const double* x, int64_t outer, int64_t n, int64_t inner, bool log,
-                     double* y) {
-  softmax_forward_impl(x, outer, n, inner, log, y);
-}
-
-void softmax_backward(const float* y, const float* dy, int64_t outer, int64_t n, int64_t inner,
-                      bool log, float* dx) {
-  softmax_backward_impl(y, dy, outer, n, inner, log, dx);
-}
-void softmax_backward(const double* y, const double* dy, int64_t outer, int64_t n, int64_t inner,
-                      bool log, double* dx) {
-  softmax_backward_impl(y, dy, outer, n, inner, log, dx);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

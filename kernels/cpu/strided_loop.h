@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu.h"
+#include "kernels/copy.h"
 #include "kernels/cpu/parallel.h"
 
 namespace attn::kernels::cpu {

@@ -28,12 +28,14 @@
 // on the CPU.
 #include <cuda_runtime.h>
 
+#include "kernels/copy.h"
 #include "kernels/cpu/strided_loop.h"
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kThreads = 256;
 
@@ -74,27 +76,6 @@ __global__ void copy_strided_kernel(GatherLayout layout, int64_t n, const T* src
     offset += rest * layout.src_strides[0];  // dim 0: what is left is its index
     dst[i] = src[offset];
   }
-}
-
-template <typename T>
-void copy_strided_impl(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides,
-                       T* dst) {
-  int64_t dst_strides[kMaxDims];
-  int64_t n = 0;
-  contiguous_strides_of(ndim, shape, dst_strides, &n);
-  if (n == 0) return;
-  // Operand 0, the contiguous destination, keeps flat index i meaning the same
-  // element before and after the merge.
-  const int64_t* strides[2] = {dst_strides, src_strides};
-  const cpu::StridedLoop loop(ndim, shape, 2, strides);
-  GatherLayout layout{};
-  layout.ndim = loop.ndim;
-  for (int d = 0; d < loop.ndim; ++d) {
-    layout.shape[d] = loop.shape[d];
-    layout.src_strides[d] = loop.strides[1][d];
-  }
-  copy_strided_kernel<T><<<blocks_for(n), kThreads>>>(layout, n, src, dst);
-  check_launch("copy_strided_kernel");
 }
 
 // --- copy_into_strided: dst[view] = src or dst[view] += src ---
@@ -138,9 +119,48 @@ __global__ void copy_into_strided_kernel(ScatterLayout layout, int64_t targets, 
   }
 }
 
+// --- fill and convert ---
 template <typename T>
-void copy_into_strided_impl(int ndim, const int64_t* shape, const T* src, T* dst,
-                            const int64_t* dst_strides, bool accumulate) {
+__global__ void fill_kernel(int64_t n, T value, T* out) {
+  ATTN_GRID_STRIDE_LOOP(i, n) { out[i] = value; }
+}
+
+// static_cast as on the CPU: float -> int64 truncates toward zero (the GPU's
+// cvt.rzi), int64 -> float rounds to nearest. Values outside int64's range
+// (and NaN) are undefined in C++; the two devices may disagree there.
+template <typename From, typename To>
+__global__ void convert_kernel(int64_t n, const From* src, To* dst) {
+  ATTN_GRID_STRIDE_LOOP(i, n) { dst[i] = static_cast<To>(src[i]); }
+}
+
+#undef ATTN_GRID_STRIDE_LOOP
+
+}  // namespace
+
+template <Device D, typename T>
+void copy_strided(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides,
+                  T* dst) {
+  int64_t dst_strides[kMaxDims];
+  int64_t n = 0;
+  contiguous_strides_of(ndim, shape, dst_strides, &n);
+  if (n == 0) return;
+  // Operand 0, the contiguous destination, keeps flat index i meaning the same
+  // element before and after the merge.
+  const int64_t* strides[2] = {dst_strides, src_strides};
+  const cpu::StridedLoop loop(ndim, shape, 2, strides);
+  GatherLayout layout{};
+  layout.ndim = loop.ndim;
+  for (int d = 0; d < loop.ndim; ++d) {
+    layout.shape[d] = loop.shape[d];
+    layout.src_strides[d] = loop.strides[1][d];
+  }
+  copy_strided_kernel<T><<<blocks_for(n), kThreads>>>(layout, n, src, dst);
+  check_launch("copy_strided_kernel");
+}
+
+template <Device D, typename T>
+void copy_into_strided(int ndim, const int64_t* shape, const T* src, T* dst,
+                       const int64_t* dst_strides, bool accumulate) {
   int64_t src_strides[kMaxDims];
   int64_t n = 0;
   contiguous_strides_of(ndim, shape, src_strides, &n);
@@ -169,73 +189,34 @@ void copy_into_strided_impl(int ndim, const int64_t* shape, const T* src, T* dst
   check_launch("copy_into_strided_kernel");
 }
 
-// --- fill and convert ---
-template <typename T>
-__global__ void fill_kernel(int64_t n, T value, T* out) {
-  ATTN_GRID_STRIDE_LOOP(i, n) { out[i] = value; }
-}
-
-template <typename T>
-void fill_impl(int64_t n, T value, T* out) {
+template <Device D, typename T>
+void fill(int64_t n, T value, T* out) {
   if (n == 0) return;
   fill_kernel<T><<<blocks_for(n), kThreads>>>(n, value, out);
   check_launch("fill_kernel");
 }
 
-// static_cast as on the CPU: float -> int64 truncates toward zero (the GPU's
-// cvt.rzi), int64 -> float rounds to nearest. Values outside int64's range
-// (and NaN) are undefined in C++; the two devices may disagree there.
-template <typename From, typename To>
-__global__ void convert_kernel(int64_t n, const From* src, To* dst) {
-  ATTN_GRID_STRIDE_LOOP(i, n) { dst[i] = static_cast<To>(src[i]); }
-}
-
-template <typename From, typename To>
-void convert_impl(int64_t n, const From* src, To* dst) {
+template <Device D, typename From, typename To>
+void convert(int64_t n, const From* src, To* dst) {
   if (n == 0) return;
   convert_kernel<From, To><<<blocks_for(n), kThreads>>>(n, src, dst);
   check_launch("convert_kernel");
 }
 
-#undef ATTN_GRID_STRIDE_LOOP
+ATTN_INSTANTIATE(copy_strided, Device::CUDA, float)
+ATTN_INSTANTIATE(copy_strided, Device::CUDA, double)
+ATTN_INSTANTIATE(copy_strided, Device::CUDA, int64_t)
+ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, float)
+ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, double)
+ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, int64_t)
+ATTN_INSTANTIATE(fill, Device::CUDA, float)
+ATTN_INSTANTIATE(fill, Device::CUDA, double)
+ATTN_INSTANTIATE(fill, Device::CUDA, int64_t)
+ATTN_INSTANTIATE(convert, Device::CUDA, float, double)
+ATTN_INSTANTIATE(convert, Device::CUDA, double, float)
+ATTN_INSTANTIATE(convert, Device::CUDA, int64_t, float)
+ATTN_INSTANTIATE(convert, Device::CUDA, int64_t, double)
+ATTN_INSTANTIATE(convert, Device::CUDA, float, int64_t)
+ATTN_INSTANTIATE(convert, Device::CUDA, double, int64_t)
 
-}  // namespace
-
-void copy_strided(int ndim, const int64_t* shape, const float* src, const int64_t* src_strides,
-                  float* dst) {
-  copy_strided_impl(ndim, shape, src, src_strides, dst);
-}
-void copy_strided(int ndim, const int64_t* shape, const double* src, const int64_t* src_strides,
-                  double* dst) {
-  copy_strided_impl(ndim, shape, src, src_strides, dst);
-}
-void copy_strided(int ndim, const int64_t* shape, const int64_t* src, const int64_t* src_strides,
-                  int64_t* dst) {
-  copy_strided_impl(ndim, shape, src, src_strides, dst);
-}
-
-void copy_into_strided(int ndim, const int64_t* shape, const float* src, float* dst,
-                       const int64_t* dst_strides, bool accumulate) {
-  copy_into_strided_impl(ndim, shape, src, dst, dst_strides, accumulate);
-}
-void copy_into_strided(int ndim, const int64_t* shape, const double* src, double* dst,
-                       const int64_t* dst_strides, bool accumulate) {
-  copy_into_strided_impl(ndim, shape, src, dst, dst_strides, accumulate);
-}
-void copy_into_strided(int ndim, const int64_t* shape, const int64_t* src, int64_t* dst,
-                       const int64_t* dst_strides, bool accumulate) {
-  copy_into_strided_impl(ndim, shape, src, dst, dst_strides, accumulate);
-}
-
-void fill(int64_t n, float value, float* out) { fill_impl(n, value, out); }
-void fill(int64_t n, double value, double* out) { fill_impl(n, value, out); }
-void fill(int64_t n, int64_t value, int64_t* out) { fill_impl(n, value, out); }
-
-void convert(int64_t n, const float* src, double* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const double* src, float* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const int64_t* src, float* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const int64_t* src, double* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const float* src, int64_t* dst) { convert_impl(n, src, dst); }
-void convert(int64_t n, const double* src, int64_t* dst) { convert_impl(n, src, dst); }
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

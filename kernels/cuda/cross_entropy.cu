@@ -29,11 +29,13 @@
 
 #include <cmath>
 
-#include "kernels/cuda.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/cuda/check.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -193,51 +195,30 @@ __global__ void backward_kernel(const T* logits, const int64_t* target, const T*
   }
 }
 
+}  // namespace
+
 // --- launchers ---------------------------------------------------------------
 
-template <typename T>
-void forward_impl(const T* logits, const int64_t* target, int64_t rows, int64_t classes,
-                  int64_t ignore_index, T label_smoothing, T* loss, T* lse) {
+template <Device D, typename T>
+void cross_entropy_forward(const T* logits, const int64_t* target, int64_t rows, int64_t classes,
+                           int64_t ignore_index, T label_smoothing, T* loss, T* lse) {
   if (rows == 0) return;
   forward_kernel<<<grid_for(rows), row_threads(classes)>>>(
       logits, target, rows, classes, ignore_index, static_cast<double>(label_smoothing), loss, lse);
   check_launch("cross_entropy forward_kernel");
 }
 
-template <typename T>
-void backward_impl(const T* logits, const int64_t* target, const T* lse, const T* row_grad,
-                   int64_t rows, int64_t classes, int64_t ignore_index, T label_smoothing,
-                   T* dlogits) {
+template <Device D, typename T>
+void cross_entropy_backward(const T* logits, const int64_t* target, const T* lse, const T* row_grad,
+                            int64_t rows, int64_t classes, int64_t ignore_index, T label_smoothing,
+                            T* dlogits) {
   if (rows == 0 || classes == 0) return;
   backward_kernel<<<grid_for(rows), row_threads(classes)>>>(
       logits, target, lse, row_grad, rows, classes, ignore_index, label_smoothing, dlogits);
   check_launch("cross_entropy backward_kernel");
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(cross_entropy_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(cross_entropy_backward, Device::CUDA)
 
-void cross_entropy_forward(const float* logits, const int64_t* target, int64_t rows,
-                           int64_t classes, int64_t ignore_index, float label_smoothing,
-                           float* loss, float* lse) {
-  forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss, lse);
-}
-void cross_entropy_forward(const double* logits, const int64_t* target, int64_t rows,
-                           int64_t classes, int64_t ignore_index, double label_smoothing,
-                           double* loss, double* lse) {
-  forward_impl(logits, target, rows, classes, ignore_index, label_smoothing, loss, lse);
-}
-
-void cross_entropy_backward(const float* logits, const int64_t* target, const float* lse,
-                            const float* row_grad, int64_t rows, int64_t classes,
-                            int64_t ignore_index, float label_smoothing, float* dlogits) {
-  backward_impl(logits, target, lse, row_grad, rows, classes, ignore_index, label_smoothing,
-                dlogits);
-}
-void cross_entropy_backward(const double* logits, const int64_t* target, const double* lse,
-                            const double* row_grad, int64_t rows, int64_t classes,
-                            int64_t ignore_index, double label_smoothing, double* dlogits) {
-  backward_impl(logits, target, lse, row_grad, rows, classes, ignore_index, label_smoothing,
-                dlogits);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -32,11 +32,13 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cpu/strided_loop.h"
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/elementwise.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kThreads = 256;
 
@@ -212,8 +214,28 @@ void launch_unary(int64_t n, const T* x, T* out) {
   check_launch("unary_kernel");
 }
 
-template <typename T>
-void unary_impl(UnaryOp op, int64_t n, const T* x, T* out) {
+template <BinaryOp op, typename T>
+void launch_binary(const Layout& layout, int64_t n, const T* a, const T* b, T* out) {
+  binary_kernel<op, T><<<blocks_for(n), kThreads>>>(layout, n, a, b, out);
+  check_launch("binary_kernel");
+}
+
+template <BinaryOp op, typename T>
+void launch_binary_scalar(int64_t n, const T* x, T scalar, T* out) {
+  binary_scalar_kernel<op, T><<<blocks_for(n), kThreads>>>(n, x, scalar, out);
+  check_launch("binary_scalar_kernel");
+}
+
+template <CompareOp op, typename T>
+void launch_compare(int64_t n, const T* x, T scalar, T* out) {
+  compare_scalar_kernel<op, T><<<blocks_for(n), kThreads>>>(n, x, scalar, out);
+  check_launch("compare_scalar_kernel");
+}
+
+}  // namespace
+
+template <Device D, typename T>
+void unary(UnaryOp op, int64_t n, const T* x, T* out) {
   if (n == 0) return;
   switch (op) {
     case UnaryOp::Neg: return launch_unary<UnaryOp::Neg>(n, x, out);
@@ -227,15 +249,9 @@ void unary_impl(UnaryOp op, int64_t n, const T* x, T* out) {
   }
 }
 
-template <BinaryOp op, typename T>
-void launch_binary(const Layout& layout, int64_t n, const T* a, const T* b, T* out) {
-  binary_kernel<op, T><<<blocks_for(n), kThreads>>>(layout, n, a, b, out);
-  check_launch("binary_kernel");
-}
-
-template <typename T>
-void binary_impl(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* a_strides,
-                 const T* b, const int64_t* b_strides, T* out) {
+template <Device D, typename T>
+void binary(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* a_strides,
+            const T* b, const int64_t* b_strides, T* out) {
   const int64_t* strides[2] = {a_strides, b_strides};
   int64_t n = 0;
   const Layout layout = make_layout(ndim, shape, 2, strides, &n);
@@ -250,14 +266,8 @@ void binary_impl(BinaryOp op, int ndim, const int64_t* shape, const T* a, const 
   }
 }
 
-template <BinaryOp op, typename T>
-void launch_binary_scalar(int64_t n, const T* x, T scalar, T* out) {
-  binary_scalar_kernel<op, T><<<blocks_for(n), kThreads>>>(n, x, scalar, out);
-  check_launch("binary_scalar_kernel");
-}
-
-template <typename T>
-void binary_scalar_impl(BinaryOp op, int64_t n, const T* x, T s, T* out) {
+template <Device D, typename T>
+void binary_scalar(BinaryOp op, int64_t n, const T* x, T s, T* out) {
   if (n == 0) return;
   switch (op) {
     case BinaryOp::Add: return launch_binary_scalar<BinaryOp::Add>(n, x, s, out);
@@ -275,14 +285,8 @@ void binary_scalar_impl(BinaryOp op, int64_t n, const T* x, T s, T* out) {
   }
 }
 
-template <CompareOp op, typename T>
-void launch_compare(int64_t n, const T* x, T scalar, T* out) {
-  compare_scalar_kernel<op, T><<<blocks_for(n), kThreads>>>(n, x, scalar, out);
-  check_launch("compare_scalar_kernel");
-}
-
-template <typename T>
-void compare_scalar_impl(CompareOp op, int64_t n, const T* x, T s, T* out) {
+template <Device D, typename T>
+void compare_scalar(CompareOp op, int64_t n, const T* x, T s, T* out) {
   if (n == 0) return;
   switch (op) {
     case CompareOp::Eq: return launch_compare<CompareOp::Eq>(n, x, s, out);
@@ -294,10 +298,9 @@ void compare_scalar_impl(CompareOp op, int64_t n, const T* x, T s, T* out) {
   }
 }
 
-template <typename T>
-void where_impl(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
-                const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides,
-                T* out) {
+template <Device D, typename T>
+void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
+           const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides, T* out) {
   const int64_t* strides[3] = {cond_strides, a_strides, b_strides};
   int64_t n = 0;
   const Layout layout = make_layout(ndim, shape, 3, strides, &n);
@@ -306,46 +309,11 @@ void where_impl(int ndim, const int64_t* shape, const int64_t* cond, const int64
   check_launch("where_kernel");
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(unary, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(binary, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(compare_scalar, Device::CUDA)
+ATTN_INSTANTIATE(compare_scalar, Device::CUDA, int64_t)
+ATTN_INSTANTIATE_FLOATING(where, Device::CUDA)
 
-void unary(UnaryOp op, int64_t n, const float* x, float* out) { unary_impl(op, n, x, out); }
-void unary(UnaryOp op, int64_t n, const double* x, double* out) { unary_impl(op, n, x, out); }
-
-void binary(BinaryOp op, int ndim, const int64_t* shape, const float* a, const int64_t* a_strides,
-            const float* b, const int64_t* b_strides, float* out) {
-  binary_impl(op, ndim, shape, a, a_strides, b, b_strides, out);
-}
-void binary(BinaryOp op, int ndim, const int64_t* shape, const double* a, const int64_t* a_strides,
-            const double* b, const int64_t* b_strides, double* out) {
-  binary_impl(op, ndim, shape, a, a_strides, b, b_strides, out);
-}
-
-void binary_scalar(BinaryOp op, int64_t n, const float* x, float scalar, float* out) {
-  binary_scalar_impl(op, n, x, scalar, out);
-}
-void binary_scalar(BinaryOp op, int64_t n, const double* x, double scalar, double* out) {
-  binary_scalar_impl(op, n, x, scalar, out);
-}
-
-void compare_scalar(CompareOp op, int64_t n, const float* x, float scalar, float* out) {
-  compare_scalar_impl(op, n, x, scalar, out);
-}
-void compare_scalar(CompareOp op, int64_t n, const double* x, double scalar, double* out) {
-  compare_scalar_impl(op, n, x, scalar, out);
-}
-void compare_scalar(CompareOp op, int64_t n, const int64_t* x, int64_t scalar, int64_t* out) {
-  compare_scalar_impl(op, n, x, scalar, out);
-}
-
-void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
-           const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
-           float* out) {
-  where_impl(ndim, shape, cond, cond_strides, a, a_strides, b, b_strides, out);
-}
-void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
-           const double* a, const int64_t* a_strides, const double* b, const int64_t* b_strides,
-           double* out) {
-  where_impl(ndim, shape, cond, cond_strides, a, a_strides, b, b_strides, out);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -61,12 +61,17 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/error.h"
+#include "kernels/flash_attention.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
+using cuda::device_free;
+using cuda::device_malloc;
 
 constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -444,9 +449,12 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
-template <typename T>
-void forward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
-                  const T* v, const int64_t* key_lengths, bool causal, T scale, T* out, T* lse) {
+}  // namespace
+
+template <Device Dev, typename T>
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
+                             const T* k, const T* v, const int64_t* key_lengths, bool causal,
+                             T scale, T* out, T* lse) {
   const Problem p = make_problem("flash_attention_forward", H, Tq, Tk, D, key_lengths, causal);
   if (B * H * Tq == 0) return;
   const unsigned blocks = grid_size("flash_attention_forward", B * H, Tq, Tiles<T>::kOwned);
@@ -454,10 +462,11 @@ void forward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const
   check_launch("flash_attention forward_kernel");
 }
 
-template <typename T>
-void backward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
-                   const T* v, const T* out, const T* dout, const T* lse,
-                   const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk, T* dv) {
+template <Device Dev, typename T>
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
+                              const T* k, const T* v, const T* out, const T* dout, const T* lse,
+                              const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk,
+                              T* dv) {
   const Problem p = make_problem("flash_attention_backward", H, Tq, Tk, D, key_lengths, causal);
   if (B * H == 0) return;
   const int64_t rows = B * H * Tq;
@@ -483,31 +492,7 @@ void backward_impl(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, cons
   }
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(flash_attention_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(flash_attention_backward, Device::CUDA)
 
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                             const float* q, const float* k, const float* v,
-                             const int64_t* key_lengths, bool causal, float scale, float* out,
-                             float* lse) {
-  forward_impl(B, H, Tq, Tk, D, q, k, v, key_lengths, causal, scale, out, lse);
-}
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                             const double* q, const double* k, const double* v,
-                             const int64_t* key_lengths, bool causal, double scale, double* out,
-                             double* lse) {
-  forward_impl(B, H, Tq, Tk, D, q, k, v, key_lengths, causal, scale, out, lse);
-}
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                              const float* q, const float* k, const float* v, const float* out,
-                              const float* dout, const float* lse, const int64_t* key_lengths,
-                              bool causal, float scale, float* dq, float* dk, float* dv) {
-  backward_impl(B, H, Tq, Tk, D, q, k, v, out, dout, lse, key_lengths, causal, scale, dq, dk, dv);
-}
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
-                              const double* q, const double* k, const double* v, const double* out,
-                              const double* dout, const double* lse, const int64_t* key_lengths,
-                              bool causal, double scale, double* dq, double* dk, double* dv) {
-  backward_impl(B, H, Tq, Tk, D, q, k, v, out, dout, lse, key_lengths, causal, scale, dq, dk, dv);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -66,8 +66,8 @@
 
 #include <cstdint>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/gemm_teaching.h"
 
 namespace attn::kernels::cuda {
 namespace {

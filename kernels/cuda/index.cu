@@ -29,11 +29,13 @@
 // sort the indices and give each distinct row its own threads.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/index.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kThreads = 256;
 
@@ -63,17 +65,6 @@ __global__ void index_select_kernel(const T* src, int64_t outer, int64_t src_n, 
   }
 }
 
-template <typename T>
-void index_select_impl(const T* src, int64_t outer, int64_t src_n, int64_t inner,
-                       const int64_t* index, int64_t index_n, T* out) {
-  // Indices must be in [0, src_n); the caller checks (on the GPU, late).
-  const int64_t total = outer * index_n * inner;
-  if (total == 0) return;
-  index_select_kernel<T><<<blocks_for(total), kThreads>>>(src, outer, src_n, inner, index,
-                                                          index_n, out);
-  check_launch("index_select_kernel");
-}
-
 // Thread (o, i) adds grad[o, j, i] into dst[o, index[j], i] for j in order.
 // Rows whose index is skip_index (the padding id) are left out; so are
 // indices outside [0, dst_n), which the CPU's loop never applies either.
@@ -93,39 +84,32 @@ __global__ void index_add_kernel(const T* grad, int64_t outer, int64_t index_n, 
   }
 }
 
-template <typename T>
-void index_add_impl(const T* grad, int64_t outer, int64_t index_n, int64_t inner,
-                    const int64_t* index, int64_t skip_index, int64_t dst_n, T* dst) {
+#undef ATTN_GRID_STRIDE_LOOP
+
+}  // namespace
+
+template <Device D, typename T>
+void index_select(const T* src, int64_t outer, int64_t src_n, int64_t inner, const int64_t* index,
+                  int64_t index_n, T* out) {
+  // Indices must be in [0, src_n); the caller checks (on the GPU, late).
+  const int64_t total = outer * index_n * inner;
+  if (total == 0) return;
+  index_select_kernel<T>
+      <<<blocks_for(total), kThreads>>>(src, outer, src_n, inner, index, index_n, out);
+  check_launch("index_select_kernel");
+}
+
+template <Device D, typename T>
+void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner, const int64_t* index,
+               int64_t skip_index, int64_t dst_n, T* dst) {
   if (dst_n == 0 || index_n == 0 || outer * inner == 0) return;
   index_add_kernel<T><<<blocks_for(outer * inner), kThreads>>>(grad, outer, index_n, inner, index,
                                                                skip_index, dst_n, dst);
   check_launch("index_add_kernel");
 }
 
-#undef ATTN_GRID_STRIDE_LOOP
+ATTN_INSTANTIATE_FLOATING(index_select, Device::CUDA)
+ATTN_INSTANTIATE(index_select, Device::CUDA, int64_t)
+ATTN_INSTANTIATE_FLOATING(index_add, Device::CUDA)
 
-}  // namespace
-
-void index_select(const float* src, int64_t outer, int64_t src_n, int64_t inner,
-                  const int64_t* index, int64_t index_n, float* out) {
-  index_select_impl(src, outer, src_n, inner, index, index_n, out);
-}
-void index_select(const double* src, int64_t outer, int64_t src_n, int64_t inner,
-                  const int64_t* index, int64_t index_n, double* out) {
-  index_select_impl(src, outer, src_n, inner, index, index_n, out);
-}
-void index_select(const int64_t* src, int64_t outer, int64_t src_n, int64_t inner,
-                  const int64_t* index, int64_t index_n, int64_t* out) {
-  index_select_impl(src, outer, src_n, inner, index, index_n, out);
-}
-
-void index_add(const float* grad, int64_t outer, int64_t index_n, int64_t inner,
-               const int64_t* index, int64_t skip_index, int64_t dst_n, float* dst) {
-  index_add_impl(grad, outer, index_n, inner, index, skip_index, dst_n, dst);
-}
-void index_add(const double* grad, int64_t outer, int64_t index_n, int64_t inner,
-               const int64_t* index, int64_t skip_index, int64_t dst_n, double* dst) {
-  index_add_impl(grad, outer, index_n, inner, index, skip_index, dst_n, dst);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

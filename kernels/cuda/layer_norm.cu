@@ -30,11 +30,16 @@
 // for y and dγ/dβ, and 1e-5 for dx, whose terms cancel.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/layer_norm.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
+using cuda::device_free;
+using cuda::device_malloc;
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -205,15 +210,6 @@ __global__ void column_totals_kernel(const double* partial_gamma, const double* 
 // --- launchers ---------------------------------------------------------------
 
 template <typename T>
-void forward_impl(const T* x, const T* gamma, const T* beta, int64_t rows, int64_t cols, T eps,
-                  T* y, T* mean, T* rstd) {
-  if (rows == 0) return;
-  forward_kernel<<<grid_for(rows), row_threads(cols)>>>(x, gamma, beta, rows, cols, eps, y, mean,
-                                                        rstd);
-  check_launch("layer_norm forward_kernel");
-}
-
-template <typename T>
 void affine_grads(const T* dy, const T* x, const T* mean, const T* rstd, int64_t rows,
                   int64_t cols, T* dgamma, T* dbeta) {
   // rows == 0 still writes zeros, as the CPU does.
@@ -236,9 +232,20 @@ void affine_grads(const T* dy, const T* x, const T* mean, const T* rstd, int64_t
   check_launch("layer_norm column_totals_kernel");
 }
 
-template <typename T>
-void backward_impl(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd,
-                   int64_t rows, int64_t cols, T* dx, T* dgamma, T* dbeta) {
+}  // namespace
+
+template <Device D, typename T>
+void layer_norm_forward(const T* x, const T* gamma, const T* beta, int64_t rows, int64_t cols,
+                        T eps, T* y, T* mean, T* rstd) {
+  if (rows == 0) return;
+  forward_kernel<<<grid_for(rows), row_threads(cols)>>>(x, gamma, beta, rows, cols, eps, y, mean,
+                                                        rstd);
+  check_launch("layer_norm forward_kernel");
+}
+
+template <Device D, typename T>
+void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd,
+                         int64_t rows, int64_t cols, T* dx, T* dgamma, T* dbeta) {
   if (cols == 0) return;
   if (rows > 0) {
     input_grad_kernel<<<grid_for(rows), row_threads(cols)>>>(dy, x, gamma, mean, rstd, rows, cols,
@@ -250,26 +257,7 @@ void backward_impl(const T* dy, const T* x, const T* gamma, const T* mean, const
   }
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(layer_norm_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(layer_norm_backward, Device::CUDA)
 
-void layer_norm_forward(const float* x, const float* gamma, const float* beta, int64_t rows,
-                        int64_t cols, float eps, float* y, float* mean, float* rstd) {
-  forward_impl(x, gamma, beta, rows, cols, eps, y, mean, rstd);
-}
-void layer_norm_forward(const double* x, const double* gamma, const double* beta, int64_t rows,
-                        int64_t cols, double eps, double* y, double* mean, double* rstd) {
-  forward_impl(x, gamma, beta, rows, cols, eps, y, mean, rstd);
-}
-
-void layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean,
-                         const float* rstd, int64_t rows, int64_t cols, float* dx, float* dgamma,
-                         float* dbeta) {
-  backward_impl(dy, x, gamma, mean, rstd, rows, cols, dx, dgamma, dbeta);
-}
-void layer_norm_backward(const double* dy, const double* x, const double* gamma,
-                         const double* mean, const double* rstd, int64_t rows, int64_t cols,
-                         double* dx, double* dgamma, double* dbeta) {
-  backward_impl(dy, x, gamma, mean, rstd, rows, cols, dx, dgamma, dbeta);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -35,11 +35,13 @@
 #include <climits>
 #include <cstdint>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/matmul.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 // Throws attn::Error naming the cuBLAS call and the status, e.g.
 // "cublasSgemmStridedBatched: CUBLAS_STATUS_INVALID_VALUE".
@@ -126,10 +128,12 @@ const char* call_name(double) { return "cublasDgemmStridedBatched"; }
 // for the same reason); one more call per 65535 matrices costs nothing.
 constexpr int64_t kMaxBatchPerCall = 65535;
 
-template <typename T>
-void gemm_impl(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
-               const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
-               int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c) {
+}  // namespace
+
+template <Device D, typename T>
+void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
+          const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b,
+          T beta, T* C, int64_t ldc, int64_t stride_c) {
   ATTN_CHECK(batch >= 0 && M >= 0 && N >= 0 && K >= 0, "gemm: negative size (batch ", batch,
              ", M ", M, ", N ", N, ", K ", K, ")");
   if (batch == 0 || M == 0 || N == 0) return;
@@ -160,20 +164,6 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, 
   }
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(gemm, Device::CUDA)
 
-void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
-          int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c) {
-  gemm_impl(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
-            ldc, stride_c);
-}
-
-void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
-          const double* A, int64_t lda, int64_t stride_a, const double* B, int64_t ldb,
-          int64_t stride_b, double beta, double* C, int64_t ldc, int64_t stride_c) {
-  gemm_impl(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
-            ldc, stride_c);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -18,11 +18,13 @@
 // bit for bit; the tests still allow a few ulps for CPUs that do fuse.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/optimizer.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535;  // the grid-stride loop covers the rest
@@ -125,36 +127,25 @@ __global__ void sgd_kernel(int64_t n, T* p, const T* g, T* buf, SgdScalars<T> k)
   }
 }
 
+}  // namespace
+
 // --- launchers ---------------------------------------------------------------
 
-template <typename T>
-void adam_impl(int64_t n, T* p, const T* g, T* m, T* v, const AdamStep& s) {
+template <Device D, typename T>
+void adam_step(int64_t n, T* p, const T* g, T* m, T* v, const AdamStep& s) {
   if (n == 0) return;
   adam_kernel<<<grid_for(n), kThreads>>>(n, p, g, m, v, adam_scalars<T>(s));
   check_launch("adam_kernel");
 }
 
-template <typename T>
-void sgd_impl(int64_t n, T* p, const T* g, T* buf, const SgdStep& s) {
+template <Device D, typename T>
+void sgd_step(int64_t n, T* p, const T* g, T* buf, const SgdStep& s) {
   if (n == 0) return;
   sgd_kernel<<<grid_for(n), kThreads>>>(n, p, g, buf, sgd_scalars<T>(s));
   check_launch("sgd_kernel");
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(adam_step, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(sgd_step, Device::CUDA)
 
-void adam_step(int64_t n, float* p, const float* g, float* m, float* v, const AdamStep& s) {
-  adam_impl(n, p, g, m, v, s);
-}
-void adam_step(int64_t n, double* p, const double* g, double* m, double* v, const AdamStep& s) {
-  adam_impl(n, p, g, m, v, s);
-}
-
-void sgd_step(int64_t n, float* p, const float* g, float* buf, const SgdStep& s) {
-  sgd_impl(n, p, g, buf, s);
-}
-void sgd_step(int64_t n, double* p, const double* g, double* buf, const SgdStep& s) {
-  sgd_impl(n, p, g, buf, s);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

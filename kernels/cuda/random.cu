@@ -24,12 +24,14 @@
 
 #include <cstdint>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
 #include "kernels/generator.h"
+#include "kernels/random.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kThreads = 256;
 
@@ -44,8 +46,10 @@ __global__ void uniform_kernel(uint64_t seed, uint64_t offset, int64_t n, T* out
   }
 }
 
-template <typename T>
-void uniform_impl(uint64_t seed, uint64_t offset, int64_t n, T* out) {
+}  // namespace
+
+template <Device D, typename T>
+void uniform(uint64_t seed, uint64_t offset, int64_t n, T* out) {
   if (n == 0) return;
   int64_t blocks = (n + kThreads - 1) / kThreads;
   if (blocks > 65535) blocks = 65535;  // the grid-stride loop covers the rest
@@ -53,13 +57,6 @@ void uniform_impl(uint64_t seed, uint64_t offset, int64_t n, T* out) {
   check_launch("uniform_kernel");
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(uniform, Device::CUDA)
 
-void uniform(uint64_t seed, uint64_t offset, int64_t n, float* out) {
-  uniform_impl(seed, offset, n, out);
-}
-void uniform(uint64_t seed, uint64_t offset, int64_t n, double* out) {
-  uniform_impl(seed, offset, n, out);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -40,11 +40,16 @@
 
 #include <cmath>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/reduce.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
+using cuda::device_free;
+using cuda::device_malloc;
 
 constexpr int kThreads = 256;  // per block; a multiple of the warp size, 32
 constexpr int kWarps = kThreads / 32;
@@ -143,32 +148,6 @@ __global__ void sum_partials_kernel(const double* partial, int64_t rows, int64_t
   }
 }
 
-template <typename T>
-void sum_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
-  if (outer * inner == 0) return;
-  // n = 0 gives zeros, as on the CPU: the column kernel's sums are empty.
-  if (inner > 1 || n <= kShortRow) {
-    sum_columns_kernel<T><<<blocks_for(outer * inner), kThreads>>>(x, outer, n, inner, out);
-    check_launch("sum_columns_kernel");
-    return;
-  }
-  const int64_t chunks = (n + kRowChunk - 1) / kRowChunk;
-  if (chunks == 1) {
-    sum_rows_kernel<T><<<blocks_for_items(outer), kThreads>>>(x, outer, n, 1, nullptr, out);
-    check_launch("sum_rows_kernel");
-    return;
-  }
-  // The scratch buffer is handed back right after the launches: the caching
-  // allocator only reuses it for work queued later on the same stream.
-  double* partial = static_cast<double*>(device_malloc(sizeof(double) * outer * chunks));
-  sum_rows_kernel<T><<<blocks_for_items(outer * chunks), kThreads>>>(x, outer, n, chunks, partial,
-                                                                     out);
-  check_launch("sum_rows_kernel");
-  sum_partials_kernel<T><<<blocks_for(outer), kThreads>>>(partial, outer, chunks, out);
-  check_launch("sum_partials_kernel");
-  device_free(partial);
-}
-
 // --- max ---
 // The CPU's rule (kernels/cpu/reduce.cpp): v replaces the running best when it
 // is larger, or when it is NaN and best is not. Scanning k in order, this keeps
@@ -256,20 +235,6 @@ __global__ void max_rows_kernel(const T* x, int64_t rows, int64_t n, T* out, int
   }
 }
 
-template <typename T>
-void max_reduce_impl(const T* x, int64_t outer, int64_t n, int64_t inner, T* out,
-                     int64_t* argmax) {
-  // max over an empty dim has no value; the caller rejects it.
-  if (n == 0 || outer * inner == 0) return;
-  if (inner > 1 || n <= kShortRow) {
-    max_columns_kernel<T><<<blocks_for(outer * inner), kThreads>>>(x, outer, n, inner, out, argmax);
-    check_launch("max_columns_kernel");
-    return;
-  }
-  max_rows_kernel<T><<<blocks_for_items(outer), kThreads>>>(x, outer, n, out, argmax);
-  check_launch("max_rows_kernel");
-}
-
 // --- the backward of max ---
 // One thread per dx element (o, k, i): the gradient where k was the argmax,
 // 0 elsewhere. Writing every element (zeros included) needs no separate fill.
@@ -283,15 +248,6 @@ __global__ void max_backward_kernel(const T* grad, const int64_t* argmax, int64_
     const int64_t out_index = o * inner + i;
     dx[item] = argmax[out_index] == k ? grad[out_index] : T(0);
   }
-}
-
-template <typename T>
-void max_reduce_backward_impl(const T* grad, const int64_t* argmax, int64_t outer, int64_t n,
-                              int64_t inner, T* dx) {
-  const int64_t total = outer * n * inner;
-  if (total == 0) return;
-  max_backward_kernel<T><<<blocks_for(total), kThreads>>>(grad, argmax, outer, n, inner, dx);
-  check_launch("max_backward_kernel");
 }
 
 // --- sum of squares ---
@@ -319,8 +275,60 @@ __global__ void sum_partials_once_kernel(int64_t count, const double* partial, d
 
 // Both passes are only queued: *out (device memory) holds the sum once they
 // have run, and whoever copies it to the host waits for them then.
-template <typename T>
-void sum_of_squares_impl(int64_t n, const T* x, double* out) {
+#undef ATTN_GRID_STRIDE_LOOP
+
+}  // namespace
+
+template <Device D, typename T>
+void sum_reduce(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
+  if (outer * inner == 0) return;
+  // n = 0 gives zeros, as on the CPU: the column kernel's sums are empty.
+  if (inner > 1 || n <= kShortRow) {
+    sum_columns_kernel<T><<<blocks_for(outer * inner), kThreads>>>(x, outer, n, inner, out);
+    check_launch("sum_columns_kernel");
+    return;
+  }
+  const int64_t chunks = (n + kRowChunk - 1) / kRowChunk;
+  if (chunks == 1) {
+    sum_rows_kernel<T><<<blocks_for_items(outer), kThreads>>>(x, outer, n, 1, nullptr, out);
+    check_launch("sum_rows_kernel");
+    return;
+  }
+  // The scratch buffer is handed back right after the launches: the caching
+  // allocator only reuses it for work queued later on the same stream.
+  double* partial = static_cast<double*>(device_malloc(sizeof(double) * outer * chunks));
+  sum_rows_kernel<T>
+      <<<blocks_for_items(outer * chunks), kThreads>>>(x, outer, n, chunks, partial, out);
+  check_launch("sum_rows_kernel");
+  sum_partials_kernel<T><<<blocks_for(outer), kThreads>>>(partial, outer, chunks, out);
+  check_launch("sum_partials_kernel");
+  device_free(partial);
+}
+
+template <Device D, typename T>
+void max_reduce(const T* x, int64_t outer, int64_t n, int64_t inner, T* out, int64_t* argmax) {
+  // max over an empty dim has no value; the caller rejects it.
+  if (n == 0 || outer * inner == 0) return;
+  if (inner > 1 || n <= kShortRow) {
+    max_columns_kernel<T><<<blocks_for(outer * inner), kThreads>>>(x, outer, n, inner, out, argmax);
+    check_launch("max_columns_kernel");
+    return;
+  }
+  max_rows_kernel<T><<<blocks_for_items(outer), kThreads>>>(x, outer, n, out, argmax);
+  check_launch("max_rows_kernel");
+}
+
+template <Device D, typename T>
+void max_reduce_backward(const T* grad, const int64_t* argmax, int64_t outer, int64_t n,
+                         int64_t inner, T* dx) {
+  const int64_t total = outer * n * inner;
+  if (total == 0) return;
+  max_backward_kernel<T><<<blocks_for(total), kThreads>>>(grad, argmax, outer, n, inner, dx);
+  check_launch("max_backward_kernel");
+}
+
+template <Device D, typename T>
+void sum_of_squares(int64_t n, const T* x, double* out) {
   if (n == 0) {
     sum_partials_once_kernel<<<1, kThreads>>>(0, nullptr, out);
     check_launch("sum_partials_once_kernel");
@@ -340,36 +348,9 @@ void sum_of_squares_impl(int64_t n, const T* x, double* out) {
   device_free(partial);
 }
 
-#undef ATTN_GRID_STRIDE_LOOP
+ATTN_INSTANTIATE_FLOATING(sum_reduce, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(max_reduce, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(max_reduce_backward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(sum_of_squares, Device::CUDA)
 
-}  // namespace
-
-void sum_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out) {
-  sum_reduce_impl(x, outer, n, inner, out);
-}
-void sum_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out) {
-  sum_reduce_impl(x, outer, n, inner, out);
-}
-
-void max_reduce(const float* x, int64_t outer, int64_t n, int64_t inner, float* out,
-                int64_t* argmax) {
-  max_reduce_impl(x, outer, n, inner, out, argmax);
-}
-void max_reduce(const double* x, int64_t outer, int64_t n, int64_t inner, double* out,
-                int64_t* argmax) {
-  max_reduce_impl(x, outer, n, inner, out, argmax);
-}
-
-void max_reduce_backward(const float* grad, const int64_t* argmax, int64_t outer, int64_t n,
-                         int64_t inner, float* dx) {
-  max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
-}
-void max_reduce_backward(const double* grad, const int64_t* argmax, int64_t outer, int64_t n,
-                         int64_t inner, double* dx) {
-  max_reduce_backward_impl(grad, argmax, outer, n, inner, dx);
-}
-
-void sum_of_squares(int64_t n, const float* x, double* out) { sum_of_squares_impl(n, x, out); }
-void sum_of_squares(int64_t n, const double* x, double* out) { sum_of_squares_impl(n, x, out); }
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

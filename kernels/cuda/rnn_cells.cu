@@ -22,11 +22,13 @@
 // relative in float.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/rnn_cells.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535;  // the grid-stride loop covers the rest
@@ -157,91 +159,52 @@ __global__ void lstm_backward_kernel(int64_t batch, int64_t H, const T* dh_new, 
   }
 }
 
+}  // namespace
+
 // --- launchers ---------------------------------------------------------------
 
-template <typename T>
-void gru_forward_impl(int64_t batch, int64_t hidden, const T* gi, int64_t gi_stride, const T* gh,
-                      int64_t gh_stride, const T* h, int64_t h_stride, T* h_new, T* saved) {
+template <Device D, typename T>
+void gru_cell_fused_forward(int64_t batch, int64_t hidden, const T* gi, int64_t gi_stride,
+                            const T* gh, int64_t gh_stride, const T* h, int64_t h_stride, T* h_new,
+                            T* saved) {
   if (batch == 0 || hidden == 0) return;
   gru_forward_kernel<<<grid_for(batch * hidden), kThreads>>>(batch, hidden, gi, gi_stride, gh,
                                                              gh_stride, h, h_stride, h_new, saved);
   check_launch("gru_forward_kernel");
 }
 
-template <typename T>
-void gru_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T* h,
-                       int64_t h_stride, const T* saved, T* dgi, T* dgh, T* dh) {
+template <Device D, typename T>
+void gru_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, const T* h,
+                             int64_t h_stride, const T* saved, T* dgi, T* dgh, T* dh) {
   if (batch == 0 || hidden == 0) return;
   gru_backward_kernel<<<grid_for(batch * hidden), kThreads>>>(batch, hidden, dh_new, h, h_stride,
                                                               saved, dgi, dgh, dh);
   check_launch("gru_backward_kernel");
 }
 
-template <typename T>
-void lstm_forward_impl(int64_t batch, int64_t hidden, const T* gates, int64_t gates_stride,
-                       const T* c, int64_t c_stride, T* h_new, T* c_new, int64_t out_stride,
-                       T* saved) {
+template <Device D, typename T>
+void lstm_cell_fused_forward(int64_t batch, int64_t hidden, const T* gates, int64_t gates_stride,
+                             const T* c, int64_t c_stride, T* h_new, T* c_new, int64_t out_stride,
+                             T* saved) {
   if (batch == 0 || hidden == 0) return;
   lstm_forward_kernel<<<grid_for(batch * hidden), kThreads>>>(
       batch, hidden, gates, gates_stride, c, c_stride, h_new, c_new, out_stride, saved);
   check_launch("lstm_forward_kernel");
 }
 
-template <typename T>
-void lstm_backward_impl(int64_t batch, int64_t hidden, const T* dh_new, const T* dc_new,
-                        int64_t d_stride, const T* c, int64_t c_stride, const T* saved, T* dgates,
-                        T* dc) {
+template <Device D, typename T>
+void lstm_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, const T* dc_new,
+                              int64_t d_stride, const T* c, int64_t c_stride, const T* saved,
+                              T* dgates, T* dc) {
   if (batch == 0 || hidden == 0) return;
   lstm_backward_kernel<<<grid_for(batch * hidden), kThreads>>>(
       batch, hidden, dh_new, dc_new, d_stride, c, c_stride, saved, dgates, dc);
   check_launch("lstm_backward_kernel");
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(gru_cell_fused_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(gru_cell_fused_backward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(lstm_cell_fused_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(lstm_cell_fused_backward, Device::CUDA)
 
-void gru_cell_forward(int64_t batch, int64_t hidden, const float* gi, int64_t gi_stride,
-                      const float* gh, int64_t gh_stride, const float* h, int64_t h_stride,
-                      float* h_new, float* saved) {
-  gru_forward_impl(batch, hidden, gi, gi_stride, gh, gh_stride, h, h_stride, h_new, saved);
-}
-void gru_cell_forward(int64_t batch, int64_t hidden, const double* gi, int64_t gi_stride,
-                      const double* gh, int64_t gh_stride, const double* h, int64_t h_stride,
-                      double* h_new, double* saved) {
-  gru_forward_impl(batch, hidden, gi, gi_stride, gh, gh_stride, h, h_stride, h_new, saved);
-}
-
-void gru_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* h,
-                       int64_t h_stride, const float* saved, float* dgi, float* dgh, float* dh) {
-  gru_backward_impl(batch, hidden, dh_new, h, h_stride, saved, dgi, dgh, dh);
-}
-void gru_cell_backward(int64_t batch, int64_t hidden, const double* dh_new, const double* h,
-                       int64_t h_stride, const double* saved, double* dgi, double* dgh,
-                       double* dh) {
-  gru_backward_impl(batch, hidden, dh_new, h, h_stride, saved, dgi, dgh, dh);
-}
-
-void lstm_cell_forward(int64_t batch, int64_t hidden, const float* gates, int64_t gates_stride,
-                       const float* c, int64_t c_stride, float* h_new, float* c_new,
-                       int64_t out_stride, float* saved) {
-  lstm_forward_impl(batch, hidden, gates, gates_stride, c, c_stride, h_new, c_new, out_stride,
-                    saved);
-}
-void lstm_cell_forward(int64_t batch, int64_t hidden, const double* gates, int64_t gates_stride,
-                       const double* c, int64_t c_stride, double* h_new, double* c_new,
-                       int64_t out_stride, double* saved) {
-  lstm_forward_impl(batch, hidden, gates, gates_stride, c, c_stride, h_new, c_new, out_stride,
-                    saved);
-}
-
-void lstm_cell_backward(int64_t batch, int64_t hidden, const float* dh_new, const float* dc_new,
-                        int64_t d_stride, const float* c, int64_t c_stride, const float* saved,
-                        float* dgates, float* dc) {
-  lstm_backward_impl(batch, hidden, dh_new, dc_new, d_stride, c, c_stride, saved, dgates, dc);
-}
-void lstm_cell_backward(int64_t batch, int64_t hidden, const double* dh_new,
-                        const double* dc_new, int64_t d_stride, const double* c, int64_t c_stride,
-                        const double* saved, double* dgates, double* dc) {
-  lstm_backward_impl(batch, hidden, dh_new, dc_new, d_stride, c, c_stride, saved, dgates, dc);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -37,8 +37,8 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/runtime.h"
 
 namespace attn::kernels::cuda {
 namespace {

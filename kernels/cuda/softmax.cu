@@ -42,11 +42,13 @@
 
 #include <cmath>
 
-#include "kernels/cuda.h"
 #include "kernels/cuda/check.h"
+#include "kernels/softmax.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;  // every lane of the warp takes part
@@ -319,10 +321,12 @@ __global__ void backward_columns(const T* y, const T* dy, int64_t outer, int64_t
   }
 }
 
+}  // namespace
+
 // --- launchers ---------------------------------------------------------------
 
-template <typename T>
-void forward_impl(const T* x, int64_t outer, int64_t n, int64_t inner, bool take_log, T* y) {
+template <Device D, typename T>
+void softmax_forward(const T* x, int64_t outer, int64_t n, int64_t inner, bool take_log, T* y) {
   if (outer == 0 || n == 0 || inner == 0) return;
   if (inner > 1) {
     forward_columns<<<grid_for(ceil_div(outer * inner, kColumnThreads)), kColumnThreads>>>(
@@ -338,9 +342,9 @@ void forward_impl(const T* x, int64_t outer, int64_t n, int64_t inner, bool take
   }
 }
 
-template <typename T>
-void backward_impl(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner,
-                   bool take_log, T* dx) {
+template <Device D, typename T>
+void softmax_backward(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner,
+                      bool take_log, T* dx) {
   if (outer == 0 || n == 0 || inner == 0) return;
   if (inner > 1) {
     backward_columns<<<grid_for(ceil_div(outer * inner, kColumnThreads)), kColumnThreads>>>(
@@ -356,23 +360,7 @@ void backward_impl(const T* y, const T* dy, int64_t outer, int64_t n, int64_t in
   }
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(softmax_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(softmax_backward, Device::CUDA)
 
-void softmax_forward(const float* x, int64_t outer, int64_t n, int64_t inner, bool log, float* y) {
-  forward_impl(x, outer, n, inner, log, y);
-}
-void softmax_forward(const double* x, int64_t outer, int64_t n, int64_t inner, bool log,
-                     double* y) {
-  forward_impl(x, outer, n, inner, log, y);
-}
-
-void softmax_backward(const float* y, const float* dy, int64_t outer, int64_t n, int64_t inner,
-                      bool log, float* dx) {
-  backward_impl(y, dy, outer, n, inner, log, dx);
-}
-void softmax_backward(const double* y, const double* dy, int64_t outer, int64_t n, int64_t inner,
-                      bool log, double* dx) {
-  backward_impl(y, dy, outer, n, inner, log, dx);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

@@ -3,8 +3,9 @@
 // on the same fresh random inputs and compares.
 //
 // Inputs are made as CPU tensors, copied with .to(kCUDA); data_ptr<T>() of a
-// CUDA tensor is a device pointer, which is what kernels::cuda:: takes. Where
-// no GPU is usable, every test skips with the reason CUDA gives.
+// CUDA tensor is a device pointer, which is what a kernel's Device::CUDA
+// definition takes (kernels::softmax_forward<Device::CUDA>, ...). Where no GPU
+// is usable, every test skips with the reason CUDA gives.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -15,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cuda.h"
+#include "kernels/cuda/runtime.h"
 
 #define ATTN_REQUIRE_GPU()                       \
   if (!attn::kernels::cuda::is_available())     \

@@ -3,7 +3,8 @@
 //
 // Each test draws fresh random inputs, runs the CPU kernel on them and the
 // CUDA kernel on a GPU copy, and compares. Buffers are vectors and raw device
-// memory (DeviceBuffer), so each kernel is called exactly as kernels/cuda.h declares it.
+// memory (DeviceBuffer), so each kernel is called exactly as its header
+// (kernels/elementwise.h, kernels/copy.h, ...) declares it.
 // Every comparison names its tolerance and why: exact where both devices do
 // the same IEEE operations in the same order (copies, + - * /, comparisons,
 // the ordered scatter-adds); a few ulps where the math libraries differ
@@ -18,14 +19,20 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/copy.h"
+#include "kernels/elementwise.h"
+#include "kernels/index.h"
+#include "kernels/random.h"
+#include "kernels/reduce.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace {
 
+using attn::Device;
 using attn::kernels::BinaryOp;
 using attn::kernels::CompareOp;
 using attn::kernels::UnaryOp;
-namespace cpu = attn::kernels::cpu;
+namespace kernels = attn::kernels;
 namespace cuda = attn::kernels::cuda;
 using Shape = std::vector<int64_t>;
 
@@ -157,8 +164,8 @@ void check_unary(uint64_t seed) {
       for (size_t i = 0; i < 9 && n >= 1000; ++i) x[i] = static_cast<T>(special[i]);
       DeviceBuffer<T> dx(x);
       expect_twins<T>(
-          n, [&](T* out) { cpu::unary(c.op, n, x.data(), out); },
-          [&](T* out) { cuda::unary(c.op, n, dx.get(), out); }, c.tol,
+          n, [&](T* out) { kernels::unary<Device::CPU>(c.op, n, x.data(), out); },
+          [&](T* out) { kernels::unary<Device::CUDA>(c.op, n, dx.get(), out); }, c.tol,
           "unary op " + std::to_string(int(c.op)) + " n=" + std::to_string(n));
     }
   }
@@ -197,8 +204,13 @@ void check_binary(uint64_t seed) {
       const int64_t* bs = c.b.strides.data();
       expect_twins<T>(
           attn::shape_numel(c.out),
-          [&](T* out) { cpu::binary(o.op, ndim, c.out.data(), a.data(), as, b.data(), bs, out); },
-          [&](T* out) { cuda::binary(o.op, ndim, c.out.data(), da.get(), as, db.get(), bs, out); },
+          [&](T* out) {
+            kernels::binary<Device::CPU>(o.op, ndim, c.out.data(), a.data(), as, b.data(), bs, out);
+          },
+          [&](T* out) {
+            kernels::binary<Device::CUDA>(o.op, ndim, c.out.data(), da.get(), as, db.get(), bs,
+                                          out);
+          },
           o.tol, "binary op " + std::to_string(int(o.op)) + " out " + attn::shape_str(c.out));
     }
   }
@@ -221,9 +233,9 @@ void check_binary_scalar(uint64_t seed) {
       const std::vector<T> x = random_vector<T>(n, lo, 3, g);
       DeviceBuffer<T> dx(x);
       expect_twins<T>(
-          n, [&](T* out) { cpu::binary_scalar(c.op, n, x.data(), c.scalar, out); },
-          [&](T* out) { cuda::binary_scalar(c.op, n, dx.get(), c.scalar, out); }, c.tol,
-          "scalar op " + std::to_string(int(c.op)) + " n=" + std::to_string(n));
+          n, [&](T* out) { kernels::binary_scalar<Device::CPU>(c.op, n, x.data(), c.scalar, out); },
+          [&](T* out) { kernels::binary_scalar<Device::CUDA>(c.op, n, dx.get(), c.scalar, out); },
+          c.tol, "scalar op " + std::to_string(int(c.op)) + " n=" + std::to_string(n));
     }
   }
 }
@@ -243,8 +255,8 @@ void check_compare(uint64_t seed) {
     for (CompareOp op : {CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt,
                          CompareOp::Ge}) {
       expect_twins<T>(
-          n, [&](T* out) { cpu::compare_scalar(op, n, x.data(), T(2), out); },
-          [&](T* out) { cuda::compare_scalar(op, n, dx.get(), T(2), out); }, 0,
+          n, [&](T* out) { kernels::compare_scalar<Device::CPU>(op, n, x.data(), T(2), out); },
+          [&](T* out) { kernels::compare_scalar<Device::CUDA>(op, n, dx.get(), T(2), out); }, 0,
           "compare op " + std::to_string(int(op)) + " n=" + std::to_string(n));
     }
   }
@@ -274,8 +286,14 @@ void check_where(uint64_t seed) {
                   *bs = c.b.strides.data();
     expect_twins<T>(
         attn::shape_numel(c.out),
-        [&](T* out) { cpu::where(ndim, shape, cond.data(), cs, a.data(), as, b.data(), bs, out); },
-        [&](T* out) { cuda::where(ndim, shape, dcond.get(), cs, da.get(), as, db.get(), bs, out); },
+        [&](T* out) {
+          kernels::where<Device::CPU>(ndim, shape, cond.data(), cs, a.data(), as, b.data(), bs,
+                                      out);
+        },
+        [&](T* out) {
+          kernels::where<Device::CUDA>(ndim, shape, dcond.get(), cs, da.get(), as, db.get(), bs,
+                                       out);
+        },
         0, "where out " + attn::shape_str(c.out));
   }
 }
@@ -301,9 +319,9 @@ void check_copy_strided(uint64_t seed) {
     const int64_t *shape = v.shape.data(), *strides = v.strides.data();
     expect_twins<T>(
         attn::shape_numel(v.shape),
-        [&](T* out) { cpu::copy_strided(ndim, shape, src.data(), strides, out); },
-        [&](T* out) { cuda::copy_strided(ndim, shape, dsrc.get(), strides, out); }, 0,
-        "copy_strided shape " + attn::shape_str(v.shape));
+        [&](T* out) { kernels::copy_strided<Device::CPU>(ndim, shape, src.data(), strides, out); },
+        [&](T* out) { kernels::copy_strided<Device::CUDA>(ndim, shape, dsrc.get(), strides, out); },
+        0, "copy_strided shape " + attn::shape_str(v.shape));
   }
 }
 
@@ -327,10 +345,10 @@ void check_copy_into_strided(uint64_t seed) {
       const std::vector<T> src = random_vector<T>(attn::shape_numel(v.shape), -10, 10, g);
       std::vector<T> want = random_vector<T>(v.span(), -10, 10, g);
       DeviceBuffer<T> dsrc(src), ddst(want);
-      cpu::copy_into_strided(ndim, v.shape.data(), src.data(), want.data(), v.strides.data(),
-                             accumulate);
-      cuda::copy_into_strided(ndim, v.shape.data(), dsrc.get(), ddst.get(), v.strides.data(),
-                              accumulate);
+      kernels::copy_into_strided<Device::CPU>(ndim, v.shape.data(), src.data(), want.data(),
+                                              v.strides.data(), accumulate);
+      kernels::copy_into_strided<Device::CUDA>(ndim, v.shape.data(), dsrc.get(), ddst.get(),
+                                               v.strides.data(), accumulate);
       compare(want, ddst.to_host(), 0,
               "copy_into_strided " + attn::shape_str(v.shape) + (accumulate ? " accumulate" : ""));
     }
@@ -350,11 +368,13 @@ void check_fill_and_convert(double lo, double hi, uint64_t seed) {
     const std::vector<From> x = random_vector<From>(n, lo, hi, g);
     DeviceBuffer<From> dx(x);
     expect_twins<To>(
-        n, [&](To* out) { cpu::fill(n, value, out); }, [&](To* out) { cuda::fill(n, value, out); },
-        0, "fill n=" + std::to_string(n));
+        n, [&](To* out) { kernels::fill<Device::CPU>(n, value, out); },
+        [&](To* out) { kernels::fill<Device::CUDA>(n, value, out); }, 0,
+        "fill n=" + std::to_string(n));
     expect_twins<To>(
-        n, [&](To* out) { cpu::convert(n, x.data(), out); },
-        [&](To* out) { cuda::convert(n, dx.get(), out); }, 0, "convert n=" + std::to_string(n));
+        n, [&](To* out) { kernels::convert<Device::CPU>(n, x.data(), out); },
+        [&](To* out) { kernels::convert<Device::CUDA>(n, dx.get(), out); }, 0,
+        "convert n=" + std::to_string(n));
   }
 }
 
@@ -393,9 +413,10 @@ void check_sum(uint64_t seed) {
     const std::vector<T> x = random_vector<T>(l.outer * l.n * l.inner, -1, 1, g);
     DeviceBuffer<T> dx(x);
     expect_twins<T>(
-        l.outer * l.inner, [&](T* out) { cpu::sum_reduce(x.data(), l.outer, l.n, l.inner, out); },
-        [&](T* out) { cuda::sum_reduce(dx.get(), l.outer, l.n, l.inner, out); }, tol,
-        "sum_reduce " + name(l));
+        l.outer * l.inner,
+        [&](T* out) { kernels::sum_reduce<Device::CPU>(x.data(), l.outer, l.n, l.inner, out); },
+        [&](T* out) { kernels::sum_reduce<Device::CUDA>(dx.get(), l.outer, l.n, l.inner, out); },
+        tol, "sum_reduce " + name(l));
   }
 }
 
@@ -408,10 +429,10 @@ std::vector<int64_t> expect_max_twins(const std::vector<T>& x, const Layout& l,
   const size_t outputs = static_cast<size_t>(l.outer * l.inner);
   std::vector<T> want(outputs, T(7));
   std::vector<int64_t> want_k(outputs, -1);
-  cpu::max_reduce(x.data(), l.outer, l.n, l.inner, want.data(), want_k.data());
+  kernels::max_reduce<Device::CPU>(x.data(), l.outer, l.n, l.inner, want.data(), want_k.data());
   DeviceBuffer<T> dx(x), dout(std::vector<T>(outputs, T(7)));
   DeviceBuffer<int64_t> dk(std::vector<int64_t>(outputs, -1));
-  cuda::max_reduce(dx.get(), l.outer, l.n, l.inner, dout.get(), dk.get());
+  kernels::max_reduce<Device::CUDA>(dx.get(), l.outer, l.n, l.inner, dout.get(), dk.get());
   const std::vector<T> got = dout.to_host();
   compare(want, got, 0, what);
   EXPECT_EQ(want_k, dk.to_host()) << "argmax of " << what;
@@ -443,9 +464,12 @@ void check_max(uint64_t seed) {
     const int64_t o = l.outer, n = l.n, i = l.inner;
     const int64_t* k = argmax.data();
     expect_twins<T>(
-        o * n * i, [&](T* dx) { cpu::max_reduce_backward(grad.data(), k, o, n, i, dx); },
-        [&](T* dx) { cuda::max_reduce_backward(dgrad.get(), dargmax.get(), o, n, i, dx); }, 0,
-        "max_reduce_backward " + name(l));
+        o * n * i,
+        [&](T* dx) { kernels::max_reduce_backward<Device::CPU>(grad.data(), k, o, n, i, dx); },
+        [&](T* dx) {
+          kernels::max_reduce_backward<Device::CUDA>(dgrad.get(), dargmax.get(), o, n, i, dx);
+        },
+        0, "max_reduce_backward " + name(l));
   }
   const int64_t n = 100;
   std::vector<T> rows(3 * n, T(-0.0));
@@ -467,10 +491,10 @@ void check_sum_of_squares(uint64_t seed) {
   for (int64_t n : {0, 1, 37, 1000, 65537, 1000003}) {
     const std::vector<T> x = random_vector<T>(n, -2, 2, g);
     double want = 0;
-    cpu::sum_of_squares(n, x.data(), &want);
+    kernels::sum_of_squares<Device::CPU>(n, x.data(), &want);
     DeviceBuffer<T> dx(x);
     DeviceBuffer<double> dout(std::vector<double>{kNaN});
-    cuda::sum_of_squares(n, dx.get(), dout.get());
+    kernels::sum_of_squares<Device::CUDA>(n, dx.get(), dout.get());
     double got = 0;
     cuda::copy_device_to_host(&got, dout.get(), sizeof(double));  // waits for the kernels
     EXPECT_NEAR(got, want, 1e-12 * (1 + want)) << "n=" << n;
@@ -494,9 +518,14 @@ void check_index_select(uint64_t seed) {
     DeviceBuffer<int64_t> dindex(index);
     const int64_t o = c.outer, n = c.src_n, i = c.inner, j = c.index_n;
     expect_twins<T>(
-        o * j * i, [&](T* out) { cpu::index_select(src.data(), o, n, i, index.data(), j, out); },
-        [&](T* out) { cuda::index_select(dsrc.get(), o, n, i, dindex.get(), j, out); }, 0,
-        "index_select index_n=" + std::to_string(j));
+        o * j * i,
+        [&](T* out) {
+          kernels::index_select<Device::CPU>(src.data(), o, n, i, index.data(), j, out);
+        },
+        [&](T* out) {
+          kernels::index_select<Device::CUDA>(dsrc.get(), o, n, i, dindex.get(), j, out);
+        },
+        0, "index_select index_n=" + std::to_string(j));
   }
 }
 
@@ -516,10 +545,10 @@ void check_index_add(uint64_t seed) {
     std::vector<T> want = random_vector<T>(c.outer * c.dst_n * c.inner, -1, 1, g);
     DeviceBuffer<T> dgrad(grad), ddst(want);
     DeviceBuffer<int64_t> dindex(index);
-    cpu::index_add(grad.data(), c.outer, c.index_n, c.inner, index.data(), c.skip, c.dst_n,
-                   want.data());
-    cuda::index_add(dgrad.get(), c.outer, c.index_n, c.inner, dindex.get(), c.skip, c.dst_n,
-                    ddst.get());
+    kernels::index_add<Device::CPU>(grad.data(), c.outer, c.index_n, c.inner, index.data(), c.skip,
+                                    c.dst_n, want.data());
+    kernels::index_add<Device::CUDA>(dgrad.get(), c.outer, c.index_n, c.inner, dindex.get(), c.skip,
+                                     c.dst_n, ddst.get());
     compare(want, ddst.to_host(), 0, "index_add index_n=" + std::to_string(c.index_n));
   }
 }
@@ -533,9 +562,9 @@ ATTN_TWIN_TEST(IndexAddMatchesCpu, check_index_add, 45)
 template <typename T>
 void check_uniform(uint64_t seed, uint64_t offset, int64_t n) {
   std::vector<T> want(static_cast<size_t>(n));
-  cpu::uniform(seed, offset, n, want.data());
+  kernels::uniform<Device::CPU>(seed, offset, n, want.data());
   DeviceBuffer<T> got(std::vector<T>(want.size(), T(7)));
-  cuda::uniform(seed, offset, n, got.get());
+  kernels::uniform<Device::CUDA>(seed, offset, n, got.get());
   EXPECT_EQ(want, got.to_host()) << "seed " << seed << " offset " << offset;
 }
 
@@ -556,8 +585,8 @@ TEST(CpuKernelsNew, UniformMatchesGenerator) {
   const int64_t n = 1037;
   std::vector<double> got_d(n);
   std::vector<float> got_f(n);
-  cpu::uniform(seed, offset, n, got_d.data());
-  cpu::uniform(seed, offset, n, got_f.data());
+  kernels::uniform<Device::CPU>(seed, offset, n, got_d.data());
+  kernels::uniform<Device::CPU>(seed, offset, n, got_f.data());
   attn::Generator gen(seed);
   for (uint64_t k = 0; k < offset; ++k) gen.next_u64();
   for (int64_t i = 0; i < n; ++i) {
@@ -573,7 +602,7 @@ void check_cpu_max_backward() {
   const std::vector<int64_t> argmax = {2, 0, 1, 1};
   const std::vector<T> grad = {T(1), T(2), T(3), T(4)};
   std::vector<T> dx(12, T(9));
-  cpu::max_reduce_backward(grad.data(), argmax.data(), 2, 3, 2, dx.data());
+  kernels::max_reduce_backward<Device::CPU>(grad.data(), argmax.data(), 2, 3, 2, dx.data());
   //                            k = 0        k = 1        k = 2     (o = 0, then o = 1)
   const std::vector<T> want = {T(0), T(2), T(0), T(0), T(1), T(0),
                                T(0), T(0), T(3), T(4), T(0), T(0)};
@@ -591,7 +620,7 @@ TEST(CpuKernelsNew, MaxReduceBackwardScattersGrad) {
 template <typename T>
 double cpu_sum_of_squares(const std::vector<T>& x) {
   double out = kNaN;
-  cpu::sum_of_squares(static_cast<int64_t>(x.size()), x.data(), &out);
+  kernels::sum_of_squares<Device::CPU>(static_cast<int64_t>(x.size()), x.data(), &out);
   return out;
 }
 

@@ -26,16 +26,16 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu.h"
-#include "kernels/cuda.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/flash_attention.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace attn_cuda_test {
 namespace {
 
+using attn::Device;
 using attn::Tensor;
-namespace cpu = attn::kernels::cpu;
-namespace cuda = attn::kernels::cuda;
+namespace kernels = attn::kernels;
 
 // Mixed tolerances, |gpu - cpu| <= tol * (1 + |cpu|), per element type.
 struct Tolerances {
@@ -118,30 +118,30 @@ void check_case(const FlashCase& c, uint64_t seed) {
 
   // Forward.
   Tensor out = Tensor::empty(q_shape, dtype), lse = Tensor::empty(lse_shape, dtype);
-  cpu::flash_attention_forward(c.B, c.H, c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(),
-                               v.data_ptr<T>(), cpu_lengths_ptr, c.causal, scale,
-                               out.data_ptr<T>(), lse.data_ptr<T>());
+  kernels::flash_attention_forward<Device::CPU>(
+      c.B, c.H, c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(), v.data_ptr<T>(), cpu_lengths_ptr,
+      c.causal, scale, out.data_ptr<T>(), lse.data_ptr<T>());
   Tensor gout = gpu_empty(q_shape, dtype), glse = gpu_empty(lse_shape, dtype);
-  cuda::flash_attention_forward(c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(),
-                                gv.data_ptr<T>(), gpu_lengths_ptr, c.causal, scale,
-                                gout.data_ptr<T>(), glse.data_ptr<T>());
+  kernels::flash_attention_forward<Device::CUDA>(
+      c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(), gv.data_ptr<T>(),
+      gpu_lengths_ptr, c.causal, scale, gout.data_ptr<T>(), glse.data_ptr<T>());
   expect_close(out, gout, out_tol, "out");
   expect_close(lse, glse, out_tol, "lse");
 
   // Backward, both from the CPU's out and lse.
   Tensor dq = Tensor::empty(q_shape, dtype), dk = Tensor::empty(kv_shape, dtype),
          dv = Tensor::empty(kv_shape, dtype);
-  cpu::flash_attention_backward(c.B, c.H, c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(),
-                                v.data_ptr<T>(), out.data_ptr<T>(), dout.data_ptr<T>(),
-                                lse.data_ptr<T>(), cpu_lengths_ptr, c.causal, scale,
-                                dq.data_ptr<T>(), dk.data_ptr<T>(), dv.data_ptr<T>());
+  kernels::flash_attention_backward<Device::CPU>(
+      c.B, c.H, c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(), v.data_ptr<T>(),
+      out.data_ptr<T>(), dout.data_ptr<T>(), lse.data_ptr<T>(), cpu_lengths_ptr, c.causal, scale,
+      dq.data_ptr<T>(), dk.data_ptr<T>(), dv.data_ptr<T>());
   Tensor gout_cpu = gpu(out), glse_cpu = gpu(lse);
   Tensor gdq = gpu_empty(q_shape, dtype), gdk = gpu_empty(kv_shape, dtype),
          gdv = gpu_empty(kv_shape, dtype);
-  cuda::flash_attention_backward(c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(),
-                                 gv.data_ptr<T>(), gout_cpu.data_ptr<T>(), gdout.data_ptr<T>(),
-                                 glse_cpu.data_ptr<T>(), gpu_lengths_ptr, c.causal, scale,
-                                 gdq.data_ptr<T>(), gdk.data_ptr<T>(), gdv.data_ptr<T>());
+  kernels::flash_attention_backward<Device::CUDA>(
+      c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(), gv.data_ptr<T>(),
+      gout_cpu.data_ptr<T>(), gdout.data_ptr<T>(), glse_cpu.data_ptr<T>(), gpu_lengths_ptr,
+      c.causal, scale, gdq.data_ptr<T>(), gdk.data_ptr<T>(), gdv.data_ptr<T>());
   expect_close(dq, gdq, grad_tol, "dq");
   expect_close(dk, gdk, grad_tol, "dk");
   expect_close(dv, gdv, grad_tol, "dv");
@@ -149,10 +149,10 @@ void check_case(const FlashCase& c, uint64_t seed) {
   // No atomics: a second backward gives the same bits.
   Tensor gdq2 = gpu_empty(q_shape, dtype), gdk2 = gpu_empty(kv_shape, dtype),
          gdv2 = gpu_empty(kv_shape, dtype);
-  cuda::flash_attention_backward(c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(),
-                                 gv.data_ptr<T>(), gout_cpu.data_ptr<T>(), gdout.data_ptr<T>(),
-                                 glse_cpu.data_ptr<T>(), gpu_lengths_ptr, c.causal, scale,
-                                 gdq2.data_ptr<T>(), gdk2.data_ptr<T>(), gdv2.data_ptr<T>());
+  kernels::flash_attention_backward<Device::CUDA>(
+      c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(), gv.data_ptr<T>(),
+      gout_cpu.data_ptr<T>(), gdout.data_ptr<T>(), glse_cpu.data_ptr<T>(), gpu_lengths_ptr,
+      c.causal, scale, gdq2.data_ptr<T>(), gdk2.data_ptr<T>(), gdv2.data_ptr<T>());
   EXPECT_EQ(gdq.to_vector<T>(), gdq2.to_vector<T>());
   EXPECT_EQ(gdk.to_vector<T>(), gdk2.to_vector<T>());
   EXPECT_EQ(gdv.to_vector<T>(), gdv2.to_vector<T>());
@@ -184,17 +184,17 @@ TEST(CudaFlashAttention, HeadDimAbove128Throws) {
   ATTN_REQUIRE_GPU();
   // The check comes before any pointer is touched.
   try {
-    cuda::flash_attention_forward(1, 1, 1, 1, 129, static_cast<const float*>(nullptr), nullptr,
-                                  nullptr, nullptr, false, 1.0f, nullptr, nullptr);
+    kernels::flash_attention_forward<Device::CUDA, float>(
+        1, 1, 1, 1, 129, nullptr, nullptr, nullptr, nullptr, false, 1.0f, nullptr, nullptr);
     FAIL() << "no error for D = 129";
   } catch (const attn::Error& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("flash_attention_forward"), std::string::npos) << what;
     EXPECT_NE(what.find("129"), std::string::npos) << what;
   }
-  EXPECT_THROW(cuda::flash_attention_backward(1, 1, 1, 1, 200, static_cast<const double*>(nullptr),
-                                              nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                              false, 1.0, nullptr, nullptr, nullptr),
+  EXPECT_THROW((kernels::flash_attention_backward<Device::CUDA, double>(
+                   1, 1, 1, 1, 200, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                   false, 1.0, nullptr, nullptr, nullptr)),
                attn::Error);
 }
 

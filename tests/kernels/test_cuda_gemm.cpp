@@ -32,18 +32,20 @@
 #include <string>
 #include <type_traits>
 
-#include "kernels/cpu.h"
-#include "kernels/cuda.h"
+#include "kernels/cuda/gemm_teaching.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/matmul.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace {
 
+using attn::Device;
 using attn::Tensor;
 using attn_cuda_test::expect_close;
 using attn_cuda_test::gpu;
 using attn_cuda_test::gpu_empty;
 using attn_cuda_test::uniform;
-namespace cpu = attn::kernels::cpu;
+namespace kernels = attn::kernels;
 namespace cuda = attn::kernels::cuda;
 
 // fp32 dot products of length K: see the header.
@@ -98,11 +100,12 @@ void expect_gemm_matches_cpu(const Case& c, double tol, attn::Generator& g) {
   Tensor gA = gpu(A), gB = gpu(B), gC = gpu(C0);
   Tensor C = C0.clone();
 
-  cpu::gemm(c.trans_a, c.trans_b, c.batch, c.M, c.N, c.K, T(c.alpha), A.data_ptr<T>(), lda,
-            stride_a, B.data_ptr<T>(), ldb, stride_b, T(c.beta), C.data_ptr<T>(), ldc, stride_c);
-  cuda::gemm(c.trans_a, c.trans_b, c.batch, c.M, c.N, c.K, T(c.alpha), gA.data_ptr<T>(), lda,
-             stride_a, gB.data_ptr<T>(), ldb, stride_b, T(c.beta), gC.data_ptr<T>(), ldc,
-             stride_c);
+  kernels::gemm<Device::CPU>(c.trans_a, c.trans_b, c.batch, c.M, c.N, c.K, T(c.alpha),
+                             A.data_ptr<T>(), lda, stride_a, B.data_ptr<T>(), ldb, stride_b,
+                             T(c.beta), C.data_ptr<T>(), ldc, stride_c);
+  kernels::gemm<Device::CUDA>(c.trans_a, c.trans_b, c.batch, c.M, c.N, c.K, T(c.alpha),
+                              gA.data_ptr<T>(), lda, stride_a, gB.data_ptr<T>(), ldb, stride_b,
+                              T(c.beta), gC.data_ptr<T>(), ldc, stride_c);
   expect_close(C, gC, tol, describe(c));
 }
 
@@ -235,9 +238,9 @@ TEST(CudaGemm, EmptyShapesDoNothing) {
   Tensor gC = gpu(C0);
   float* c = gC.data_ptr<float>();
   const float* x = c;  // never read: every call below has nothing to do
-  cuda::gemm(false, false, 0, 2, 2, 2, 1.0f, x, 2, 4, x, 2, 4, 0.0f, c, 2, 4);
-  cuda::gemm(false, false, 1, 0, 2, 2, 1.0f, x, 2, 0, x, 2, 4, 0.0f, c, 2, 0);
-  cuda::gemm(false, false, 1, 2, 0, 2, 1.0f, x, 2, 4, x, 1, 0, 0.0f, c, 1, 0);
+  kernels::gemm<Device::CUDA>(false, false, 0, 2, 2, 2, 1.0f, x, 2, 4, x, 2, 4, 0.0f, c, 2, 4);
+  kernels::gemm<Device::CUDA>(false, false, 1, 0, 2, 2, 1.0f, x, 2, 0, x, 2, 4, 0.0f, c, 2, 0);
+  kernels::gemm<Device::CUDA>(false, false, 1, 2, 0, 2, 1.0f, x, 2, 4, x, 1, 0, 0.0f, c, 1, 0);
   expect_close(C0, gC, 0.0, "empty gemm wrote to C");
 }
 
@@ -246,8 +249,9 @@ TEST(CudaGemm, SharedOutputAcrossBatchThrows) {
   // stride_c = 0 with batch > 1 would have every matrix write the same C.
   Tensor gC = gpu_empty({4});
   float* c = gC.data_ptr<float>();
-  EXPECT_THROW(cuda::gemm(false, false, 2, 2, 2, 1, 1.0f, c, 1, 0, c, 2, 0, 0.0f, c, 2, 0),
-               attn::Error);
+  EXPECT_THROW(
+      kernels::gemm<Device::CUDA>(false, false, 2, 2, 2, 1, 1.0f, c, 1, 0, c, 2, 0, 0.0f, c, 2, 0),
+      attn::Error);
 }
 
 // --- the teaching GEMMs against cuBLAS ----------------------------------------
@@ -255,8 +259,9 @@ TEST(CudaGemm, SharedOutputAcrossBatchThrows) {
 // C = A @ B through cuBLAS: the reference for the teaching kernels.
 Tensor cublas_product(const Tensor& A, const Tensor& B, int64_t M, int64_t N, int64_t K) {
   Tensor C = gpu_empty({M, N});
-  cuda::gemm(false, false, 1, M, N, K, 1.0f, A.data_ptr<float>(), std::max<int64_t>(K, 1), 0,
-             B.data_ptr<float>(), N, 0, 0.0f, C.data_ptr<float>(), N, 0);
+  kernels::gemm<Device::CUDA>(false, false, 1, M, N, K, 1.0f, A.data_ptr<float>(),
+                              std::max<int64_t>(K, 1), 0, B.data_ptr<float>(), N, 0, 0.0f,
+                              C.data_ptr<float>(), N, 0);
   return C;
 }
 

@@ -7,6 +7,8 @@
 
 #include <attn/attn.h>
 
+#include "kernels/cuda/runtime.h"
+
 namespace {
 
 using attn::Tensor;

@@ -21,17 +21,23 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/additive_attention.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/layer_norm.h"
+#include "kernels/optimizer.h"
+#include "kernels/rnn_cells.h"
+#include "kernels/softmax.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace {
 
+using attn::Device;
 using attn::Tensor;
 using attn_cuda_test::expect_close;
 using attn_cuda_test::gpu;
 using attn_cuda_test::gpu_empty;
 using attn_cuda_test::uniform;
-namespace cpu = attn::kernels::cpu;
-namespace cuda = attn::kernels::cuda;
+namespace kernels = attn::kernels;
 
 template <typename T>
 attn::DType dtype_of() {
@@ -92,17 +98,18 @@ void check_softmax(const SoftmaxCase& c, bool log, bool masked, uint64_t seed) {
     for (int64_t k = 0; k < c.n; ++k) p[k * c.inner] = -std::numeric_limits<T>::infinity();
   }
   Tensor y = cpu_empty<T>(shape);
-  cpu::softmax_forward(ptr<T>(x), c.outer, c.n, c.inner, log, ptr<T>(y));
+  kernels::softmax_forward<Device::CPU>(ptr<T>(x), c.outer, c.n, c.inner, log, ptr<T>(y));
   Tensor x_gpu = gpu(x), y_gpu = gpu_empty(shape, dtype_of<T>());
-  cuda::softmax_forward(ptr<T>(x_gpu), c.outer, c.n, c.inner, log, ptr<T>(y_gpu));
+  kernels::softmax_forward<Device::CUDA>(ptr<T>(x_gpu), c.outer, c.n, c.inner, log, ptr<T>(y_gpu));
   expect_close(y, y_gpu, tolerance, "softmax forward");
 
   Tensor dy = uniform(shape, -1, 1, g, dtype_of<T>());
   Tensor dx = cpu_empty<T>(shape);
-  cpu::softmax_backward(ptr<T>(y), ptr<T>(dy), c.outer, c.n, c.inner, log, ptr<T>(dx));
+  kernels::softmax_backward<Device::CPU>(ptr<T>(y), ptr<T>(dy), c.outer, c.n, c.inner, log,
+                                         ptr<T>(dx));
   Tensor y_in = gpu(y), dy_gpu = gpu(dy), dx_gpu = gpu_empty(shape, dtype_of<T>());
-  cuda::softmax_backward(ptr<T>(y_in), ptr<T>(dy_gpu), c.outer, c.n, c.inner, log,
-                         ptr<T>(dx_gpu));
+  kernels::softmax_backward<Device::CUDA>(ptr<T>(y_in), ptr<T>(dy_gpu), c.outer, c.n, c.inner, log,
+                                          ptr<T>(dx_gpu));
   expect_close(dx, dx_gpu, tolerance, "softmax backward");
 }
 
@@ -143,9 +150,10 @@ TEST(CudaNn, SoftmaxColumnsDouble) {
 TEST(CudaNn, SoftmaxEmptyLaunchesNothing) {
   ATTN_REQUIRE_GPU();
   Tensor x = gpu_empty({0, 5, 1}), y = gpu_empty({0, 5, 1});
-  EXPECT_NO_THROW(cuda::softmax_forward(ptr<float>(x), 0, 5, 1, false, ptr<float>(y)));
-  EXPECT_NO_THROW(cuda::softmax_backward(ptr<float>(x), ptr<float>(x), 0, 5, 1, true,
-                                         ptr<float>(y)));
+  EXPECT_NO_THROW(
+      kernels::softmax_forward<Device::CUDA>(ptr<float>(x), 0, 5, 1, false, ptr<float>(y)));
+  EXPECT_NO_THROW(kernels::softmax_backward<Device::CUDA>(ptr<float>(x), ptr<float>(x), 0, 5, 1,
+                                                          true, ptr<float>(y)));
 }
 
 // --- layer norm -------------------------------------------------------------------
@@ -175,12 +183,12 @@ void check_layer_norm(int64_t rows, int64_t cols, Affine affine, double shift, u
   const T* beta_gpu_ptr = has_beta ? ptr<T>(beta_gpu) : nullptr;
 
   Tensor y = cpu_empty<T>({rows, cols}), mean = cpu_empty<T>({rows}), rstd = cpu_empty<T>({rows});
-  cpu::layer_norm_forward(ptr<T>(x), gamma_cpu_ptr, beta_cpu_ptr, rows, cols, eps, ptr<T>(y),
-                          ptr<T>(mean), ptr<T>(rstd));
+  kernels::layer_norm_forward<Device::CPU>(ptr<T>(x), gamma_cpu_ptr, beta_cpu_ptr, rows, cols, eps,
+                                           ptr<T>(y), ptr<T>(mean), ptr<T>(rstd));
   Tensor y_gpu = gpu_empty({rows, cols}, dtype_of<T>());
   Tensor mean_gpu = gpu_empty({rows}, dtype_of<T>()), rstd_gpu = gpu_empty({rows}, dtype_of<T>());
-  cuda::layer_norm_forward(ptr<T>(x_gpu), gamma_gpu_ptr, beta_gpu_ptr, rows, cols, eps,
-                           ptr<T>(y_gpu), ptr<T>(mean_gpu), ptr<T>(rstd_gpu));
+  kernels::layer_norm_forward<Device::CUDA>(ptr<T>(x_gpu), gamma_gpu_ptr, beta_gpu_ptr, rows, cols,
+                                            eps, ptr<T>(y_gpu), ptr<T>(mean_gpu), ptr<T>(rstd_gpu));
   expect_close(mean, mean_gpu, tol<T>(1e-6, 1e-12), "layer_norm mean");
   expect_close(rstd, rstd_gpu, tol<T>(1e-6, 1e-12), "layer_norm rstd");
   expect_close(y, y_gpu, tol<T>(2e-6, 1e-12), "layer_norm y");
@@ -190,17 +198,17 @@ void check_layer_norm(int64_t rows, int64_t cols, Affine affine, double shift, u
   Tensor dy = uniform({rows, cols}, -1, 1, g, dtype_of<T>());
   Tensor dx = cpu_empty<T>({rows, cols}), dgamma = cpu_empty<T>({cols}),
          dbeta = cpu_empty<T>({cols});
-  cpu::layer_norm_backward(ptr<T>(dy), ptr<T>(x), gamma_cpu_ptr, ptr<T>(mean), ptr<T>(rstd), rows,
-                           cols, ptr<T>(dx), has_gamma ? ptr<T>(dgamma) : nullptr,
-                           has_beta ? ptr<T>(dbeta) : nullptr);
+  kernels::layer_norm_backward<Device::CPU>(
+      ptr<T>(dy), ptr<T>(x), gamma_cpu_ptr, ptr<T>(mean), ptr<T>(rstd), rows, cols, ptr<T>(dx),
+      has_gamma ? ptr<T>(dgamma) : nullptr, has_beta ? ptr<T>(dbeta) : nullptr);
   Tensor dy_gpu = gpu(dy), mean_in = gpu(mean), rstd_in = gpu(rstd);
   Tensor dx_gpu = gpu_empty({rows, cols}, dtype_of<T>());
   Tensor dgamma_gpu = gpu_empty({cols}, dtype_of<T>());
   Tensor dbeta_gpu = gpu_empty({cols}, dtype_of<T>());
-  cuda::layer_norm_backward(ptr<T>(dy_gpu), ptr<T>(x_gpu), gamma_gpu_ptr, ptr<T>(mean_in),
-                            ptr<T>(rstd_in), rows, cols, ptr<T>(dx_gpu),
-                            has_gamma ? ptr<T>(dgamma_gpu) : nullptr,
-                            has_beta ? ptr<T>(dbeta_gpu) : nullptr);
+  kernels::layer_norm_backward<Device::CUDA>(
+      ptr<T>(dy_gpu), ptr<T>(x_gpu), gamma_gpu_ptr, ptr<T>(mean_in), ptr<T>(rstd_in), rows, cols,
+      ptr<T>(dx_gpu), has_gamma ? ptr<T>(dgamma_gpu) : nullptr,
+      has_beta ? ptr<T>(dbeta_gpu) : nullptr);
   expect_close(dx, dx_gpu, tol<T>(1e-5, 1e-12), "layer_norm dx");
   if (has_gamma) expect_close(dgamma, dgamma_gpu, tol<T>(2e-6, 1e-12), "layer_norm dgamma");
   if (has_beta) expect_close(dbeta, dbeta_gpu, tol<T>(2e-6, 1e-12), "layer_norm dbeta");
@@ -260,25 +268,27 @@ void check_cross_entropy(int64_t rows, int64_t classes, double smoothing, int64_
   }  // otherwise ignore_index is a class id, and the rows that drew it are ignored
 
   Tensor loss = cpu_empty<T>({rows}), lse = cpu_empty<T>({rows});
-  cpu::cross_entropy_forward(ptr<T>(logits), target.data_ptr<int64_t>(), rows, classes,
-                             ignore_index, eps, ptr<T>(loss), ptr<T>(lse));
+  kernels::cross_entropy_forward<Device::CPU>(ptr<T>(logits), target.data_ptr<int64_t>(), rows,
+                                              classes, ignore_index, eps, ptr<T>(loss),
+                                              ptr<T>(lse));
   Tensor logits_gpu = gpu(logits), target_gpu = target.to(attn::kCUDA);
   Tensor loss_gpu = gpu_empty({rows}, dtype_of<T>()), lse_gpu = gpu_empty({rows}, dtype_of<T>());
-  cuda::cross_entropy_forward(ptr<T>(logits_gpu), target_gpu.data_ptr<int64_t>(), rows, classes,
-                              ignore_index, eps, ptr<T>(loss_gpu), ptr<T>(lse_gpu));
+  kernels::cross_entropy_forward<Device::CUDA>(ptr<T>(logits_gpu), target_gpu.data_ptr<int64_t>(),
+                                               rows, classes, ignore_index, eps, ptr<T>(loss_gpu),
+                                               ptr<T>(lse_gpu));
   expect_close(loss, loss_gpu, tolerance, "cross_entropy loss");
   expect_close(lse, lse_gpu, tolerance, "cross_entropy lse");
 
   Tensor row_grad = uniform({rows}, -1, 1, g, dtype_of<T>());
   Tensor dlogits = cpu_empty<T>({rows, classes});
-  cpu::cross_entropy_backward(ptr<T>(logits), target.data_ptr<int64_t>(), ptr<T>(lse),
-                              ptr<T>(row_grad), rows, classes, ignore_index, eps,
-                              ptr<T>(dlogits));
+  kernels::cross_entropy_backward<Device::CPU>(ptr<T>(logits), target.data_ptr<int64_t>(),
+                                               ptr<T>(lse), ptr<T>(row_grad), rows, classes,
+                                               ignore_index, eps, ptr<T>(dlogits));
   Tensor lse_in = gpu(lse), row_grad_gpu = gpu(row_grad);
   Tensor dlogits_gpu = gpu_empty({rows, classes}, dtype_of<T>());
-  cuda::cross_entropy_backward(ptr<T>(logits_gpu), target_gpu.data_ptr<int64_t>(),
-                               ptr<T>(lse_in), ptr<T>(row_grad_gpu), rows, classes, ignore_index,
-                               eps, ptr<T>(dlogits_gpu));
+  kernels::cross_entropy_backward<Device::CUDA>(ptr<T>(logits_gpu), target_gpu.data_ptr<int64_t>(),
+                                                ptr<T>(lse_in), ptr<T>(row_grad_gpu), rows, classes,
+                                                ignore_index, eps, ptr<T>(dlogits_gpu));
   expect_close(dlogits, dlogits_gpu, tolerance, "cross_entropy dlogits");
 }
 
@@ -317,8 +327,8 @@ TEST(CudaNn, CrossEntropyAllIgnoredGivesZeroLoss) {
   Tensor logits = gpu_empty({3, 4});
   Tensor target = attn::full({3}, -100, attn::kInt64).to(attn::kCUDA);
   Tensor loss = gpu_empty({3}), lse = gpu_empty({3});
-  cuda::cross_entropy_forward(ptr<float>(logits), target.data_ptr<int64_t>(), 3, 4, -100, 0.1f,
-                              ptr<float>(loss), ptr<float>(lse));
+  kernels::cross_entropy_forward<Device::CUDA>(ptr<float>(logits), target.data_ptr<int64_t>(), 3, 4,
+                                               -100, 0.1f, ptr<float>(loss), ptr<float>(lse));
   EXPECT_EQ(loss.to_vector<float>(), std::vector<float>(3, 0.0f));
 }
 
@@ -344,14 +354,15 @@ void check_gru(int64_t batch, int64_t H, int64_t gi_extra, int64_t gh_extra, uin
   Tensor gi_gpu = gpu(gi), gh_gpu = gpu(gh), h_gpu = gpu(h);
 
   Tensor h_new = cpu_empty<T>({batch, H}), saved = cpu_empty<T>({batch, 4 * H});
-  cpu::gru_cell_forward(batch, H, ptr<T>(gi) + gi_offset, gi_stride, ptr<T>(gh) + gh_offset,
-                        gh_stride, ptr<T>(h) + H, h_stride, ptr<T>(h_new), ptr<T>(saved));
+  kernels::gru_cell_fused_forward<Device::CPU>(batch, H, ptr<T>(gi) + gi_offset, gi_stride,
+                                               ptr<T>(gh) + gh_offset, gh_stride, ptr<T>(h) + H,
+                                               h_stride, ptr<T>(h_new), ptr<T>(saved));
   for (bool keep_saved : {false, true}) {
     Tensor h_new_gpu = gpu_empty({batch, H}, dtype_of<T>());
     Tensor saved_gpu = gpu_empty({batch, 4 * H}, dtype_of<T>());
-    cuda::gru_cell_forward(batch, H, ptr<T>(gi_gpu) + gi_offset, gi_stride,
-                           ptr<T>(gh_gpu) + gh_offset, gh_stride, ptr<T>(h_gpu) + H, h_stride,
-                           ptr<T>(h_new_gpu), keep_saved ? ptr<T>(saved_gpu) : nullptr);
+    kernels::gru_cell_fused_forward<Device::CUDA>(
+        batch, H, ptr<T>(gi_gpu) + gi_offset, gi_stride, ptr<T>(gh_gpu) + gh_offset, gh_stride,
+        ptr<T>(h_gpu) + H, h_stride, ptr<T>(h_new_gpu), keep_saved ? ptr<T>(saved_gpu) : nullptr);
     expect_close(h_new, h_new_gpu, tol<T>(1e-5, 1e-12), "gru h_new");
     if (keep_saved) expect_close(saved, saved_gpu, tol<T>(1e-5, 1e-12), "gru saved");
   }
@@ -359,14 +370,16 @@ void check_gru(int64_t batch, int64_t H, int64_t gi_extra, int64_t gh_extra, uin
   Tensor dh_new = uniform({batch, H}, -1, 1, g, dtype_of<T>());
   Tensor dgi = cpu_empty<T>({batch, 3 * H}), dgh = cpu_empty<T>({batch, 3 * H}),
          dh = cpu_empty<T>({batch, H});
-  cpu::gru_cell_backward(batch, H, ptr<T>(dh_new), ptr<T>(h) + H, h_stride, ptr<T>(saved),
-                         ptr<T>(dgi), ptr<T>(dgh), ptr<T>(dh));
+  kernels::gru_cell_fused_backward<Device::CPU>(batch, H, ptr<T>(dh_new), ptr<T>(h) + H, h_stride,
+                                                ptr<T>(saved), ptr<T>(dgi), ptr<T>(dgh),
+                                                ptr<T>(dh));
   Tensor dh_new_gpu = gpu(dh_new), saved_in = gpu(saved);
   Tensor dgi_gpu = gpu_empty({batch, 3 * H}, dtype_of<T>());
   Tensor dgh_gpu = gpu_empty({batch, 3 * H}, dtype_of<T>());
   Tensor dh_gpu = gpu_empty({batch, H}, dtype_of<T>());
-  cuda::gru_cell_backward(batch, H, ptr<T>(dh_new_gpu), ptr<T>(h_gpu) + H, h_stride,
-                          ptr<T>(saved_in), ptr<T>(dgi_gpu), ptr<T>(dgh_gpu), ptr<T>(dh_gpu));
+  kernels::gru_cell_fused_backward<Device::CUDA>(batch, H, ptr<T>(dh_new_gpu), ptr<T>(h_gpu) + H,
+                                                 h_stride, ptr<T>(saved_in), ptr<T>(dgi_gpu),
+                                                 ptr<T>(dgh_gpu), ptr<T>(dh_gpu));
   expect_close(dgi, dgi_gpu, tol<T>(2e-6, 1e-12), "gru dgi");
   expect_close(dgh, dgh_gpu, tol<T>(2e-6, 1e-12), "gru dgh");
   expect_close(dh, dh_gpu, tol<T>(2e-6, 1e-12), "gru dh");
@@ -393,17 +406,18 @@ void check_lstm(int64_t batch, int64_t H, int64_t gates_extra, bool side_by_side
   Tensor saved = cpu_empty<T>({batch, 5 * H});
   T* h_new = ptr<T>(h_out);
   T* c_new = side_by_side ? ptr<T>(h_out) + H : ptr<T>(c_out);
-  cpu::lstm_cell_forward(batch, H, ptr<T>(gates) + gates_offset, gates_stride, ptr<T>(c) + H,
-                         c_stride, h_new, c_new, out_stride, ptr<T>(saved));
+  kernels::lstm_cell_fused_forward<Device::CPU>(batch, H, ptr<T>(gates) + gates_offset,
+                                                gates_stride, ptr<T>(c) + H, c_stride, h_new, c_new,
+                                                out_stride, ptr<T>(saved));
   for (bool keep_saved : {false, true}) {
     Tensor h_out_gpu = gpu_empty(out_shape, dtype_of<T>());
     Tensor c_out_gpu = gpu_empty(out_shape, dtype_of<T>());
     Tensor saved_gpu = gpu_empty({batch, 5 * H}, dtype_of<T>());
     T* h_new_gpu = ptr<T>(h_out_gpu);
     T* c_new_gpu = side_by_side ? ptr<T>(h_out_gpu) + H : ptr<T>(c_out_gpu);
-    cuda::lstm_cell_forward(batch, H, ptr<T>(gates_gpu) + gates_offset, gates_stride,
-                            ptr<T>(c_gpu) + H, c_stride, h_new_gpu, c_new_gpu, out_stride,
-                            keep_saved ? ptr<T>(saved_gpu) : nullptr);
+    kernels::lstm_cell_fused_forward<Device::CUDA>(
+        batch, H, ptr<T>(gates_gpu) + gates_offset, gates_stride, ptr<T>(c_gpu) + H, c_stride,
+        h_new_gpu, c_new_gpu, out_stride, keep_saved ? ptr<T>(saved_gpu) : nullptr);
     expect_close(h_out, h_out_gpu, tol<T>(1e-5, 1e-12), "lstm h_new (and c_new side by side)");
     if (!side_by_side) expect_close(c_out, c_out_gpu, tol<T>(1e-5, 1e-12), "lstm c_new");
     if (keep_saved) expect_close(saved, saved_gpu, tol<T>(1e-5, 1e-12), "lstm saved");
@@ -412,14 +426,15 @@ void check_lstm(int64_t batch, int64_t H, int64_t gates_extra, bool side_by_side
   // dh_new and dc_new side by side in one (batch, 2H) buffer (d_stride 2H).
   Tensor d_new = uniform({batch, 2 * H}, -1, 1, g, dtype_of<T>());
   Tensor dgates = cpu_empty<T>({batch, 4 * H}), dc = cpu_empty<T>({batch, H});
-  cpu::lstm_cell_backward(batch, H, ptr<T>(d_new), ptr<T>(d_new) + H, 2 * H, ptr<T>(c) + H,
-                          c_stride, ptr<T>(saved), ptr<T>(dgates), ptr<T>(dc));
+  kernels::lstm_cell_fused_backward<Device::CPU>(batch, H, ptr<T>(d_new), ptr<T>(d_new) + H, 2 * H,
+                                                 ptr<T>(c) + H, c_stride, ptr<T>(saved),
+                                                 ptr<T>(dgates), ptr<T>(dc));
   Tensor d_new_gpu = gpu(d_new), saved_in = gpu(saved);
   Tensor dgates_gpu = gpu_empty({batch, 4 * H}, dtype_of<T>());
   Tensor dc_gpu = gpu_empty({batch, H}, dtype_of<T>());
-  cuda::lstm_cell_backward(batch, H, ptr<T>(d_new_gpu), ptr<T>(d_new_gpu) + H, 2 * H,
-                           ptr<T>(c_gpu) + H, c_stride, ptr<T>(saved_in), ptr<T>(dgates_gpu),
-                           ptr<T>(dc_gpu));
+  kernels::lstm_cell_fused_backward<Device::CUDA>(
+      batch, H, ptr<T>(d_new_gpu), ptr<T>(d_new_gpu) + H, 2 * H, ptr<T>(c_gpu) + H, c_stride,
+      ptr<T>(saved_in), ptr<T>(dgates_gpu), ptr<T>(dc_gpu));
   expect_close(dgates, dgates_gpu, tol<T>(2e-6, 1e-12), "lstm dgates");
   expect_close(dc, dc_gpu, tol<T>(2e-6, 1e-12), "lstm dc");
 }
@@ -465,19 +480,21 @@ void check_additive(int64_t B, int64_t S, int64_t A, uint64_t seed) {
   Tensor keys_gpu = gpu(keys), query_gpu = gpu(query), v_gpu = gpu(v);
 
   Tensor hidden = cpu_empty<T>({B, S, A}), scores = cpu_empty<T>({B, S});
-  cpu::additive_scores_forward(ptr<T>(keys), ptr<T>(query), ptr<T>(v), B, S, A, ptr<T>(hidden),
-                               ptr<T>(scores));
+  kernels::additive_attention_scores_forward<Device::CPU>(ptr<T>(keys), ptr<T>(query), ptr<T>(v), B,
+                                                          S, A, ptr<T>(hidden), ptr<T>(scores));
   Tensor hidden_gpu = gpu_empty({B, S, A}, dtype_of<T>());
   Tensor scores_gpu = gpu_empty({B, S}, dtype_of<T>());
-  cuda::additive_scores_forward(ptr<T>(keys_gpu), ptr<T>(query_gpu), ptr<T>(v_gpu), B, S, A,
-                                ptr<T>(hidden_gpu), ptr<T>(scores_gpu));
+  kernels::additive_attention_scores_forward<Device::CUDA>(ptr<T>(keys_gpu), ptr<T>(query_gpu),
+                                                           ptr<T>(v_gpu), B, S, A,
+                                                           ptr<T>(hidden_gpu), ptr<T>(scores_gpu));
   expect_close(hidden, hidden_gpu, tol<T>(1e-6, 1e-12), "additive hidden");
   expect_close(scores, scores_gpu, tol<T>(1e-5, 1e-12), "additive scores");
 
   Tensor dscores = uniform({B, S}, -1, 1, g, dtype_of<T>());
   Tensor dkeys = cpu_empty<T>({B, S, A}), dquery = cpu_empty<T>({B, A}), dv = cpu_empty<T>({A});
-  cpu::additive_scores_backward(ptr<T>(dscores), ptr<T>(hidden), ptr<T>(v), B, S, A,
-                                ptr<T>(dkeys), ptr<T>(dquery), ptr<T>(dv));
+  kernels::additive_attention_scores_backward<Device::CPU>(ptr<T>(dscores), ptr<T>(hidden),
+                                                           ptr<T>(v), B, S, A, ptr<T>(dkeys),
+                                                           ptr<T>(dquery), ptr<T>(dv));
   Tensor dscores_gpu = gpu(dscores), hidden_in = gpu(hidden);
   // Every output, then each alone (the others null).
   for (int wanted = 0; wanted < 4; ++wanted) {
@@ -487,10 +504,10 @@ void check_additive(int64_t B, int64_t S, int64_t A, uint64_t seed) {
     const bool want_v = wanted == 0 || wanted == 3;
     Tensor dkeys_gpu = gpu_empty({B, S, A}, dtype_of<T>());
     Tensor dquery_gpu = gpu_empty({B, A}, dtype_of<T>()), dv_gpu = gpu_empty({A}, dtype_of<T>());
-    cuda::additive_scores_backward(ptr<T>(dscores_gpu), ptr<T>(hidden_in), ptr<T>(v_gpu), B, S, A,
-                                   want_keys ? ptr<T>(dkeys_gpu) : nullptr,
-                                   want_query ? ptr<T>(dquery_gpu) : nullptr,
-                                   want_v ? ptr<T>(dv_gpu) : nullptr);
+    kernels::additive_attention_scores_backward<Device::CUDA>(
+        ptr<T>(dscores_gpu), ptr<T>(hidden_in), ptr<T>(v_gpu), B, S, A,
+        want_keys ? ptr<T>(dkeys_gpu) : nullptr, want_query ? ptr<T>(dquery_gpu) : nullptr,
+        want_v ? ptr<T>(dv_gpu) : nullptr);
     if (want_keys) expect_close(dkeys, dkeys_gpu, tol<T>(1e-6, 1e-12), "additive dkeys");
     if (want_query) expect_close(dquery, dquery_gpu, tol<T>(1e-5, 1e-12), "additive dquery");
     if (want_v) expect_close(dv, dv_gpu, tol<T>(2e-5, 1e-12), "additive dv");
@@ -544,8 +561,9 @@ void check_adam(bool decoupled, double weight_decay, int64_t n, uint64_t seed) {
     s.decoupled = decoupled;
     Tensor grad = uniform({n}, -1, 1, g, dtype_of<T>());
     Tensor grad_gpu = gpu(grad);
-    cpu::adam_step(n, ptr<T>(p), ptr<T>(grad), ptr<T>(m), ptr<T>(v), s);
-    cuda::adam_step(n, ptr<T>(p_gpu), ptr<T>(grad_gpu), ptr<T>(m_gpu), ptr<T>(v_gpu), s);
+    kernels::adam_step<Device::CPU>(n, ptr<T>(p), ptr<T>(grad), ptr<T>(m), ptr<T>(v), s);
+    kernels::adam_step<Device::CUDA>(n, ptr<T>(p_gpu), ptr<T>(grad_gpu), ptr<T>(m_gpu),
+                                     ptr<T>(v_gpu), s);
   }
   expect_close(p, p_gpu, tolerance, "adam p");
   expect_close(m, m_gpu, tolerance, "adam exp_avg");
@@ -574,8 +592,10 @@ void check_sgd(double momentum, double dampening, bool nesterov, double weight_d
     s.first = step == 0;
     Tensor grad = uniform({n}, -1, 1, g, dtype_of<T>());
     Tensor grad_gpu = gpu(grad);
-    cpu::sgd_step(n, ptr<T>(p), ptr<T>(grad), use_buffer ? ptr<T>(buf) : nullptr, s);
-    cuda::sgd_step(n, ptr<T>(p_gpu), ptr<T>(grad_gpu), use_buffer ? ptr<T>(buf_gpu) : nullptr, s);
+    kernels::sgd_step<Device::CPU>(n, ptr<T>(p), ptr<T>(grad), use_buffer ? ptr<T>(buf) : nullptr,
+                                   s);
+    kernels::sgd_step<Device::CUDA>(n, ptr<T>(p_gpu), ptr<T>(grad_gpu),
+                                    use_buffer ? ptr<T>(buf_gpu) : nullptr, s);
   }
   expect_close(p, p_gpu, tolerance, "sgd p");
   if (use_buffer) expect_close(buf, buf_gpu, tolerance, "sgd momentum buffer");

@@ -2,7 +2,7 @@
 //
 // test_cuda_elementwise.cpp, test_cuda_nn.cpp and the others check each CUDA
 // kernel against its CPU twin. This file checks the floor above: that every
-// autograd op sends a CUDA tensor to the CUDA kernels (kernels/device.h), makes
+// autograd op sends a CUDA tensor to the CUDA kernels (kernels/dispatch.h), makes
 // its outputs and gradients on the GPU, and gets the CPU's numbers, forward
 // and backward; then that a whole translator trains the same on both devices.
 //

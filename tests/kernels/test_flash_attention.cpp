@@ -20,13 +20,14 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu.h"
 #include "tests/kernels/kernel_test_util.h"
+#include "kernels/flash_attention.h"
 
 namespace attn_test {
 namespace {
 
-namespace cpu = attn::kernels::cpu;
+namespace kernels = attn::kernels;
+using attn::Device;
 
 // One attention problem: q (B, H, Tq, D), k and v (B, H, Tk, D).
 struct Case {
@@ -175,7 +176,7 @@ template <typename T>
 Result<T> run_forward(const Case& c, const Inputs<T>& in) {
   Result<T> r{std::vector<T>(static_cast<size_t>(c.q_size()), T(kNaN)),
               std::vector<T>(static_cast<size_t>(c.B * c.H * c.Tq), T(kNaN))};
-  cpu::flash_attention_forward(c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(),
+  kernels::flash_attention_forward<Device::CPU>(c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(),
                                c.lengths(), c.causal, static_cast<T>(c.scale()), r.out.data(),
                                r.lse.data());
   return r;
@@ -186,7 +187,7 @@ Gradient<T> run_backward(const Case& c, const Inputs<T>& in, const Result<T>& fw
                          const std::vector<T>& dout) {
   Gradient<T> g{std::vector<T>(in.q.size(), T(kNaN)), std::vector<T>(in.k.size(), T(kNaN)),
                 std::vector<T>(in.v.size(), T(kNaN))};
-  cpu::flash_attention_backward(c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(),
+  kernels::flash_attention_backward<Device::CPU>(c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(),
                                 fwd.out.data(), dout.data(), fwd.lse.data(), c.lengths(), c.causal,
                                 static_cast<T>(c.scale()), g.dq.data(), g.dk.data(), g.dv.data());
   return g;

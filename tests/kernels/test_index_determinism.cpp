@@ -15,13 +15,18 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cpu.h"
 #include "tests/kernels/kernel_test_util.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/index.h"
+#include "kernels/layer_norm.h"
+#include "kernels/reduce.h"
+#include "kernels/softmax.h"
 
 namespace attn_test {
 namespace {
 
-namespace cpu = attn::kernels::cpu;
+namespace kernels = attn::kernels;
+using attn::Device;
 
 // --- index_select / index_add ------------------------------------------------
 
@@ -56,7 +61,7 @@ TYPED_TEST(IndexKernels, IndexSelectMatchesReference) {
     for (size_t e = 0; e < src.size(); ++e) src[e] = static_cast<T>(e * 7 % 1001);
     const auto index = make_index(c.index_n, c.src_n, 29);
     std::vector<T> out(static_cast<size_t>(c.outer * c.index_n * c.inner), T(-1));
-    cpu::index_select(src.data(), c.outer, c.src_n, c.inner, index.data(), c.index_n, out.data());
+    kernels::index_select<Device::CPU>(src.data(), c.outer, c.src_n, c.inner, index.data(), c.index_n, out.data());
     for (int64_t o = 0; o < c.outer; ++o)
       for (int64_t j = 0; j < c.index_n; ++j)
         for (int64_t i = 0; i < c.inner; ++i)
@@ -80,7 +85,7 @@ TYPED_TEST(CpuKernels, IndexAddMatchesReference) {
       // dst is not cleared: start from nonzero values.
       const auto initial = random_vector<T>(c.outer * c.src_n * c.inner, -1, 1, 32);
       std::vector<T> dst = initial;
-      cpu::index_add(grad.data(), c.outer, c.index_n, c.inner, index.data(), skip, c.src_n,
+      kernels::index_add<Device::CPU>(grad.data(), c.outer, c.index_n, c.inner, index.data(), skip, c.src_n,
                      dst.data());
 
       // Serial loop in T, adds in order of j: must match bit for bit.
@@ -131,37 +136,37 @@ TEST(CpuKernelChecks, ResultsDoNotDependOnThreadCount) {
     std::vector<std::vector<float>> outs;
     std::vector<int64_t> argmax(cols);
     outs.emplace_back(rows);
-    cpu::sum_reduce(x.data(), rows, cols, 1, outs.back().data());
+    kernels::sum_reduce<Device::CPU>(x.data(), rows, cols, 1, outs.back().data());
     outs.emplace_back(cols);
-    cpu::sum_reduce(x.data(), 1, rows, cols, outs.back().data());
+    kernels::sum_reduce<Device::CPU>(x.data(), 1, rows, cols, outs.back().data());
     outs.emplace_back(3);
-    cpu::sum_reduce(big.data(), 3, 70000, 1, outs.back().data());
+    kernels::sum_reduce<Device::CPU>(big.data(), 3, 70000, 1, outs.back().data());
     outs.emplace_back(cols);
-    cpu::max_reduce(x.data(), 1, rows, cols, outs.back().data(), argmax.data());
+    kernels::max_reduce<Device::CPU>(x.data(), 1, rows, cols, outs.back().data(), argmax.data());
     outs.emplace_back(std::vector<float>(argmax.begin(), argmax.end()));
     for (bool log : {false, true}) {
       std::vector<float> y(x.size()), dx(x.size()), y2(x.size());
-      cpu::softmax_forward(x.data(), rows, cols, 1, log, y.data());
-      cpu::softmax_backward(y.data(), dy.data(), rows, cols, 1, log, dx.data());
-      cpu::softmax_forward(x.data(), 4, rows / 4, cols, log, y2.data());
+      kernels::softmax_forward<Device::CPU>(x.data(), rows, cols, 1, log, y.data());
+      kernels::softmax_backward<Device::CPU>(y.data(), dy.data(), rows, cols, 1, log, dx.data());
+      kernels::softmax_forward<Device::CPU>(x.data(), 4, rows / 4, cols, log, y2.data());
       outs.push_back(y);
       outs.push_back(dx);
       outs.push_back(y2);
     }
     std::vector<float> y(x.size()), mean(rows), rstd(rows), dx(x.size()), dg(cols), db(cols);
-    cpu::layer_norm_forward(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f, y.data(),
+    kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f, y.data(),
                             mean.data(), rstd.data());
-    cpu::layer_norm_backward(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows,
+    kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows,
                              cols, dx.data(), dg.data(), db.data());
     outs.insert(outs.end(), {y, mean, rstd, dx, dg, db});
     std::vector<float> loss(rows), lse(rows), dlogits(x.size());
-    cpu::cross_entropy_forward(x.data(), target.data(), rows, cols, -100, 0.1f, loss.data(),
+    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, cols, -100, 0.1f, loss.data(),
                                lse.data());
-    cpu::cross_entropy_backward(x.data(), target.data(), lse.data(), row_grad.data(), rows, cols,
+    kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(), row_grad.data(), rows, cols,
                                 -100, 0.1f, dlogits.data());
     outs.insert(outs.end(), {loss, lse, dlogits});
     std::vector<float> table(1000 * 64, 0.5f);
-    cpu::index_add(grad.data(), 1, 4096, 64, index.data(), 7, 1000, table.data());
+    kernels::index_add<Device::CPU>(grad.data(), 1, 4096, 64, index.data(), 7, 1000, table.data());
     outs.push_back(table);
     return outs;
   };
@@ -204,51 +209,51 @@ TEST(CpuKernelChecks, BatchEqualsRowByRow) {
   };
   const int64_t n = cols;
   check("sum_reduce", 1, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    cpu::sum_reduce(x.data() + r * n, count, n, 1, out.data() + r);
+    kernels::sum_reduce<Device::CPU>(x.data() + r * n, count, n, 1, out.data() + r);
   });
   check("max_reduce", 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
     std::vector<int64_t> arg(count);
-    cpu::max_reduce(x.data() + r * n, count, n, 1, out.data() + r, arg.data());
+    kernels::max_reduce<Device::CPU>(x.data() + r * n, count, n, 1, out.data() + r, arg.data());
     for (int64_t k = 0; k < count; ++k) out[rows + r + k] = static_cast<float>(arg[k]);
   });
   for (bool log : {false, true}) {
     check(log ? "log_softmax" : "softmax", n,
           [&](int64_t r, int64_t count, std::vector<float>& out) {
-            cpu::softmax_forward(x.data() + r * n, count, n, 1, log, out.data() + r * n);
+            kernels::softmax_forward<Device::CPU>(x.data() + r * n, count, n, 1, log, out.data() + r * n);
           });
     check(log ? "log_softmax backward" : "softmax backward", n,
           [&](int64_t r, int64_t count, std::vector<float>& out) {
             // x stands in for y: the kernel does not care where y came from.
-            cpu::softmax_backward(x.data() + r * n, dy.data() + r * n, count, n, 1, log,
+            kernels::softmax_backward<Device::CPU>(x.data() + r * n, dy.data() + r * n, count, n, 1, log,
                                   out.data() + r * n);
           });
   }
   check("layer_norm", n + 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
     float* mean = out.data() + rows * n + r;
     float* rstd = out.data() + rows * (n + 1) + r;
-    cpu::layer_norm_forward(x.data() + r * n, gamma.data(), beta.data(), count, n, 1e-5f,
+    kernels::layer_norm_forward<Device::CPU>(x.data() + r * n, gamma.data(), beta.data(), count, n, 1e-5f,
                             out.data() + r * n, mean, rstd);
   });
   std::vector<float> mean(rows), rstd(rows), y(rows * n);
-  cpu::layer_norm_forward(x.data(), gamma.data(), beta.data(), rows, n, 1e-5f, y.data(),
+  kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, n, 1e-5f, y.data(),
                           mean.data(), rstd.data());
   check("layer_norm backward dx", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    cpu::layer_norm_backward(dy.data() + r * n, x.data() + r * n, gamma.data(), mean.data() + r,
+    kernels::layer_norm_backward<Device::CPU>(dy.data() + r * n, x.data() + r * n, gamma.data(), mean.data() + r,
                              rstd.data() + r, count, n, out.data() + r * n,
                              static_cast<float*>(nullptr), static_cast<float*>(nullptr));
   });
   std::vector<float> loss(rows), lse(rows);
-  cpu::cross_entropy_forward(x.data(), target.data(), rows, n, -100, 0.1f, loss.data(), lse.data());
+  kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, n, -100, 0.1f, loss.data(), lse.data());
   check("cross_entropy", 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    cpu::cross_entropy_forward(x.data() + r * n, target.data() + r, count, n, -100, 0.1f,
+    kernels::cross_entropy_forward<Device::CPU>(x.data() + r * n, target.data() + r, count, n, -100, 0.1f,
                                out.data() + r, out.data() + rows + r);
   });
   check("cross_entropy backward", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    cpu::cross_entropy_backward(x.data() + r * n, target.data() + r, lse.data() + r,
+    kernels::cross_entropy_backward<Device::CPU>(x.data() + r * n, target.data() + r, lse.data() + r,
                                 row_grad.data() + r, count, n, -100, 0.1f, out.data() + r * n);
   });
   check("index_select", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    cpu::index_select(table.data(), 1, 1000, n, index.data() + r, count, out.data() + r * n);
+    kernels::index_select<Device::CPU>(table.data(), 1, 1000, n, index.data() + r, count, out.data() + r * n);
   });
 }
 

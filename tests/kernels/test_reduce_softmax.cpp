@@ -16,13 +16,15 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cpu.h"
 #include "tests/kernels/kernel_test_util.h"
+#include "kernels/reduce.h"
+#include "kernels/softmax.h"
 
 namespace attn_test {
 namespace {
 
-namespace cpu = attn::kernels::cpu;
+namespace kernels = attn::kernels;
+using attn::Device;
 
 // --- naive references --------------------------------------------------------
 
@@ -68,7 +70,7 @@ TYPED_TEST(CpuKernels, SumReduceMatchesReference) {
                  << "outer " << s.outer << " n " << s.n << " inner " << s.inner);
     const auto x = random_vector<T>(s.outer * s.n * s.inner, -1, 1, 1);
     std::vector<T> out(static_cast<size_t>(s.outer * s.inner), T(-7));
-    cpu::sum_reduce(x.data(), s.outer, s.n, s.inner, out.data());
+    kernels::sum_reduce<Device::CPU>(x.data(), s.outer, s.n, s.inner, out.data());
     EXPECT_TRUE(all_close(out, ref_sum(to_double(x), s), Tolerance<T>::value));
   }
 }
@@ -79,7 +81,7 @@ TEST(CpuKernelChecks, SumReduceFloatDoesNotDrift) {
   const int64_t n = 10'000'000;
   const std::vector<float> x(static_cast<size_t>(n), 0.1f);
   float out = 0;
-  cpu::sum_reduce(x.data(), 1, n, 1, &out);
+  kernels::sum_reduce<Device::CPU>(x.data(), 1, n, 1, &out);
   const double exact = static_cast<double>(n) * static_cast<double>(0.1f);
   EXPECT_EQ(out, static_cast<float>(exact));
 }
@@ -96,7 +98,7 @@ TYPED_TEST(CpuKernels, MaxReduceMatchesReferenceWithFirstArgmax) {
     for (auto& v : x) v = static_cast<T>(dist(gen));
     std::vector<T> out(static_cast<size_t>(s.outer * s.inner));
     std::vector<int64_t> arg(out.size(), -1);
-    cpu::max_reduce(x.data(), s.outer, s.n, s.inner, out.data(), arg.data());
+    kernels::max_reduce<Device::CPU>(x.data(), s.outer, s.n, s.inner, out.data(), arg.data());
     for (int64_t o = 0; o < s.outer; ++o) {
       for (int64_t i = 0; i < s.inner; ++i) {
         int64_t best = 0;
@@ -117,7 +119,7 @@ TYPED_TEST(CpuKernels, MaxReducePropagatesNaNAndHandlesInfinity) {
   const std::vector<T> x = {1, nan, 5, nan, nan, 3, 9, 1, -inf, -inf, -inf, -inf, 0, inf, 2, inf};
   std::vector<T> out(4);
   std::vector<int64_t> arg(4);
-  cpu::max_reduce(x.data(), 4, 4, 1, out.data(), arg.data());
+  kernels::max_reduce<Device::CPU>(x.data(), 4, 4, 1, out.data(), arg.data());
   EXPECT_TRUE(std::isnan(out[0]));
   EXPECT_EQ(arg[0], 1);
   EXPECT_TRUE(std::isnan(out[1]));
@@ -133,7 +135,7 @@ TYPED_TEST(CpuKernels, MaxReducePropagatesNaNAndHandlesInfinity) {
     for (int k = 0; k < 4; ++k) xt[k * 4 + r] = x[r * 4 + k];
   std::vector<T> out_t(4);
   std::vector<int64_t> arg_t(4);
-  cpu::max_reduce(xt.data(), 1, 4, 4, out_t.data(), arg_t.data());
+  kernels::max_reduce<Device::CPU>(xt.data(), 1, 4, 4, out_t.data(), arg_t.data());
   EXPECT_EQ(arg_t, arg);
   EXPECT_TRUE(std::isnan(out_t[0]) && std::isnan(out_t[1]));
   EXPECT_EQ(out_t[2], -inf);
@@ -150,12 +152,12 @@ TYPED_TEST(CpuKernels, SoftmaxForwardMatchesReference) {
                                         << s.inner << " log " << log);
       const auto x = random_vector<T>(s.outer * s.n * s.inner, -6, 6, 3);
       std::vector<T> y(x.size());
-      cpu::softmax_forward(x.data(), s.outer, s.n, s.inner, log, y.data());
+      kernels::softmax_forward<Device::CPU>(x.data(), s.outer, s.n, s.inner, log, y.data());
       EXPECT_TRUE(all_close(y, ref_softmax(to_double(x), s, log), Tolerance<T>::value));
       if (!log) {
         // Each row is a probability distribution.
         std::vector<T> sums(static_cast<size_t>(s.outer * s.inner));
-        cpu::sum_reduce(y.data(), s.outer, s.n, s.inner, sums.data());
+        kernels::sum_reduce<Device::CPU>(y.data(), s.outer, s.n, s.inner, sums.data());
         EXPECT_TRUE(all_close(sums, std::vector<double>(sums.size(), 1.0), Tolerance<T>::value));
       }
     }
@@ -171,7 +173,7 @@ TYPED_TEST(CpuKernels, SoftmaxForwardIsStableForLargeLogits) {
     for (bool log : {false, true}) {
       SCOPED_TRACE(::testing::Message() << "inner " << s.inner << " log " << log);
       std::vector<T> y(x.size());
-      cpu::softmax_forward(x.data(), s.outer, s.n, s.inner, log, y.data());
+      kernels::softmax_forward<Device::CPU>(x.data(), s.outer, s.n, s.inner, log, y.data());
       for (T v : y) ASSERT_TRUE(std::isfinite(v));
       // Full tolerance even at |x| = 10000: log_softmax must form (x − m) − log Σ,
       // not x − (m + log Σ), whose sum would round to ulp(10000) ≈ 1e-3 in float.
@@ -186,8 +188,8 @@ TYPED_TEST(CpuKernels, SoftmaxMaskedAndFullyMaskedRows) {
   // Row 0 masks two of four entries; row 1 masks all (PyTorch gives NaN).
   const std::vector<T> x = {1, -inf, 2, -inf, -inf, -inf, -inf, -inf};
   std::vector<T> y(8), logy(8);
-  cpu::softmax_forward(x.data(), 2, 4, 1, false, y.data());
-  cpu::softmax_forward(x.data(), 2, 4, 1, true, logy.data());
+  kernels::softmax_forward<Device::CPU>(x.data(), 2, 4, 1, false, y.data());
+  kernels::softmax_forward<Device::CPU>(x.data(), 2, 4, 1, true, logy.data());
   EXPECT_EQ(y[1], T(0));
   EXPECT_EQ(y[3], T(0));
   EXPECT_NEAR(static_cast<double>(y[0]), 1.0 / (1.0 + std::exp(1.0)), Tolerance<T>::value);
@@ -209,8 +211,8 @@ TYPED_TEST(CpuKernels, SoftmaxBackwardMatchesReference) {
       const auto x = random_vector<T>(s.outer * s.n * s.inner, -4, 4, 5);
       const auto dy = random_vector<T>(x.size(), -1, 1, 6);
       std::vector<T> y(x.size()), dx(x.size());
-      cpu::softmax_forward(x.data(), s.outer, s.n, s.inner, log, y.data());
-      cpu::softmax_backward(y.data(), dy.data(), s.outer, s.n, s.inner, log, dx.data());
+      kernels::softmax_forward<Device::CPU>(x.data(), s.outer, s.n, s.inner, log, y.data());
+      kernels::softmax_backward<Device::CPU>(y.data(), dy.data(), s.outer, s.n, s.inner, log, dx.data());
       const auto expected = ref_softmax_backward(to_double(x), to_double(dy), s, log);
       EXPECT_TRUE(all_close(dx, expected, 4 * Tolerance<T>::value));
     }
@@ -226,12 +228,12 @@ TEST(CpuKernelChecks, SoftmaxBackwardMatchesFiniteDifferences) {
       // f(x) = ⟨dy, softmax(x)⟩, whose gradient is the backward of dy.
       auto f = [&](const std::vector<double>& v) {
         std::vector<double> y(v.size());
-        cpu::softmax_forward(v.data(), s.outer, s.n, s.inner, log, y.data());
+        kernels::softmax_forward<Device::CPU>(v.data(), s.outer, s.n, s.inner, log, y.data());
         return dot(dy, y);
       };
       std::vector<double> y(x.size()), dx(x.size());
-      cpu::softmax_forward(x.data(), s.outer, s.n, s.inner, log, y.data());
-      cpu::softmax_backward(y.data(), dy.data(), s.outer, s.n, s.inner, log, dx.data());
+      kernels::softmax_forward<Device::CPU>(x.data(), s.outer, s.n, s.inner, log, y.data());
+      kernels::softmax_backward<Device::CPU>(y.data(), dy.data(), s.outer, s.n, s.inner, log, dx.data());
       EXPECT_TRUE(all_close(dx, numeric_grad(f, x), 1e-7));
     }
   }

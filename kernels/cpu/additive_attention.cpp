@@ -8,15 +8,19 @@
 //   d hidden = dscores[b, s] * v                   (the scores are a dot with v)
 //   d pre    = d hidden * (1 - hidden^2)           (tanh' = 1 - tanh^2)
 //   dkeys = d pre;  dquery = sum over s of d pre;  dv = sum over b, s of dscores * hidden
-#include "kernels/cpu.h"
+#include "kernels/additive_attention.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
 
-namespace attn::kernels::cpu {
+namespace attn::kernels {
 namespace {
 
-template <typename T>
-void forward_impl(const T* keys, const T* query, const T* v, int64_t B, int64_t S, int64_t A,
+using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
+
+}  // namespace
+
+template <Device D, typename T>
+void additive_attention_scores_forward(const T* keys, const T* query, const T* v, int64_t B, int64_t S, int64_t A,
                   T* hidden, T* scores) {
   parallel_for(B, S * A * 8, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
@@ -35,8 +39,8 @@ void forward_impl(const T* keys, const T* query, const T* v, int64_t B, int64_t 
   });
 }
 
-template <typename T>
-void backward_impl(const T* dscores, const T* hidden, const T* v, int64_t B, int64_t S, int64_t A,
+template <Device D, typename T>
+void additive_attention_scores_backward(const T* dscores, const T* hidden, const T* v, int64_t B, int64_t S, int64_t A,
                    T* dkeys, T* dquery, T* dv) {
   if (dkeys || dquery) {
     // Each sentence b is one thread's: dkeys and dquery rows have one owner.
@@ -70,24 +74,8 @@ void backward_impl(const T* dscores, const T* hidden, const T* v, int64_t B, int
   }
 }
 
-}  // namespace
+// The CPU definitions of kernels/additive_attention.h, for the element types it names.
+ATTN_INSTANTIATE_FLOATING(additive_attention_scores_forward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(additive_attention_scores_backward, Device::CPU)
 
-void additive_scores_forward(const float* keys, const float* query, const float* v, int64_t B,
-                             int64_t S, int64_t A, float* hidden, float* scores) {
-  forward_impl(keys, query, v, B, S, A, hidden, scores);
-}
-void additive_scores_forward(const double* keys, const double* query, const double* v, int64_t B,
-                             int64_t S, int64_t A, double* hidden, double* scores) {
-  forward_impl(keys, query, v, B, S, A, hidden, scores);
-}
-void additive_scores_backward(const float* dscores, const float* hidden, const float* v, int64_t B,
-                              int64_t S, int64_t A, float* dkeys, float* dquery, float* dv) {
-  backward_impl(dscores, hidden, v, B, S, A, dkeys, dquery, dv);
-}
-void additive_scores_backward(const double* dscores, const double* hidden, const double* v,
-                              int64_t B, int64_t S, int64_t A, double* dkeys, double* dquery,
-                              double* dv) {
-  backward_impl(dscores, hidden, v, B, S, A, dkeys, dquery, dv);
-}
-
-}  // namespace attn::kernels::cpu
+}  // namespace attn::kernels

@@ -1,5 +1,5 @@
 // Additive (Bahdanau) attention's scores on the GPU, e = v^T tanh(keys + query),
-// forward and backward fused. The twin of kernels/cpu/attention.cpp, whose
+// forward and backward fused. The twin of kernels/cpu/additive_attention.cpp, whose
 // header says why the fusion pays (three (B, S, A) temporaries never exist).
 //
 // Forward: one warp per (b, s). Score (b, s) is a dot product over A (the
@@ -30,11 +30,16 @@
 // sum of B · S terms drifts by that much).
 #include <cuda_runtime.h>
 
-#include "kernels/cuda.h"
+#include "kernels/additive_attention.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/runtime.h"
 
-namespace attn::kernels::cuda {
+namespace attn::kernels {
 namespace {
+
+using cuda::check_launch;
+using cuda::device_free;
+using cuda::device_malloc;
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -152,15 +157,6 @@ __global__ void v_totals_kernel(const double* partial, int64_t chunks, int64_t A
 // --- launchers ---------------------------------------------------------------
 
 template <typename T>
-void forward_impl(const T* keys, const T* query, const T* v, int64_t B, int64_t S, int64_t A,
-                  T* hidden, T* scores) {
-  if (B * S == 0) return;
-  forward_kernel<<<grid_for(ceil_div(B * S, kWarpsPerBlock)), kThreads>>>(keys, query, v, B, S, A,
-                                                                          hidden, scores);
-  check_launch("additive_scores forward_kernel");
-}
-
-template <typename T>
 void value_grad(const T* dscores, const T* hidden, int64_t rows, int64_t A, T* dv) {
   // rows == 0 still writes zeros, as the CPU does.
   const int64_t chunks = ceil_div(rows, kRowsPerChunk);
@@ -171,49 +167,43 @@ void value_grad(const T* dscores, const T* hidden, int64_t rows, int64_t A, T* d
   if (chunks > 0) {
     v_partials_kernel<<<grid_for(ceil_div(chunks * A, kThreads)), kThreads>>>(dscores, hidden, rows,
                                                                              A, chunks, partial);
-    check_launch("additive_scores v_partials_kernel");
+    check_launch("additive_attention_scores v_partials_kernel");
   }
   v_totals_kernel<<<grid_for(ceil_div(A, kThreads)), kThreads>>>(partial, chunks, A, dv);
   device_free(partial);
-  check_launch("additive_scores v_totals_kernel");
+  check_launch("additive_attention_scores v_totals_kernel");
 }
 
-template <typename T>
-void backward_impl(const T* dscores, const T* hidden, const T* v, int64_t B, int64_t S, int64_t A,
-                   T* dkeys, T* dquery, T* dv) {
+}  // namespace
+
+template <Device D, typename T>
+void additive_attention_scores_forward(const T* keys, const T* query, const T* v, int64_t B,
+                                       int64_t S, int64_t A, T* hidden, T* scores) {
+  if (B * S == 0) return;
+  forward_kernel<<<grid_for(ceil_div(B * S, kWarpsPerBlock)), kThreads>>>(keys, query, v, B, S, A,
+                                                                          hidden, scores);
+  check_launch("additive_attention_scores forward_kernel");
+}
+
+template <Device D, typename T>
+void additive_attention_scores_backward(const T* dscores, const T* hidden, const T* v, int64_t B,
+                                        int64_t S, int64_t A, T* dkeys, T* dquery, T* dv) {
   if (A == 0) return;
   const int64_t rows = B * S;
   if (dkeys != nullptr && rows > 0) {
     keys_grad_kernel<<<grid_for(ceil_div(rows * A, kThreads)), kThreads>>>(dscores, hidden, v,
                                                                           rows, A, dkeys);
-    check_launch("additive_scores keys_grad_kernel");
+    check_launch("additive_attention_scores keys_grad_kernel");
   }
   if (dquery != nullptr && B > 0) {
     query_grad_kernel<<<grid_for(ceil_div(B * A, kThreads)), kThreads>>>(dscores, hidden, v, B, S,
                                                                         A, dquery);
-    check_launch("additive_scores query_grad_kernel");
+    check_launch("additive_attention_scores query_grad_kernel");
   }
   if (dv != nullptr) value_grad(dscores, hidden, rows, A, dv);
 }
 
-}  // namespace
+ATTN_INSTANTIATE_FLOATING(additive_attention_scores_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(additive_attention_scores_backward, Device::CUDA)
 
-void additive_scores_forward(const float* keys, const float* query, const float* v, int64_t B,
-                             int64_t S, int64_t A, float* hidden, float* scores) {
-  forward_impl(keys, query, v, B, S, A, hidden, scores);
-}
-void additive_scores_forward(const double* keys, const double* query, const double* v, int64_t B,
-                             int64_t S, int64_t A, double* hidden, double* scores) {
-  forward_impl(keys, query, v, B, S, A, hidden, scores);
-}
-void additive_scores_backward(const float* dscores, const float* hidden, const float* v, int64_t B,
-                              int64_t S, int64_t A, float* dkeys, float* dquery, float* dv) {
-  backward_impl(dscores, hidden, v, B, S, A, dkeys, dquery, dv);
-}
-void additive_scores_backward(const double* dscores, const double* hidden, const double* v,
-                              int64_t B, int64_t S, int64_t A, double* dkeys, double* dquery,
-                              double* dv) {
-  backward_impl(dscores, hidden, v, B, S, A, dkeys, dquery, dv);
-}
-
-}  // namespace attn::kernels::cuda
+}  // namespace attn::kernels

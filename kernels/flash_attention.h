@@ -1,0 +1,40 @@
+// Fused scaled dot-product attention, softmax(q k^T * scale) v, computed the
+// FlashAttention way (Dao et al. 2022): each query row meets the keys in
+// blocks with an online softmax (running max and sum), so the (Tq, Tk) score
+// matrix is never stored. docs/13-attention-on-the-gpu.md walks through it.
+// The op is attn::flash_attention (autograd/ops_flash_attention.cpp).
+//
+// Declared once, for every device D and element type T (float, double); the
+// definitions are kernels/cpu/flash_attention.cpp and kernels/cuda/flash_attention.cu.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace attn::kernels {
+
+//   q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, D), out (B, H, Tq, D), all contiguous.
+//   key_lengths (B) or null: key j of batch b is visible only when j < key_lengths[b]
+//     (the padding mask of nn/scaled_dot_product_attention.h).
+//   causal: query i sees keys j <= i + (Tk - Tq) (aligned at the end, so a
+//     decoder step with a KV cache, Tq = 1, sees every cached key).
+//   lse (B, H, Tq): log-sum-exp of each row's visible scores, for the backward;
+//     -inf for a row that sees no key, whose output is then 0 (as the composed
+//     path's fully masked rows).
+template <Device Dev, typename T>
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
+                             const T* k, const T* v, const int64_t* key_lengths, bool causal,
+                             T scale, T* out, T* lse);
+
+// The backward recomputes the scores block by block from q, k and lse:
+//   P = exp(S - lse),  dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),
+//   dQ = dS K * scale,  dK = dS^T Q * scale.
+// dq, dk, dv have the shapes of q, k, v and are overwritten.
+template <Device Dev, typename T>
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
+                              const T* k, const T* v, const T* out, const T* dout, const T* lse,
+                              const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk,
+                              T* dv);
+
+}  // namespace attn::kernels
