@@ -1,6 +1,8 @@
 // `attn gradcheck`: runs the finite-difference check of every registered op
 // (autograd/gradcheck_cases.cpp) and prints one row per op. Exits non-zero
-// if any case fails, so it can stand in a script or CI.
+// if any case fails, so it can stand in a script or CI. `--list` prints the
+// cases instead, each with the backward nodes its graph records, and the
+// nodes no case covers here, with the reason (gradcheck_exclusions()).
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -21,6 +23,7 @@ int run_gradcheck(int argc, char** argv) {
                            "in float64");
   options.add_options()
       ("op", "only the cases of this op (e.g. matmul)", cxxopts::value<std::string>())
+      ("list", "list the cases and the backward nodes each one's graph records; run nothing")
       ("eps", "finite-difference step (a case with its own step keeps it unless this is given)",
        cxxopts::value<double>()->default_value("1e-6"))
       ("rtol", "relative tolerance", cxxopts::value<double>()->default_value("1e-6"))
@@ -42,6 +45,30 @@ int run_gradcheck(int argc, char** argv) {
   check.rtol = args["rtol"].as<double>();
   std::string only = args.count("op") ? args["op"].as<std::string>() : "";
   const std::vector<GradcheckCase>& cases = gradcheck_cases();
+
+  if (args.count("list")) {
+    int listed = 0;
+    std::printf("%4s  %-26s %-46s  %s\n", "case", "op", "shapes", "backward nodes in its graph");
+    for (size_t index = 0; index < cases.size(); ++index) {
+      const GradcheckCase& c = cases[index];
+      if (!only.empty() && c.op != only) continue;
+      Generator generator(args["seed"].as<uint64_t>() + index + 1);
+      std::string nodes;
+      for (const std::string& name : case_node_names(c, generator)) {
+        nodes += (nodes.empty() ? "" : " ") + name;
+      }
+      std::printf("%4zu  %-26s %-46s  %s\n", index, c.op.c_str(), c.shapes.c_str(), nodes.c_str());
+      ++listed;
+    }
+    for (const GradcheckExclusion& e : gradcheck_exclusions()) {
+      std::printf("no case: %s: %s\n", e.node.c_str(), e.reason.c_str());
+    }
+    if (listed == 0) {
+      std::cerr << "attn gradcheck: no case for op '" << only << "'\n";
+      return 2;
+    }
+    return 0;
+  }
 
   // One row per op: every case of that op, its shapes, the worst errors.
   struct OpRow {
