@@ -47,7 +47,11 @@ int run_gradcheck(int argc, char** argv) {
   const std::vector<GradcheckCase>& cases = gradcheck_cases();
 
   if (args.count("list")) {
-    int listed = 0;
+    if (!only.empty() && std::none_of(cases.begin(), cases.end(),
+                                      [&](const GradcheckCase& c) { return c.op == only; })) {
+      std::cerr << "attn gradcheck: no case for op '" << only << "'\n";
+      return 2;
+    }
     std::printf("%4s  %-26s %-46s  %s\n", "case", "op", "shapes", "backward nodes in its graph");
     for (size_t index = 0; index < cases.size(); ++index) {
       const GradcheckCase& c = cases[index];
@@ -58,14 +62,9 @@ int run_gradcheck(int argc, char** argv) {
         nodes += (nodes.empty() ? "" : " ") + name;
       }
       std::printf("%4zu  %-26s %-46s  %s\n", index, c.op.c_str(), c.shapes.c_str(), nodes.c_str());
-      ++listed;
     }
     for (const GradcheckExclusion& e : gradcheck_exclusions()) {
       std::printf("no case: %s: %s\n", e.node.c_str(), e.reason.c_str());
-    }
-    if (listed == 0) {
-      std::cerr << "attn gradcheck: no case for op '" << only << "'\n";
-      return 2;
     }
     return 0;
   }
