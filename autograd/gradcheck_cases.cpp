@@ -1,5 +1,11 @@
 #include "autograd/gradcheck_cases.h"
 
+#include <cmath>
+#include <memory>
+
+#include "autograd/node.h"
+#include "kernels/cuda.h"
+
 namespace attn {
 namespace {
 
@@ -26,6 +32,14 @@ Tensor sliced_leaf(Generator& g, int64_t rows, int64_t cols) {
 
 Tensor int_tensor(const std::vector<int64_t>& values, const Shape& shape) {
   return from_vector(values, shape);
+}
+
+// A float64 leaf whose values are multiples of 1/256 in about [-8, 8]: exact
+// in float32, and still exact after a step of +-1/256 (see the "to_dtype" case).
+Tensor dyadic_leaf(Generator& g, const Shape& shape) {
+  std::vector<double> values = randn(shape, kFloat64, &g).to_vector<double>();
+  for (double& v : values) v = std::round(v * 256.0) / 256.0;
+  return from_vector(values, shape).requires_grad_();
 }
 
 using Inputs = std::vector<Tensor>;
@@ -167,6 +181,40 @@ std::vector<GradcheckCase> make_cases() {
            [](const Inputs& x) { return x[0].unsqueeze(1).pow(2.0); });
   add_case("contiguous", "(3,4)^T", [](Generator& g) { return Inputs{transposed_leaf(g, 3, 4)}; },
            [](const Inputs& x) { return x[0].contiguous().pow(2.0); });
+
+  // --- copies and conversions ---
+  add_case("clone", "(3,4)^T", [](Generator& g) { return Inputs{transposed_leaf(g, 3, 4)}; },
+           [](const Inputs& x) { return x[0].clone().pow(2.0); });
+  add_case("clone", "(2,3) used twice", [](Generator& g) { return Inputs{leaf(g, {2, 3})}; },
+           [](const Inputs& x) { return x[0].clone() * x[0]; });
+  // float64 -> float32 -> float64 records ToDtypeBackward both ways (its rule
+  // converts the gradient back to the source dtype). With the default step,
+  // finite differences through float32 would measure float32's rounding
+  // (about 6e-8 / 2e-6 = 3% of the derivative), not the rule. So the inputs are
+  // multiples of 1/256, exact in float32, and the step is 1/256 too: x +- eps
+  // stays exact, the round trip loses nothing, and the central difference of
+  // the quadratic after it is exact. What remains is the analytic gradient's
+  // own pass through float32 (relative 6e-8), inside the default rtol of 1e-6:
+  // no tolerance is loosened, and a wrong rule is still off by O(1).
+  const double dyadic_step = 1.0 / 256.0;
+  cases.push_back({"to_dtype", "(3,4) f64 -> f32 * 2 -> f64, step 1/256",
+                   [](Generator& g) { return Inputs{dyadic_leaf(g, {3, 4})}; },
+                   [](const Inputs& x) {
+                     return (x[0].to(kFloat32) * 2.0).to(kFloat64).pow(2.0); },
+                   dyadic_step});
+  cases.push_back({"to_dtype", "(4,3)^T f64 -> f32 -> f64, times x, step 1/256",
+                   [](Generator& g) {
+                     Tensor x = dyadic_leaf(g, {4, 3}).detach().transpose(0, 1);
+                     return Inputs{x.requires_grad_()}; },
+                   [](const Inputs& x) { return x[0].to(kFloat32).to(kFloat64) * x[0]; },
+                   dyadic_step});
+  // CPU -> CUDA -> CPU records ToDeviceBackward both ways. It can only run
+  // with a GPU; without one, gradcheck_exclusions() says why it is skipped.
+  if (kernels::cuda::is_available()) {
+    add_case("to_device", "(3,4) cpu -> cuda -> cpu", [](Generator& g) {
+               return Inputs{leaf(g, {3, 4})}; },
+             [](const Inputs& x) { return x[0].to(kCUDA).to(kCPU).pow(2.0); });
+  }
   add_case("cat", "(2,3), (3,4)^T, (2,3) dim 0", [](Generator& g) {
              return Inputs{leaf(g, {2, 3}), transposed_leaf(g, 4, 3)}; },
            [](const Inputs& x) { return cat({x[0], x[1], x[0]}, 0).pow(2.0); });
@@ -274,15 +322,42 @@ const std::vector<GradcheckCase>& gradcheck_cases() {
   return cases;
 }
 
-const std::vector<std::string>& differentiable_ops() {
-  static const std::vector<std::string> ops = {
-      "add", "sub", "mul", "div", "pow", "maximum", "neg", "exp", "log", "sqrt", "tanh",
-      "sigmoid", "relu", "pow_scalar", "scalar_ops", "where", "masked_fill", "matmul", "sum",
-      "mean", "max", "softmax", "log_softmax", "reshape", "view", "transpose", "permute",
-      "narrow", "slice", "expand", "squeeze", "unsqueeze", "contiguous", "cat", "stack",
-      "split", "index_select", "additive_attention_scores", "embedding", "dropout", "layer_norm", "cross_entropy",
-      "unbind", "gru_cell_fused", "lstm_cell_fused", "flash_attention"};
-  return ops;
+std::set<std::string> graph_node_names(const Tensor& output) {
+  std::set<std::string> names;
+  if (!output.defined() || !output.grad_fn()) return names;
+  // Depth-first over the nodes, each visited once (a node can be reached along
+  // several paths: x used twice, split's pieces, an LSTM's h and c).
+  std::vector<std::shared_ptr<autograd::Node>> stack = {output.grad_fn()};
+  std::set<const autograd::Node*> seen = {output.grad_fn().get()};
+  while (!stack.empty()) {
+    std::shared_ptr<autograd::Node> node = stack.back();
+    stack.pop_back();
+    names.insert(node->name());
+    for (const autograd::Edge& edge : node->next_edges()) {
+      if (edge.node && seen.insert(edge.node.get()).second) stack.push_back(edge.node);
+    }
+  }
+  return names;
+}
+
+std::set<std::string> case_node_names(const GradcheckCase& c, Generator& generator) {
+  return graph_node_names(c.fn(c.make_inputs(generator)));
+}
+
+const std::vector<GradcheckExclusion>& gradcheck_exclusions() {
+  static const std::vector<GradcheckExclusion> exclusions = [] {
+    std::vector<GradcheckExclusion> list;
+    // The "to_device" case copies CPU -> CUDA -> CPU, which needs a GPU; with
+    // one, the case runs and this entry is absent (so the coverage test then
+    // demands the case's graph contain ToDeviceBackward).
+    if (!kernels::cuda::is_available()) {
+      list.push_back({"ToDeviceBackward",
+                      "needs a GPU to copy CPU -> CUDA -> CPU; here: " +
+                          kernels::cuda::why_unavailable()});
+    }
+    return list;
+  }();
+  return exclusions;
 }
 
 }  // namespace attn
