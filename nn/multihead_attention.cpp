@@ -66,7 +66,8 @@ Tensor MultiheadAttention::project_values(const Tensor& x) const {
 
 MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& query, const Tensor& keys,
                                                     const Tensor& values,
-                                                    const Tensor& mask) const {
+                                                    const AttentionMask& mask,
+                                                    bool need_weights) const {
   const int64_t H = options_.num_heads, Hkv = num_kv_heads_, Dh = head_dim_;
   ATTN_CHECK(keys.defined() && values.defined() && keys.dim() == 4 &&
                  keys.shape() == values.shape() && keys.size(1) == Hkv && keys.size(3) == Dh,
@@ -85,7 +86,8 @@ MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& query, const T
     // Only this view is H heads wide; the projections (and, when decoding,
     // the cache) stay Hkv/H the size of MHA's. expand makes the repeat a
     // stride-0 view; reshape copies it once, and expand's backward sums each
-    // group's gradients back into its one kv head.
+    // group's gradients back into its one kv head. The fused kernel, too,
+    // takes as many kv heads as query heads, so both paths get this view.
     const int64_t group = H / Hkv;
     k = expand(k.reshape({B, Hkv, 1, Tk, Dh}), {B, Hkv, group, Tk, Dh})
             .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
@@ -93,25 +95,30 @@ MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& query, const T
             .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
   }
 
-  AttentionResult heads = scaled_dot_product_attention(q, k, v, mask, options_.dropout,
-                                                       is_training());
+  // The fused kernel when nothing needs the weights and the mask allows
+  // (fused_attention_applies says exactly when), else the composed reference.
+  AttentionResult heads = scaled_dot_product_attention(
+      q, k, v, mask,
+      AttentionOptions().set_dropout(options_.dropout).set_training(is_training())
+          .set_need_weights(need_weights).set_fused(options_.fused));  // (B, H, Tq, Dh)
   // Concat(head_1, ..., head_H): (B, H, Tq, Dh) -> (B, Tq, H*Dh), then W^O.
   Tensor concat = heads.output.transpose(1, 2).reshape({B, Tq, H * Dh});  // (B, Tq, D)
   MultiheadAttentionOutput result;
   result.output = out_proj->forward(concat);                    // (B, Tq, D)
-  result.weights = heads.weights;                               // (B, H, Tq, Tk)
+  result.weights = heads.weights;                   // (B, H, Tq, Tk), or undefined if fused
   return result;
 }
 
 MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& key,
                                                      const Tensor& value,
-                                                     const Tensor& mask) const {
+                                                     const AttentionMask& mask,
+                                                     bool need_weights) const {
   ATTN_CHECK(key.defined() && value.defined() && key.dim() == 3 && value.dim() == 3 &&
                  key.size(1) == value.size(1),
              kName, ": key and value must be (B, Tk, D) with the same Tk, got key ",
              key.defined() ? shape_str(key.shape()) : "undefined", " and value ",
              value.defined() ? shape_str(value.shape()) : "undefined");
-  return attend(query, project_keys(key), project_values(value), mask);
+  return attend(query, project_keys(key), project_values(value), mask, need_weights);
 }
 
 }  // namespace attn::nn

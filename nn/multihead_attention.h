@@ -28,6 +28,12 @@
 // Where we differ from the paper: dropout on the attention weights (as
 // tensor2tensor and PyTorch; the paper drops sub-layer outputs, section 5.4)
 // is an option, off by default.
+//
+// The weights are handed back unless the caller says need_weights = false
+// (PyTorch's argument of the same name); then, with a mask given as key
+// lengths and/or causal (AttentionMask of nn/scaled_dot_product_attention.h)
+// and no attention dropout in training, the heads run through the fused
+// kernel, which never forms them. fused = false forces the composed path.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +41,7 @@
 
 #include "nn/layers.h"
 #include "nn/module.h"
+#include "nn/scaled_dot_product_attention.h"
 
 namespace attn::nn {
 
@@ -45,17 +52,20 @@ struct MultiheadAttentionOptions {
                               // must divide num_heads
   double dropout = 0.0;       // on the attention weights, in training only
   bool bias = true;           // biases in the four projections (as PyTorch)
+  bool fused = true;          // the fused kernel where it applies; false = always composed
 
   MultiheadAttentionOptions(int64_t d, int64_t heads) : d_model(d), num_heads(heads) {}
   MultiheadAttentionOptions& set_num_heads(int64_t h) { num_heads = h; return *this; }
   MultiheadAttentionOptions& set_num_kv_heads(int64_t h) { num_kv_heads = h; return *this; }
   MultiheadAttentionOptions& set_dropout(double p) { dropout = p; return *this; }
   MultiheadAttentionOptions& set_bias(bool on) { bias = on; return *this; }
+  MultiheadAttentionOptions& set_fused(bool on) { fused = on; return *this; }
 };
 
 struct MultiheadAttentionOutput {
   Tensor output;   // (B, Tq, D): after out_proj
-  Tensor weights;  // (B, H, Tq, Tk): every head's weights, before dropout
+  Tensor weights;  // (B, H, Tq, Tk): every head's weights, before dropout;
+                   // undefined when need_weights was false and the fused kernel ran
 };
 
 class MultiheadAttention : public Module {
@@ -65,12 +75,15 @@ class MultiheadAttention : public Module {
 
   // query: (B, Tq, D); key, value: (B, Tk, D). Self-attention passes one
   // tensor three times; cross-attention passes the encoder's output as key
-  // and value. mask: int64 broadcastable to (B, H, Tq, Tk), nonzero = may
-  // attend (padding_mask, causal_mask, combine_masks); undefined = all visible.
+  // and value. mask: an int64 tensor broadcastable to (B, H, Tq, Tk),
+  // nonzero = may attend (padding_mask, causal_mask, combine_masks), or key
+  // lengths and causal as numbers (AttentionMask::from_lengths, causal_only);
+  // empty = all visible. need_weights: false lets the fused kernel run.
   // -> output (B, Tq, D), weights (B, H, Tq, Tk). = attend(query,
-  // project_keys(key), project_values(value), mask).
+  // project_keys(key), project_values(value), mask, need_weights).
   MultiheadAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
-                                   const Tensor& mask = Tensor()) const;
+                                   const AttentionMask& mask = AttentionMask(),
+                                   bool need_weights = true) const;
 
   // The pieces a KV cache needs: keys and values projected once and kept.
   // x: (B, T, D) -> (B, Hkv, T, Dh)
@@ -78,10 +91,11 @@ class MultiheadAttention : public Module {
   Tensor project_values(const Tensor& x) const;
 
   // query: (B, Tq, D) unprojected; keys, values: (B, Hkv, Tk, Dh) from
-  // project_keys / project_values; mask as in forward.
+  // project_keys / project_values; mask and need_weights as in forward.
   // -> output (B, Tq, D), weights (B, H, Tq, Tk).
   MultiheadAttentionOutput attend(const Tensor& query, const Tensor& keys, const Tensor& values,
-                                  const Tensor& mask = Tensor()) const;
+                                  const AttentionMask& mask = AttentionMask(),
+                                  bool need_weights = true) const;
 
   const MultiheadAttentionOptions& options() const { return options_; }
   int64_t head_dim() const { return head_dim_; }          // Dh = D / H

@@ -112,6 +112,78 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
   return result;
 }
 
+// --- the mask as numbers, and the choice of path --------------------------------
+
+AttentionMask AttentionMask::from_lengths(const Tensor& key_lengths, bool causal) {
+  ATTN_CHECK(key_lengths.defined() && key_lengths.dim() == 1 && key_lengths.dtype() == kInt64,
+             "AttentionMask::from_lengths: key_lengths must be int64 (B), got ",
+             key_lengths.defined() ? dtype_name(key_lengths.dtype()) : "undefined", " ",
+             key_lengths.defined() ? shape_str(key_lengths.shape()) : "");
+  AttentionMask mask;
+  mask.key_lengths = key_lengths;
+  mask.causal = causal;
+  return mask;
+}
+
+AttentionMask AttentionMask::causal_only() {
+  AttentionMask mask;
+  mask.causal = true;
+  return mask;
+}
+
+Tensor AttentionMask::to_dense(int64_t query_length, int64_t key_length, Device device) const {
+  if (dense.defined()) return dense.to(device);
+  Tensor result;
+  if (key_lengths.defined()) result = padding_mask(key_lengths, key_length);  // (B, 1, 1, Tk)
+  if (causal) {
+    // Query i is position i + (Tk - Tq): it sees keys j <= i + (Tk - Tq).
+    // For Tq = Tk this is causal_mask(T).
+    std::vector<int64_t> visible(static_cast<size_t>(query_length * key_length), 0);
+    for (int64_t i = 0; i < query_length; ++i) {
+      for (int64_t j = 0; j < key_length && j <= i + (key_length - query_length); ++j) {
+        visible[i * key_length + j] = 1;
+      }
+    }
+    Tensor future = from_vector(visible, {1, 1, query_length, key_length});  // (1, 1, Tq, Tk)
+    result = result.defined() ? combine_masks(result, future) : future;    // (B|1, 1, Tq, Tk)
+  }
+  return result.defined() ? result.to(device) : result;
+}
+
+bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
+                             const AttentionMask& mask, const AttentionOptions& options) {
+  if (!options.fused || options.need_weights || mask.dense.defined()) return false;
+  // The kernel has no dropout: attention dropout in training takes the composed path.
+  if (options.dropout > 0.0 && options.training) return false;
+  if (!q.defined() || !k.defined() || !v.defined()) return false;
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return false;
+  if (!is_floating(q.dtype()) || q.dtype() != k.dtype() || q.dtype() != v.dtype()) return false;
+  if (q.device() != k.device() || q.device() != v.device()) return false;
+  return k.shape() == v.shape() && q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
+         q.size(3) == k.size(3) &&
+         (!mask.key_lengths.defined() || mask.key_lengths.shape() == Shape({q.size(0)}));
+}
+
+AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const AttentionMask& mask,
+                                             const AttentionOptions& options) {
+  AttentionResult result;
+  if (fused_attention_applies(q, k, v, mask, options)) {
+    // One node; the forward keeps out and the row log-sum-exp, the backward
+    // recomputes the weights (autograd/ops_flash_attention.cpp).
+    result.output = flash_attention(q, k, v, mask.key_lengths, mask.causal);  // (B, H, Tq, D)
+    return result;                                                          // no weights
+  }
+  ATTN_CHECK(q.defined() && k.defined() && q.dim() >= 2 && k.dim() >= 2,
+             "scaled_dot_product_attention: q (..., Tq, Dk) and k (..., Tk, Dk) need at least "
+             "2 dims");
+  Tensor dense = mask.to_dense(q.size(-2), k.size(-2), q.device());
+  return scaled_dot_product_attention(q, k, v, dense, options.dropout, options.training,
+                                      options.generator);
+}
+
+// --- building masks ------------------------------------------------------------
+
 Tensor padding_mask(const Tensor& lengths, int64_t key_length) {
   ATTN_CHECK(lengths.defined() && lengths.dim() == 1 && lengths.dtype() == kInt64,
              "padding_mask: lengths must be int64 (B), got ",

@@ -34,7 +34,11 @@
 // is off unless asked for.
 //
 // This is the composed reference version: several graph nodes, every
-// intermediate kept for the backward. A fused kernel would be tested against it.
+// intermediate kept for the backward, the weights there to look at. The
+// models take the second overload below, which runs the fused kernel
+// (attn::flash_attention, autograd/ops.h: the scores are never stored) when
+// nothing needs the weights and the mask is one it can take, and this
+// composed version otherwise; tests/nn compare the two.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +64,68 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
                                              const Tensor& mask = Tensor(), double dropout = 0.0,
                                              bool training = false,
                                              Generator* generator = nullptr);
+
+// Which keys each query may see, in one of two forms.
+//   dense          an int64 mask as above, broadcastable to (B, H, Tq, Tk),
+//                  nonzero = may attend: any pattern, composed path only;
+//   key_lengths,   the two masks translation needs, as numbers: key j of
+//   causal         batch b is visible when j < key_lengths[b] (padding), and,
+//                  if causal, to query i only when j <= i + (Tk - Tq): the
+//                  queries are the last Tq of the Tk positions, so Tq = Tk is
+//                  causal_mask(T) and a cached decoding step (Tq = 1) sees
+//                  every key. The fused kernel takes this form.
+// An AttentionMask made from a Tensor is dense (so a mask tensor can be
+// passed wherever an AttentionMask is asked for); an empty one hides nothing.
+struct AttentionMask {
+  Tensor dense;         // int64, broadcastable to (B, H, Tq, Tk), or undefined
+  Tensor key_lengths;   // int64 (B), each in [0, Tk], or undefined = every key is real
+  bool causal = false;
+
+  AttentionMask() = default;
+  AttentionMask(const Tensor& mask) : dense(mask) {}  // NOLINT: implicit on purpose
+  // key_lengths: int64 (B) -> the padding mask, causal or not, as numbers.
+  static AttentionMask from_lengths(const Tensor& key_lengths, bool causal = false);
+  // The causal mask alone (query i sees keys j <= i + Tk - Tq).
+  static AttentionMask causal_only();
+
+  // The same mask as a dense int64 tensor broadcastable to (B, 1, Tq, Tk),
+  // on `device`; undefined when it hides nothing. For the composed path.
+  Tensor to_dense(int64_t query_length, int64_t key_length, Device device) const;
+};
+
+// How to run attention, beyond q, k, v and the mask.
+struct AttentionOptions {
+  double dropout = 0.0;            // on the weights, in training only
+  bool training = false;
+  Generator* generator = nullptr;  // for reproducible dropout; nullptr = the global one
+  bool need_weights = true;        // false: the caller only wants the output
+  bool fused = true;               // false: always the composed reference
+
+  AttentionOptions& set_dropout(double p) { dropout = p; return *this; }
+  AttentionOptions& set_training(bool on) { training = on; return *this; }
+  AttentionOptions& set_generator(Generator* g) { generator = g; return *this; }
+  AttentionOptions& set_need_weights(bool on) { need_weights = on; return *this; }
+  AttentionOptions& set_fused(bool on) { fused = on; return *this; }
+};
+
+// Whether the overload below runs the fused kernel for these inputs: when
+//   options.fused, and !options.need_weights (the kernel never forms them),
+//   and the mask is not dense (key lengths and/or causal, or nothing),
+//   and no dropout runs (dropout == 0 or not training: the kernel has no
+//       dropout, and dropping weights needs the weights),
+//   and q, k, v are (B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, D): one batch
+//       and head count (GQA callers repeat the kv heads first, as
+//       MultiheadAttention does) and Dv = Dk, on a floating dtype.
+bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
+                             const AttentionMask& mask, const AttentionOptions& options);
+
+// The entry the models use: attn::flash_attention when
+// fused_attention_applies, else the composed version above with
+// mask.to_dense(). -> output (..., Tq, Dv) and, from the composed path
+// only, weights (..., Tq, Tk); undefined weights from the fused path.
+AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const AttentionMask& mask,
+                                             const AttentionOptions& options);
 
 // lengths: int64 (B), each in [0, key_length] -> int64 (B, 1, 1, Tk) with
 // Tk = key_length: 1 where key j < lengths[b] is a real word, 0 on padding.

@@ -112,7 +112,8 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
 
   TransformerLayerOptions layer(D, o.num_heads, o.d_ff);
   layer.set_num_kv_heads(o.num_kv_heads).set_dropout(o.dropout)
-      .set_attention_dropout(o.attention_dropout).set_pre_ln(o.pre_ln);
+      .set_attention_dropout(o.attention_dropout).set_pre_ln(o.pre_ln)
+      .set_fused_attention(o.fused_attention);
   for (int64_t l = 0; l < o.encoder_layers; ++l) {
     encoder_layers.push_back(register_module("encoder_l" + std::to_string(l),
                                              std::make_shared<TransformerEncoderLayer>(layer)));
@@ -147,7 +148,7 @@ Tensor Transformer::logits(const Tensor& y) const {
   return linear(top, target_embedding->weight);                            // (..., V)
 }
 
-Tensor Transformer::source_mask(const Tensor& source, const Tensor& source_lengths) const {
+void Transformer::check_source(const Tensor& source, const Tensor& source_lengths) const {
   ATTN_CHECK(source.defined() && source.dim() == 2 && source.dtype() == kInt64, kName,
              ": source must be (B, S) int64, got ",
              source.defined() ? dtype_name(source.dtype()) : "undefined", " ",
@@ -157,45 +158,59 @@ Tensor Transformer::source_mask(const Tensor& source, const Tensor& source_lengt
              kName, ": source_lengths must be int64 (", source.size(0), ") for source ",
              shape_str(source.shape()), ", got ",
              source_lengths.defined() ? shape_str(source_lengths.shape()) : "undefined");
+}
+
+Tensor Transformer::source_mask(const Tensor& source, const Tensor& source_lengths) const {
+  check_source(source, source_lengths);
   return padding_mask(source_lengths, source.size(1)).to(source.device());  // (B, 1, 1, S)
 }
 
-Tensor Transformer::run_encoder(const Tensor& source, const Tensor& mask) const {
+Tensor Transformer::run_encoder(const Tensor& source, const Tensor& source_lengths) const {
+  check_source(source, source_lengths);
+  // The padding mask as numbers, so that the fused kernel can take it.
+  const AttentionMask mask = AttentionMask::from_lengths(source_lengths);
   Tensor x = embed(*source_embedding, *source_positions, source, 0);        // (B, S, D)
   for (const auto& layer : encoder_layers) x = layer->forward(x, mask);     // (B, S, D)
   return encoder_norm ? encoder_norm->forward(x) : x;                       // (B, S, D)
 }
 
 Tensor Transformer::encode(const Tensor& source, const Tensor& source_lengths) const {
-  return run_encoder(source, source_mask(source, source_lengths));          // (B, S, D)
+  return run_encoder(source, source_lengths);                               // (B, S, D)
 }
 
-Tensor Transformer::forward_with_attention(const Tensor& source, const Tensor& source_lengths,
-                                           const Tensor& target_input,
-                                           std::vector<Tensor>& cross_weights) {
-  Tensor mask = source_mask(source, source_lengths);                        // (B, 1, 1, S)
+Tensor Transformer::run(const Tensor& source, const Tensor& source_lengths,
+                        const Tensor& target_input, std::vector<Tensor>* cross_weights) {
+  check_source(source, source_lengths);
   ATTN_CHECK(target_input.defined() && target_input.dim() == 2 &&
                  target_input.dtype() == kInt64 && target_input.size(0) == source.size(0),
              kName, ": target_input must be (", source.size(0), ", T) int64 for source ",
              shape_str(source.shape()), ", got ",
              target_input.defined() ? shape_str(target_input.shape()) : "undefined");
-  Tensor memory = run_encoder(source, mask);                                // (B, S, D)
-  const int64_t T = target_input.size(1);
-  Tensor causal = causal_mask(T).to(target_input.device());                 // (1, 1, T, T)
+  Tensor memory = run_encoder(source, source_lengths);                      // (B, S, D)
+  // Both masks as numbers: the causal mask (1, 1, T, T) and the padding
+  // mask (B, 1, 1, S) are never built unless a composed path needs them.
+  const AttentionMask causal = AttentionMask::causal_only();
+  const AttentionMask padding = AttentionMask::from_lengths(source_lengths);
   Tensor y = embed(*target_embedding, *target_positions, target_input, 0);  // (B, T, D)
-  cross_weights.clear();
+  if (cross_weights) cross_weights->clear();
   for (const auto& layer : decoder_layers) {
-    TransformerDecoderLayerOutput out = layer->forward(y, memory, causal, mask);
+    TransformerDecoderLayerOutput out =
+        layer->forward(y, memory, causal, padding, /*need_weights=*/cross_weights != nullptr);
     y = out.output;                                                         // (B, T, D)
-    cross_weights.push_back(out.cross_weights);                             // (B, H, T, S)
+    if (cross_weights) cross_weights->push_back(out.cross_weights);         // (B, H, T, S)
   }
   return logits(y);                                                         // (B, T, V)
 }
 
+Tensor Transformer::forward_with_attention(const Tensor& source, const Tensor& source_lengths,
+                                           const Tensor& target_input,
+                                           std::vector<Tensor>& cross_weights) {
+  return run(source, source_lengths, target_input, &cross_weights);         // (B, T, V)
+}
+
 Tensor Transformer::forward(const Tensor& source, const Tensor& source_lengths,
                             const Tensor& target_input) {
-  std::vector<Tensor> unused;
-  return forward_with_attention(source, source_lengths, target_input, unused);
+  return run(source, source_lengths, target_input, nullptr);                // (B, T, V)
 }
 
 std::unique_ptr<DecoderState> Transformer::start(const Tensor& source,
@@ -203,7 +218,7 @@ std::unique_ptr<DecoderState> Transformer::start(const Tensor& source,
   auto state = std::make_unique<TransformerState>();
   state->memory_mask = source_mask(source, source_lengths);                 // (B, 1, 1, S)
   state->source_lengths = source_lengths;
-  Tensor memory = run_encoder(source, state->memory_mask);                  // (B, S, D)
+  Tensor memory = run_encoder(source, source_lengths);                      // (B, S, D)
   // The memory never changes while decoding: each layer projects its cross
   // keys and values once, here, instead of at every step.
   for (const auto& layer : decoder_layers) state->layers.push_back(layer->start(memory));
@@ -221,11 +236,18 @@ Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
   // The token at position t, embedded with position t's encoding.
   Tensor y = embed(*target_embedding, *target_positions, previous.reshape({B, 1}),
                    state->position);                                        // (B, 1, D)
+  // With weights, the cross-attention takes the composed path and the
+  // (B, 1, 1, S) mask built once in start(); without, the fused kernel and
+  // the lengths (reordered with the rest of the state by beam search).
+  const AttentionMask memory_mask =
+      state->need_weights ? AttentionMask(state->memory_mask)
+                          : AttentionMask::from_lengths(state->source_lengths);
   for (size_t l = 0; l < decoder_layers.size(); ++l) {
     TransformerDecoderLayerOutput out =
-        decoder_layers[l]->step(y, state->layers[l], state->memory_mask);
+        decoder_layers[l]->step(y, state->layers[l], memory_mask, state->need_weights);
     y = out.output;                                                         // (B, 1, D)
-    state->cross_weights[l] = out.cross_weights.squeeze(2);                 // (B, H, S)
+    state->cross_weights[l] = state->need_weights ? out.cross_weights.squeeze(2)  // (B, H, S)
+                                                  : Tensor();
   }
   ++state->position;
   return logits(y).squeeze(1);                                              // (B, V)

@@ -26,9 +26,14 @@
 //                      (its logit is pushed down) and leaves zero; harmless,
 //                      as padded positions are masked or ignored by the loss.
 //
-// Masks: the encoder and the cross-attention hide source padding
-// (padding_mask of nn/scaled_dot_product_attention.h, built from the lengths);
-// the decoder's self-attention is causal. Target padding needs no mask of its
+// Masks: the encoder and the cross-attention hide source padding (the
+// source lengths, AttentionMask::from_lengths of
+// nn/scaled_dot_product_attention.h); the decoder's self-attention is causal
+// (AttentionMask::causal_only). Given as numbers, both let attention run
+// through the fused kernel wherever no weights are asked for: training,
+// forward(), the encoder and the self-attention always; the cross-attention
+// except in forward_with_attention() and in step() while the state's
+// need_weights is on. fused_attention = false keeps the composed path. Target padding needs no mask of its
 // own: it sits after every real token, so the causal mask already hides it
 // from every real position, and the loss ignores the padding positions'
 // outputs.
@@ -80,6 +85,8 @@ struct TransformerOptions {
   bool shared_embeddings = false;  // one table for source and target; equal vocabularies
   bool tied_output = false;        // logits use the target embedding matrix (section 3.4)
   bool learned_positions = false;  // a learned table instead of sinusoids
+  bool fused_attention = true;     // attention through the fused kernel wherever no
+                                   // weights are asked for (false: always composed)
   int64_t max_length = 512;        // the longest source or target sentence
 
   TransformerOptions(int64_t source_vocab, int64_t target_vocab)
@@ -106,6 +113,7 @@ struct TransformerOptions {
   TransformerOptions& set_shared_embeddings(bool on) { shared_embeddings = on; return *this; }
   TransformerOptions& set_tied_output(bool on) { tied_output = on; return *this; }
   TransformerOptions& set_learned_positions(bool on) { learned_positions = on; return *this; }
+  TransformerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
   TransformerOptions& set_max_length(int64_t n) { max_length = n; return *this; }
 };
 
@@ -117,6 +125,11 @@ class TransformerState : public DecoderState {
   Tensor source_lengths;              // (B) int64, where the caller keeps it (often the CPU)
   int64_t position = 0;               // t: the position the next step() decodes
   std::vector<Tensor> cross_weights;  // per decoder layer, (B, H, S): the last step's
+  // Whether step() computes cross_weights (and so last_attention()). The
+  // decoders and `attn plot` read them at every step, so this is on by
+  // default; false leaves them undefined and lets the cross-attention run
+  // fused too (the self-attention always does).
+  bool need_weights = true;
 
   // Every cached tensor keeps the rows `indices` (int64 (B')), in that order.
   void reorder(const Tensor& indices) override;
@@ -135,7 +148,7 @@ class Transformer : public Translator {
   explicit Transformer(const TransformerOptions& options);
 
   // source: (B, S) int64, source_lengths: (B) int64, target_input: (B, T)
-  // int64 -> logits (B, T, V)
+  // int64 -> logits (B, T, V). Every attention runs fused (when the options allow).
   Tensor forward(const Tensor& source, const Tensor& source_lengths,
                  const Tensor& target_input) override;
   // forward() that also hands back every decoder layer's cross-attention
@@ -147,7 +160,7 @@ class Transformer : public Translator {
   Tensor encode(const Tensor& source, const Tensor& source_lengths) const;
 
   // Encodes once and projects each decoder layer's cross keys and values:
-  // returns a TransformerState at position 0.
+  // returns a TransformerState at position 0 (need_weights on).
   std::unique_ptr<DecoderState> start(const Tensor& source, const Tensor& source_lengths) override;
   // previous: (B) int64, the token at position t (<s> when t = 0) -> logits
   // (B, V) for position t+1's token; appends position t to every cache.
@@ -176,10 +189,15 @@ class Transformer : public Translator {
                int64_t offset) const;
   // y: (..., D) from the last decoder layer -> logits (..., V)
   Tensor logits(const Tensor& y) const;
+  // Checks that source is (B, S) int64 and source_lengths (B) int64.
+  void check_source(const Tensor& source, const Tensor& source_lengths) const;
   // The memory mask (B, 1, 1, S) on the source's device, after checking shapes.
   Tensor source_mask(const Tensor& source, const Tensor& source_lengths) const;
-  // source: (B, S), mask: (B, 1, 1, S) -> memory (B, S, D)
-  Tensor run_encoder(const Tensor& source, const Tensor& mask) const;
+  // source: (B, S), source_lengths: (B) -> memory (B, S, D)
+  Tensor run_encoder(const Tensor& source, const Tensor& source_lengths) const;
+  // forward(), and forward_with_attention() when cross_weights is not null.
+  Tensor run(const Tensor& source, const Tensor& source_lengths, const Tensor& target_input,
+             std::vector<Tensor>* cross_weights);
 
   TransformerOptions options_;
 };

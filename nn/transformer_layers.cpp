@@ -23,7 +23,8 @@ void check_layer_options(const char* op, const TransformerLayerOptions& o) {
 MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o) {
   return MultiheadAttentionOptions(o.d_model, o.num_heads)
       .set_num_kv_heads(o.num_kv_heads)
-      .set_dropout(o.attention_dropout);
+      .set_dropout(o.attention_dropout)
+      .set_fused(o.fused_attention);
 }
 
 // x: (B, T, D) with B, T given when they are not -1; names the op and the shape.
@@ -90,13 +91,14 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& 
   dropout_ = register_module("dropout", std::make_shared<Dropout>(options.dropout));
 }
 
-Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& mask) const {
+Tensor TransformerEncoderLayer::forward(const Tensor& x, const AttentionMask& mask) const {
   const bool pre = options_.pre_ln;
   check_sequence("TransformerEncoderLayer", "input", x, options_.d_model);
   // Sub-layer 1: every position attends to every real position of the same
   // sentence (section 3.2.3, "encoder self-attention").
   Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, S, D)
-  Tensor h = residual(x, self_attention->forward(a, a, a, mask).output, *norm1, *dropout_, pre);
+  Tensor h = residual(x, self_attention->forward(a, a, a, mask, /*need_weights=*/false).output,
+                      *norm1, *dropout_, pre);                                  // (B, S, D)
   // Sub-layer 2: the FFN, position by position (section 3.3).
   a = sublayer_input(h, *norm2, pre);
   return residual(h, feed_forward->forward(a), *norm2, *dropout_, pre);      // (B, S, D)
@@ -126,26 +128,27 @@ TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& 
 
 TransformerDecoderLayerOutput TransformerDecoderLayer::cross_and_feed_forward(
     const Tensor& h, const Tensor& cross_keys, const Tensor& cross_values,
-    const Tensor& memory_mask) const {
+    const AttentionMask& memory_mask, bool need_weights) const {
   const bool pre = options_.pre_ln;
   // Sub-layer 2: queries from the decoder, keys and values from the encoder
   // (section 3.2.3, "encoder-decoder attention"); padding is hidden.
   Tensor a = sublayer_input(h, *norm2, pre);                                   // (B, T, D)
   MultiheadAttentionOutput cross =
-      cross_attention->attend(a, cross_keys, cross_values, memory_mask);
+      cross_attention->attend(a, cross_keys, cross_values, memory_mask, need_weights);
   Tensor h2 = residual(h, cross.output, *norm2, *dropout_, pre);               // (B, T, D)
   // Sub-layer 3: the FFN.
   a = sublayer_input(h2, *norm3, pre);
   TransformerDecoderLayerOutput result;
   result.output = residual(h2, feed_forward->forward(a), *norm3, *dropout_, pre);  // (B, T, D)
-  result.cross_weights = cross.weights;                                        // (B, H, T, S)
+  result.cross_weights = cross.weights;                      // (B, H, T, S), or undefined
   return result;
 }
 
 TransformerDecoderLayerOutput TransformerDecoderLayer::forward(const Tensor& x,
                                                                const Tensor& memory,
-                                                               const Tensor& self_mask,
-                                                               const Tensor& memory_mask) const {
+                                                               const AttentionMask& self_mask,
+                                                               const AttentionMask& memory_mask,
+                                                               bool need_weights) const {
   const bool pre = options_.pre_ln;
   const int64_t D = options_.d_model;
   check_sequence("TransformerDecoderLayer", "input", x, D);
@@ -153,10 +156,11 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::forward(const Tensor& x,
   // Sub-layer 1: masked self-attention; the causal mask keeps position i
   // from seeing i+1.. (section 3.2.3), which is what makes step() possible.
   Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, T, D)
-  Tensor h = residual(x, self_attention->forward(a, a, a, self_mask).output, *norm1, *dropout_,
-                      pre);                                                    // (B, T, D)
+  Tensor h = residual(x, self_attention->forward(a, a, a, self_mask, /*need_weights=*/false).output,
+                      *norm1, *dropout_, pre);                                 // (B, T, D)
   return cross_and_feed_forward(h, cross_attention->project_keys(memory),
-                                cross_attention->project_values(memory), memory_mask);
+                                cross_attention->project_values(memory), memory_mask,
+                                need_weights);
 }
 
 TransformerDecoderLayerCache TransformerDecoderLayer::start(const Tensor& memory) const {
@@ -169,7 +173,8 @@ TransformerDecoderLayerCache TransformerDecoderLayer::start(const Tensor& memory
 
 TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
                                                             TransformerDecoderLayerCache& cache,
-                                                            const Tensor& memory_mask) const {
+                                                            const AttentionMask& memory_mask,
+                                                            bool need_weights) const {
   const bool pre = options_.pre_ln;
   const char* op = "TransformerDecoderLayer::step";
   ATTN_CHECK(cache.cross_keys.defined() && cache.cross_values.defined(), op,
@@ -182,7 +187,8 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
   Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, 1, D)
   // The new position's key and value join the cache; those of earlier
   // positions are unchanged, because the causal mask kept them from seeing
-  // this one. The query may see every cached position, so no mask is needed.
+  // this one. The query may see every cached position, so no mask is needed,
+  // and no weights: this attention runs fused.
   Tensor key = self_attention->project_keys(a);                                // (B, Hkv, 1, Dh)
   Tensor value = self_attention->project_values(a);                            // (B, Hkv, 1, Dh)
   if (cache.self_keys.defined()) {
@@ -196,9 +202,11 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
     cache.self_keys = key;
     cache.self_values = value;
   }
-  MultiheadAttentionOutput self = self_attention->attend(a, cache.self_keys, cache.self_values);
+  MultiheadAttentionOutput self = self_attention->attend(a, cache.self_keys, cache.self_values,
+                                                         AttentionMask(), /*need_weights=*/false);
   Tensor h = residual(x, self.output, *norm1, *dropout_, pre);                 // (B, 1, D)
-  return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask);
+  return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask,
+                                need_weights);
 }
 
 }  // namespace attn::nn

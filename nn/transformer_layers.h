@@ -50,6 +50,7 @@ struct TransformerLayerOptions {
   double dropout = 0.1;           // P_drop on each sub-layer's output (paper 5.4: 0.1),
                                   // and inside the FFN after the ReLU (see PositionwiseFeedForward)
   double attention_dropout = 0.0; // on the attention weights; the paper has none
+  bool fused_attention = true;    // the fused kernel where it applies (MultiheadAttention)
   bool pre_ln = false;            // LayerNorm before each sub-layer instead of after
   double layer_norm_eps = 1e-5;   // PyTorch's default
 
@@ -60,6 +61,7 @@ struct TransformerLayerOptions {
   TransformerLayerOptions& set_dropout(double p) { dropout = p; return *this; }
   TransformerLayerOptions& set_attention_dropout(double p) { attention_dropout = p; return *this; }
   TransformerLayerOptions& set_pre_ln(bool on) { pre_ln = on; return *this; }
+  TransformerLayerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
 };
 
 // --- the feed-forward network (section 3.3) -------------------------------------
@@ -93,10 +95,11 @@ class TransformerEncoderLayer : public Module {
  public:
   explicit TransformerEncoderLayer(const TransformerLayerOptions& options);
 
-  // x: (B, S, D); mask: int64 broadcastable to (B, H, S, S), nonzero = may
-  // attend, usually padding_mask(lengths, S) (B, 1, 1, S); undefined = all
-  // visible. -> (B, S, D)
-  Tensor forward(const Tensor& x, const Tensor& mask = Tensor()) const;
+  // x: (B, S, D); mask: usually AttentionMask::from_lengths(lengths), which
+  // lets the fused kernel run, or an int64 tensor broadcastable to
+  // (B, H, S, S), nonzero = may attend (padding_mask(lengths, S), (B, 1, 1, S));
+  // empty = all visible. The weights are never needed here. -> (B, S, D)
+  Tensor forward(const Tensor& x, const AttentionMask& mask = AttentionMask()) const;
 
   const TransformerLayerOptions& options() const { return options_; }
 
@@ -114,7 +117,8 @@ class TransformerEncoderLayer : public Module {
 
 struct TransformerDecoderLayerOutput {
   Tensor output;         // (B, T, D), or (B, 1, D) from step()
-  Tensor cross_weights;  // (B, H, T, S), or (B, H, 1, S) from step(): for heatmaps
+  Tensor cross_weights;  // (B, H, T, S), or (B, H, 1, S) from step(): for heatmaps;
+                         // undefined when need_weights was false
 };
 
 // One decoder layer's share of the decoding state. The self-attention keys
@@ -134,13 +138,17 @@ class TransformerDecoderLayer : public Module {
 
   // Teacher forcing, all positions at once.
   // x: (B, T, D); memory: (B, S, D), the encoder's output;
-  // self_mask: int64 broadcastable to (B, H, T, T), usually causal_mask(T)
-  // (1, 1, T, T); memory_mask: broadcastable to (B, H, T, S), usually
-  // padding_mask(source_lengths, S) (B, 1, 1, S).
+  // self_mask: usually AttentionMask::causal_only(), or an int64 tensor
+  // broadcastable to (B, H, T, T) such as causal_mask(T) (1, 1, T, T);
+  // memory_mask: usually AttentionMask::from_lengths(source_lengths), or a
+  // tensor broadcastable to (B, H, T, S) such as padding_mask(source_lengths, S).
+  // need_weights: false leaves cross_weights undefined and lets the
+  // cross-attention run fused (the self-attention's weights are never kept).
   // -> output (B, T, D), cross_weights (B, H, T, S)
   TransformerDecoderLayerOutput forward(const Tensor& x, const Tensor& memory,
-                                        const Tensor& self_mask = Tensor(),
-                                        const Tensor& memory_mask = Tensor()) const;
+                                        const AttentionMask& self_mask = AttentionMask(),
+                                        const AttentionMask& memory_mask = AttentionMask(),
+                                        bool need_weights = true) const;
 
   // Before the first step: memory (B, S, D) -> a cache holding the
   // cross-attention keys and values (B, Hkv, S, Dh) and no self keys yet.
@@ -149,10 +157,12 @@ class TransformerDecoderLayer : public Module {
   // One position t (t = the cache's current length).
   // x: (B, 1, D), the layer's input at position t; cache: from start(),
   // advanced by every earlier step (its self keys/values become
-  // (B, Hkv, t+1, Dh)); memory_mask: broadcastable to (B, H, 1, S).
+  // (B, Hkv, t+1, Dh)); memory_mask: as in forward, (B, H, 1, S) when dense;
+  // need_weights as in forward.
   // -> output (B, 1, D), cross_weights (B, H, 1, S)
   TransformerDecoderLayerOutput step(const Tensor& x, TransformerDecoderLayerCache& cache,
-                                     const Tensor& memory_mask = Tensor()) const;
+                                     const AttentionMask& memory_mask = AttentionMask(),
+                                     bool need_weights = true) const;
 
   const TransformerLayerOptions& options() const { return options_; }
 
@@ -166,7 +176,8 @@ class TransformerDecoderLayer : public Module {
   // h: (B, T, D) after self-attention; cross keys/values (B, Hkv, S, Dh).
   TransformerDecoderLayerOutput cross_and_feed_forward(const Tensor& h, const Tensor& cross_keys,
                                                        const Tensor& cross_values,
-                                                       const Tensor& memory_mask) const;
+                                                       const AttentionMask& memory_mask,
+                                                       bool need_weights) const;
 
   TransformerLayerOptions options_;
   std::shared_ptr<Dropout> dropout_;
