@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "autograd/node.h"
-#include "kernels/cuda.h"
+#include "kernels/cuda/runtime.h"
 
 namespace attn {
 namespace {

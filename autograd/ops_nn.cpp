@@ -28,7 +28,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   Tensor flat_ids = ids.contiguous().reshape({-1});
   if (flat_ids.is_cuda()) {
     // Checked on the GPU and reported at the next copy to the host, so the
-    // step does not wait here (kernels/cuda.h, check_ids_later).
+    // step does not wait here (kernels/cuda/runtime.h, check_ids_later).
     kernels::cuda::check_ids_later(flat_ids.data_ptr<int64_t>(), flat_ids.numel(), vocab, -1,
                                    "embedding: ids " + shape_str(ids.shape()) +
                                        " hold ids outside the vocabulary [0, " +

@@ -1,7 +1,7 @@
 // Reductions and their derivatives: sum, mean, max.
 //
 // A reduction sees its input as (outer, n, inner) around the reduced dim
-// (kernels/cpu.h). Backward of a sum copies the gradient to every summed
+// (kernels/reduce.h). Backward of a sum copies the gradient to every summed
 // element; backward of a max sends it to the one element that won.
 #include <algorithm>
 
