@@ -11,7 +11,8 @@
 // softmax rows, and GEMM three ways (a naive triple loop, a cache-blocked
 // loop, OpenBLAS through kernels::gemm). Timings are printed, never checked; the
 // checks hold on any machine, each tolerance with its reason. With a CUDA
-// build and a GPU, section 8 runs two CUDA twins against their CPU kernels.
+// build and a GPU, section 8 runs two kernels' CUDA definitions against their
+// CPU ones.
 // The program returns 1 if any check fails, so ctest catches it.
 //
 // With --svg PATH it also times the three GEMMs at sizes 64 to 512 and draws
@@ -159,12 +160,12 @@ double gflops(int64_t M, int64_t N, int64_t K, double seconds) {
 // GFLOP/s of the three GEMMs at a few sizes, as an SVG line chart.
 void write_gemm_svg(const std::string& path, attn::Generator& g) {
   const std::vector<int64_t> sizes = {64, 128, 256, 384, 512};
-  const char* names[3] = {"naive triple loop", "cache-blocked loop", "cpu::gemm (OpenBLAS)"};
+  const char* names[3] = {"naive triple loop", "cache-blocked loop", "kernels::gemm (OpenBLAS)"};
   std::vector<double> rate[3];
   // One thread for all three, so the chart compares loops, not core counts.
   const int threads = cpu::num_threads();
   cpu::set_num_threads(1);
-  std::printf("  size   naive   blocked   cpu::gemm   (GFLOP/s, one thread, best of 3)\n");
+  std::printf("  size   naive   blocked   kernels::gemm   (GFLOP/s, one thread, best of 3)\n");
   for (int64_t n : sizes) {
     std::vector<float> A = random_vector<float>(n * n, -1, 1, g);
     std::vector<float> B = random_vector<float>(n * n, -1, 1, g);
@@ -173,7 +174,7 @@ void write_gemm_svg(const std::string& path, attn::Generator& g) {
                    best_time(3, [&] { gemm_blocked(n, n, n, A.data(), B.data(), C.data()); }),
                    best_time(3, [&] { gemm_attn(n, n, n, A.data(), B.data(), C.data()); })};
     for (int m = 0; m < 3; ++m) rate[m].push_back(gflops(n, n, n, t[m]));
-    std::printf("  %4lld  %6.2f  %8.2f  %10.2f\n", static_cast<long long>(n), rate[0].back(),
+    std::printf("  %4lld  %6.2f  %8.2f  %14.2f\n", static_cast<long long>(n), rate[0].back(),
                 rate[1].back(), rate[2].back());
   }
   cpu::set_num_threads(threads);
@@ -280,7 +281,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(where[0]), static_cast<long long>(where[1]),
                 static_cast<long long>(where[2]), static_cast<long long>(where[3]),
                 static_cast<long long>(where[4]), static_cast<long long>(where[5]));
-    check(agree && where[5] == 1, "cpu::max_reduce = the plain loop; a tie keeps the first k");
+    check(agree && where[5] == 1, "max_reduce<Device::CPU> = the plain loop; a tie keeps the first k");
 
     // Sum 0.1f two million times: a float accumulator drifts, the kernel's
     // double accumulator does not.
@@ -291,12 +292,12 @@ int main(int argc, char** argv) {
     float naive = 0;
     double exact = 0;
     for (float v : tenths) naive += v, exact += v;
-    std::printf("  sum of 2^21 x 0.1f: float loop %.4f, cpu::sum_reduce %.4f, double %.4f\n", naive,
+    std::printf("  sum of 2^21 x 0.1f: float loop %.4f, sum_reduce<Device::CPU> %.4f, double %.4f\n", naive,
                 total, exact);
     // The kernel's double sum is within one float rounding of the exact sum
     // (the float ulp at 2e5 is 2^-6); the float loop is off by thousands.
     check(std::abs(total - exact) <= std::ldexp(exact, -23),
-          "cpu::sum_reduce is within one float ulp of the double sum");
+          "sum_reduce<Device::CPU> is within one float ulp of the double sum");
     check(std::abs(naive - exact) > 1000.0, "the float loop is off by more than 1000 (1.7%)");
   }
 
@@ -323,11 +324,11 @@ int main(int argc, char** argv) {
     const float unsafe = std::exp(x[0]) / (std::exp(x[0]) + std::exp(x[1]));
     const double error = worst_error(y, want);
     std::printf("  exp(x) / sum exp(x) without the max: %f\n", unsafe);
-    std::printf("  cpu::softmax_forward vs double loop: worst error %.2e, worst |row sum - 1| %.2e\n",
+    std::printf("  softmax_forward<Device::CPU> vs double loop: worst error %.2e, worst |row sum - 1| %.2e\n",
                 error, worst_row_sum);
     check(std::isnan(unsafe), "exponentiating logits near 1000 directly gives NaN");
     // exp and the float rounding of y: a few ulps of numbers below 1 (ulp <= 6e-8).
-    check(error < 1e-6, "cpu::softmax_forward = softmax in double, within 1e-6");
+    check(error < 1e-6, "softmax_forward<Device::CPU> = softmax in double, within 1e-6");
     check(worst_row_sum < 1e-5, "every row sums to 1 within 1e-5 (100 float roundings)");
   }
 
@@ -347,12 +348,12 @@ int main(int argc, char** argv) {
   const double tolerance = 1e-5 * std::sqrt(static_cast<double>(K));
   const double e_naive = worst_error(c_naive, reference), e_blocked = worst_error(c_blocked, reference),
                e_attn = worst_error(c_attn, reference);
-  std::printf("  %-22s %9s %10s %12s\n", "", "time", "GFLOP/s", "error vs f64");
-  std::printf("  %-22s %7.2f ms %10.2f %12.2e\n", "naive triple loop", t_naive * 1e3,
+  std::printf("  %-24s %9s %10s %12s\n", "", "time", "GFLOP/s", "error vs f64");
+  std::printf("  %-24s %7.2f ms %10.2f %12.2e\n", "naive triple loop", t_naive * 1e3,
               gflops(M, N, K, t_naive), e_naive);
-  std::printf("  %-22s %7.2f ms %10.2f %12.2e\n", "cache-blocked loop", t_blocked * 1e3,
+  std::printf("  %-24s %7.2f ms %10.2f %12.2e\n", "cache-blocked loop", t_blocked * 1e3,
               gflops(M, N, K, t_blocked), e_blocked);
-  std::printf("  %-22s %7.2f ms %10.2f %12.2e\n", "cpu::gemm (OpenBLAS)", t_attn * 1e3,
+  std::printf("  %-24s %7.2f ms %10.2f %12.2e\n", "kernels::gemm (OpenBLAS)", t_attn * 1e3,
               gflops(M, N, K, t_attn), e_attn);
   char bound[64];
   std::snprintf(bound, sizeof bound, "1e-5 * sqrt(K) = %.1e", tolerance);
@@ -384,7 +385,7 @@ int main(int argc, char** argv) {
     kernels::sum_reduce<Device::CPU>(x.data(), 1, static_cast<int64_t>(x.size()), 1, &sum_one);
     const double t_one = best_time(5, [&] { gemm_attn(M, N, K, A.data(), B.data(), c_one.data()); });
     cpu::set_num_threads(threads);
-    std::printf("  cpu::gemm 256^3: %.2f ms on 1 thread, %.2f ms on 2 (%.2fx)\n", t_one * 1e3,
+    std::printf("  kernels::gemm 256^3: %.2f ms on 1 thread, %.2f ms on 2 (%.2fx)\n", t_one * 1e3,
                 t_two * 1e3, t_one / t_two);
     check(sum_one == sum_many && c_one == c_attn,
           "sum_reduce of 2^20 floats and gemm 256^3: the same bits on 1 and 2 threads");
@@ -411,7 +412,7 @@ int main(int argc, char** argv) {
     check(gap < tolerance, "and agree within the same 1e-5 * sqrt(K)");
   }
 
-  section("8. The CUDA twins against their CPU kernels");
+  section("8. The CUDA definitions against the CPU ones");
   if (!cuda::is_available()) {
     std::printf("  skipped: %s\n", cuda::why_unavailable().c_str());
     std::printf("  (tests/kernels/test_cuda_*.cpp run every CUDA kernel this way; docs/13)\n");

@@ -133,6 +133,11 @@ AttentionMask AttentionMask::causal_only() {
 
 Tensor AttentionMask::to_dense(int64_t query_length, int64_t key_length, Device device) const {
   if (dense.defined()) return dense.to(device);
+  DenseCache& cache = *dense_cache_;
+  if (cache.query_length == query_length && cache.key_length == key_length &&
+      cache.device == device) {
+    return cache.dense;
+  }
   Tensor result;
   if (key_lengths.defined()) result = padding_mask(key_lengths, key_length);  // (B, 1, 1, Tk)
   if (causal) {
@@ -147,7 +152,8 @@ Tensor AttentionMask::to_dense(int64_t query_length, int64_t key_length, Device 
     Tensor future = from_vector(visible, {1, 1, query_length, key_length});  // (1, 1, Tq, Tk)
     result = result.defined() ? combine_masks(result, future) : future;    // (B|1, 1, Tq, Tk)
   }
-  return result.defined() ? result.to(device) : result;
+  cache = {query_length, key_length, device, result.defined() ? result.to(device) : result};
+  return cache.dense;
 }
 
 bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -41,6 +41,8 @@
 // composed version otherwise; tests/nn compare the two.
 #pragma once
 
+#include <memory>
+
 #include <cstdint>
 
 #include "kernels/generator.h"
@@ -91,6 +93,19 @@ struct AttentionMask {
   // The same mask as a dense int64 tensor broadcastable to (B, 1, Tq, Tk),
   // on `device`; undefined when it hides nothing. For the composed path.
   Tensor to_dense(int64_t query_length, int64_t key_length, Device device) const;
+
+ private:
+  // to_dense's last answer, shared by the copies of this mask. A model builds
+  // one mask per forward pass and every layer asks it for the same dense
+  // form; without the cache each layer would build it again (a comparison, a
+  // conversion and a where per layer, 5% of a tiny Transformer's step when
+  // attention dropout sends every layer down the composed path).
+  struct DenseCache {
+    int64_t query_length = -1, key_length = -1;
+    Device device = kCPU;
+    Tensor dense;
+  };
+  std::shared_ptr<DenseCache> dense_cache_ = std::make_shared<DenseCache>();
 };
 
 // How to run attention, beyond q, k, v and the mask.
