@@ -41,4 +41,14 @@ void fill(int64_t n, T value, T* out);
 template <Device D, typename From, typename To>
 void convert(int64_t n, const From* src, To* dst);
 
+// The six (From, To) pairs of convert that exist, for the instantiation
+// lines of kernels/cpu/copy.cpp and kernels/cuda/copy.cu.
+#define ATTN_INSTANTIATE_CONVERT(device)          \
+  ATTN_INSTANTIATE(convert, device, float, double)  \
+  ATTN_INSTANTIATE(convert, device, double, float)  \
+  ATTN_INSTANTIATE(convert, device, int64_t, float) \
+  ATTN_INSTANTIATE(convert, device, int64_t, double) \
+  ATTN_INSTANTIATE(convert, device, float, int64_t) \
+  ATTN_INSTANTIATE(convert, device, double, int64_t)
+
 }  // namespace attn::kernels

@@ -87,3 +87,7 @@ void dispatch_device(Device device, const char* op, const Body& body) {
 #define ATTN_INSTANTIATE_FLOATING(kernel, device) \
   ATTN_INSTANTIATE(kernel, device, float)         \
   ATTN_INSTANTIATE(kernel, device, double)
+// Kernels that also move ids and masks: float, double and int64_t.
+#define ATTN_INSTANTIATE_ALL_TYPES(kernel, device) \
+  ATTN_INSTANTIATE_FLOATING(kernel, device)        \
+  ATTN_INSTANTIATE(kernel, device, int64_t)

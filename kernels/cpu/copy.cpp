@@ -92,20 +92,9 @@ void convert(int64_t n, const From* src, To* dst) {
 }
 
 // The CPU definitions of kernels/copy.h, for the element types it names.
-ATTN_INSTANTIATE(copy_strided, Device::CPU, float)
-ATTN_INSTANTIATE(copy_strided, Device::CPU, double)
-ATTN_INSTANTIATE(copy_strided, Device::CPU, int64_t)
-ATTN_INSTANTIATE(copy_into_strided, Device::CPU, float)
-ATTN_INSTANTIATE(copy_into_strided, Device::CPU, double)
-ATTN_INSTANTIATE(copy_into_strided, Device::CPU, int64_t)
-ATTN_INSTANTIATE(fill, Device::CPU, float)
-ATTN_INSTANTIATE(fill, Device::CPU, double)
-ATTN_INSTANTIATE(fill, Device::CPU, int64_t)
-ATTN_INSTANTIATE(convert, Device::CPU, float, double)
-ATTN_INSTANTIATE(convert, Device::CPU, double, float)
-ATTN_INSTANTIATE(convert, Device::CPU, int64_t, float)
-ATTN_INSTANTIATE(convert, Device::CPU, int64_t, double)
-ATTN_INSTANTIATE(convert, Device::CPU, float, int64_t)
-ATTN_INSTANTIATE(convert, Device::CPU, double, int64_t)
+ATTN_INSTANTIATE_ALL_TYPES(copy_strided, Device::CPU)
+ATTN_INSTANTIATE_ALL_TYPES(copy_into_strided, Device::CPU)
+ATTN_INSTANTIATE_ALL_TYPES(fill, Device::CPU)
+ATTN_INSTANTIATE_CONVERT(Device::CPU)
 
 }  // namespace attn::kernels

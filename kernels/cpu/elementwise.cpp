@@ -172,9 +172,7 @@ void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* c
 ATTN_INSTANTIATE_FLOATING(unary, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(binary, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CPU)
-ATTN_INSTANTIATE(compare_scalar, Device::CPU, float)
-ATTN_INSTANTIATE(compare_scalar, Device::CPU, double)
-ATTN_INSTANTIATE(compare_scalar, Device::CPU, int64_t)
+ATTN_INSTANTIATE_ALL_TYPES(compare_scalar, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(where, Device::CPU)
 
 }  // namespace attn::kernels

@@ -69,9 +69,7 @@ void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner,
 }
 
 // The CPU definitions of kernels/index.h, for the element types it names.
-ATTN_INSTANTIATE(index_select, Device::CPU, float)
-ATTN_INSTANTIATE(index_select, Device::CPU, double)
-ATTN_INSTANTIATE(index_select, Device::CPU, int64_t)
+ATTN_INSTANTIATE_ALL_TYPES(index_select, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(index_add, Device::CPU)
 
 }  // namespace attn::kernels

@@ -203,20 +203,9 @@ void convert(int64_t n, const From* src, To* dst) {
   check_launch("convert_kernel");
 }
 
-ATTN_INSTANTIATE(copy_strided, Device::CUDA, float)
-ATTN_INSTANTIATE(copy_strided, Device::CUDA, double)
-ATTN_INSTANTIATE(copy_strided, Device::CUDA, int64_t)
-ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, float)
-ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, double)
-ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, int64_t)
-ATTN_INSTANTIATE(fill, Device::CUDA, float)
-ATTN_INSTANTIATE(fill, Device::CUDA, double)
-ATTN_INSTANTIATE(fill, Device::CUDA, int64_t)
-ATTN_INSTANTIATE(convert, Device::CUDA, float, double)
-ATTN_INSTANTIATE(convert, Device::CUDA, double, float)
-ATTN_INSTANTIATE(convert, Device::CUDA, int64_t, float)
-ATTN_INSTANTIATE(convert, Device::CUDA, int64_t, double)
-ATTN_INSTANTIATE(convert, Device::CUDA, float, int64_t)
-ATTN_INSTANTIATE(convert, Device::CUDA, double, int64_t)
+ATTN_INSTANTIATE_ALL_TYPES(copy_strided, Device::CUDA)
+ATTN_INSTANTIATE_ALL_TYPES(copy_into_strided, Device::CUDA)
+ATTN_INSTANTIATE_ALL_TYPES(fill, Device::CUDA)
+ATTN_INSTANTIATE_CONVERT(Device::CUDA)
 
 }  // namespace attn::kernels

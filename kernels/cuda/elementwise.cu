@@ -312,8 +312,7 @@ void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* c
 ATTN_INSTANTIATE_FLOATING(unary, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(binary, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CUDA)
-ATTN_INSTANTIATE_FLOATING(compare_scalar, Device::CUDA)
-ATTN_INSTANTIATE(compare_scalar, Device::CUDA, int64_t)
+ATTN_INSTANTIATE_ALL_TYPES(compare_scalar, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(where, Device::CUDA)
 
 }  // namespace attn::kernels

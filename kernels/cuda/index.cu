@@ -108,8 +108,7 @@ void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner, con
   check_launch("index_add_kernel");
 }
 
-ATTN_INSTANTIATE_FLOATING(index_select, Device::CUDA)
-ATTN_INSTANTIATE(index_select, Device::CUDA, int64_t)
+ATTN_INSTANTIATE_ALL_TYPES(index_select, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(index_add, Device::CUDA)
 
 }  // namespace attn::kernels
