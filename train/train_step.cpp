@@ -13,6 +13,8 @@
 namespace attn::train {
 
 Tensor batch_loss(nn::Translator& model, const data::Batch& on_host, double label_smoothing) {
+  // Only the ids move; the model builds its source mask from source_lengths
+  // itself (data/batch.h says why there).
   const data::Batch batch = on_host.to(model.device());
   Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);  // (B, T, V)
   const int64_t vocab = logits.size(-1);
