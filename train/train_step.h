@@ -13,9 +13,10 @@
 // examples/04_training_loop.cpp writes the same lines out by hand, to teach
 // them.
 //
-// A step whose loss or gradient is not finite (NaN or inf) changes nothing:
-// the optimizer does not step, and the result says what went wrong, so the
-// caller can stop with the last checkpoint intact.
+// A step whose loss or gradient is not finite (NaN or inf) does not update:
+// the optimizer does not step, so the parameters and its moments stay as they
+// were (the .grad fields hold that step's gradients), and the result says
+// what went wrong, so the caller can stop with the last checkpoint intact.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,7 @@ struct TrainStepResult {
   int64_t sentences = 0;         // B
   double grad_norm = 0.0;        // global norm of all gradients, before clipping
   double learning_rate = 0.0;    // the rate this step used: schedule.rate(update)
-  bool stepped = false;          // false: the loss or a gradient was not finite; nothing changed
+  bool stepped = false;          // false: the loss or a gradient was not finite; no update
   std::string nonfinite_parameter = "";  // !stepped: the first parameter with a non-finite
                                          // gradient, "" when the loss itself was not finite
 };
