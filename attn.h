@@ -50,4 +50,5 @@
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
+#include "train/train_step.h"
 #include "train/trainer.h"

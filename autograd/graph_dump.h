@@ -14,7 +14,7 @@
 //   $ dot -Tsvg step.dot -o step.svg
 //
 // `attn train --dump-graph step.dot` does exactly this for the first update
-// (train/trainer.cpp), and docs/debugging.md shows one rendered.
+// (train_step in train/train_step.cpp), and docs/debugging.md shows one rendered.
 #pragma once
 
 #include <string>

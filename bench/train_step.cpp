@@ -10,7 +10,8 @@
 // schedule), global norm clipping at 1, label smoothing 0 for the RNN models
 // and 0.1 for the Transformer (torch_ref's --label-smoothing, which it applies
 // to the Transformer only); N timed steps after W warm-up steps; median ms per
-// step and target tokens per second.
+// step and target tokens per second. Each step is the library's
+// attn::train::train_step (train/train_step.h), the one `attn train` runs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,13 +23,15 @@
 
 #include <attn/attn.h>
 
+#include "data/batch.h"
 #include "nn/luong.h"
 #include "nn/rnnsearch.h"
 #include "nn/transformer.h"
 #include "kernels/cuda/runtime.h"
-#include "train/clip.h"
 #include "train/options.h"
 #include "train/optimizer.h"
+#include "train/schedule.h"
+#include "train/train_step.h"
 
 namespace {
 
@@ -115,38 +118,37 @@ int main(int argc, char** argv) {
   const attn::Device device = attn::train::parse_device(device_name);
   model.to(device);
   attn::optim::Adam optimizer(model.parameters(), attn::optim::AdamOptions(1e-3));
+  attn::optim::ConstantSchedule schedule(1e-3);
+  attn::train::TrainStepOptions step_options;
+  step_options.label_smoothing = label_smoothing;
+  step_options.clip_norm = 1.0;
 
   // 8 distinct batches, cycled, as the reference does.
   attn::Generator g(1);
-  std::vector<attn::Tensor> sources, inputs, outputs;
+  attn::Tensor lengths = attn::full({c.batch}, static_cast<double>(c.length), attn::kInt64);
+  std::vector<attn::data::Batch> batches;
   for (int k = 0; k < 8; ++k) {
-    sources.push_back(attn::randint(4, c.vocab, {c.batch, c.length}, &g));
-    attn::Tensor target = attn::randint(4, c.vocab, {c.batch, c.length + 1}, &g);
+    attn::data::Batch batch;
+    batch.source = attn::randint(4, c.vocab, {c.batch, c.length}, &g);              // (B, S)
+    attn::Tensor target = attn::randint(4, c.vocab, {c.batch, c.length + 1}, &g);  // (B, T + 1)
     attn::Tensor input = target.narrow(1, 0, c.length).contiguous();
     {
       attn::NoGradGuard no_grad;
       input.narrow(1, 0, 1).fill_(2.0);  // <s>
     }
-    inputs.push_back(input);
-    outputs.push_back(target.narrow(1, 1, c.length).contiguous());
-  }
-  attn::Tensor lengths = attn::full({c.batch}, static_cast<double>(c.length), attn::kInt64);
-  for (auto* list : {&sources, &inputs, &outputs}) {
-    for (attn::Tensor& t : *list) t = t.to(device);
+    batch.target_input = input.to(device);                                         // (B, T)
+    batch.target_output = target.narrow(1, 1, c.length).contiguous().to(device);  // (B, T)
+    batch.source = batch.source.to(device);
+    batch.source_lengths = lengths;  // (B), on the host, as the batcher leaves it
+    batch.target_tokens = c.batch * c.length;  // no padding
+    for (int64_t b = 0; b < c.batch; ++b) batch.indices.push_back(static_cast<size_t>(b));
+    batches.push_back(batch);
   }
 
   std::vector<double> times;
   for (int step = 0; step < warmup + steps; ++step) {
     auto start = std::chrono::steady_clock::now();
-    int k = step % 8;
-    attn::Tensor logits = model.forward(sources[k], lengths, inputs[k]);
-    attn::Tensor loss = attn::cross_entropy(
-        logits.reshape({-1, c.vocab}), outputs[k].reshape({-1}),
-        attn::CrossEntropyOptions().ignore(0).smoothing(label_smoothing));
-    optimizer.zero_grad();
-    loss.backward();
-    attn::clip_grad_norm(model.parameters(), 1.0);
-    optimizer.step();
+    attn::train::train_step(model, batches[step % 8], optimizer, schedule, step + 1, step_options);
     // The step's kernels are queued on the GPU; wait for them before reading the clock.
     if (device == attn::kCUDA) attn::kernels::cuda::synchronize();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -34,7 +34,7 @@ void shuffle(std::vector<std::vector<size_t>>* items, Generator& generator) {
 
 Batch Batch::to(Device device) const {
   Batch out = *this;
-  for (Tensor* t : {&out.source, &out.source_mask, &out.target_input, &out.target_output}) {
+  for (Tensor* t : {&out.source, &out.target_input, &out.target_output}) {
     if (t->defined()) *t = t->to(device);
   }
   return out;
@@ -60,18 +60,15 @@ Batch make_batch(const std::vector<std::vector<int64_t>>& sources,
   Batch batch;
   batch.indices = indices;
   std::vector<int64_t> source(static_cast<size_t>(batch_size * source_length), kPad);
-  std::vector<int64_t> mask(source.size(), 0);
   std::vector<int64_t> lengths;
   for (int64_t b = 0; b < batch_size; ++b) {
     const std::vector<int64_t>& ids = sources[indices[static_cast<size_t>(b)]];
     for (size_t s = 0; s < ids.size(); ++s) {
       source[static_cast<size_t>(b * source_length) + s] = ids[s];
-      mask[static_cast<size_t>(b * source_length) + s] = 1;
     }
     lengths.push_back(static_cast<int64_t>(ids.size()));
   }
   batch.source = from_vector(source, {batch_size, source_length});
-  batch.source_mask = from_vector(mask, {batch_size, source_length});
   batch.source_lengths = from_vector(lengths, {batch_size});
   if (targets.empty()) return batch;
 

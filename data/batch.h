@@ -1,15 +1,23 @@
 // Batches: many sentence pairs of different lengths packed into rectangles of
-// ids a model can run on at once, with the masks that say which cells are real.
+// ids a model can run on at once, with the lengths that say which cells are real.
 //
 // For sources {a b c} and {d e} and targets {x y} and {z} (ids, no specials):
-//   source         (B=2, S=3)   a  b  c        source_mask  1 1 1
-//                               d  e  <pad>                 1 1 0
-//   source_lengths (B=2)        3  2
+//   source         (B=2, S=3)   a  b  c
+//                               d  e  <pad>
+//   source_lengths (B=2)        3  2          the real cells of row b: columns 0 .. length - 1
 //   target_input   (B=2, T=3)   <s> x  y       what the decoder reads (teacher forcing)
 //                               <s> z  <pad>
 //   target_output  (B=2, T=3)   x  y  </s>     what it must predict at each step
 //                               z  </s> <pad>
 //   target_tokens  5            non-pad cells of target_output: what the loss averages over
+//
+// The source mask (1 for a real token, 0 for padding) is not in the batch:
+// each model builds it from source_lengths, on its own device and in its own
+// shape: RNNSearch::encode (B, S), LuongAttention::attend (B, T, S) with its
+// local window, the Transformer (B, 1, 1, S) through nn::padding_mask. It is built there because a model is
+// also called without a Batch (decoding, beam search, tests) and its encoder
+// reads the lengths anyway, so one rule, position < length, serves encoder,
+// attention and every caller, and no second copy can disagree with it.
 //
 // BatchIterator turns a whole corpus into such batches, one epoch at a time,
 // the way Marian does:
@@ -40,7 +48,6 @@ namespace attn::data {
 struct Batch {
   Tensor source;            // (B, S) int64: source ids padded with kPad; S = longest source
   Tensor source_lengths;    // (B) int64: tokens per source
-  Tensor source_mask;       // (B, S) int64: 1 for a real token, 0 for padding
   Tensor target_input;      // (B, T) int64: <s> y1 .. yn, padded; T = longest target + 1
   Tensor target_output;     // (B, T) int64: y1 .. yn </s>, padded
   int64_t target_tokens = 0;    // non-pad entries of target_output
@@ -49,7 +56,7 @@ struct Batch {
   int64_t size() const { return static_cast<int64_t>(indices.size()); }  // B
 
   // The batch with its id tensors on `device` (the model's). source_lengths
-  // stays on the host: the layers read the lengths there to build their masks.
+  // stays on the host: the models read the lengths there to build their masks.
   Batch to(Device device) const;
 };
 

@@ -96,8 +96,8 @@ Batch make_batch(attn::Generator& gen, int64_t B, int64_t T) {
   return batch;
 }
 
-// The loss of the trainer (train/trainer.cpp, batch_loss): mean cross-entropy
-// over the non-pad target tokens, with label smoothing.
+// The loss of the trainer (batch_loss in train/train_step.cpp): mean
+// cross-entropy over the non-pad target tokens, with label smoothing.
 Tensor token_loss(const Tensor& logits, const Tensor& target, double smoothing) {
   return attn::cross_entropy(logits.reshape({-1, kVocab}), target.reshape({-1}),
                              attn::CrossEntropyOptions().ignore(kPad).smoothing(smoothing));
@@ -164,7 +164,11 @@ int main() {
   model.train();
 
   section("4. The training loop");
-  // The steps of train/trainer.cpp's loop, one per line below.
+  // The steps of one training step, one per line below, written out to be
+  // read. The library's step is the same thing as one call:
+  // attn::train::train_step() in train/train_step.h (train/train_step.cpp),
+  // which `attn train` calls once per update from Trainer::run
+  // (train/trainer.cpp), for a translation model and a data::Batch.
   attn::optim::Adam optimizer(model.parameters(), attn::optim::AdamOptions(1e-2));
   attn::optim::ConstantSchedule schedule(1e-2, /*warmup=*/20);
   double first_loss = 0, last_loss = 0, last_norm = 0;

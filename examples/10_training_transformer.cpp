@@ -33,11 +33,11 @@
 #include "data/batch.h"
 #include "data/tasks.h"
 #include "nn/transformer.h"
-#include "train/clip.h"
 #include "train/dataset.h"
 #include "train/optimizer.h"
 #include "train/options.h"
 #include "train/schedule.h"
+#include "train/train_step.h"
 
 namespace {
 
@@ -92,6 +92,9 @@ Run train(int64_t warmup, const attn::train::EncodedPairs& set, int64_t V_src, i
       attn::optim::InverseSqrtOptions(1.0).warmup(warmup).noam(kDModel));
   std::printf("  %s, %lld updates of 32 sentences\n", schedule.describe().c_str(),
               static_cast<long long>(kUpdates));
+  attn::train::TrainStepOptions step_options;
+  step_options.label_smoothing = 0.1;  // the recipe's
+  step_options.clip_norm = 1.0;        // attn's default; the paper does not clip
   Run run;
   const auto start = std::chrono::steady_clock::now();
   double window = 0;
@@ -99,20 +102,15 @@ Run train(int64_t warmup, const attn::train::EncodedPairs& set, int64_t V_src, i
   for (int64_t update = 1; update <= kUpdates; ++update) {
     if (!batches.has_next()) batches.next_epoch();
     attn::data::Batch batch = batches.next();
-    Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);  // (B, T, V)
-    Tensor loss = attn::cross_entropy(
-        logits.reshape({-1, V_tgt}), batch.target_output.reshape({-1}),
-        attn::CrossEntropyOptions().ignore(attn::data::kPad).smoothing(0.1));
-    optimizer.zero_grad();
-    loss.backward();
-    attn::clip_grad_norm(model.parameters(), 1.0);  // attn's default; the paper does not clip
-    optimizer.set_lr(schedule.rate(update));
-    optimizer.step();
-    window += loss.item();
+    // forward, smoothed loss, backward, clip, lr = schedule.rate(update), step:
+    // the step `attn train` runs (train/train_step.h)
+    attn::train::TrainStepResult step =
+        attn::train::train_step(model, batch, optimizer, schedule, update, step_options);
+    window += step.loss;
     if (update % kWindow == 0) {
       run.windows.push_back(window / kWindow);
       std::printf("    update %3lld  lr %.2e  smoothed loss %.4f (mean of the last %lld)\n",
-                  static_cast<long long>(update), schedule.rate(update), window / kWindow,
+                  static_cast<long long>(update), step.learning_rate, window / kWindow,
                   static_cast<long long>(kWindow));
       window = 0;
     }

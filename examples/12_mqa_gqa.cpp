@@ -41,11 +41,11 @@
 #include "nn/transformer.h"
 #include "train/canvas.h"
 #include "train/line_chart.h"
-#include "train/clip.h"
 #include "train/dataset.h"
 #include "train/decode.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
+#include "train/train_step.h"
 
 namespace {
 
@@ -96,7 +96,7 @@ struct Run {
 
 // Chapter 10's recipe (Adam 0.9/0.98/1e-9, eq. (3) with warm-up, smoothing
 // 0.1, dropout 0.1) on the same batches for every model.
-Run train(nn::Transformer& model, const attn::train::EncodedPairs& set, int64_t V_tgt) {
+Run train(nn::Transformer& model, const attn::train::EncodedPairs& set) {
   attn::data::BatchOptions batching;
   batching.mini_batch = 32;
   batching.seed = 12;
@@ -105,6 +105,9 @@ Run train(nn::Transformer& model, const attn::train::EncodedPairs& set, int64_t 
                               attn::optim::AdamOptions().betas(0.9, 0.98).eps(1e-9));
   attn::optim::InverseSqrtSchedule schedule(
       attn::optim::InverseSqrtOptions(1.0).warmup(kWarmup).noam(kDModel));
+  attn::train::TrainStepOptions step_options;
+  step_options.label_smoothing = 0.1;
+  step_options.clip_norm = 1.0;
   Run run;
   const auto start = std::chrono::steady_clock::now();
   double window = 0;
@@ -112,16 +115,10 @@ Run train(nn::Transformer& model, const attn::train::EncodedPairs& set, int64_t 
   for (int64_t update = 1; update <= kUpdates; ++update) {
     if (!batches.has_next()) batches.next_epoch();
     attn::data::Batch batch = batches.next();
-    Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);  // (B, T, V)
-    Tensor loss = attn::cross_entropy(
-        logits.reshape({-1, V_tgt}), batch.target_output.reshape({-1}),
-        attn::CrossEntropyOptions().ignore(attn::data::kPad).smoothing(0.1));
-    optimizer.zero_grad();
-    loss.backward();
-    attn::clip_grad_norm(model.parameters(), 1.0);
-    optimizer.set_lr(schedule.rate(update));
-    optimizer.step();
-    window += loss.item();
+    // forward, smoothed loss, backward, clip, schedule, step (train/train_step.h)
+    attn::train::TrainStepResult step =
+        attn::train::train_step(model, batch, optimizer, schedule, update, step_options);
+    window += step.loss;
     if (update % kWindow == 0) {
       run.windows.push_back(window / kWindow);
       window = 0;
@@ -328,7 +325,7 @@ int main(int argc, char** argv) {
     models.push_back(std::make_unique<nn::Transformer>(
         nn::TransformerOptions::toy(V_src, V_tgt).set_d_model(kDModel).set_num_heads(kHeads)
             .set_num_kv_heads(Hkv).set_d_ff(64).set_layers(1, 1)));
-    runs.push_back(train(*models.back(), train_set, V_tgt));
+    runs.push_back(train(*models.back(), train_set));
   }
   std::printf("  %8s", "update");
   for (size_t m = 0; m < runs.size(); ++m) {

@@ -47,6 +47,9 @@ class Translator : public Module {
  public:
   // source: (B, S) int64 ids, padded with <pad>; source_lengths: (B) int64;
   // target_input: (B, T) int64, <s> y1 ... -> logits (B, T, V).
+  // Each model builds its source mask from source_lengths (position < length
+  // is real), here and in start(): the one place it is built (data/batch.h
+  // says why), so ids in the padding never matter.
   virtual Tensor forward(const Tensor& source, const Tensor& source_lengths,
                          const Tensor& target_input) = 0;
 

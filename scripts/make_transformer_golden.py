@@ -26,7 +26,7 @@ paper leaves open or that attn names as options:
   - the output Linear D -> V_tgt with a bias (tied_output off).
 Dropout is 0 everywhere, so the run is deterministic.
 
-The loss is attn's training loss (train/trainer.cpp, batch_loss): cross
+The loss is attn's training loss (train/train_step.cpp, batch_loss): cross
 entropy over (B*T, V) with ignore_index = data::kPad = 0 and label smoothing
 0.1, the mean over non-pad targets. The optimizer is torch.optim.Adam with
 lr 1e-2, betas (0.9, 0.98), eps 1e-9 (the paper's section 5.3 betas and a

@@ -10,22 +10,21 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <optional>
+#include <map>
+#include <memory>
 #include <sstream>
 
 #include "tensor/grad_mode.h"
-#include "autograd/graph_dump.h"
-#include "autograd/ops.h"
 #include "data/batch.h"
 #include "kernels/generator.h"
 #include "train/checkpoint.h"
-#include "train/clip.h"
 #include "train/decode.h"
 #include "train/evaluate.h"
 #include "train/metrics.h"
 #include "train/models.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
+#include "train/train_step.h"
 
 namespace attn::train {
 namespace {
@@ -86,15 +85,6 @@ std::unique_ptr<optim::Schedule> make_schedule(const TrainOptions& options) {
               options.lr_schedule + "'");
 }
 
-// The loss of one batch: mean cross-entropy over non-pad target tokens.
-Tensor batch_loss(nn::Translator& model, const data::Batch& on_host, double label_smoothing) {
-  const data::Batch batch = on_host.to(model.device());
-  Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);
-  int64_t vocab = logits.size(-1);
-  return cross_entropy(logits.reshape({-1, vocab}), batch.target_output.reshape({-1}),
-                       CrossEntropyOptions().ignore(data::kPad).smoothing(label_smoothing));
-}
-
 std::string join_tokens(const data::Tokenizer& tokenizer, const data::Vocab& vocab,
                         const std::vector<int64_t>& ids) {
   return tokenizer.detokenize(vocab.decode(ids));
@@ -112,128 +102,333 @@ void draw_progress(int64_t done, int64_t total) {
 
 void clear_progress() { std::fprintf(stderr, "\r%60s\r", ""); }
 
-}  // namespace
 
-Trainer::Trainer(ModelOptions model, DataOptions data, TrainOptions train)
-    : model_options_(std::move(model)), data_options_(std::move(data)), train_options_(std::move(train)) {}
+// Everything one run of `attn train` holds from one update to the next.
+struct Run {
+  explicit Run(const TrainOptions& options) : opt(options) {}
+  const TrainOptions& opt;
+  bool resuming = false;  // a checkpoint was found beside --model
+  TextPipeline pipeline;  // tokenizer and vocabularies
+  EncodedPairs train_set, valid_set;
+  data::BatchOptions batching;
+  std::unique_ptr<data::BatchIterator> batches;
+  std::shared_ptr<nn::Translator> model;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::unique_ptr<optim::Schedule> schedule;
+  // With --lr-schedule halving, a stalled validation also halves the rate
+  // (Marian's --lr-decay-strategy stalls).
+  optim::StepHalvingSchedule* halving = nullptr;
+  std::map<std::string, std::string> metadata;  // model config and vocabularies, saved with the weights
+  TrainingState state;                          // what the checkpoint keeps
+  // The first of --valid-metrics decides "better": the best model and early stopping.
+  std::string deciding, best_key;
+  bool higher_is_better = false;
+  double best_metric = 0.0;
+  int64_t stalls = 0;
+  EvaluateOptions valid_options;
+  std::ofstream metrics_log;       // the JSONL beside the model
+  int64_t last_saved_update = -1;  // -1: no checkpoint yet
+  bool progress_bar = false;
+  std::chrono::steady_clock::time_point clock_start;
+};
 
-int Trainer::run() {
-  const TrainOptions& opt = train_options_;
-  ATTN_CHECK(!opt.model_path.empty(), "--model PATH is required");
-  StopAfter after = parse_after(opt.after);
-  manual_seed(opt.seed);
+// The updates since the last display line, which it averages over.
+struct Window {
+  double loss = 0.0;  // summed per target token
+  double norm = 0.0;  // summed per update
+  int64_t tokens = 0, updates = 0, sentences = 0;
+  std::chrono::steady_clock::time_point since;
+};
 
-  // --- data and vocabularies (from the checkpoint when resuming) ---
+// Data and vocabularies (from the checkpoint when resuming) and the batches.
+// Returns the checkpoint, empty when there is none.
+Checkpoint prepare_data(Run& run, ModelOptions& model_options, const DataOptions& data_options) {
+  const TrainOptions& opt = run.opt;
   // The folder of --model is made up front, not discovered missing at the first save.
   std::filesystem::path model_folder = std::filesystem::path(opt.model_path).parent_path();
   if (!model_folder.empty()) std::filesystem::create_directories(model_folder);
-  bool resuming = checkpoint_exists(opt.model_path);
+  run.resuming = checkpoint_exists(opt.model_path);
   std::vector<data::SentencePair> train_pairs =
-      load_pairs(data_options_, Split::Train, data_options_.train_tsv, data_options_.train_sets);
+      load_pairs(data_options, Split::Train, data_options.train_tsv, data_options.train_sets);
   std::vector<data::SentencePair> valid_pairs =
-      load_pairs(data_options_, Split::Valid, data_options_.valid_tsv, data_options_.valid_sets);
+      load_pairs(data_options, Split::Valid, data_options.valid_tsv, data_options.valid_sets);
   Checkpoint checkpoint;
-  TextPipeline pipeline;
-  if (resuming) {
+  if (run.resuming) {
     checkpoint = load_checkpoint(opt.model_path);
-    pipeline = TextPipeline::from_metadata(checkpoint.metadata);
-    model_options_ = ModelOptions::from_metadata(checkpoint.metadata);
+    run.pipeline = TextPipeline::from_metadata(checkpoint.metadata);
+    model_options = ModelOptions::from_metadata(checkpoint.metadata);
   } else {
-    pipeline = build_pipeline(data_options_, train_pairs);
-    model_options_.source_vocab_size = pipeline.source_vocab.size();
-    model_options_.target_vocab_size = pipeline.target_vocab.size();
+    run.pipeline = build_pipeline(data_options, train_pairs);
+    model_options.source_vocab_size = run.pipeline.source_vocab.size();
+    model_options.target_vocab_size = run.pipeline.target_vocab.size();
   }
-  EncodedPairs train_set = encode_pairs(pipeline, train_pairs);
-  EncodedPairs valid_set = encode_pairs(pipeline, valid_pairs);
-  data::BatchOptions batching;
-  batching.mini_batch = data_options_.mini_batch;
-  batching.mini_batch_words = data_options_.mini_batch_words;
-  batching.max_length = data_options_.max_length;
+  run.train_set = encode_pairs(run.pipeline, train_pairs);
+  run.valid_set = encode_pairs(run.pipeline, valid_pairs);
+  run.batching.mini_batch = data_options.mini_batch;
+  run.batching.mini_batch_words = data_options.mini_batch_words;
+  run.batching.max_length = data_options.max_length;
   // A resumed run keeps the shuffle of the run it continues, whatever --seed says now.
-  batching.seed = resuming && checkpoint.state.counters.count("seed")
-                      ? static_cast<uint64_t>(checkpoint.state.counters.at("seed"))
-                      : opt.seed;
-  data::BatchIterator batches(train_set.sources, train_set.targets, batching);
+  run.batching.seed = run.resuming && checkpoint.state.counters.count("seed")
+                          ? static_cast<uint64_t>(checkpoint.state.counters.at("seed"))
+                          : opt.seed;
+  run.batches = std::make_unique<data::BatchIterator>(run.train_set.sources, run.train_set.targets,
+                                                      run.batching);
+  return checkpoint;
+}
 
-  // --- model, optimizer, schedule ---
-  std::shared_ptr<nn::Translator> model = make_model(model_options_);
-  model->to(parse_device(opt.device));
-  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(opt, model->parameters());
-  std::unique_ptr<optim::Schedule> schedule = make_schedule(opt);
-  // With --lr-schedule halving, a stalled validation also halves the rate
-  // (Marian's --lr-decay-strategy stalls).
-  auto* halving = dynamic_cast<optim::StepHalvingSchedule*>(schedule.get());
-  std::map<std::string, std::string> metadata = model_options_.to_metadata();
-  for (auto& [key, value] : pipeline.to_metadata()) metadata[key] = value;
+// The model, optimizer and schedule, and what validation compares.
+void prepare_model(Run& run, const ModelOptions& model_options, const DataOptions& data_options) {
+  const TrainOptions& opt = run.opt;
+  run.model = make_model(model_options);
+  run.model->to(parse_device(opt.device));
+  run.optimizer = make_optimizer(opt, run.model->parameters());
+  run.schedule = make_schedule(opt);
+  run.halving = dynamic_cast<optim::StepHalvingSchedule*>(run.schedule.get());
+  run.metadata = model_options.to_metadata();
+  for (auto& [key, value] : run.pipeline.to_metadata()) run.metadata[key] = value;
 
-  TrainingState state;
-  // The first of --valid-metrics decides "better": the best model and early stopping.
   std::vector<std::string> valid_metrics = split_metrics(opt.valid_metrics);
   for (const std::string& metric : valid_metrics) metric_higher_is_better(metric);  // known names?
-  const std::string& deciding = valid_metrics.front();
-  const bool higher_is_better = metric_higher_is_better(deciding);
-  const std::string best_key = deciding == "cross-entropy" ? "best_valid_loss" : "best_valid_" + deciding;
-  double best_metric = higher_is_better ? -1e300 : 1e300;
-  int64_t stalls = 0;
-  EvaluateOptions valid_options;
-  valid_options.batch_size = data_options_.mini_batch;
-  valid_options.max_sentences = opt.valid_max_sentences;
-  valid_options.pipeline = &pipeline;
-  if (resuming) {
-    model->load_state_dict(checkpoint.weights);
-    state = checkpoint.state;
-    optimizer->load_state(state.optimizer);
-    batches.seek(state.epoch, state.batch_in_epoch);
-    default_generator().set_state(state.rng_seed, state.rng_offset);
-    if (state.scores.count(best_key)) best_metric = state.scores[best_key];
-    if (state.counters.count("stalls")) stalls = state.counters["stalls"];
-    if (halving && state.counters.count("lr_halvings")) halving->set_halvings(state.counters["lr_halvings"]);
-    std::cout << timestamp() << " Resuming " << opt.model_path << " at epoch " << state.epoch + 1
-              << ", update " << state.update << "\n";
+  run.deciding = valid_metrics.front();
+  run.higher_is_better = metric_higher_is_better(run.deciding);
+  run.best_key = run.deciding == "cross-entropy" ? "best_valid_loss" : "best_valid_" + run.deciding;
+  run.best_metric = run.higher_is_better ? -1e300 : 1e300;
+  run.valid_options.batch_size = data_options.mini_batch;
+  run.valid_options.max_sentences = opt.valid_max_sentences;
+  run.valid_options.pipeline = &run.pipeline;
+}
+
+// Puts back what the checkpoint saved: weights, optimizer moments, the data
+// position, the generator, the best score and the stall count.
+void resume(Run& run, const Checkpoint& checkpoint) {
+  TrainingState& state = run.state;
+  run.model->load_state_dict(checkpoint.weights);
+  state = checkpoint.state;
+  run.optimizer->load_state(state.optimizer);
+  run.batches->seek(state.epoch, state.batch_in_epoch);
+  default_generator().set_state(state.rng_seed, state.rng_offset);
+  if (state.scores.count(run.best_key)) run.best_metric = state.scores[run.best_key];
+  if (state.counters.count("stalls")) run.stalls = state.counters["stalls"];
+  if (run.halving && state.counters.count("lr_halvings")) {
+    run.halving->set_halvings(state.counters["lr_halvings"]);
   }
-  std::cout << timestamp() << " " << model->describe() << "\n"
-            << timestamp() << " Training on " << batches.num_examples() << " sentence pairs ("
-            << batches.num_filtered() << " longer than --max-length left out), validating on "
-            << valid_set.size() << "; vocabularies " << pipeline.source_vocab.size() << "/"
-            << pipeline.target_vocab.size() << "; " << schedule->describe() << std::endl;
+  std::cout << timestamp() << " Resuming " << run.opt.model_path << " at epoch " << state.epoch + 1
+            << ", update " << state.update << "\n";
+}
 
-  std::ofstream metrics_log(metrics_log_path(opt.model_path), std::ios::app);
-  int64_t last_saved_update = resuming ? state.update : -1;
-  auto save = [&]() {
-    state.epoch = batches.epoch();
-    state.batch_in_epoch = batches.position();
-    state.rng_seed = default_generator().seed();
-    state.rng_offset = default_generator().offset();
-    state.optimizer = optimizer->state();
-    state.scores[best_key] = best_metric;
-    state.counters["stalls"] = stalls;
-    state.counters["seed"] = static_cast<int64_t>(batching.seed);
-    if (halving) state.counters["lr_halvings"] = halving->halvings();
-    save_checkpoint(opt.model_path, *model, metadata, state);
-    last_saved_update = state.update;
-  };
+void announce(const Run& run) {
+  std::cout << timestamp() << " " << run.model->describe() << "\n"
+            << timestamp() << " Training on " << run.batches->num_examples() << " sentence pairs ("
+            << run.batches->num_filtered() << " longer than --max-length left out), validating on "
+            << run.valid_set.size() << "; vocabularies " << run.pipeline.source_vocab.size() << "/"
+            << run.pipeline.target_vocab.size() << "; " << run.schedule->describe() << std::endl;
+}
 
+// The model and the training state beside it (train/checkpoint.h).
+void save(Run& run) {
+  TrainingState& state = run.state;
+  state.epoch = run.batches->epoch();
+  state.batch_in_epoch = run.batches->position();
+  state.rng_seed = default_generator().seed();
+  state.rng_offset = default_generator().offset();
+  state.optimizer = run.optimizer->state();
+  state.scores[run.best_key] = run.best_metric;
+  state.counters["stalls"] = run.stalls;
+  state.counters["seed"] = static_cast<int64_t>(run.batching.seed);
+  if (run.halving) state.counters["lr_halvings"] = run.halving->halvings();
+  save_checkpoint(run.opt.model_path, *run.model, run.metadata, state);
+  run.last_saved_update = state.update;
+}
+
+void install_signal_handlers() {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   // A CPU-time budget (`ulimit -S -t SECONDS`, as bench/multi30k.sh sets)
   // arrives as SIGXCPU: stop and save the same way.
   std::signal(SIGXCPU, on_signal);
   pending_signal = 0;
-  const bool progress_bar = !opt.quiet && isatty(STDERR_FILENO);
-  auto named = model->named_parameters();
-  std::vector<Tensor> parameters = model->parameters();
-  auto clock_start = std::chrono::steady_clock::now();
-  auto since = clock_start;
-  double window_loss = 0.0, window_norm = 0.0;
-  int64_t window_tokens = 0, window_updates = 0, window_sentences = 0;
-  bool stop = false;
-  bool graph_dumped = false;  // --dump-graph: only the first update of this run
-  model->train();
+}
 
-  // A rerun of a finished command finds its checkpoint at the end already.
-  if (after.updates > 0 && state.update >= after.updates) stop = true;
-  if (after.epochs > 0 && state.epoch >= after.epochs) stop = true;
-  if (opt.early_stopping > 0 && stalls >= opt.early_stopping) stop = true;  // it stopped early before
+// Whether a rerun of a finished command finds its checkpoint at the end already.
+bool finished_before(const Run& run, const StopAfter& after) {
+  if (after.updates > 0 && run.state.update >= after.updates) return true;
+  if (after.epochs > 0 && run.state.epoch >= after.epochs) return true;
+  return run.opt.early_stopping > 0 && run.stalls >= run.opt.early_stopping;  // it stopped early before
+}
+
+void report_graph_dump(const std::string& path, int64_t update) {
+  std::cerr << timestamp() << " [graph] update " << update << "'s autograd graph written to " << path
+            << " (render: dot -Tsvg " << path << " -o graph.svg)\n";
+}
+
+// A non-finite loss or gradient: stop without saving, naming what went wrong.
+int stop_on_nonfinite(const Run& run, const TrainStepResult& step, int64_t update) {
+  if (run.progress_bar) clear_progress();
+  std::cerr << timestamp() << " error: non-finite "
+            << (std::isfinite(step.loss) ? "gradient in parameter '" + step.nonfinite_parameter + "'"
+                                         : std::string("loss"))
+            << " at update " << update << "; stopping without saving. "
+            << (run.last_saved_update >= 0
+                    ? "The last checkpoint (update " + std::to_string(run.last_saved_update) + ") is intact."
+                    : std::string("No checkpoint had been saved yet."))
+            << " Try a lower --learn-rate or --clip-norm.\n";
+  return 1;
+}
+
+// Adds one update to the window (and the progress bar).
+void record(const Run& run, Window& window, const TrainStepResult& step) {
+  window.loss += step.loss * step.target_tokens;
+  window.tokens += step.target_tokens;
+  window.norm += step.grad_norm;
+  window.sentences += step.sentences;
+  ++window.updates;
+  if (run.progress_bar) draw_progress(window.updates, run.opt.disp_freq);
+}
+
+// The display line (and its JSONL record) for the window ending at `update`; empties the window.
+void display(Run& run, Window& window, int64_t update, double lr) {
+  auto now = std::chrono::steady_clock::now();
+  double seconds = std::chrono::duration<double>(now - window.since).count();
+  double elapsed = std::chrono::duration<double>(now - run.clock_start).count();
+  double mean_loss = window.loss / std::max<int64_t>(window.tokens, 1);
+  const int64_t epoch = run.batches->epoch() + 1;
+  if (run.progress_bar) clear_progress();
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "Ep. %lld : Up. %lld : Sen. %lld : Cost %.4f : Ppl %.3f : %.0f tok/s : "
+                "%.1f ms/up : L.r. %.2e : |g| %.3f : Time %.1fs",
+                static_cast<long long>(epoch), static_cast<long long>(update),
+                static_cast<long long>(window.sentences), mean_loss, std::exp(mean_loss),
+                window.tokens / seconds, 1000.0 * seconds / window.updates, lr,
+                window.norm / window.updates, elapsed);
+  std::cout << timestamp() << " " << line << std::endl;
+  run.metrics_log << "{\"kind\":\"train\",\"update\":" << update << ",\"epoch\":" << epoch
+                  << ",\"loss\":" << mean_loss << ",\"ppl\":" << std::exp(mean_loss)
+                  << ",\"tokens_per_second\":" << window.tokens / seconds
+                  << ",\"ms_per_update\":" << 1000.0 * seconds / window.updates << ",\"lr\":" << lr
+                  << ",\"grad_norm\":" << window.norm / window.updates << ",\"elapsed\":" << elapsed
+                  << "}" << std::endl;
+  window = Window();
+  window.since = std::chrono::steady_clock::now();
+}
+
+// A few sample translations, so a learner sees what the numbers mean.
+void show_samples(Run& run) {
+  NoGradGuard no_grad;
+  nn::Translator& model = *run.model;
+  const EncodedPairs& valid_set = run.valid_set;
+  model.eval();
+  std::vector<size_t> sample;
+  for (int64_t i = 0; i < run.opt.valid_samples && static_cast<size_t>(i) < valid_set.size(); ++i) {
+    sample.push_back(i);
+  }
+  if (!sample.empty()) {
+    data::Batch b = data::make_batch(valid_set.sources, valid_set.targets, sample);
+    DecodeResult decoded = greedy_decode(model, b.source.to(model.device()), b.source_lengths,
+                                         max_output_length(b.source.size(1)));
+    for (size_t k = 0; k < sample.size(); ++k) {
+      std::cout << "    source: " << valid_set.pairs[sample[k]].source << "\n"
+                << "    output: "
+                << join_tokens(run.pipeline.tokenizer, run.pipeline.target_vocab, decoded.tokens[k]) << "\n"
+                << "    target: " << valid_set.pairs[sample[k]].target << "\n";
+    }
+    std::cout.flush();  // a log piped to a file shows each validation as it happens
+  }
+  model.train();
+}
+
+// Validation at `update`: scores, the best model, stalls, samples. Returns
+// true when early stopping says to stop.
+bool validate(Run& run, int64_t update) {
+  ValidationResult valid = evaluate(*run.model, run.valid_set, run.valid_options);
+  double value = metric_value(valid, run.deciding);
+  bool improved = run.higher_is_better ? value > run.best_metric : value < run.best_metric;
+  if (improved) {
+    run.best_metric = value;
+    run.stalls = 0;
+    run.model->save(best_model_path(run.opt.model_path), run.metadata);
+  } else {
+    ++run.stalls;
+    if (run.halving) run.halving->halve();
+  }
+  const int64_t epoch = run.batches->epoch() + 1;
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "[valid] Ep. %lld : Up. %lld : cross-entropy %.4f : ppl %.3f : exact-match %.2f%% : "
+                "token-accuracy %.2f%% : bleu %.2f : chrf %.2f : %s %s",
+                static_cast<long long>(epoch), static_cast<long long>(update), valid.loss,
+                valid.perplexity, 100 * valid.exact_match, 100 * valid.token_accuracy, valid.bleu,
+                valid.chrf, run.deciding.c_str(),
+                improved ? "new best" : ("stalled " + std::to_string(run.stalls) + " times").c_str());
+  std::cout << timestamp() << " " << line << std::endl;
+  run.metrics_log << "{\"kind\":\"valid\",\"update\":" << update << ",\"epoch\":" << epoch
+                  << ",\"loss\":" << valid.loss << ",\"ppl\":" << valid.perplexity
+                  << ",\"exact_match\":" << valid.exact_match
+                  << ",\"token_accuracy\":" << valid.token_accuracy << ",\"bleu\":" << valid.bleu
+                  << ",\"chrf\":" << valid.chrf << "}" << std::endl;
+  show_samples(run);
+  if (run.opt.early_stopping > 0 && run.stalls >= run.opt.early_stopping) {
+    std::cout << timestamp() << " No improvement in " << run.stalls << " validations: stopping early"
+              << std::endl;
+    return true;
+  }
+  return false;
+}
+
+// Ctrl-C, SIGTERM or SIGXCPU arrived during `update`: save, say how to resume.
+int stop_on_signal(Run& run, int64_t update) {
+  if (run.progress_bar) clear_progress();
+  int signal = pending_signal;
+  save(run);
+  std::cout << timestamp() << " Interrupted by signal " << signal << " at update " << update
+            << ": checkpoint saved to " << run.opt.model_path << "; rerun the same command to resume\n";
+  return 128 + signal;
+}
+
+int finish(Run& run) {
+  if (run.progress_bar) clear_progress();
+  save(run);
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - run.clock_start).count();
+  std::cout << timestamp() << " Training finished at update " << run.state.update << " after "
+            << elapsed << " s; model saved to " << run.opt.model_path << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Trainer::Trainer(ModelOptions model, DataOptions data, TrainOptions train)
+    : model_options_(std::move(model)), data_options_(std::move(data)), train_options_(std::move(train)) {}
+
+// The loop, one update per pass: a batch, train_step (train/train_step.h),
+// then the log, validation, checkpoints and stop conditions, each in a
+// function of its own above.
+int Trainer::run() {
+  const TrainOptions& opt = train_options_;
+  ATTN_CHECK(!opt.model_path.empty(), "--model PATH is required");
+  const StopAfter after = parse_after(opt.after);
+  manual_seed(opt.seed);
+  Run run(opt);
+  const Checkpoint checkpoint = prepare_data(run, model_options_, data_options_);
+  prepare_model(run, model_options_, data_options_);
+  if (run.resuming) resume(run, checkpoint);
+  announce(run);
+  run.metrics_log.open(metrics_log_path(opt.model_path), std::ios::app);
+  run.last_saved_update = run.resuming ? run.state.update : -1;
+
+  install_signal_handlers();
+  run.progress_bar = !opt.quiet && isatty(STDERR_FILENO);
+  run.clock_start = std::chrono::steady_clock::now();
+  Window window;
+  window.since = run.clock_start;
+  TrainStepOptions step_options;
+  step_options.label_smoothing = opt.label_smoothing;
+  step_options.clip_norm = opt.clip_norm;
+  bool graph_dumped = false;  // --dump-graph: only the first update of this run
+  data::BatchIterator& batches = *run.batches;
+  run.model->train();
+
+  bool stop = finished_before(run, after);
   while (!stop) {
     if (!batches.has_next()) {
       batches.next_epoch();
@@ -241,145 +436,28 @@ int Trainer::run() {
     }
     if (after.epochs > 0 && batches.epoch() >= after.epochs) break;
     data::Batch batch = batches.next();
+    const int64_t update = run.state.update + 1;
 
-    Tensor loss = batch_loss(*model, batch, opt.label_smoothing);
-    optimizer->zero_grad();
-    const bool dump_now = !opt.dump_graph.empty() && !graph_dumped;
-    // With --dump-graph, the first backward also records each node's incoming gradient norm.
-    std::optional<autograd::RecordGradNormsGuard> record_norms;
-    if (dump_now) record_norms.emplace();
-    loss.backward();
-    record_norms.reset();
-    int64_t update = state.update + 1;
-    if (dump_now) {
-      dump_graph(loss, opt.dump_graph, {named});
+    step_options.dump_graph = graph_dumped ? "" : opt.dump_graph;
+    TrainStepResult step =
+        train_step(*run.model, batch, *run.optimizer, *run.schedule, update, step_options);
+    if (!step_options.dump_graph.empty()) {
+      report_graph_dump(opt.dump_graph, update);
       graph_dumped = true;
-      std::cerr << timestamp() << " [graph] update " << update << "'s autograd graph written to "
-                << opt.dump_graph << " (render: dot -Tsvg " << opt.dump_graph << " -o graph.svg)\n";
     }
-    double loss_value = loss.item();
-    // The global norm is finite exactly when every gradient is (its squares
-    // are summed in double, which no float gradient overflows), so only a bad
-    // step pays for the search that names the parameter.
-    double norm = opt.clip_norm > 0 ? clip_grad_norm(parameters, opt.clip_norm) : grad_norm(parameters);
-    std::string bad = !std::isfinite(loss_value) ? "(the loss)"
-                      : !std::isfinite(norm)     ? first_nonfinite_grad(named)
-                                                 : std::string();
-    if (!bad.empty()) {
-      if (progress_bar) clear_progress();
-      std::cerr << timestamp() << " error: non-finite "
-                << (bad == "(the loss)" ? "loss" : "gradient in parameter '" + bad + "'")
-                << " at update " << update << "; stopping without saving. "
-                << (last_saved_update >= 0
-                        ? "The last checkpoint (update " + std::to_string(last_saved_update) + ") is intact."
-                        : std::string("No checkpoint had been saved yet."))
-                << " Try a lower --learn-rate or --clip-norm.\n";
-      return 1;
-    }
-    double lr = schedule->rate(update);
-    optimizer->set_lr(lr);
-    optimizer->step();
-    state.update = update;
+    if (!step.stepped) return stop_on_nonfinite(run, step, update);
+    run.state.update = update;
 
-    window_loss += loss_value * batch.target_tokens;
-    window_tokens += batch.target_tokens;
-    window_norm += norm;
-    window_sentences += batch.size();
-    ++window_updates;
-    if (progress_bar) draw_progress(window_updates, opt.disp_freq);
-
-    auto now = std::chrono::steady_clock::now();
-    if (update % opt.disp_freq == 0) {
-      double seconds = std::chrono::duration<double>(now - since).count();
-      double elapsed = std::chrono::duration<double>(now - clock_start).count();
-      double mean_loss = window_loss / std::max<int64_t>(window_tokens, 1);
-      if (progress_bar) clear_progress();
-      char line[512];
-      std::snprintf(line, sizeof line,
-                    "Ep. %lld : Up. %lld : Sen. %lld : Cost %.4f : Ppl %.3f : %.0f tok/s : "
-                    "%.1f ms/up : L.r. %.2e : |g| %.3f : Time %.1fs",
-                    static_cast<long long>(batches.epoch() + 1), static_cast<long long>(update),
-                    static_cast<long long>(window_sentences), mean_loss, std::exp(mean_loss),
-                    window_tokens / seconds, 1000.0 * seconds / window_updates, lr,
-                    window_norm / window_updates, elapsed);
-      std::cout << timestamp() << " " << line << std::endl;
-      metrics_log << "{\"kind\":\"train\",\"update\":" << update << ",\"epoch\":" << batches.epoch() + 1
-                  << ",\"loss\":" << mean_loss << ",\"ppl\":" << std::exp(mean_loss)
-                  << ",\"tokens_per_second\":" << window_tokens / seconds
-                  << ",\"ms_per_update\":" << 1000.0 * seconds / window_updates << ",\"lr\":" << lr
-                  << ",\"grad_norm\":" << window_norm / window_updates << ",\"elapsed\":" << elapsed
-                  << "}" << std::endl;
-      window_loss = window_norm = 0.0;
-      window_tokens = window_updates = window_sentences = 0;
-      since = std::chrono::steady_clock::now();
+    record(run, window, step);
+    if (update % opt.disp_freq == 0) display(run, window, update, step.learning_rate);
+    if (opt.valid_freq > 0 && update % opt.valid_freq == 0 && run.valid_set.size() > 0) {
+      if (validate(run, update)) stop = true;
     }
-
-    if (opt.valid_freq > 0 && update % opt.valid_freq == 0 && valid_set.size() > 0) {
-      ValidationResult valid = evaluate(*model, valid_set, valid_options);
-      double value = metric_value(valid, deciding);
-      bool improved = higher_is_better ? value > best_metric : value < best_metric;
-      if (improved) {
-        best_metric = value;
-        stalls = 0;
-        model->save(best_model_path(opt.model_path), metadata);
-      } else {
-        ++stalls;
-        if (halving) halving->halve();
-      }
-      char line[320];
-      std::snprintf(line, sizeof line,
-                    "[valid] Ep. %lld : Up. %lld : cross-entropy %.4f : ppl %.3f : exact-match %.2f%% : "
-                    "token-accuracy %.2f%% : bleu %.2f : chrf %.2f : %s %s",
-                    static_cast<long long>(batches.epoch() + 1), static_cast<long long>(update), valid.loss,
-                    valid.perplexity, 100 * valid.exact_match, 100 * valid.token_accuracy, valid.bleu,
-                    valid.chrf, deciding.c_str(),
-                    improved ? "new best" : ("stalled " + std::to_string(stalls) + " times").c_str());
-      std::cout << timestamp() << " " << line << std::endl;
-      metrics_log << "{\"kind\":\"valid\",\"update\":" << update << ",\"epoch\":" << batches.epoch() + 1
-                  << ",\"loss\":" << valid.loss << ",\"ppl\":" << valid.perplexity
-                  << ",\"exact_match\":" << valid.exact_match
-                  << ",\"token_accuracy\":" << valid.token_accuracy << ",\"bleu\":" << valid.bleu
-                  << ",\"chrf\":" << valid.chrf << "}" << std::endl;
-      // A few sample translations, so a learner sees what the numbers mean.
-      {
-        NoGradGuard no_grad;
-        model->eval();
-        std::vector<size_t> sample;
-        for (int64_t i = 0; i < opt.valid_samples && static_cast<size_t>(i) < valid_set.size(); ++i) sample.push_back(i);
-        if (!sample.empty()) {
-          data::Batch b = data::make_batch(valid_set.sources, valid_set.targets, sample);
-          DecodeResult decoded = greedy_decode(*model, b.source.to(model->device()), b.source_lengths, max_output_length(b.source.size(1)));
-          for (size_t k = 0; k < sample.size(); ++k) {
-            std::cout << "    source: " << valid_set.pairs[sample[k]].source << "\n"
-                      << "    output: " << join_tokens(pipeline.tokenizer, pipeline.target_vocab, decoded.tokens[k]) << "\n"
-                      << "    target: " << valid_set.pairs[sample[k]].target << "\n";
-          }
-          std::cout.flush();  // a log piped to a file shows each validation as it happens
-        }
-        model->train();
-      }
-      if (opt.early_stopping > 0 && stalls >= opt.early_stopping) {
-        std::cout << timestamp() << " No improvement in " << stalls << " validations: stopping early" << std::endl;
-        stop = true;
-      }
-    }
-    if (opt.save_freq > 0 && update % opt.save_freq == 0) save();
+    if (opt.save_freq > 0 && update % opt.save_freq == 0) save(run);
     if (after.updates > 0 && update >= after.updates) stop = true;
-    if (pending_signal != 0) {
-      if (progress_bar) clear_progress();
-      int signal = pending_signal;
-      save();
-      std::cout << timestamp() << " Interrupted by signal " << signal << " at update " << update
-                << ": checkpoint saved to " << opt.model_path << "; rerun the same command to resume\n";
-      return 128 + signal;
-    }
+    if (pending_signal != 0) return stop_on_signal(run, update);
   }
-  if (progress_bar) clear_progress();
-  save();
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
-  std::cout << timestamp() << " Training finished at update " << state.update << " after "
-            << elapsed << " s; model saved to " << opt.model_path << "\n";
-  return 0;
+  return finish(run);
 }
 
 }  // namespace attn::train

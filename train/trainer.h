@@ -2,9 +2,13 @@
 // logging, validation, early stopping, keep-best, checkpoints, exact resume,
 // and a clean stop on Ctrl-C or a non-finite loss.
 //
-// One update, as data flows (design.md, "One training step"):
+// One update, as data flows (design.md, "One training step"), is one call to
+// train_step() (train/train_step.h):
 //   batch -> model.forward -> cross_entropy over non-pad target tokens
-//   -> backward -> check finite -> clip the global norm -> set lr -> step
+//   -> backward -> clip the global norm -> check finite -> set lr -> step
+// Trainer::run (train/trainer.cpp) is the loop around it; the display line,
+// validation, checkpoints, early stopping and signals are functions of their
+// own beside it.
 #pragma once
 
 #include <cstdint>

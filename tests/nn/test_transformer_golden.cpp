@@ -10,7 +10,7 @@
 // Checked, in float64 so the tolerances can be tight:
 //   - the encoder's output (memory) and the logits (B, T, V);
 //   - the training loss (cross entropy over non-pad targets, label smoothing
-//     0.1, as train/trainer.cpp computes it) and a few gradients after the
+//     0.1, as train/train_step.cpp computes it) and a few gradients after the
 //     first backward, embedding to output layer;
 //   - the loss after each of 3 Adam steps (lr 1e-2, betas (0.9, 0.98),
 //     eps 1e-9), and a few parameters after the last step;
@@ -85,7 +85,7 @@ struct Golden {
   Tensor logits() {
     return model->forward(f.at("source"), f.at("source_lengths"), f.at("target_input"));
   }
-  // The training loss of train/trainer.cpp: mean over non-pad targets.
+  // The training loss of train/train_step.cpp: mean over non-pad targets.
   Tensor loss(const Tensor& logits) const {
     const int64_t V = logits.size(-1);
     return attn::cross_entropy(
