@@ -276,7 +276,7 @@ int stop_on_nonfinite(const Run& run, const TrainStepResult& step, int64_t updat
 }
 
 // Adds one update to the window (and the progress bar).
-void record(const Run& run, Window& window, const TrainStepResult& step) {
+void add_to_window(const Run& run, Window& window, const TrainStepResult& step) {
   window.loss += step.loss * step.target_tokens;
   window.tokens += step.target_tokens;
   window.norm += step.grad_norm;
@@ -448,7 +448,7 @@ int Trainer::run() {
     if (!step.stepped) return stop_on_nonfinite(run, step, update);
     run.state.update = update;
 
-    record(run, window, step);
+    add_to_window(run, window, step);
     if (update % opt.disp_freq == 0) display(run, window, update, step.learning_rate);
     if (opt.valid_freq > 0 && update % opt.valid_freq == 0 && run.valid_set.size() > 0) {
       if (validate(run, update)) stop = true;
