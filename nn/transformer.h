@@ -124,12 +124,8 @@ class TransformerState : public DecoderState {
   Tensor memory_mask;                 // (B, 1, 1, S) int64, on the source's device
   Tensor source_lengths;              // (B) int64, where the caller keeps it (often the CPU)
   int64_t position = 0;               // t: the position the next step() decodes
-  std::vector<Tensor> cross_weights;  // per decoder layer, (B, H, S): the last step's
-  // Whether step() computes cross_weights (and so last_attention()). The
-  // decoders and `attn plot` read them at every step, so this is on by
-  // default; false leaves them undefined and lets the cross-attention run
-  // fused too (the self-attention always does).
-  bool need_weights = true;
+  std::vector<Tensor> cross_weights;  // per decoder layer, (B, H, S): the last step's,
+                                      // undefined while need_weights (DecoderState) is false
 
   // Every cached tensor keeps the rows `indices` (int64 (B')), in that order.
   void reorder(const Tensor& indices) override;

@@ -28,6 +28,12 @@ struct KVCacheBytes {
 class DecoderState {
  public:
   virtual ~DecoderState() = default;
+  // Whether step() must compute the attention weights that last_attention()
+  // hands back (for heatmaps, `attn plot`, alignments). Decoders that only
+  // want tokens set it false: the Transformer then runs its cross-attention
+  // through the fused kernel too. Models whose attention weights are a step
+  // of their own arithmetic (RNNsearch, Luong) compute them either way.
+  bool need_weights = true;
   // Keeps the rows `indices` (int64 (B')) of every batched tensor, in that
   // order: beam search calls it when it reorders hypotheses.
   virtual void reorder(const Tensor& indices) = 0;

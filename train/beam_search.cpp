@@ -176,6 +176,7 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
   // Encode each sentence once, then give each of its K beams a copy:
   // row b * K + k of every state tensor is sentence b's row.
   std::unique_ptr<nn::DecoderState> state = model.start(source, source_lengths);
+  state->need_weights = options.need_attention;
   std::vector<int64_t> copies(static_cast<size_t>(B * K));
   for (int64_t row = 0; row < B * K; ++row) copies[row] = row / K;
   const TensorOptions on_device = TensorOptions(kInt64).device(source.device());
@@ -207,7 +208,9 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
 
     Step step;
     Tensor weights = state->last_attention();  // (R, S) or undefined
-    if (weights.defined()) step.attention = weights.to(kFloat32).cpu().contiguous();
+    if (options.need_attention && weights.defined()) {
+      step.attention = weights.to(kFloat32).cpu().contiguous();
+    }
     Tensor centres = state->last_position();   // (R) or undefined
     if (centres.defined()) step.positions = centres.to(kFloat32).cpu().contiguous();
 

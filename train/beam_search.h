@@ -75,6 +75,10 @@ struct BeamSearchOptions {
   int64_t max_length = 0;
   // Hypotheses returned per sentence, best first; at most beam_size.
   int64_t n_best = 1;
+  // Each hypothesis's attention weights (Hypothesis::attention); false when
+  // only the tokens are wanted (`attn translate`, `attn eval`), which lets the
+  // Transformer run all its attention fused (DecoderState::need_weights).
+  bool need_attention = true;
 };
 
 struct Hypothesis {

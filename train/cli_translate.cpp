@@ -27,6 +27,7 @@ int run_translate(int argc, char** argv) {
   int64_t mini_batch = 64, n_best = 0;
   bool report_cache = false;
   train::BeamSearchOptions beam;
+  beam.need_attention = false;  // translations only: the Transformer's attention all runs fused
   options.add_options()
       ("m,model", "model file written by attn train", cxxopts::value(model_path))
       ("i,input", "read sentences from this file (default: stdin)", cxxopts::value(input_path))

@@ -7,13 +7,15 @@
 namespace attn::train {
 
 DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
-                           const Tensor& source_lengths, int64_t max_length) {
+                           const Tensor& source_lengths, int64_t max_length,
+                           bool need_attention) {
   ATTN_CHECK(source.dim() == 2 && source.dtype() == kInt64, "greedy_decode: source must be "
              "(B, S) int64, got ", dtype_name(source.dtype()), " ", shape_str(source.shape()));
   ATTN_CHECK(max_length > 0, "greedy_decode: max_length must be positive, got ", max_length);
   NoGradGuard no_grad;
   int64_t batch = source.size(0);
   std::unique_ptr<nn::DecoderState> state = model.start(source, source_lengths);
+  state->need_weights = need_attention;
   Tensor previous =
       full({batch}, static_cast<double>(data::kBos), TensorOptions(kInt64).device(source.device()));
 
@@ -28,7 +30,7 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
     if (cache.total() > result.peak_cache.total()) result.peak_cache = cache;
     Tensor next = argmax(logits, -1);               // (B)
     Tensor weights = state->last_attention();       // (B, S) or undefined
-    if (weights.defined()) attention_steps.push_back(weights);
+    if (need_attention && weights.defined()) attention_steps.push_back(weights);
     Tensor centre = state->last_position();         // (B) or undefined
     if (centre.defined()) position_steps.push_back(centre);
     const Tensor next_on_host = next.cpu();  // the loop below decides on the host

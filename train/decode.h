@@ -28,7 +28,11 @@ struct DecodeResult {
 
 // source: (B, S) int64, source_lengths: (B) int64. Runs under NoGradGuard; the
 // caller puts the model in eval mode. max_length: most tokens per sentence.
+// need_attention: false when only the tokens are wanted; `attention` is then
+// left undefined and the Transformer's attention all runs fused
+// (DecoderState::need_weights).
 DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
-                           const Tensor& source_lengths, int64_t max_length);
+                           const Tensor& source_lengths, int64_t max_length,
+                           bool need_attention = true);
 
 }  // namespace attn::train

@@ -51,9 +51,12 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
     std::vector<std::vector<int64_t>> outputs;
     if (greedy) {
       outputs = greedy_decode(model, batch.source, batch.source_lengths,
-                              max_output_length(batch.source.size(1))).tokens;
+                              max_output_length(batch.source.size(1)), /*need_attention=*/false)
+                    .tokens;
     } else {
-      BeamSearchResult beams = beam_search(model, batch.source, batch.source_lengths, options.beam);
+      BeamSearchOptions tokens_only = options.beam;
+      tokens_only.need_attention = false;  // scores need the tokens alone
+      BeamSearchResult beams = beam_search(model, batch.source, batch.source_lengths, tokens_only);
       for (const auto& nbest : beams.nbest) outputs.push_back(nbest.front().tokens);
     }
     for (size_t k = 0; k < indices.size(); ++k) {

@@ -325,7 +325,8 @@ void show_samples(Run& run) {
   if (!sample.empty()) {
     data::Batch b = data::make_batch(valid_set.sources, valid_set.targets, sample);
     DecodeResult decoded = greedy_decode(model, b.source.to(model.device()), b.source_lengths,
-                                         max_output_length(b.source.size(1)));
+                                         max_output_length(b.source.size(1)),
+                                         /*need_attention=*/false);
     for (size_t k = 0; k < sample.size(); ++k) {
       std::cout << "    source: " << valid_set.pairs[sample[k]].source << "\n"
                 << "    output: "

@@ -290,7 +290,7 @@ TEST(FusedAttention, CachedStepsWithoutWeightsEqualForward) {
       Tensor full = model.forward(batch.source, batch.lengths, batch.target);  // (B, T, V)
       auto fused_state = model.start(batch.source, batch.lengths);
       auto weights_state = model.start(batch.source, batch.lengths);
-      auto& fused = dynamic_cast<nn::TransformerState&>(*fused_state);
+      nn::DecoderState& fused = *fused_state;
       fused.need_weights = false;
       for (int64_t t = 0; t < batch.target.size(1); ++t) {
         Tensor previous = batch.target.select(1, t).contiguous();

@@ -144,6 +144,41 @@ TEST_P(CachedDecoding, BeamSearchEqualsRecomputing) {
   EXPECT_GT(cached.peak_cache.cross_attention, 0);
 }
 
+// The decoding path of `attn translate` and `attn eval`: no attention weights
+// asked for, so every attention of the cached steps runs through the fused
+// kernel. It must give what recomputing the prefix gives (the composed path,
+// through forward()), tokens and scores, for greedy and beam search.
+TEST_P(CachedDecoding, FusedTokensOnlyDecodingEqualsRecomputing) {
+  attn::NoGradGuard no_grad;
+  DecodingCase s = make_setup(GetParam().first, GetParam().second);
+  RecomputingDecoder slow(s.model);
+  auto greedy = attn::train::greedy_decode(*s.model, s.source, s.lengths, 12,
+                                           /*need_attention=*/false);
+  auto greedy_recomputed = attn::train::greedy_decode(slow, s.source, s.lengths, 12);
+  EXPECT_EQ(greedy.tokens, greedy_recomputed.tokens);
+  EXPECT_FALSE(greedy.attention.defined());
+
+  attn::train::BeamSearchOptions options;
+  options.beam_size = 4;
+  options.normalize = 0.6;
+  options.n_best = 3;
+  options.max_length = 12;
+  auto recomputed = attn::train::beam_search(slow, s.source, s.lengths, options);
+  options.need_attention = false;
+  auto fused = attn::train::beam_search(*s.model, s.source, s.lengths, options);
+  ASSERT_EQ(fused.nbest.size(), recomputed.nbest.size());
+  for (size_t b = 0; b < fused.nbest.size(); ++b) {
+    ASSERT_EQ(fused.nbest[b].size(), recomputed.nbest[b].size()) << "sentence " << b;
+    for (size_t k = 0; k < fused.nbest[b].size(); ++k) {
+      EXPECT_EQ(fused.nbest[b][k].tokens, recomputed.nbest[b][k].tokens)
+          << "sentence " << b << " hypothesis " << k;
+      EXPECT_NEAR(fused.nbest[b][k].score, recomputed.nbest[b][k].score, 1e-9)
+          << "sentence " << b << " hypothesis " << k;
+      EXPECT_FALSE(fused.nbest[b][k].attention.defined());
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(MhaGqaMqaPostAndPreLn, CachedDecoding,
                          ::testing::Values(std::make_pair(int64_t{4}, false),
                                            std::make_pair(int64_t{2}, false),
