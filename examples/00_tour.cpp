@@ -127,8 +127,8 @@ int main() {
   // Adam with the Transformer paper's betas and eps; a rate that warms up for
   // 30 updates and then falls as 1/sqrt(step) (train/schedule.h).
   attn::optim::Adam optimizer(model.parameters(),
-                              attn::optim::AdamOptions(1e-3).betas(0.9, 0.98).eps(1e-9));
-  attn::optim::InverseSqrtSchedule schedule(attn::optim::InverseSqrtOptions(1e-2).warmup(30));
+                              attn::optim::AdamOptions(1e-3).set_betas(0.9, 0.98).set_eps(1e-9));
+  attn::optim::InverseSqrtSchedule schedule(attn::optim::InverseSqrtOptions(1e-2).set_warmup(30));
   std::printf("  Adam(0.9, 0.98, 1e-9), %s, batches of %lld, %lld updates\n",
               schedule.describe().c_str(), static_cast<long long>(B),
               static_cast<long long>(kUpdates));

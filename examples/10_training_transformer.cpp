@@ -87,9 +87,9 @@ Run train(int64_t warmup, const attn::train::EncodedPairs& set, int64_t V_src, i
   attn::data::BatchIterator batches(set.sources, set.targets, batching);
   // The recipe: Adam 0.9/0.98/1e-9; eq. (3) with factor 1; smoothing 0.1.
   attn::optim::Adam optimizer(model.parameters(),
-                              attn::optim::AdamOptions().betas(0.9, 0.98).eps(1e-9));
+                              attn::optim::AdamOptions().set_betas(0.9, 0.98).set_eps(1e-9));
   attn::optim::InverseSqrtSchedule schedule(
-      attn::optim::InverseSqrtOptions(1.0).warmup(warmup).noam(kDModel));
+      attn::optim::InverseSqrtOptions(1.0).set_warmup(warmup).set_d_model(kDModel));
   std::printf("  %s, %lld updates of 32 sentences\n", schedule.describe().c_str(),
               static_cast<long long>(kUpdates));
   attn::train::TrainStepOptions step_options;
@@ -154,9 +154,9 @@ int main() {
 
   section("2. The schedule, eq. (3), for the base model (d_model 512, warmup 4000)");
   const int64_t d_model = 512, warmup = 4000;
-  attn::optim::InverseSqrtSchedule noam(attn::optim::InverseSqrtOptions(1.0).warmup(warmup).noam(d_model));
+  attn::optim::InverseSqrtSchedule noam(attn::optim::InverseSqrtOptions(1.0).set_warmup(warmup).set_d_model(d_model));
   attn::optim::InverseSqrtSchedule plain(
-      attn::optim::InverseSqrtOptions(1.0 / std::sqrt(double(d_model * warmup))).warmup(warmup));
+      attn::optim::InverseSqrtOptions(1.0 / std::sqrt(double(d_model * warmup))).set_warmup(warmup));
   std::printf("  %s and %s\n", noam.describe().c_str(), plain.describe().c_str());
   std::printf("  %8s %12s %12s %12s\n", "step", "noam", "eq. (3)", "plain");
   double worst_formula = 0, worst_forms = 0;

@@ -102,9 +102,9 @@ Run train(nn::Transformer& model, const attn::train::EncodedPairs& set) {
   batching.seed = 12;
   attn::data::BatchIterator batches(set.sources, set.targets, batching);
   attn::optim::Adam optimizer(model.parameters(),
-                              attn::optim::AdamOptions().betas(0.9, 0.98).eps(1e-9));
+                              attn::optim::AdamOptions().set_betas(0.9, 0.98).set_eps(1e-9));
   attn::optim::InverseSqrtSchedule schedule(
-      attn::optim::InverseSqrtOptions(1.0).warmup(kWarmup).noam(kDModel));
+      attn::optim::InverseSqrtOptions(1.0).set_warmup(kWarmup).set_d_model(kDModel));
   attn::train::TrainStepOptions step_options;
   step_options.label_smoothing = 0.1;
   step_options.clip_norm = 1.0;

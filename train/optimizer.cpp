@@ -147,11 +147,11 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
 // --- SGD -------------------------------------------------------------------------
 
 SGD::SGD(std::vector<Tensor> parameters, SGDOptions options)
-    : Optimizer(std::move(parameters), options.lr_), options_(options) {
-  ATTN_CHECK(options.momentum_ >= 0 && options.weight_decay_ >= 0 && options.dampening_ >= 0,
-             "SGD: momentum (", options.momentum_, "), dampening (", options.dampening_,
-             ") and weight_decay (", options.weight_decay_, ") must be >= 0");
-  ATTN_CHECK(!options.nesterov_ || (options.momentum_ > 0 && options.dampening_ == 0),
+    : Optimizer(std::move(parameters), options.lr), options_(options) {
+  ATTN_CHECK(options.momentum >= 0 && options.weight_decay >= 0 && options.dampening >= 0,
+             "SGD: momentum (", options.momentum, "), dampening (", options.dampening,
+             ") and weight_decay (", options.weight_decay, ") must be >= 0");
+  ATTN_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
              "SGD: Nesterov momentum needs momentum > 0 and dampening 0 (as in PyTorch)");
   add_buffer("momentum_buffer");
 }
@@ -164,20 +164,20 @@ void SGD::step() {
     if (!g.defined()) continue;  // no gradient this step: leave it alone, as PyTorch does
     Tensor& p = parameters_[i];
     bool first = false;
-    if (options_.momentum_ != 0 && !momentum.slots[i].defined()) {
+    if (options_.momentum != 0 && !momentum.slots[i].defined()) {
       momentum.slots[i] = Tensor::empty(p.shape(), p.options());
       first = true;
     }
     kernels::SgdStep step;
     step.lr = lr_;
-    step.momentum = options_.momentum_;
-    step.dampening = options_.dampening_;
-    step.weight_decay = options_.weight_decay_;
-    step.nesterov = options_.nesterov_;
+    step.momentum = options_.momentum;
+    step.dampening = options_.dampening;
+    step.weight_decay = options_.weight_decay;
+    step.nesterov = options_.nesterov;
     step.first = first;
     dispatch_floating(p.dtype(), p.device(), "SGD", [&](auto zero, auto device) {
       using T = decltype(zero);
-      T* buf = options_.momentum_ != 0 ? momentum.slots[i].data_ptr<T>() : nullptr;
+      T* buf = options_.momentum != 0 ? momentum.slots[i].data_ptr<T>() : nullptr;
       kernels::sgd_step<device>(p.numel(), p.data_ptr<T>(), g.data_ptr<T>(), buf, step);
     });
   }
@@ -190,13 +190,13 @@ Adam::Adam(std::vector<Tensor> parameters, AdamOptions options)
     : Adam(std::move(parameters), options, false) {}
 
 Adam::Adam(std::vector<Tensor> parameters, const AdamOptions& options, bool decoupled)
-    : Optimizer(std::move(parameters), options.lr_), options_(options), decoupled_(decoupled) {
+    : Optimizer(std::move(parameters), options.lr), options_(options), decoupled_(decoupled) {
   const char* who = decoupled ? "AdamW" : "Adam";
-  ATTN_CHECK(options.beta1_ >= 0 && options.beta1_ < 1 && options.beta2_ >= 0 && options.beta2_ < 1,
-             who, ": betas must lie in [0, 1), got (", options.beta1_, ", ", options.beta2_, ")");
-  ATTN_CHECK(options.eps_ >= 0, who, ": eps must be >= 0, got ", options.eps_);
-  ATTN_CHECK(options.weight_decay_ >= 0, who, ": weight_decay must be >= 0, got ",
-             options.weight_decay_);
+  ATTN_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
+             who, ": betas must lie in [0, 1), got (", options.beta1, ", ", options.beta2, ")");
+  ATTN_CHECK(options.eps >= 0, who, ": eps must be >= 0, got ", options.eps);
+  ATTN_CHECK(options.weight_decay >= 0, who, ": weight_decay must be >= 0, got ",
+             options.weight_decay);
   add_buffer("step");        // int64 scalar: this parameter's own step count t
   add_buffer("exp_avg");     // m, the first moment
   add_buffer("exp_avg_sq");  // v, the second moment
@@ -221,13 +221,13 @@ void Adam::step() {
     // The scalars as PyTorch computes them (torch/optim/adam.py, _single_tensor_adam):
     // in double, as Python floats; the kernel rounds them to T where they meet a tensor.
     kernels::AdamStep step;
-    step.beta1 = options_.beta1_;
-    step.beta2 = options_.beta2_;
-    step.eps = options_.eps_;
-    step.neg_step_size = -(lr_ / (1.0 - std::pow(options_.beta1_, static_cast<double>(t))));
-    step.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2_, static_cast<double>(t)));
-    step.weight_decay = options_.weight_decay_;
-    step.shrink = 1.0 - lr_ * options_.weight_decay_;
+    step.beta1 = options_.beta1;
+    step.beta2 = options_.beta2;
+    step.eps = options_.eps;
+    step.neg_step_size = -(lr_ / (1.0 - std::pow(options_.beta1, static_cast<double>(t))));
+    step.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(t)));
+    step.weight_decay = options_.weight_decay;
+    step.shrink = 1.0 - lr_ * options_.weight_decay;
     step.decoupled = decoupled_;
     dispatch_floating(p.dtype(), p.device(), "Adam", [&](auto zero, auto device) {
       using T = decltype(zero);
@@ -241,7 +241,7 @@ void Adam::step() {
 
 namespace {
 AdamOptions as_adam_options(const AdamWOptions& o) {
-  return AdamOptions(o.lr_).betas(o.beta1_, o.beta2_).eps(o.eps_).weight_decay(o.weight_decay_);
+  return AdamOptions(o.lr).set_betas(o.beta1, o.beta2).set_eps(o.eps).set_weight_decay(o.weight_decay);
 }
 }  // namespace
 

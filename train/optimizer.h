@@ -86,18 +86,18 @@ class Optimizer {
 // --- SGD ---------------------------------------------------------------------
 
 struct SGDOptions {
-  double lr_ = 0.1;             // no default in PyTorch; 0.1 is a common start
-  double momentum_ = 0.0;       // 0.9 is usual; 0 is plain SGD
-  double dampening_ = 0.0;      // scales the new gradient into the buffer by (1 - dampening)
-  double weight_decay_ = 0.0;   // L2 penalty: grad += weight_decay * param
-  bool nesterov_ = false;       // Sutskever et al. 2013; needs momentum > 0, dampening 0
+  double lr = 0.1;             // no default in PyTorch; 0.1 is a common start
+  double momentum = 0.0;       // 0.9 is usual; 0 is plain SGD
+  double dampening = 0.0;      // scales the new gradient into the buffer by (1 - dampening)
+  double weight_decay = 0.0;   // L2 penalty: grad += weight_decay * param
+  bool nesterov = false;       // Sutskever et al. 2013; needs momentum > 0, dampening 0
 
-  explicit SGDOptions(double lr = 0.1) : lr_(lr) {}
-  SGDOptions& lr(double v) { lr_ = v; return *this; }
-  SGDOptions& momentum(double v) { momentum_ = v; return *this; }
-  SGDOptions& dampening(double v) { dampening_ = v; return *this; }
-  SGDOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
-  SGDOptions& nesterov(bool v) { nesterov_ = v; return *this; }
+  explicit SGDOptions(double lr = 0.1) : lr(lr) {}
+  SGDOptions& set_lr(double v) { lr = v; return *this; }
+  SGDOptions& set_momentum(double v) { momentum = v; return *this; }
+  SGDOptions& set_dampening(double v) { dampening = v; return *this; }
+  SGDOptions& set_weight_decay(double v) { weight_decay = v; return *this; }
+  SGDOptions& set_nesterov(bool v) { nesterov = v; return *this; }
 };
 
 // d = g + wd * p;  buf = d (first step) or momentum * buf + (1 - dampening) * d;
@@ -116,32 +116,32 @@ class SGD : public Optimizer {
 // --- Adam and AdamW -------------------------------------------------------------
 
 struct AdamOptions {
-  double lr_ = 1e-3;            // Kingma and Ba 2015, Algorithm 1
-  double beta1_ = 0.9;          // decay of the first moment (mean of gradients)
-  double beta2_ = 0.999;        // decay of the second moment (mean of squared gradients)
-  double eps_ = 1e-8;           // added to sqrt(second moment), after bias correction
-  double weight_decay_ = 0.0;   // L2 penalty added to the gradient (coupled, unlike AdamW)
+  double lr = 1e-3;            // Kingma and Ba 2015, Algorithm 1
+  double beta1 = 0.9;          // decay of the first moment (mean of gradients)
+  double beta2 = 0.999;        // decay of the second moment (mean of squared gradients)
+  double eps = 1e-8;           // added to sqrt(second moment), after bias correction
+  double weight_decay = 0.0;   // L2 penalty added to the gradient (coupled, unlike AdamW)
 
-  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
-  AdamOptions& lr(double v) { lr_ = v; return *this; }
-  AdamOptions& betas(double b1, double b2) { beta1_ = b1; beta2_ = b2; return *this; }
-  AdamOptions& eps(double v) { eps_ = v; return *this; }
-  AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  explicit AdamOptions(double lr = 1e-3) : lr(lr) {}
+  AdamOptions& set_lr(double v) { lr = v; return *this; }
+  AdamOptions& set_betas(double b1, double b2) { beta1 = b1; beta2 = b2; return *this; }
+  AdamOptions& set_eps(double v) { eps = v; return *this; }
+  AdamOptions& set_weight_decay(double v) { weight_decay = v; return *this; }
 };
 
 struct AdamWOptions {
-  double lr_ = 1e-3;
-  double beta1_ = 0.9;
-  double beta2_ = 0.999;
-  double eps_ = 1e-8;
-  double weight_decay_ =
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay =
       1e-2;  // decoupled: p *= 1 - lr * weight_decay (Loshchilov and Hutter 2019)
 
-  explicit AdamWOptions(double lr = 1e-3) : lr_(lr) {}
-  AdamWOptions& lr(double v) { lr_ = v; return *this; }
-  AdamWOptions& betas(double b1, double b2) { beta1_ = b1; beta2_ = b2; return *this; }
-  AdamWOptions& eps(double v) { eps_ = v; return *this; }
-  AdamWOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  explicit AdamWOptions(double lr = 1e-3) : lr(lr) {}
+  AdamWOptions& set_lr(double v) { lr = v; return *this; }
+  AdamWOptions& set_betas(double b1, double b2) { beta1 = b1; beta2 = b2; return *this; }
+  AdamWOptions& set_eps(double v) { eps = v; return *this; }
+  AdamWOptions& set_weight_decay(double v) { weight_decay = v; return *this; }
 };
 
 // Per parameter, with its own step count t:

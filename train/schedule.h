@@ -4,7 +4,7 @@
 // 1 (the first optimizer.step() is step 1). The trainer asks it before every
 // update and hands the answer to optimizer.set_lr():
 //
-//   attn::optim::InverseSqrtSchedule schedule(attn::optim::InverseSqrtOptions(3e-4).warmup(4000));
+//   attn::optim::InverseSqrtSchedule schedule(attn::optim::InverseSqrtOptions(3e-4).set_warmup(4000));
 //   for (int64_t step = 1; ...; ++step) {
 //     optimizer.set_lr(schedule.rate(step));
 //     ... backward ...
@@ -51,15 +51,15 @@ class ConstantSchedule : public Schedule {
 };
 
 struct StepHalvingOptions {
-  double lr_ = 1e-3;      // the rate before any halving
-  int64_t every_ = 0;     // halve after every this many updates (0: only on demand)
-  double min_lr_ = 0.0;   // never go below this
-  int64_t warmup_ = 0;    // updates of linear warm-up before the first (0: none)
+  double lr = 1e-3;      // the rate before any halving
+  int64_t every = 0;     // halve after every this many updates (0: only on demand)
+  double min_lr = 0.0;   // never go below this
+  int64_t warmup = 0;    // updates of linear warm-up before the first (0: none)
 
-  explicit StepHalvingOptions(double lr = 1e-3) : lr_(lr) {}
-  StepHalvingOptions& every(int64_t v) { every_ = v; return *this; }
-  StepHalvingOptions& min_lr(double v) { min_lr_ = v; return *this; }
-  StepHalvingOptions& warmup(int64_t v) { warmup_ = v; return *this; }
+  explicit StepHalvingOptions(double lr = 1e-3) : lr(lr) {}
+  StepHalvingOptions& set_every(int64_t v) { every = v; return *this; }
+  StepHalvingOptions& set_min_lr(double v) { min_lr = v; return *this; }
+  StepHalvingOptions& set_warmup(int64_t v) { warmup = v; return *this; }
 };
 
 // rate(step) = max(min_lr, lr * 0.5^k) with k = (step - 1) / every (integer
@@ -86,14 +86,14 @@ class StepHalvingSchedule : public Schedule {
 };
 
 struct InverseSqrtOptions {
-  double lr_ = 1e-3;      // the peak rate (reached at step == warmup); the factor in the Noam form
-  int64_t warmup_ = 4000; // updates of linear warm-up; 4000 in the Transformer paper
-  int64_t d_model_ = 0;   // > 0 selects the Noam form below (0: the plain form)
+  double lr = 1e-3;      // the peak rate (reached at step == warmup); the factor in the Noam form
+  int64_t warmup = 4000; // updates of linear warm-up; 4000 in the Transformer paper
+  int64_t d_model = 0;   // > 0 selects the Noam form below (0: the plain form)
 
-  explicit InverseSqrtOptions(double lr = 1e-3) : lr_(lr) {}
-  InverseSqrtOptions& warmup(int64_t v) { warmup_ = v; return *this; }
+  explicit InverseSqrtOptions(double lr = 1e-3) : lr(lr) {}
+  InverseSqrtOptions& set_warmup(int64_t v) { warmup = v; return *this; }
   // The Transformer paper's schedule (Vaswani et al. 2017, section 5.3, eq. 3).
-  InverseSqrtOptions& noam(int64_t d_model) { d_model_ = d_model; return *this; }
+  InverseSqrtOptions& set_d_model(int64_t v) { d_model = v; return *this; }
 };
 
 // Plain:  lr * min(step / warmup, sqrt(warmup / step))

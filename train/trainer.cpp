@@ -50,20 +50,20 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& options,
   const double eps = params.empty() ? 1e-8 : params[2];
   if (options.optimizer == "adam") {
     return std::make_unique<optim::Adam>(parameters, optim::AdamOptions(options.learn_rate)
-                                                         .betas(beta1, beta2)
-                                                         .eps(eps)
-                                                         .weight_decay(options.weight_decay));
+                                                         .set_betas(beta1, beta2)
+                                                         .set_eps(eps)
+                                                         .set_weight_decay(options.weight_decay));
   }
   if (options.optimizer == "adamw") {
     return std::make_unique<optim::AdamW>(parameters, optim::AdamWOptions(options.learn_rate)
-                                                          .betas(beta1, beta2)
-                                                          .eps(eps)
-                                                          .weight_decay(options.weight_decay));
+                                                          .set_betas(beta1, beta2)
+                                                          .set_eps(eps)
+                                                          .set_weight_decay(options.weight_decay));
   }
   if (options.optimizer == "sgd") {
     return std::make_unique<optim::SGD>(parameters, optim::SGDOptions(options.learn_rate)
-                                                        .momentum(options.momentum)
-                                                        .weight_decay(options.weight_decay));
+                                                        .set_momentum(options.momentum)
+                                                        .set_weight_decay(options.weight_decay));
   }
   throw Error("--optimizer: expected adam, adamw or sgd, got '" + options.optimizer + "'");
 }
@@ -74,12 +74,12 @@ std::unique_ptr<optim::Schedule> make_schedule(const TrainOptions& options) {
   }
   if (options.lr_schedule == "halving") {
     return std::make_unique<optim::StepHalvingSchedule>(optim::StepHalvingOptions(options.learn_rate)
-                                                            .every(options.lr_decay_freq)
-                                                            .warmup(options.lr_warmup));
+                                                            .set_every(options.lr_decay_freq)
+                                                            .set_warmup(options.lr_warmup));
   }
   if (options.lr_schedule == "inv-sqrt") {
     return std::make_unique<optim::InverseSqrtSchedule>(
-        optim::InverseSqrtOptions(options.learn_rate).warmup(std::max<int64_t>(options.lr_warmup, 1)));
+        optim::InverseSqrtOptions(options.learn_rate).set_warmup(std::max<int64_t>(options.lr_warmup, 1)));
   }
   throw Error("--lr-schedule: expected constant, halving or inv-sqrt, got '" +
               options.lr_schedule + "'");

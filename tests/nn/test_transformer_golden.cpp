@@ -133,8 +133,8 @@ TEST(TransformerGolden, AdamStepsMatchPyTorchInFloat64) {
     attn::optim::Adam optimizer(
         g.model->parameters(),
         attn::optim::AdamOptions(attr_double(f, "lr"))
-            .betas(attr_double(f, "beta1"), attr_double(f, "beta2"))
-            .eps(attr_double(f, "eps")));
+            .set_betas(attr_double(f, "beta1"), attr_double(f, "beta2"))
+            .set_eps(attr_double(f, "eps")));
     const std::vector<double> expected = g.losses();
     const int64_t steps = f.attr_int("steps");
     ASSERT_EQ(static_cast<int64_t>(expected.size()), steps + 1) << name;

@@ -391,21 +391,21 @@ std::unique_ptr<attn::optim::Optimizer> make_optimizer(const Golden& g,
   const double lr = g.attr("lrs");
   if (g.op == "sgd") {
     return std::make_unique<SGD>(params, SGDOptions(lr)
-                                             .momentum(g.attr("momentum"))
-                                             .dampening(g.attr("dampening"))
-                                             .nesterov(g.attr("nesterov") != 0)
-                                             .weight_decay(g.attr("weight_decay")));
+                                             .set_momentum(g.attr("momentum"))
+                                             .set_dampening(g.attr("dampening"))
+                                             .set_nesterov(g.attr("nesterov") != 0)
+                                             .set_weight_decay(g.attr("weight_decay")));
   }
   if (g.op == "adam") {
     return std::make_unique<Adam>(params, AdamOptions(lr)
-                                              .betas(g.attr("betas"), g.attr("betas", 1))
-                                              .eps(g.attr("eps"))
-                                              .weight_decay(g.attr("weight_decay")));
+                                              .set_betas(g.attr("betas"), g.attr("betas", 1))
+                                              .set_eps(g.attr("eps"))
+                                              .set_weight_decay(g.attr("weight_decay")));
   }
   return std::make_unique<AdamW>(params, AdamWOptions(lr)
-                                             .betas(g.attr("betas"), g.attr("betas", 1))
-                                             .eps(g.attr("eps"))
-                                             .weight_decay(g.attr("weight_decay")));
+                                             .set_betas(g.attr("betas"), g.attr("betas", 1))
+                                             .set_eps(g.attr("eps"))
+                                             .set_weight_decay(g.attr("weight_decay")));
 }
 
 // Runs a fixture's steps in `dtype` and compares every parameter after every step.
@@ -466,7 +466,7 @@ TEST(Optimizer, StateNamesRoundTripAndBadStatesAreRefused) {
   EXPECT_EQ(fresh.step_count(), 1);
   for (const auto& [name, t] : fresh.state()) EXPECT_TRUE(same_bits(t, state.at(name))) << name;
 
-  SGD sgd(params, SGDOptions(0.1).momentum(0.9));
+  SGD sgd(params, SGDOptions(0.1).set_momentum(0.9));
   EXPECT_THROW(sgd.load_state(state), attn::Error);  // another optimizer's names
   auto bad = state;
   bad["adam.exp_avg.7"] = attn::zeros({2, 2});
@@ -489,11 +489,11 @@ TEST(Optimizer, RefusesParametersItCannotUpdate) {
   EXPECT_THROW(SGD({attn::ones({2}, attn::kInt64)}), attn::Error);
   EXPECT_THROW(SGD({attn::randn({3, 4}).transpose(0, 1)}), attn::Error);
   EXPECT_THROW(SGD({w, w}), attn::Error);
-  EXPECT_THROW(SGD({w}, SGDOptions(0.1).nesterov(true)), attn::Error);
-  EXPECT_THROW(Adam({w}, AdamOptions(0.1).betas(1.0, 0.999)), attn::Error);
+  EXPECT_THROW(SGD({w}, SGDOptions(0.1).set_nesterov(true)), attn::Error);
+  EXPECT_THROW(Adam({w}, AdamOptions(0.1).set_betas(1.0, 0.999)), attn::Error);
   SGD ok({w}, SGDOptions(0.1));
   EXPECT_THROW(ok.set_lr(-1), attn::Error);
-  EXPECT_EQ(AdamWOptions().weight_decay_, 0.01);
+  EXPECT_EQ(AdamWOptions().weight_decay, 0.01);
   EXPECT_EQ(AdamW({w}).name(), "adamw");
 }
 
@@ -550,7 +550,7 @@ TEST(Schedule, RatesAtAFewSteps) {
   EXPECT_DOUBLE_EQ(constant.rate(4), 0.5);
   EXPECT_DOUBLE_EQ(constant.rate(1000), 0.5);
 
-  StepHalvingSchedule halving(StepHalvingOptions(1.0).every(10).min_lr(0.1));
+  StepHalvingSchedule halving(StepHalvingOptions(1.0).set_every(10).set_min_lr(0.1));
   EXPECT_DOUBLE_EQ(halving.rate(1), 1.0);
   EXPECT_DOUBLE_EQ(halving.rate(10), 1.0);
   EXPECT_DOUBLE_EQ(halving.rate(11), 0.5);
@@ -564,20 +564,20 @@ TEST(Schedule, RatesAtAFewSteps) {
   on_demand.set_halvings(2);
   EXPECT_DOUBLE_EQ(on_demand.rate(123456), 0.2);
 
-  InverseSqrtSchedule inv(InverseSqrtOptions(1e-3).warmup(100));
+  InverseSqrtSchedule inv(InverseSqrtOptions(1e-3).set_warmup(100));
   EXPECT_DOUBLE_EQ(inv.rate(1), 1e-5);
   EXPECT_DOUBLE_EQ(inv.rate(50), 5e-4);
   EXPECT_DOUBLE_EQ(inv.rate(100), 1e-3);
   EXPECT_DOUBLE_EQ(inv.rate(400), 5e-4);
   // The Transformer paper: d_model 512, warmup 4000, peak 512^-0.5 * 4000^-0.5.
-  InverseSqrtSchedule noam(InverseSqrtOptions(1.0).warmup(4000).noam(512));
+  InverseSqrtSchedule noam(InverseSqrtOptions(1.0).set_warmup(4000).set_d_model(512));
   EXPECT_NEAR(noam.rate(4000), 1.0 / std::sqrt(512.0 * 4000.0), 1e-15);
   EXPECT_NEAR(noam.rate(1), 1.0 / std::sqrt(512.0) * std::pow(4000.0, -1.5), 1e-18);
   EXPECT_NEAR(noam.rate(16000), 1.0 / std::sqrt(512.0 * 16000.0), 1e-15);
   EXPECT_NE(noam.describe().find("noam"), std::string::npos);
 
   EXPECT_THROW(inv.rate(0), attn::Error);
-  EXPECT_THROW(InverseSqrtSchedule(InverseSqrtOptions(1e-3).warmup(0)), attn::Error);
+  EXPECT_THROW(InverseSqrtSchedule(InverseSqrtOptions(1e-3).set_warmup(0)), attn::Error);
 }
 
 // --- checkpoints ------------------------------------------------------------------
@@ -609,7 +609,7 @@ class Tiny : public attn::nn::Module {
 // inverse-sqrt schedule, clipping, Adam.
 void train(Tiny& model, attn::optim::Optimizer& optimizer, attn::Generator& gen, int64_t from,
            int64_t to) {
-  attn::optim::InverseSqrtSchedule schedule(attn::optim::InverseSqrtOptions(0.05).warmup(3));
+  attn::optim::InverseSqrtSchedule schedule(attn::optim::InverseSqrtOptions(0.05).set_warmup(3));
   for (int64_t step = from + 1; step <= to; ++step) {
     Tensor x = attn::randn({8, 4}, {}, &gen), y = attn::randn({8, 2}, {}, &gen);
     optimizer.set_lr(schedule.rate(step));
@@ -640,9 +640,9 @@ TEST(Checkpoint, ResumeIsBitIdenticalToAnUninterruptedRun) {
     auto make = [&](Tiny& m) -> std::unique_ptr<attn::optim::Optimizer> {
       if (use_sgd)
         return std::make_unique<attn::optim::SGD>(m.parameters(),
-                                                  attn::optim::SGDOptions(0.1).momentum(0.9));
+                                                  attn::optim::SGDOptions(0.1).set_momentum(0.9));
       return std::make_unique<attn::optim::Adam>(m.parameters(),
-                                                 attn::optim::AdamOptions(0.05).weight_decay(0.01));
+                                                 attn::optim::AdamOptions(0.05).set_weight_decay(0.01));
     };
     attn::Generator gen_a(7);
     Tiny straight(gen_a);
@@ -756,7 +756,7 @@ TEST(Checkpoint, PairingSurvivesAnInterruptedSave) {
   const std::string state_path = path + ".state.safetensors";
   attn::Generator gen(9);
   Tiny model(gen);
-  attn::optim::SGD optimizer(model.parameters(), attn::optim::SGDOptions(0.1).momentum(0.5));
+  attn::optim::SGD optimizer(model.parameters(), attn::optim::SGDOptions(0.1).set_momentum(0.5));
   train(model, optimizer, gen, 0, 3);
   attn::save_checkpoint(path, model, {}, capture(optimizer, gen));  // update 3
   const Bytes state3 = read_bytes(state_path);
