@@ -29,8 +29,8 @@
 #include "nn/transformer.h"
 #include "kernels/cuda/runtime.h"
 #include "train/options.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 #include "train/train_step.h"
 
 namespace {

@@ -31,12 +31,12 @@
 #include "data/batch.h"
 #include "data/tasks.h"
 #include "nn/transformer.h"
-#include "train/clip.h"
+#include "train/optim/clip.h"
 #include "train/dataset.h"
-#include "train/decode.h"
+#include "train/decode/decode.h"
 #include "train/evaluate.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 
 namespace {
 
@@ -125,7 +125,7 @@ int main() {
 
   section("4. Training (chapters 04 and 10)");
   // Adam with the Transformer paper's betas and eps; a rate that warms up for
-  // 30 updates and then falls as 1/sqrt(step) (train/schedule.h).
+  // 30 updates and then falls as 1/sqrt(step) (train/optim/schedule.h).
   attn::optim::Adam optimizer(model.parameters(),
                               attn::optim::AdamOptions(1e-3).set_betas(0.9, 0.98).set_eps(1e-9));
   attn::optim::InverseSqrtSchedule schedule(attn::optim::InverseSqrtOptions(1e-2).set_warmup(30));
@@ -142,7 +142,7 @@ int main() {
                                       attn::CrossEntropyOptions().ignore(attn::data::kPad));
     optimizer.zero_grad();
     loss.backward();
-    attn::clip_grad_norm(model.parameters(), 1.0);
+    attn::optim::clip_grad_norm(model.parameters(), 1.0);
     optimizer.set_lr(schedule.rate(update));
     optimizer.step();
     window += loss.item();
@@ -171,7 +171,7 @@ int main() {
   attn::data::Batch input = attn::data::make_batch(ids, {}, order);  // source (2, 6), padded
   model.eval();  // dropout off (it is 0 here anyway); evaluate() and greedy_decode() need no grad
   const int64_t S = input.source.size(1);
-  attn::train::DecodeResult result = attn::train::greedy_decode(
+  attn::decode::DecodeResult result = attn::decode::greedy_decode(
       model, input.source, input.source_lengths, attn::train::max_output_length(S));
   std::vector<std::vector<std::string>> outputs;
   for (size_t b = 0; b < sentences.size(); ++b) {

@@ -35,8 +35,8 @@
 #include "kernels/softmax.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/strided_loop.h"
-#include "train/canvas.h"
-#include "train/line_chart.h"
+#include "train/plot/canvas.h"
+#include "train/plot/line_chart.h"
 #include "kernels/matmul.h"
 #include "kernels/reduce.h"
 
@@ -178,16 +178,16 @@ void write_gemm_svg(const std::string& path, attn::Generator& g) {
                 rate[1].back(), rate[2].back());
   }
   cpu::set_num_threads(threads);
-  std::vector<attn::train::ChartSeries> lines;
+  std::vector<attn::plot::ChartSeries> lines;
   for (int m = 0; m < 3; ++m) {
     lines.push_back({names[m], std::vector<double>(sizes.begin(), sizes.end()), rate[m]});
   }
-  attn::train::LineChartOptions chart;
+  attn::plot::LineChartOptions chart;
   chart.title = "C = A @ B, float32, one thread; 2-core x86 VM, OpenBLAS 0.3.21";
   chart.x_label = "n (an n x n matrix times an n x n matrix)";
   chart.y_label = "GFLOP/s";
-  attn::train::Drawing d = attn::train::line_chart(lines, chart);
-  attn::train::write_drawing(d, path);
+  attn::plot::Drawing d = attn::plot::line_chart(lines, chart);
+  attn::plot::write_drawing(d, path);
   std::printf("  wrote %s\n", path.c_str());
 }
 

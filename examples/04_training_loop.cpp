@@ -24,9 +24,9 @@
 
 #include "nn/layers.h"
 #include "nn/module.h"
-#include "train/clip.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/optim/clip.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 
 namespace {
 
@@ -177,7 +177,7 @@ int main() {
     Tensor loss = token_loss(model.forward(batch.input), batch.target, eps);  // forward
     optimizer.zero_grad();                                                      // clear
     loss.backward();                                                            // backward
-    double norm = attn::clip_grad_norm(model.parameters(), 1.0);                // clip
+    double norm = attn::optim::clip_grad_norm(model.parameters(), 1.0);                // clip
     optimizer.set_lr(schedule.rate(update));                                    // schedule
     optimizer.step();                                                           // update
     if (update == 1) first_loss = loss.item();

@@ -30,10 +30,10 @@
 #include "data/tasks.h"
 #include "nn/gru.h"
 #include "nn/rnnsearch.h"
-#include "train/clip.h"
+#include "train/optim/clip.h"
 #include "train/dataset.h"
-#include "train/line_chart.h"
-#include "train/optimizer.h"
+#include "train/plot/line_chart.h"
+#include "train/optim/optimizer.h"
 #include "train/trainer.h"
 
 namespace {
@@ -80,7 +80,7 @@ Trained train(attn::nn::RNNSearch& model, const attn::train::EncodedPairs& set) 
                                       attn::CrossEntropyOptions().ignore(attn::data::kPad));
     optimizer.zero_grad();
     loss.backward();
-    attn::clip_grad_norm(model.parameters(), 1.0);
+    attn::optim::clip_grad_norm(model.parameters(), 1.0);
     optimizer.step();
     window += loss.item();
     if (update % 50 == 0) {
@@ -208,8 +208,8 @@ int main(int argc, char** argv) {
   // --svg PATH: the same scores length by length, as the chapter's figure.
   if (argc == 3 && std::string(argv[1]) == "--svg") {
     section("6. Exact match at each source length (--svg)");
-    attn::train::ChartSeries without{"s2s (one fixed vector)", {}, {}};
-    attn::train::ChartSeries with{"bahdanau (attention)", {}, {}};
+    attn::plot::ChartSeries without{"s2s (one fixed vector)", {}, {}};
+    attn::plot::ChartSeries with{"bahdanau (attention)", {}, {}};
     for (size_t length = 1; length <= static_cast<size_t>(kMaxLength); ++length) {
       attn::train::EncodedPairs part = by_length(test_set, length, length);
       if (part.size() == 0) continue;
@@ -221,11 +221,11 @@ int main(int argc, char** argv) {
       without.y.push_back(ea);
       with.y.push_back(eb);
     }
-    attn::train::LineChartOptions chart;
+    attn::plot::LineChartOptions chart;
     chart.title = "reverse, a..j, 300 updates each: exact match by source length";
     chart.x_label = "source length (symbols)";
     chart.y_label = "test exact match (%)";
-    attn::train::write_drawing(attn::train::line_chart({without, with}, chart), argv[2]);
+    attn::plot::write_drawing(attn::plot::line_chart({without, with}, chart), argv[2]);
     std::printf("  wrote %s\n", argv[2]);
   }
 

@@ -13,7 +13,7 @@
 //
 // Part two works BLEU by hand on three sentence pairs (n-gram counts, clipped
 // matches, precisions, brevity penalty) and checks that
-// attn::train::corpus_bleu agrees; then corpus BLEU against the mean of
+// attn::metrics::corpus_bleu agrees; then corpus BLEU against the mean of
 // sentence BLEUs, and how tokenization and case change the number while
 // chrF does not care about spaces. Returns 1 if a check fails.
 #include <algorithm>
@@ -33,15 +33,16 @@
 
 #include <attn/attn.h>
 
-#include "train/beam_search.h"
-#include "train/bleu.h"
-#include "train/chrf.h"
-#include "train/decode.h"
+#include "train/decode/beam_search.h"
+#include "train/metrics/bleu.h"
+#include "train/metrics/chrf.h"
+#include "train/decode/decode.h"
 
 namespace {
 
 namespace nn = attn::nn;
-namespace train = attn::train;
+namespace decode = attn::decode;
+namespace metrics = attn::metrics;
 using attn::Tensor;
 using attn::data::kEos;
 
@@ -247,8 +248,8 @@ attn::data::Batch batch_of(const std::vector<int64_t>& sentences) {
   return attn::data::make_batch(sources, {}, indices);
 }
 
-train::BeamSearchOptions beam(int64_t beam_size, int64_t n_best = 1, double normalize = 0.0) {
-  train::BeamSearchOptions options;
+decode::BeamSearchOptions beam(int64_t beam_size, int64_t n_best = 1, double normalize = 0.0) {
+  decode::BeamSearchOptions options;
   options.beam_size = beam_size;
   options.n_best = n_best;
   options.normalize = normalize;
@@ -256,8 +257,8 @@ train::BeamSearchOptions beam(int64_t beam_size, int64_t n_best = 1, double norm
 }
 
 // Marian's n-best line, as `attn translate --n-best` prints it.
-void print_nbest(int64_t id, const std::vector<train::Hypothesis>& list) {
-  for (const train::Hypothesis& h : list) {
+void print_nbest(int64_t id, const std::vector<decode::Hypothesis>& list) {
+  for (const decode::Hypothesis& h : list) {
     std::ostringstream line;
     line << id << " ||| " << text_of(h.tokens) << " ||| F0= " << h.score << " ||| " << h.normalized_score;
     std::printf("  %s\n", line.str().c_str());
@@ -348,7 +349,7 @@ int main() {
     history.push_back(order[0]);
   }
   attn::data::Batch one = batch_of({0});
-  train::DecodeResult greedy = train::greedy_decode(toy, one.source, one.source_lengths, 10);
+  decode::DecodeResult greedy = decode::greedy_decode(toy, one.source, one.source_lengths, 10);
   std::vector<Scored> best0 = exhaustive(0, 5, 0.0);
   double greedy_score = sentence_log_probability(0, greedy.tokens[0]);
   std::printf("  greedy:     '%s'  P = %.4f  log P = %.4f\n", text_of(greedy.tokens[0]).c_str(),
@@ -364,16 +365,16 @@ int main() {
   std::printf("  (each row: its number, its sentence s0 or s1, the prefix it extends)\n");
   attn::data::Batch both = batch_of({0, 1});
   trace = true;
-  train::BeamSearchResult beam2 = train::beam_search(toy, both.source, both.source_lengths, beam(2));
+  decode::BeamSearchResult beam2 = decode::beam_search(toy, both.source, both.source_lengths, beam(2));
   trace = false;
   for (size_t b = 0; b < 2; ++b) {
-    const train::Hypothesis& h = beam2.nbest[b][0];
+    const decode::Hypothesis& h = beam2.nbest[b][0];
     std::printf("  sentence %zu '%s' -> '%s'  log P = %.4f\n", b, kSources[b].c_str(), text_of(h.tokens).c_str(),
                 h.score);
   }
   check(text_of(beam2.nbest[0][0].tokens) == "a cat" && near(beam2.nbest[0][0].score, best0[0].score, 1e-6),
         "beam 2 finds 'a cat', the exhaustive search's best, with its log P");
-  train::BeamSearchResult beam1 = train::beam_search(toy, one.source, one.source_lengths, beam(1));
+  decode::BeamSearchResult beam1 = decode::beam_search(toy, one.source, one.source_lengths, beam(1));
   check(beam1.nbest[0][0].tokens == greedy.tokens[0], "beam 1 gives greedy decoding's 'the cat'");
   std::vector<double> steps = beam2.nbest[0][0].step_scores;
   std::printf("  step scores of 'a cat </s>': %.4f %.4f %.4f\n", steps[0], steps[1], steps[2]);
@@ -381,7 +382,7 @@ int main() {
         "its step scores are log 0.4, log 0.36, log 0.324: they only fall");
 
   section("3. An n-best list in Marian's format (beam 3, n-best 3)");
-  train::BeamSearchResult beam3 = train::beam_search(toy, one.source, one.source_lengths, beam(3, 3));
+  decode::BeamSearchResult beam3 = decode::beam_search(toy, one.source, one.source_lengths, beam(3, 3));
   print_nbest(0, beam3.nbest[0]);
   bool same_as_exhaustive = beam3.nbest[0].size() == 3;
   for (size_t n = 0; n < 3 && same_as_exhaustive; ++n) {
@@ -393,7 +394,7 @@ int main() {
   attn::data::Batch second = batch_of({1});
   for (double alpha : {0.0, 1.0}) {
     std::printf("  --normalize %.0f, beam 3, n-best 3:\n", alpha);
-    train::BeamSearchResult r = train::beam_search(toy, second.source, second.source_lengths, beam(3, 3, alpha));
+    decode::BeamSearchResult r = decode::beam_search(toy, second.source, second.source_lengths, beam(3, 3, alpha));
     print_nbest(0, r.nbest[0]);
     std::vector<Scored> best = exhaustive(1, 5, alpha);
     check(r.nbest[0][0].tokens == best[0].tokens,
@@ -407,18 +408,18 @@ int main() {
         "raw log P prefers the short output; per step, the whole sentence wins");
 
   section("5. Length limits: min(floor(factor * S) + offset, max_length)");
-  train::BeamSearchOptions limits = beam(2);
+  decode::BeamSearchOptions limits = beam(2);
   for (int64_t S : {2, 4, 5, 30}) {
     std::printf("  source of %2lld tokens: at most %lld output tokens (factor 3, offset 10)\n", static_cast<long long>(S),
-                static_cast<long long>(train::beam_max_length(S, limits)));
+                static_cast<long long>(decode::beam_max_length(S, limits)));
   }
-  check(train::beam_max_length(5, limits) == 25, "a 5-token source may give 3 * 5 + 10 = 25 tokens");
+  check(decode::beam_max_length(5, limits) == 25, "a 5-token source may give 3 * 5 + 10 = 25 tokens");
   limits.max_length_factor = 0.5;
   limits.max_length_offset = 0;
-  train::BeamSearchResult cut = train::beam_search(toy, second.source, second.source_lengths, limits);
-  const train::Hypothesis& cut_best = cut.nbest[0][0];
+  decode::BeamSearchResult cut = decode::beam_search(toy, second.source, second.source_lengths, limits);
+  const decode::Hypothesis& cut_best = cut.nbest[0][0];
   std::printf("  factor 0.5, offset 0, 4-token source: limit %lld, best '%s' (%zu steps, no </s>)\n",
-              static_cast<long long>(train::beam_max_length(4, limits)), text_of(cut_best.tokens).c_str(),
+              static_cast<long long>(decode::beam_max_length(4, limits)), text_of(cut_best.tokens).c_str(),
               cut_best.step_scores.size());
   check(cut_best.tokens.size() == 2 && cut_best.step_scores.size() == 2,
         "cut at 2 tokens, the output ends without </s> (2 steps for 2 tokens)");
@@ -449,7 +450,7 @@ int main() {
               static_cast<long long>(sum.ref_len), static_cast<long long>(sum.ref_len),
               static_cast<long long>(sum.hyp_len), bp);
   std::printf("          BLEU = 100 * BP * (p1 p2 p3 p4)^(1/4) = %.4f\n", by_hand);
-  train::BleuScore corpus = train::corpus_bleu(hyps, refs);
+  metrics::BleuScore corpus = metrics::corpus_bleu(hyps, refs);
   std::printf("  corpus_bleu: %s\n    signature %s\n", corpus.str().c_str(), corpus.signature.c_str());
   bool counts_agree = corpus.hypothesis_length == sum.hyp_len && corpus.reference_length == sum.ref_len;
   for (int n = 0; n < 4; ++n) {
@@ -460,7 +461,7 @@ int main() {
         "corpus_bleu's score and BP are the hand computation's");
 
   std::printf("  clipping: hyp 'the the the the the the the', ref 'the cat is on the mat'\n");
-  train::BleuScore clipped = train::corpus_bleu({"the the the the the the the"}, {"the cat is on the mat"});
+  metrics::BleuScore clipped = metrics::corpus_bleu({"the the the the the the the"}, {"the cat is on the mat"});
   std::printf("    p1 = %lld/%lld (unclipped it would be 7/7)\n", static_cast<long long>(clipped.counts[0]),
               static_cast<long long>(clipped.totals[0]));
   check(clipped.counts[0] == 2 && clipped.totals[0] == 7, "'the' counts at most twice, as often as in the reference");
@@ -468,7 +469,7 @@ int main() {
   section("7. Corpus BLEU is not the mean of sentence BLEUs");
   double mean = 0.0;
   for (size_t i = 0; i < hyps.size(); ++i) {
-    train::BleuScore s = train::sentence_bleu(hyps[i], refs[i]);
+    metrics::BleuScore s = metrics::sentence_bleu(hyps[i], refs[i]);
     std::printf("  pair %zu: sentence_bleu %6.2f   (%s)\n", i + 1, s.score, s.str().c_str());
     mean += s.score / static_cast<double>(hyps.size());
   }
@@ -479,9 +480,9 @@ int main() {
   const std::string output = "the cat , as usual , sat on the old mat .";  // a tokenized, lowercased output
   const std::string reference = "The cat, as usual, sat on the old mat.";
   std::printf("  hyp '%s'\n  ref '%s'\n", output.c_str(), reference.c_str());
-  std::printf("  13a tokens of ref: '%s'\n", train::tokenize_13a(reference).c_str());
-  double mixed = train::corpus_bleu({output}, {reference}).score;
-  double lower = train::corpus_bleu({lowercase(output)}, {lowercase(reference)}).score;
+  std::printf("  13a tokens of ref: '%s'\n", metrics::tokenize_13a(reference).c_str());
+  double mixed = metrics::corpus_bleu({output}, {reference}).score;
+  double lower = metrics::corpus_bleu({lowercase(output)}, {lowercase(reference)}).score;
   PairCounts spaces = count_pair(output, reference, false);
   double split_only = bleu_from(spaces);
   std::printf("  13a, case kept (sacreBLEU's default):  %6.2f\n", mixed);
@@ -493,16 +494,16 @@ int main() {
   // The dates task writes its targets one character per token.
   const std::string wrong_day = "1981-10-13", right = "1981-10-12";
   const std::string wrong_chars = "1 9 8 1 - 1 0 - 1 3", right_chars = "1 9 8 1 - 1 0 - 1 2";
-  train::BleuScore as_dates = train::corpus_bleu({wrong_day}, {right});
-  train::BleuScore as_chars = train::corpus_bleu({wrong_chars}, {right_chars});
+  metrics::BleuScore as_dates = metrics::corpus_bleu({wrong_day}, {right});
+  metrics::BleuScore as_chars = metrics::corpus_bleu({wrong_chars}, {right_chars});
   std::printf("  '%s' for '%s': 13a makes 5 tokens (%s), BLEU %.2f\n", wrong_day.c_str(), right.c_str(),
-              train::tokenize_13a(right).c_str(), as_dates.score);
+              metrics::tokenize_13a(right).c_str(), as_dates.score);
   std::printf("  the same, one character per token:  10 tokens, BLEU %.2f\n", as_chars.score);
   check(near(as_dates.score, 100.0 * std::pow(4.0 / 5 * 3.0 / 4 * 2.0 / 3 * 1.0 / 2, 0.25), 1e-9) &&
             near(as_chars.score, 100.0 * std::pow(9.0 / 10 * 8.0 / 9 * 7.0 / 8 * 6.0 / 7, 0.25), 1e-9),
         "one wrong digit: (1/5)^(1/4) = 66.87 on 13a tokens, (6/10)^(1/4) = 88.01 on characters");
-  train::ChrfScore chrf_dates = train::corpus_chrf({wrong_day}, {right});
-  train::ChrfScore chrf_chars = train::corpus_chrf({wrong_chars}, {right_chars});
+  metrics::ChrfScore chrf_dates = metrics::corpus_chrf({wrong_day}, {right});
+  metrics::ChrfScore chrf_chars = metrics::corpus_chrf({wrong_chars}, {right_chars});
   std::printf("  chrF2: %.2f and %.2f  (signature %s)\n", chrf_dates.score, chrf_chars.score,
               chrf_dates.signature.c_str());
   check(chrf_dates.score == chrf_chars.score, "chrF drops the spaces, so both spellings score the same");
@@ -510,7 +511,7 @@ int main() {
   section("9. What BLEU does not see");
   const std::string said = "the cat is not on the mat";
   const std::string dropped_not = "the cat is on the mat", synonym = "the cat isn't on the rug";
-  double a = train::sentence_bleu(dropped_not, said).score, b = train::sentence_bleu(synonym, said).score;
+  double a = metrics::sentence_bleu(dropped_not, said).score, b = metrics::sentence_bleu(synonym, said).score;
   std::printf("  ref '%s'\n  '%s' (says the opposite): sentence BLEU %.2f\n  '%s' (says the same):     "
               "sentence BLEU %.2f\n", said.c_str(), dropped_not.c_str(), a, synonym.c_str(), b);
   check(a > b, "BLEU prefers the output that drops 'not' to the one that keeps the meaning");

@@ -7,7 +7,7 @@
 //    fills in Adam 0.9/0.98/1e-9, the inverse-square-root schedule, its peak
 //    rate and label smoothing 0.1 for every flag not given.
 // 2. The schedule, eq. (3): lrate = d_model^-0.5 * min(step^-0.5, step *
-//    warmup^-1.5), from InverseSqrtSchedule (train/schedule.h), printed at a
+//    warmup^-1.5), from InverseSqrtSchedule (train/optim/schedule.h), printed at a
 //    few steps for the base model, checked against the formula, its peak at
 //    step = warmup, and the Noam form equal to the plain one.
 // 3. Label smoothing: the target q = (1 - eps) onehot(y) + eps/V, and what
@@ -34,9 +34,9 @@
 #include "data/tasks.h"
 #include "nn/transformer.h"
 #include "train/dataset.h"
-#include "train/optimizer.h"
+#include "train/optim/optimizer.h"
 #include "train/options.h"
-#include "train/schedule.h"
+#include "train/optim/schedule.h"
 #include "train/train_step.h"
 
 namespace {
@@ -52,7 +52,7 @@ void check(bool ok, const std::string& claim) {
 
 void section(const char* title) { std::printf("\n== %s\n", title); }
 
-// Eq. (3) of the paper, written out here independently of train/schedule.cpp.
+// Eq. (3) of the paper, written out here independently of train/optim/schedule.cpp.
 double paper_rate(double d_model, double warmup, double step) {
   return std::pow(d_model, -0.5) * std::min(std::pow(step, -0.5), step * std::pow(warmup, -1.5));
 }

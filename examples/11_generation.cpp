@@ -15,7 +15,7 @@
 //    runs forward() on the whole prefix at every step: the same logits to
 //    float32 rounding, the same tokens.
 // 3. Beam search moves the cache: reorder() then step() against decoding the
-//    reordered batch from the start; then train::beam_search with the cache
+//    reordered batch from the start; then decode::beam_search with the cache
 //    against the same search recomputing the prefix (float64): the same
 //    hypotheses and scores.
 // 4. The cost: milliseconds per generated token, cached against recomputing
@@ -37,14 +37,15 @@
 
 #include <attn/attn.h>
 
-#include "train/beam_search.h"
-#include "train/canvas.h"
-#include "train/line_chart.h"
+#include "train/decode/beam_search.h"
+#include "train/plot/canvas.h"
+#include "train/plot/line_chart.h"
 
 namespace {
 
 namespace nn = attn::nn;
-namespace train = attn::train;
+namespace decode = attn::decode;
+namespace plot = attn::plot;
 using attn::Tensor;
 
 int failures = 0;
@@ -148,14 +149,14 @@ double ms_per_token(nn::Translator& model, const Tensor& source, const Tensor& l
 void write_timing_svg(const std::string& path, const std::vector<int64_t>& lengths,
                       const std::vector<double>& cached, const std::vector<double>& recomputed) {
   const std::vector<double> x(lengths.begin(), lengths.end());
-  train::LineChartOptions chart;
+  plot::LineChartOptions chart;
   chart.title = "Greedy decoding, toy Transformer (64 / 4 heads / 2+2), one sentence; 2-core VM";
   chart.x_label = "output length (tokens generated)";
   chart.y_label = "ms per token";
   chart.x_from_zero = true;
-  train::Drawing d = train::line_chart({{"recomputing the prefix", x, recomputed},
-                                        {"KV cache (step)", x, cached}}, chart);
-  train::write_drawing(d, path);
+  plot::Drawing d = plot::line_chart({{"recomputing the prefix", x, recomputed},
+                                      {"KV cache (step)", x, cached}}, chart);
+  plot::write_drawing(d, path);
   std::printf("  wrote %s\n", path.c_str());
 }
 
@@ -291,13 +292,13 @@ int main(int argc, char** argv) {
     model64.to(attn::kFloat64);
     model64.eval();
     RecomputingDecoder recomputing64(model64);
-    train::BeamSearchOptions options;
+    decode::BeamSearchOptions options;
     options.beam_size = 4;
     options.normalize = 0.6;  // the paper's alpha
     options.n_best = 3;
     options.max_length = 10;
-    train::BeamSearchResult fast = train::beam_search(model64, source, source_lengths, options);
-    train::BeamSearchResult slow = train::beam_search(recomputing64, source, source_lengths, options);
+    decode::BeamSearchResult fast = decode::beam_search(model64, source, source_lengths, options);
+    decode::BeamSearchResult slow = decode::beam_search(recomputing64, source, source_lengths, options);
     bool same = fast.nbest.size() == slow.nbest.size();
     double worst_score = 0;
     for (size_t b = 0; same && b < fast.nbest.size(); ++b) {

@@ -20,7 +20,7 @@
 //    of one greedily decoded test sentence for each.
 // 4. With --svg PATH: the cache of the base model for a batch of 32 sentences
 //    against the positions kept, for MHA, GQA-4, GQA-2 and MQA, drawn with
-//    train/canvas.h.
+//    train/plot/canvas.h.
 // The checks are what holds on every machine: the formulas, the equivalences,
 // and that each model's loss falls by a clear margin. Which of the three ends
 // lower is printed, not checked. Returns 1 if a check fails.
@@ -39,12 +39,12 @@
 #include "data/batch.h"
 #include "data/tasks.h"
 #include "nn/transformer.h"
-#include "train/canvas.h"
-#include "train/line_chart.h"
+#include "train/plot/canvas.h"
+#include "train/plot/line_chart.h"
 #include "train/dataset.h"
-#include "train/decode.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/decode/decode.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 #include "train/train_step.h"
 
 namespace {
@@ -144,7 +144,7 @@ void write_cache_svg(const std::string& path) {
 
   // Each cache grows linearly with the positions kept, so two points draw it.
   const std::vector<double> ends = {0.0, static_cast<double>(longest)};
-  std::vector<attn::train::ChartSeries> lines;
+  std::vector<attn::plot::ChartSeries> lines;
   for (int m = 0; m < 4; ++m) {
     const double end = static_cast<double>(cache_bytes(layers, rows, longest, kv_heads[m], Dh)) / MiB;
     lines.push_back({names[m], ends, {0.0, end}});
@@ -152,13 +152,13 @@ void write_cache_svg(const std::string& path) {
   char weights_label[48];
   std::snprintf(weights_label, sizeof weights_label, "the weights, %.0f MiB", weights);
   lines.push_back({weights_label, ends, {weights, weights}, /*dashed=*/true});
-  attn::train::LineChartOptions chart;
+  attn::plot::LineChartOptions chart;
   chart.title = "KV cache of the base model (6 decoder layers, 8 query heads of 64, float32), batch of 32";
   chart.x_label = "positions kept per sentence (decoded t + source S)";
   chart.y_label = "MiB";
   chart.width = 820;
-  attn::train::Drawing d = attn::train::line_chart(lines, chart);
-  attn::train::write_drawing(d, path);
+  attn::plot::Drawing d = attn::plot::line_chart(lines, chart);
+  attn::plot::write_drawing(d, path);
   std::printf("  the weights (one shared 37000 table, tied output): %.0f MiB\n", weights);
   for (int m = 0; m < 4; ++m) {
     const double per_position = static_cast<double>(cache_bytes(layers, rows, 1, kv_heads[m], Dh)) / MiB;
@@ -354,8 +354,8 @@ int main(int argc, char** argv) {
               test_set.pairs[0].source.c_str(), static_cast<long long>(S));
   for (size_t m = 0; m < models.size(); ++m) {
     models[m]->eval();
-    attn::train::DecodeResult out = attn::train::greedy_decode(*models[m], one.source,
-                                                               one.source_lengths, 20);
+    attn::decode::DecodeResult out = attn::decode::greedy_decode(*models[m], one.source,
+                                                                 one.source_lengths, 20);
     const int64_t steps = out.attention.size(1), Hkv = trained_kv[m];
     std::string text;
     for (const std::string& token : pipeline.target_vocab.decode(out.tokens[0])) text += token + " ";

@@ -39,10 +39,10 @@
 #include "data/tasks.h"
 #include "nn/rnnsearch.h"
 #include "kernels/generator.h"
-#include "train/clip.h"
+#include "train/optim/clip.h"
 #include "train/dataset.h"
 #include "train/evaluate.h"
-#include "train/optimizer.h"
+#include "train/optim/optimizer.h"
 
 namespace {
 
@@ -96,7 +96,7 @@ struct Reading {
   double least_sure = 1;     // the smallest of those per-token probabilities
 };
 
-// Greedy decoding (train/decode.cpp's loop) that also keeps, per step, the
+// Greedy decoding (train/decode/decode.cpp's loop) that also keeps, per step, the
 // probability of the chosen token and the attention weights.
 std::vector<Reading> read(attn::nn::RNNSearch& model, const attn::train::TextPipeline& pipeline,
                           const std::vector<std::string>& sentences) {
@@ -229,7 +229,7 @@ int main() {
                                       attn::CrossEntropyOptions().ignore(attn::data::kPad));
     optimizer.zero_grad();
     loss.backward();
-    attn::clip_grad_norm(model.parameters(), 1.0);
+    attn::optim::clip_grad_norm(model.parameters(), 1.0);
     optimizer.step();
     window += loss.item();
     if (update % 100 == 0) {

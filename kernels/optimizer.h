@@ -1,5 +1,5 @@
 // One parameter's optimizer update, fused: the inner loops of PyTorch's
-// torch/optim/adam.py, adamw.py and sgd.py. train/optimizer.cpp computes the
+// torch/optim/adam.py, adamw.py and sgd.py. train/optim/optimizer.cpp computes the
 // scalars once per step and calls these per parameter.
 //
 // Declared once, for every device D and element type T (float, double); the

@@ -31,7 +31,7 @@ void max_reduce_backward(const T* grad, const int64_t* argmax, int64_t outer, in
                          int64_t inner, T* dx);
 
 // *out = sum_i x[i]^2 over n elements, accumulated in double (the global
-// gradient norm squared: train/clip.cpp writes one sum per parameter into one
+// gradient norm squared: train/optim/clip.cpp writes one sum per parameter into one
 // buffer, on the gradients' device, and reads them back together).
 template <Device D, typename T>
 void sum_of_squares(int64_t n, const T* x, double* out);

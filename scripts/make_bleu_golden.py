@@ -6,7 +6,7 @@ them, so that CI needs no Python. To change the sets, edit SETS below and rerun:
     python3 -m venv /tmp/sbvenv && /tmp/sbvenv/bin/pip install sacrebleu==2.6.0
     /tmp/sbvenv/bin/python scripts/make_bleu_golden.py
 
-The version is pinned: train/bleu.h names the sacreBLEU release whose numbers
+The version is pinned: train/metrics/bleu.h names the sacreBLEU release whose numbers
 attn reproduces (kSacrebleuVersion), and the script refuses any other.
 
 Each set becomes tests/golden/bleu/<set>.txt, one record per line, the first

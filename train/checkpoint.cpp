@@ -13,7 +13,7 @@
 
 #include "tensor/safetensors.h"
 
-namespace attn {
+namespace attn::train {
 namespace {
 
 const char* const kChecksumKey = "attn.checksum";             // in both files
@@ -295,4 +295,4 @@ Checkpoint load_checkpoint(const std::string& model_path, nn::Module& module) {
   return out;
 }
 
-}  // namespace attn
+}  // namespace attn::train

@@ -37,7 +37,7 @@
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
-namespace attn {
+namespace attn::train {
 
 // What the trainer needs besides the weights to continue exactly where it stopped.
 struct TrainingState {
@@ -88,4 +88,4 @@ Checkpoint load_checkpoint_weights(const std::string& model_path);
 uint64_t checkpoint_checksum(const std::map<std::string, Tensor>& tensors,
                              const std::map<std::string, std::string>& metadata);
 
-}  // namespace attn
+}  // namespace attn::train

@@ -6,15 +6,15 @@
 #include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
-#include "train/bleu.h"
-#include "train/chrf.h"
-#include "train/decode.h"
-#include "train/metrics.h"
+#include "train/metrics/bleu.h"
+#include "train/metrics/chrf.h"
+#include "train/decode/decode.h"
+#include "train/metrics/metrics.h"
 
 namespace attn::train {
 
-BeamSearchOptions EvaluateOptions::greedy() {
-  BeamSearchOptions beam;
+decode::BeamSearchOptions EvaluateOptions::greedy() {
+  decode::BeamSearchOptions beam;
   beam.beam_size = 1;
   return beam;
 }
@@ -35,7 +35,7 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
   const bool greedy = options.beam.beam_size == 1 && options.beam.normalize == 0.0;
   double total_loss = 0.0;
   int64_t total_tokens = 0;
-  MatchCounts matches;
+  metrics::MatchCounts matches;
   std::vector<std::string> hypotheses, references;
   for (size_t begin = 0; begin < count; begin += batch_size) {
     std::vector<size_t> indices;
@@ -50,17 +50,18 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
     // The model's own outputs: greedy decoding (its own, faster loop) or beam search.
     std::vector<std::vector<int64_t>> outputs;
     if (greedy) {
-      outputs = greedy_decode(model, batch.source, batch.source_lengths,
-                              max_output_length(batch.source.size(1)), /*need_attention=*/false)
+      outputs = decode::greedy_decode(model, batch.source, batch.source_lengths,
+                                      max_output_length(batch.source.size(1)), /*need_attention=*/false)
                     .tokens;
     } else {
-      BeamSearchOptions tokens_only = options.beam;
+      decode::BeamSearchOptions tokens_only = options.beam;
       tokens_only.need_attention = false;  // scores need the tokens alone
-      BeamSearchResult beams = beam_search(model, batch.source, batch.source_lengths, tokens_only);
+      decode::BeamSearchResult beams =
+          decode::beam_search(model, batch.source, batch.source_lengths, tokens_only);
       for (const auto& nbest : beams.nbest) outputs.push_back(nbest.front().tokens);
     }
     for (size_t k = 0; k < indices.size(); ++k) {
-      matches.add(compare(outputs[k], set.targets[indices[k]]));
+      matches.add(metrics::compare(outputs[k], set.targets[indices[k]]));
       if (options.pipeline) {
         hypotheses.push_back(options.pipeline->tokenizer.detokenize(
             options.pipeline->target_vocab.decode(outputs[k])));
@@ -75,8 +76,8 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
   result.exact_match = matches.exact_match();
   result.token_accuracy = matches.token_accuracy();
   if (options.pipeline) {
-    BleuScore bleu = corpus_bleu(hypotheses, references);
-    ChrfScore chrf = corpus_chrf(hypotheses, references);
+    metrics::BleuScore bleu = metrics::corpus_bleu(hypotheses, references);
+    metrics::ChrfScore chrf = metrics::corpus_chrf(hypotheses, references);
     result.bleu = bleu.score;
     result.bleu_line = bleu.str();
     result.bleu_signature = bleu.signature;

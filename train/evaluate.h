@@ -6,7 +6,7 @@
 // BLEU and chrF compare text, not ids: the output ids go back to text with
 // the model's own tokenizer (detokenize) and are scored against the
 // reference lines as they stand in the file, as sacreBLEU would score them
-// (train/bleu.h). Exact match and token accuracy compare ids.
+// (train/metrics/bleu.h). Exact match and token accuracy compare ids.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "nn/translator.h"
-#include "train/beam_search.h"
+#include "train/decode/beam_search.h"
 #include "train/dataset.h"
 
 namespace attn::train {
@@ -22,11 +22,11 @@ namespace attn::train {
 struct EvaluateOptions {
   int64_t batch_size = 64;                // sentences per batch
   int64_t max_sentences = 0;              // score at most this many (0: all)
-  BeamSearchOptions beam = greedy();      // beam_size 1 (the default here): greedy decoding
+  decode::BeamSearchOptions beam = greedy();  // beam_size 1 (the default here): greedy decoding
   const TextPipeline* pipeline = nullptr; // to turn ids into text; null: no BLEU, chrF or text
   bool keep_translations = false;         // fill ValidationResult::translations
 
-  static BeamSearchOptions greedy();
+  static decode::BeamSearchOptions greedy();
 };
 
 struct ValidationResult {

@@ -1,5 +1,5 @@
 // The options of `attn train`, grouped as on the command line. Defaults sit
-// next to each field; train/cli_train.cpp maps the kebab-case flags (Marian's
+// next to each field; train/cli/train.cpp maps the kebab-case flags (Marian's
 // names) onto these fields one to one.
 #pragma once
 

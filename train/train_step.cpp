@@ -8,7 +8,7 @@
 #include "autograd/graph_dump.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
-#include "train/clip.h"
+#include "train/optim/clip.h"
 
 namespace attn::train {
 
@@ -46,11 +46,11 @@ TrainStepResult train_step(nn::Translator& model, const data::Batch& batch,
   // squares are summed in double, which no float gradient overflows), so only
   // a bad step pays for the search that names the parameter.
   const std::vector<Tensor> parameters = model.parameters();
-  result.grad_norm =
-      options.clip_norm > 0 ? clip_grad_norm(parameters, options.clip_norm) : grad_norm(parameters);
+  result.grad_norm = options.clip_norm > 0 ? optim::clip_grad_norm(parameters, options.clip_norm)
+                                           : optim::grad_norm(parameters);
   if (!std::isfinite(result.loss)) return result;
   if (!std::isfinite(result.grad_norm)) {
-    result.nonfinite_parameter = first_nonfinite_grad(model.named_parameters());
+    result.nonfinite_parameter = optim::first_nonfinite_grad(model.named_parameters());
     return result;
   }
 

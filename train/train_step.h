@@ -25,8 +25,8 @@
 #include "data/batch.h"
 #include "nn/translator.h"
 #include "tensor/tensor.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 
 namespace attn::train {
 

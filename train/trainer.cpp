@@ -18,12 +18,12 @@
 #include "data/batch.h"
 #include "kernels/generator.h"
 #include "train/checkpoint.h"
-#include "train/decode.h"
+#include "train/decode/decode.h"
 #include "train/evaluate.h"
-#include "train/metrics.h"
+#include "train/metrics/metrics.h"
 #include "train/models.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 #include "train/train_step.h"
 
 namespace attn::train {
@@ -324,9 +324,9 @@ void show_samples(Run& run) {
   }
   if (!sample.empty()) {
     data::Batch b = data::make_batch(valid_set.sources, valid_set.targets, sample);
-    DecodeResult decoded = greedy_decode(model, b.source.to(model.device()), b.source_lengths,
-                                         max_output_length(b.source.size(1)),
-                                         /*need_attention=*/false);
+    decode::DecodeResult decoded = decode::greedy_decode(model, b.source.to(model.device()), b.source_lengths,
+                                                         max_output_length(b.source.size(1)),
+                                                         /*need_attention=*/false);
     for (size_t k = 0; k < sample.size(); ++k) {
       std::cout << "    source: " << valid_set.pairs[sample[k]].source << "\n"
                 << "    output: "

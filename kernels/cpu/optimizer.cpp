@@ -1,12 +1,12 @@
 // One parameter's optimizer update: the inner loops of PyTorch's
 // single-tensor Adam, AdamW and SGD (torch/optim/adam.py, adamw.py, sgd.py).
 //
-// train/optimizer.cpp owns the optimizers: their options, state, step counts
+// train/optim/optimizer.cpp owns the optimizers: their options, state, step counts
 // and checkpoints. Once per step and parameter it computes the scalars in
 // double, as PyTorch does in Python (AdamStep and SgdStep of kernels/optimizer.h),
 // and calls one of these kernels, the CPU or the CUDA one
 // (kernels/cuda/optimizer.cu) by the parameter's device. The arithmetic here
-// is that of train/optimizer.cpp's adam_update and sgd_update, operation by
+// is that of train/optim/optimizer.cpp's adam_update and sgd_update, operation by
 // operation: each double scalar is rounded to T where it meets a tensor, and
 // the operations come in the same order, so a float64 run still agrees with
 // PyTorch to rounding (the golden test, tests/train/test_train_core.cpp).

@@ -549,7 +549,7 @@ void check_adam(bool decoupled, double weight_decay, int64_t n, uint64_t seed) {
   Tensor p_gpu = gpu(p), m_gpu = gpu(m), v_gpu = gpu(v);
   const double lr = 1e-2, beta1 = 0.9, beta2 = 0.999;
   for (int t = 1; t <= 5; ++t) {
-    // The scalars as train/optimizer.cpp computes them for step t.
+    // The scalars as train/optim/optimizer.cpp computes them for step t.
     attn::kernels::AdamStep s;
     s.beta1 = beta1;
     s.beta2 = beta2;

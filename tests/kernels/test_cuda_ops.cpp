@@ -172,7 +172,7 @@ void check_training_agrees(const Options& options, const char* name) {
                                         attn::CrossEntropyOptions().ignore(0));
       opt.zero_grad();
       loss.backward();
-      attn::clip_grad_norm(model.parameters(), 1.0);
+      attn::optim::clip_grad_norm(model.parameters(), 1.0);
       opt.step();
       losses[device] = loss.item<double>();
     }
@@ -183,8 +183,8 @@ void check_training_agrees(const Options& options, const char* name) {
   attn::NoGradGuard no_grad;
   cpu_model->eval();
   gpu_model->eval();
-  auto cpu_decoded = attn::train::greedy_decode(*cpu_model, source, lengths, 6);
-  auto gpu_decoded = attn::train::greedy_decode(*gpu_model, source.to(attn::kCUDA), lengths, 6);
+  auto cpu_decoded = attn::decode::greedy_decode(*cpu_model, source, lengths, 6);
+  auto gpu_decoded = attn::decode::greedy_decode(*gpu_model, source.to(attn::kCUDA), lengths, 6);
   EXPECT_EQ(cpu_decoded.tokens, gpu_decoded.tokens) << name;
 }
 

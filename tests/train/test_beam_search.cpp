@@ -1,4 +1,4 @@
-// Beam search (train/beam_search.h), checked against what it must agree with:
+// Beam search (train/decode/beam_search.h), checked against what it must agree with:
 //   1. beam size 1 is greedy decoding: the same tokens and attention as
 //      greedy_decode, on a small random RNNsearch and a batch of different
 //      source lengths;
@@ -33,13 +33,13 @@
 #include "tensor/creation.h"
 #include "kernels/error.h"
 #include "kernels/generator.h"
-#include "train/beam_search.h"
-#include "train/decode.h"
+#include "train/decode/beam_search.h"
+#include "train/decode/decode.h"
 
 namespace {
 
 namespace nn = attn::nn;
-namespace train = attn::train;
+namespace decode = attn::decode;
 using attn::Tensor;
 using attn::data::kBos;
 using attn::data::kEos;
@@ -204,9 +204,9 @@ std::shared_ptr<nn::RNNSearch> small_rnnsearch(int64_t target_vocab, double eos_
   return model;
 }
 
-train::BeamSearchOptions beam_options(int64_t beam_size, int64_t n_best, int64_t max_length,
-                                      double normalize = 0.0) {
-  train::BeamSearchOptions options;
+decode::BeamSearchOptions beam_options(int64_t beam_size, int64_t n_best, int64_t max_length,
+                                       double normalize = 0.0) {
+  decode::BeamSearchOptions options;
   options.beam_size = beam_size;
   options.n_best = n_best;
   options.max_length_factor = 0.0;  // the absolute cap alone, as greedy_decode has
@@ -217,7 +217,7 @@ train::BeamSearchOptions beam_options(int64_t beam_size, int64_t n_best, int64_t
 
 // Steps a hypothesis took: one per token, plus one for </s> unless it was cut
 // at the maximum length.
-int64_t steps_of(const train::Hypothesis& h) { return static_cast<int64_t>(h.step_scores.size()); }
+int64_t steps_of(const decode::Hypothesis& h) { return static_cast<int64_t>(h.step_scores.size()); }
 
 std::string show(const std::vector<int64_t>& tokens) {
   std::string out = "[";
@@ -280,7 +280,7 @@ std::vector<Scored> enumerate_all(nn::Translator& model, const Tensor& source, c
 // Every hypothesis's own history must explain its attention rows and window
 // centres (the toy's rule), which holds only if the search gathered them
 // along the right backpointers.
-void expect_toy_rows_follow_history(const train::Hypothesis& h, int64_t source_length) {
+void expect_toy_rows_follow_history(const decode::Hypothesis& h, int64_t source_length) {
   const int64_t T = steps_of(h);
   ASSERT_TRUE(h.attention.defined());
   ASSERT_EQ(h.attention.shape(), attn::Shape({T, source_length}));
@@ -316,9 +316,9 @@ void expect_beam_one_is_greedy(double eos_boost) {
   auto model = small_rnnsearch(/*target_vocab=*/9, eos_boost);
   attn::data::Batch batch = batch_of(mixed_sources());
   const int64_t max_length = 12;
-  train::DecodeResult greedy = train::greedy_decode(*model, batch.source, batch.source_lengths, max_length);
-  train::BeamSearchResult beam =
-      train::beam_search(*model, batch.source, batch.source_lengths, beam_options(1, 1, max_length));
+  decode::DecodeResult greedy = decode::greedy_decode(*model, batch.source, batch.source_lengths, max_length);
+  decode::BeamSearchResult beam =
+      decode::beam_search(*model, batch.source, batch.source_lengths, beam_options(1, 1, max_length));
   ASSERT_EQ(beam.nbest.size(), 4u);
   const int64_t S = batch.source.size(1);
   std::vector<float> greedy_weights = greedy.attention.contiguous().to_vector<float>();
@@ -327,7 +327,7 @@ void expect_beam_one_is_greedy(double eos_boost) {
   int ended = 0;
   for (size_t b = 0; b < 4; ++b) {
     ASSERT_EQ(beam.nbest[b].size(), 1u);
-    const train::Hypothesis& h = beam.nbest[b][0];
+    const decode::Hypothesis& h = beam.nbest[b][0];
     EXPECT_EQ(h.tokens, greedy.tokens[b]) << "sentence " << b;
     bool ended_with_eos = static_cast<int64_t>(greedy.tokens[b].size()) < max_length;
     ended += ended_with_eos;
@@ -368,12 +368,12 @@ void expect_exact(nn::Translator& model, const attn::data::Batch& batch, double 
       enumerate_all(model, batch.source, batch.source_lengths, kTinyVocab, kTinyLength, alpha);
   ASSERT_EQ(all.size(), 85u + 256u);
   const int64_t n = 20;
-  train::BeamSearchResult beam = train::beam_search(model, batch.source, batch.source_lengths,
-                                                    beam_options(kWholeSpace, n, kTinyLength, alpha));
+  decode::BeamSearchResult beam = decode::beam_search(model, batch.source, batch.source_lengths,
+                                                      beam_options(kWholeSpace, n, kTinyLength, alpha));
   ASSERT_EQ(beam.nbest.size(), 1u);
   ASSERT_EQ(beam.nbest[0].size(), static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    const train::Hypothesis& h = beam.nbest[0][i];
+    const decode::Hypothesis& h = beam.nbest[0][i];
     EXPECT_EQ(h.tokens, all[i].tokens) << "rank " << i;
     EXPECT_EQ(steps_of(h), static_cast<int64_t>(all[i].tokens.size()) + (all[i].ends_with_eos ? 1 : 0))
         << "rank " << i;
@@ -386,12 +386,12 @@ TEST(BeamSearch, WholeSpaceBeamMatchesBruteForceOnToy) {
   attn::data::Batch batch = batch_of({{6, 4, 5}});
   std::vector<Scored> all = enumerate_all(toy, batch.source, batch.source_lengths, kTinyVocab, kTinyLength, 0.0);
   // The toy must make greedy decoding wrong, or this test would prove little.
-  train::DecodeResult greedy = train::greedy_decode(toy, batch.source, batch.source_lengths, kTinyLength);
+  decode::DecodeResult greedy = decode::greedy_decode(toy, batch.source, batch.source_lengths, kTinyLength);
   ASSERT_NE(greedy.tokens[0], all[0].tokens) << "greedy decoding is optimal on this toy; pick another seed";
   // The toy's scores are computed exactly alike both ways.
   expect_exact(toy, batch, 0.0, 1e-12);
   expect_exact(toy, batch, 1.0, 1e-12);
-  EXPECT_EQ(train::beam_search(toy, batch.source, batch.source_lengths, beam_options(kWholeSpace, 1, kTinyLength))
+  EXPECT_EQ(decode::beam_search(toy, batch.source, batch.source_lengths, beam_options(kWholeSpace, 1, kTinyLength))
                 .nbest[0][0].tokens,
             all[0].tokens);
 }
@@ -406,10 +406,10 @@ TEST(BeamSearch, WholeSpaceBeamMatchesBruteForceOnRNNSearch) {
 
 // --- 3. scores fall step by step; rows follow each hypothesis --------------------
 
-void expect_well_formed(const train::BeamSearchResult& result, const std::vector<int64_t>& lengths,
+void expect_well_formed(const decode::BeamSearchResult& result, const std::vector<int64_t>& lengths,
                         bool has_attention) {
   for (size_t b = 0; b < result.nbest.size(); ++b) {
-    for (const train::Hypothesis& h : result.nbest[b]) {
+    for (const decode::Hypothesis& h : result.nbest[b]) {
       const int64_t T = steps_of(h);
       ASSERT_GE(T, 1);
       EXPECT_TRUE(T == static_cast<int64_t>(h.tokens.size()) || T == static_cast<int64_t>(h.tokens.size()) + 1);
@@ -438,17 +438,17 @@ TEST(BeamSearch, StepScoresNeverIncrease) {
   for (bool attention : {true, false}) {
     SCOPED_TRACE(attention ? "RNNsearch" : "RNNencdec");
     auto model = small_rnnsearch(9, 1.5, attention);
-    train::BeamSearchResult result =
-        train::beam_search(*model, batch.source, batch.source_lengths, beam_options(4, 4, 10));
+    decode::BeamSearchResult result =
+        decode::beam_search(*model, batch.source, batch.source_lengths, beam_options(4, 4, 10));
     expect_well_formed(result, lengths, attention);
   }
   ToyTranslator toy(7, hashed_logits(11, 7));
-  train::BeamSearchResult result =
-      train::beam_search(toy, batch.source, batch.source_lengths, beam_options(5, 5, 6, 0.5));
+  decode::BeamSearchResult result =
+      decode::beam_search(toy, batch.source, batch.source_lengths, beam_options(5, 5, 6, 0.5));
   expect_well_formed(result, lengths, true);
   EXPECT_EQ(result.window, 2);
   for (size_t b = 0; b < result.nbest.size(); ++b) {
-    for (const train::Hypothesis& h : result.nbest[b]) expect_toy_rows_follow_history(h, lengths[b]);
+    for (const decode::Hypothesis& h : result.nbest[b]) expect_toy_rows_follow_history(h, lengths[b]);
   }
 }
 
@@ -458,14 +458,14 @@ TEST(BeamSearch, NBestAreDistinctAndSortedByNormalizedScore) {
   auto model = small_rnnsearch(9, 1.5);
   attn::data::Batch batch = batch_of(mixed_sources());
   const double alpha = 0.6;
-  train::BeamSearchResult result =
-      train::beam_search(*model, batch.source, batch.source_lengths, beam_options(6, 6, 10, alpha));
+  decode::BeamSearchResult result =
+      decode::beam_search(*model, batch.source, batch.source_lengths, beam_options(6, 6, 10, alpha));
   ASSERT_EQ(result.nbest.size(), 4u);
   for (size_t b = 0; b < 4; ++b) {
     ASSERT_EQ(result.nbest[b].size(), 6u) << "sentence " << b;
     std::set<std::vector<int64_t>> seen;
     for (size_t n = 0; n < 6; ++n) {
-      const train::Hypothesis& h = result.nbest[b][n];
+      const decode::Hypothesis& h = result.nbest[b][n];
       EXPECT_TRUE(seen.insert(h.tokens).second) << "sentence " << b << ": " << show(h.tokens) << " twice";
       EXPECT_NEAR(h.normalized_score, h.score / std::pow(static_cast<double>(steps_of(h)), alpha), 1e-12);
       if (n > 0) {
@@ -474,8 +474,8 @@ TEST(BeamSearch, NBestAreDistinctAndSortedByNormalizedScore) {
     }
   }
   // The first of the n-best is the 1-best of the same beam.
-  train::BeamSearchResult one =
-      train::beam_search(*model, batch.source, batch.source_lengths, beam_options(6, 1, 10, alpha));
+  decode::BeamSearchResult one =
+      decode::beam_search(*model, batch.source, batch.source_lengths, beam_options(6, 1, 10, alpha));
   for (size_t b = 0; b < 4; ++b) EXPECT_EQ(one.nbest[b][0].tokens, result.nbest[b][0].tokens);
 }
 
@@ -507,21 +507,21 @@ std::vector<double> short_or_long(int64_t, const std::vector<int64_t>& history) 
 TEST(BeamSearch, NormalizeTurnsTheChoiceToTheLongerOutput) {
   ToyTranslator toy(5, short_or_long);
   attn::data::Batch batch = batch_of({{4, 5}});
-  train::BeamSearchResult raw =
-      train::beam_search(toy, batch.source, batch.source_lengths, beam_options(3, 3, 6, 0.0));
+  decode::BeamSearchResult raw =
+      decode::beam_search(toy, batch.source, batch.source_lengths, beam_options(3, 3, 6, 0.0));
   EXPECT_EQ(raw.nbest[0][0].tokens, std::vector<int64_t>{});
   EXPECT_NEAR(raw.nbest[0][0].score, std::log(0.5), 1e-6);
   // With raw scores the search stops once no live beam can enter the top 3
   // (after "a a a </s>" finishes at step 4), not at the maximum length 6.
   EXPECT_EQ(toy.steps, 4);
-  train::BeamSearchResult normalized =
-      train::beam_search(toy, batch.source, batch.source_lengths, beam_options(3, 3, 6, 1.0));
+  decode::BeamSearchResult normalized =
+      decode::beam_search(toy, batch.source, batch.source_lengths, beam_options(3, 3, 6, 1.0));
   EXPECT_EQ(normalized.nbest[0][0].tokens, (std::vector<int64_t>{4, 4, 4}));
   EXPECT_NEAR(normalized.nbest[0][0].score, std::log(0.3 * 0.8 * 0.8 * 0.8), 1e-6);
   EXPECT_NEAR(normalized.nbest[0][0].normalized_score, std::log(0.3 * 0.8 * 0.8 * 0.8) / 4, 1e-6);
   // The short output is still in the list, ranked by its own normalized score.
   bool short_kept = false;
-  for (const train::Hypothesis& h : normalized.nbest[0]) short_kept |= h.tokens.empty();
+  for (const decode::Hypothesis& h : normalized.nbest[0]) short_kept |= h.tokens.empty();
   EXPECT_TRUE(short_kept);
 }
 
@@ -537,7 +537,7 @@ std::vector<double> never_stop(int64_t sentence, const std::vector<int64_t>& his
 TEST(BeamSearch, MaxLengthFactorBoundsEachSentence) {
   ToyTranslator toy(6, never_stop);
   attn::data::Batch batch = batch_of({{4, 5}, {6, 7, 8}, {9, 4, 5, 6, 7}});  // lengths 2, 3, 5
-  train::BeamSearchOptions options;
+  decode::BeamSearchOptions options;
   options.beam_size = 3;
   options.n_best = 3;
   options.max_length_factor = 1.5;
@@ -545,13 +545,13 @@ TEST(BeamSearch, MaxLengthFactorBoundsEachSentence) {
   for (int64_t cap : {0, 5}) {
     SCOPED_TRACE("max_length " + std::to_string(cap));
     options.max_length = cap;
-    train::BeamSearchResult result = train::beam_search(toy, batch.source, batch.source_lengths, options);
+    decode::BeamSearchResult result = decode::beam_search(toy, batch.source, batch.source_lengths, options);
     std::vector<size_t> expected = cap == 0 ? std::vector<size_t>{3, 4, 7} : std::vector<size_t>{3, 4, 5};
     for (size_t b = 0; b < 3; ++b) {
-      EXPECT_EQ(train::beam_max_length(batch.source_lengths.to_vector<int64_t>()[b], options),
+      EXPECT_EQ(decode::beam_max_length(batch.source_lengths.to_vector<int64_t>()[b], options),
                 static_cast<int64_t>(expected[b]));
       ASSERT_EQ(result.nbest[b].size(), 3u);
-      for (const train::Hypothesis& h : result.nbest[b]) {
+      for (const decode::Hypothesis& h : result.nbest[b]) {
         EXPECT_EQ(h.tokens.size(), expected[b]) << "sentence " << b;
         EXPECT_EQ(h.step_scores.size(), expected[b]) << "cut outputs have no </s> step";
       }
@@ -563,10 +563,10 @@ TEST(BeamSearch, MaxLengthFactorBoundsEachSentence) {
   options.max_length_factor = 0.8;
   options.max_length_offset = 0;
   attn::data::Batch mixed = batch_of(mixed_sources());
-  train::BeamSearchResult result = train::beam_search(*model, mixed.source, mixed.source_lengths, options);
+  decode::BeamSearchResult result = decode::beam_search(*model, mixed.source, mixed.source_lengths, options);
   std::vector<int64_t> lengths = mixed.source_lengths.to_vector<int64_t>();
   for (size_t b = 0; b < 4; ++b) {
-    for (const train::Hypothesis& h : result.nbest[b]) {
+    for (const decode::Hypothesis& h : result.nbest[b]) {
       EXPECT_LE(static_cast<double>(h.tokens.size()), std::max(1.0, std::floor(0.8 * lengths[b])));
     }
   }
@@ -574,8 +574,8 @@ TEST(BeamSearch, MaxLengthFactorBoundsEachSentence) {
 
 // --- 7. the state follows the beams --------------------------------------------------
 
-void expect_same_hypotheses(const std::vector<train::Hypothesis>& batched,
-                            const std::vector<train::Hypothesis>& alone, double tolerance) {
+void expect_same_hypotheses(const std::vector<decode::Hypothesis>& batched,
+                            const std::vector<decode::Hypothesis>& alone, double tolerance) {
   ASSERT_EQ(batched.size(), alone.size());
   for (size_t n = 0; n < alone.size(); ++n) {
     EXPECT_EQ(batched[n].tokens, alone[n].tokens) << "rank " << n;
@@ -591,7 +591,7 @@ void expect_same_hypotheses(const std::vector<train::Hypothesis>& batched,
 
 TEST(BeamSearch, BatchOfThreeEqualsEachSentenceAlone) {
   const std::vector<std::vector<int64_t>> sources = {{4, 5, 6, 7, 8}, {9, 4}, {10, 9, 8, 7, 6, 5, 4}};
-  train::BeamSearchOptions options;
+  decode::BeamSearchOptions options;
   options.beam_size = 4;
   options.n_best = 4;
   options.max_length_factor = 2.0;
@@ -600,16 +600,16 @@ TEST(BeamSearch, BatchOfThreeEqualsEachSentenceAlone) {
   auto model = small_rnnsearch(9, 1.0);
   ToyTranslator toy(7, hashed_logits(17, 7));
   attn::data::Batch batch = batch_of(sources);
-  train::BeamSearchResult model_batched = train::beam_search(*model, batch.source, batch.source_lengths, options);
-  train::BeamSearchResult toy_batched = train::beam_search(toy, batch.source, batch.source_lengths, options);
+  decode::BeamSearchResult model_batched = decode::beam_search(*model, batch.source, batch.source_lengths, options);
+  decode::BeamSearchResult toy_batched = decode::beam_search(toy, batch.source, batch.source_lengths, options);
   for (size_t b = 0; b < sources.size(); ++b) {
     SCOPED_TRACE("sentence " + std::to_string(b));
     attn::data::Batch single = batch_of({sources[b]});
     expect_same_hypotheses(model_batched.nbest[b],
-                           train::beam_search(*model, single.source, single.source_lengths, options).nbest[0],
+                           decode::beam_search(*model, single.source, single.source_lengths, options).nbest[0],
                            1e-5);
     expect_same_hypotheses(toy_batched.nbest[b],
-                           train::beam_search(toy, single.source, single.source_lengths, options).nbest[0],
+                           decode::beam_search(toy, single.source, single.source_lengths, options).nbest[0],
                            1e-12);
   }
 }
@@ -620,7 +620,7 @@ TEST(BeamSearch, BatchOfThreeEqualsEachSentenceAlone) {
 TEST(BeamSearch, EncodesOnceAndReordersEveryStep) {
   ToyTranslator toy(7, hashed_logits(23, 7));
   attn::data::Batch batch = batch_of(mixed_sources());
-  train::BeamSearchResult result = train::beam_search(toy, batch.source, batch.source_lengths, beam_options(3, 1, 6));
+  decode::BeamSearchResult result = decode::beam_search(toy, batch.source, batch.source_lengths, beam_options(3, 1, 6));
   ASSERT_EQ(result.nbest.size(), 4u);
   EXPECT_EQ(toy.starts, 1) << "beam_search should encode the batch once, not once per beam";
   EXPECT_GE(toy.steps, 2);
@@ -632,13 +632,13 @@ TEST(BeamSearch, EncodesOnceAndReordersEveryStep) {
 TEST(BeamSearch, BadOptionsThrowNamingTheOption) {
   ToyTranslator toy(5, hashed_logits(1, 5));
   attn::data::Batch batch = batch_of({{4, 5}});
-  auto message_for = [&](const train::BeamSearchOptions& options) {
-    return error_of([&] { train::beam_search(toy, batch.source, batch.source_lengths, options); });
+  auto message_for = [&](const decode::BeamSearchOptions& options) {
+    return error_of([&] { decode::beam_search(toy, batch.source, batch.source_lengths, options); });
   };
   auto expect_names = [](const std::string& message, const std::string& name) {
     EXPECT_NE(message.find(name), std::string::npos) << "'" << message << "' does not name " << name;
   };
-  train::BeamSearchOptions options;
+  decode::BeamSearchOptions options;
   options.beam_size = 0;
   expect_names(message_for(options), "beam_size");
   options = {};
@@ -662,7 +662,7 @@ TEST(BeamSearch, BadOptionsThrowNamingTheOption) {
   expect_names(message_for(options), "are both 0");
   // The input's shape and dtype too.
   std::string message = error_of([&] {
-    train::beam_search(toy, batch.source.to(attn::kFloat32), batch.source_lengths, train::BeamSearchOptions());
+    decode::beam_search(toy, batch.source.to(attn::kFloat32), batch.source_lengths, decode::BeamSearchOptions());
   });
   expect_names(message, "source");
   EXPECT_EQ(toy.starts, 0) << "bad options must be refused before any work";

@@ -19,17 +19,17 @@
 #include <string>
 #include <vector>
 
-#include "train/bleu.h"
-#include "train/chrf.h"
+#include "train/metrics/bleu.h"
+#include "train/metrics/chrf.h"
 
 namespace {
 
-using attn::train::BleuScore;
-using attn::train::corpus_bleu;
-using attn::train::corpus_chrf;
-using attn::train::sentence_bleu;
-using attn::train::sentence_chrf;
-using attn::train::tokenize_13a;
+using attn::metrics::BleuScore;
+using attn::metrics::corpus_bleu;
+using attn::metrics::corpus_chrf;
+using attn::metrics::sentence_bleu;
+using attn::metrics::sentence_chrf;
+using attn::metrics::tokenize_13a;
 
 // --- by hand -------------------------------------------------------------------
 
@@ -141,7 +141,7 @@ TEST(Bleu, StrAndSignatureAsSacrebleu) {
   EXPECT_EQ(bleu.str(),
             "BLEU = 30.18 100.0/66.7/50.0/50.0 (BP = 0.472 ratio = 0.571 hyp_len = 4 ref_len = 7)");
   EXPECT_EQ(bleu.signature, "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0");
-  attn::train::ChrfScore chrf = corpus_chrf({"The cat sat."}, {"The cat sat on the mat."});
+  attn::metrics::ChrfScore chrf = corpus_chrf({"The cat sat."}, {"The cat sat on the mat."});
   EXPECT_EQ(chrf.str(), "chrF2 = 49.26");
   EXPECT_EQ(chrf.signature, "nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0");
 }
@@ -288,7 +288,7 @@ void check_golden_set(const std::string& name) {
     } else if (key == "sentence_bleu_str") {
       EXPECT_EQ(sentence_bleu(hypotheses.back(), references.back()).str(), value) << what;
     } else if (key == "sentence_chrf") {
-      attn::train::ChrfScore chrf = sentence_chrf(hypotheses.back(), references.back());
+      attn::metrics::ChrfScore chrf = sentence_chrf(hypotheses.back(), references.back());
       expect_close(chrf.score, std::strtod(value.c_str(), nullptr), what);
       EXPECT_EQ(chrf.signature, signatures["chrf_signature"]) << what;
     } else if (key == "corpus_bleu") {

@@ -13,15 +13,15 @@
 #include "autograd/ops.h"
 #include "tensor/creation.h"
 #include "kernels/error.h"
-#include "train/canvas.h"
-#include "train/curve.h"
-#include "train/heatmap.h"
-#include "train/line_chart.h"
+#include "train/plot/canvas.h"
+#include "train/plot/curve.h"
+#include "train/plot/heatmap.h"
+#include "train/plot/line_chart.h"
 #ifdef ATTN_WITH_PNG
-#include "train/png.h"
+#include "train/plot/png.h"
 #endif
 
-namespace attn::train {
+namespace attn::plot {
 namespace {
 
 namespace fs = std::filesystem;
@@ -158,7 +158,7 @@ TEST_F(CurveTest, AnEmptyOrMissingLogSaysSo) {
   EXPECT_NE(message.find("none of kind"), std::string::npos) << message;
 }
 
-// line_chart (train/line_chart.h): one dot per point, one legend entry per
+// line_chart (train/plot/line_chart.h): one dot per point, one legend entry per
 // series, axes from nice_ticks, and bad series named.
 TEST(LineChart, DotsLegendAndAxes) {
   ChartSeries a{"cached", {8, 16, 32}, {0.5, 0.6, 0.7}};
@@ -444,4 +444,4 @@ TEST_F(CurveTest, PngWithoutLibpngSaysSo) {
 #endif
 
 }  // namespace
-}  // namespace attn::train
+}  // namespace attn::plot

@@ -28,9 +28,9 @@
 #include "tensor/json.h"
 #include "tensor/safetensors.h"
 #include "train/checkpoint.h"
-#include "train/clip.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/optim/clip.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 
 namespace {
 
@@ -508,7 +508,7 @@ void run_clip_case(const std::string& name, attn::DType dtype, double tolerance)
     params.push_back(attn::zeros(grad.shape(), dtype).requires_grad_());
     params.back().set_grad(grad);
   }
-  double norm = attn::clip_grad_norm(params, g.attr("max_norm"));
+  double norm = attn::optim::clip_grad_norm(params, g.attr("max_norm"));
   EXPECT_NEAR(norm, g.tensor("out_norm", attn::kFloat64).item(), tolerance * norm);
   for (size_t i = 0; i < params.size(); ++i) {
     expect_close(params[i].grad(), g.tensor("out_grad_p" + std::to_string(i), attn::kFloat64),
@@ -528,17 +528,17 @@ TEST(Clip, NonFiniteGradientsAreFoundNotSpread) {
   Tensor c = attn::zeros({2}).requires_grad_();  // no gradient at all
   a.set_grad(attn::from_vector(std::vector<float>{3, 4, 0}, {3}));
   b.set_grad(attn::from_vector(std::vector<float>{1, NAN}, {2}));
-  EXPECT_TRUE(std::isnan(attn::clip_grad_norm({a, b, c}, 1.0)));
+  EXPECT_TRUE(std::isnan(attn::optim::clip_grad_norm({a, b, c}, 1.0)));
   EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{3, 4, 0}));  // left alone
-  EXPECT_EQ(attn::first_nonfinite_grad({a, b, c}), 1);
-  EXPECT_EQ(attn::first_nonfinite_grad({{"a", a}, {"b", b}, {"c", c}}), "b");
+  EXPECT_EQ(attn::optim::first_nonfinite_grad({a, b, c}), 1);
+  EXPECT_EQ(attn::optim::first_nonfinite_grad({{"a", a}, {"b", b}, {"c", c}}), "b");
   b.set_grad(attn::zeros({2}));
-  EXPECT_EQ(attn::first_nonfinite_grad({a, b, c}), -1);
-  EXPECT_EQ(attn::first_nonfinite_grad({{"a", a}, {"b", b}}), "");
-  EXPECT_DOUBLE_EQ(attn::grad_norm({a, b, c}), 5.0);
-  EXPECT_FALSE(attn::all_finite(attn::full({}, INFINITY)));
-  EXPECT_TRUE(attn::all_finite(attn::ones({2}, attn::kInt64)));
-  EXPECT_THROW(attn::clip_grad_norm({a}, 0.0), attn::Error);
+  EXPECT_EQ(attn::optim::first_nonfinite_grad({a, b, c}), -1);
+  EXPECT_EQ(attn::optim::first_nonfinite_grad({{"a", a}, {"b", b}}), "");
+  EXPECT_DOUBLE_EQ(attn::optim::grad_norm({a, b, c}), 5.0);
+  EXPECT_FALSE(attn::optim::all_finite(attn::full({}, INFINITY)));
+  EXPECT_TRUE(attn::optim::all_finite(attn::ones({2}, attn::kInt64)));
+  EXPECT_THROW(attn::optim::clip_grad_norm({a}, 0.0), attn::Error);
 }
 
 // --- schedules --------------------------------------------------------------------
@@ -616,13 +616,13 @@ void train(Tiny& model, attn::optim::Optimizer& optimizer, attn::Generator& gen,
     optimizer.zero_grad();
     Tensor diff = model.forward(x) - y;
     (diff * diff).mean().backward();
-    attn::clip_grad_norm(model.parameters(), 0.5);
+    attn::optim::clip_grad_norm(model.parameters(), 0.5);
     optimizer.step();
   }
 }
 
-attn::TrainingState capture(const attn::optim::Optimizer& optimizer, const attn::Generator& gen) {
-  attn::TrainingState state;
+attn::train::TrainingState capture(const attn::optim::Optimizer& optimizer, const attn::Generator& gen) {
+  attn::train::TrainingState state;
   state.update = optimizer.step_count();
   state.epoch = 2;
   state.batch_in_epoch = 17;
@@ -653,12 +653,12 @@ TEST(Checkpoint, ResumeIsBitIdenticalToAnUninterruptedRun) {
     Tiny first_half(gen_b);
     auto opt_b = make(first_half);
     train(first_half, *opt_b, gen_b, 0, 5);
-    attn::save_checkpoint(path, first_half, {{"config", "tiny"}}, capture(*opt_b, gen_b));
+    attn::train::save_checkpoint(path, first_half, {{"config", "tiny"}}, capture(*opt_b, gen_b));
 
     attn::Generator gen_c(12345);  // different seed and weights: all must come from the files
     Tiny resumed(gen_c);
     auto opt_c = make(resumed);
-    attn::Checkpoint ckpt = attn::load_checkpoint(path, resumed);
+    attn::train::Checkpoint ckpt = attn::train::load_checkpoint(path, resumed);
     opt_c->load_state(ckpt.state.optimizer);
     gen_c.set_state(ckpt.state.rng_seed, ckpt.state.rng_offset);
     EXPECT_EQ(ckpt.state.update, 5);
@@ -680,18 +680,18 @@ TEST(Checkpoint, RoundTripsEveryFieldAndNamesItsFiles) {
   attn::Generator gen(3);
   Tiny model(gen);
   attn::optim::AdamW optimizer(model.parameters());
-  attn::TrainingState state = capture(optimizer, gen);
+  attn::train::TrainingState state = capture(optimizer, gen);
   state.rng_seed = UINT64_MAX;
   state.rng_offset = 1ull << 63;
   std::map<std::string, std::string> metadata{{"config", "{\"dim\": 4}"},
                                               {"vocab", "a b \xc3\xa9"}};
-  attn::save_checkpoint(path, model, metadata, state);
-  EXPECT_EQ(attn::checkpoint_state_path(path), path + ".state.safetensors");
-  EXPECT_TRUE(attn::checkpoint_exists(path));
+  attn::train::save_checkpoint(path, model, metadata, state);
+  EXPECT_EQ(attn::train::checkpoint_state_path(path), path + ".state.safetensors");
+  EXPECT_TRUE(attn::train::checkpoint_exists(path));
   EXPECT_FALSE(exists(path + ".tmp") || exists(path + ".state.safetensors.new") ||
                exists(path + ".state.safetensors.tmp"));
 
-  attn::Checkpoint c = attn::load_checkpoint(path);
+  attn::train::Checkpoint c = attn::train::load_checkpoint(path);
   EXPECT_EQ(c.metadata, metadata);
   EXPECT_EQ(c.state.update, state.update);
   EXPECT_EQ(c.state.epoch, 2);
@@ -705,16 +705,16 @@ TEST(Checkpoint, RoundTripsEveryFieldAndNamesItsFiles) {
     EXPECT_TRUE(same_bits(c.weights.at(name), t)) << name;
   // The model file alone is enough to translate; it opens as plain safetensors too.
   std::remove((path + ".state.safetensors").c_str());
-  EXPECT_EQ(attn::load_checkpoint_weights(path).metadata, metadata);
-  expect_error([&] { attn::load_checkpoint(path); }, "m.safetensors.state.safetensors",
+  EXPECT_EQ(attn::train::load_checkpoint_weights(path).metadata, metadata);
+  expect_error([&] { attn::train::load_checkpoint(path); }, "m.safetensors.state.safetensors",
                "is missing");
   EXPECT_EQ(attn::load_safetensors(path).tensors.size(), 3u);
   // Reserved keys and a module of another shape are refused.
-  EXPECT_THROW(attn::save_checkpoint(path, model, {{"attn.checksum", "x"}}, state), attn::Error);
-  attn::save_checkpoint(path, model, metadata, state);
+  EXPECT_THROW(attn::train::save_checkpoint(path, model, {{"attn.checksum", "x"}}, state), attn::Error);
+  attn::train::save_checkpoint(path, model, metadata, state);
   Head other(gen);
-  expect_error([&] { attn::load_checkpoint(path, other); }, path, "parameter 'weight' has shape");
-  expect_error([&] { attn::load_checkpoint(dir + "none.safetensors"); }, "none.safetensors",
+  expect_error([&] { attn::train::load_checkpoint(path, other); }, path, "parameter 'weight' has shape");
+  expect_error([&] { attn::train::load_checkpoint(dir + "none.safetensors"); }, "none.safetensors",
                "no such file");
 }
 
@@ -726,7 +726,7 @@ TEST(Checkpoint, AlteredOrTruncatedFilesAreRefused) {
   Tiny model(gen);
   attn::optim::Adam optimizer(model.parameters());
   train(model, optimizer, gen, 0, 2);
-  attn::save_checkpoint(path, model, {{"config", "tiny"}}, capture(optimizer, gen));
+  attn::train::save_checkpoint(path, model, {{"config", "tiny"}}, capture(optimizer, gen));
   const Bytes model_bytes = read_bytes(path), state_bytes = read_bytes(state_path);
 
   for (const auto& [file, good] :
@@ -735,19 +735,19 @@ TEST(Checkpoint, AlteredOrTruncatedFilesAreRefused) {
     Bytes flipped = good;
     flipped[flipped.size() - 3] ^= 0x10;  // one bit of the last tensor's data
     write_bytes(file, flipped);
-    expect_error([&] { attn::load_checkpoint(path); }, file, "checksum mismatch");
+    expect_error([&] { attn::train::load_checkpoint(path); }, file, "checksum mismatch");
     for (size_t cut : {size_t{3}, size_t{40}, good.size() / 2, good.size() - 1}) {
       write_bytes(file, good.substr(0, cut));
-      expect_error([&] { attn::load_checkpoint(path); }, file, "");
+      expect_error([&] { attn::train::load_checkpoint(path); }, file, "");
     }
     write_bytes(file, good);
-    EXPECT_NO_THROW(attn::load_checkpoint(path));
+    EXPECT_NO_THROW(attn::train::load_checkpoint(path));
   }
   // An edited metadata value of the same length: the JSON is fine, the checksum is not.
   Bytes edited = model_bytes;
   edited.replace(edited.find("tiny"), 4, "huge");
   write_bytes(path, edited);
-  expect_error([&] { attn::load_checkpoint_weights(path); }, path, "checksum mismatch");
+  expect_error([&] { attn::train::load_checkpoint_weights(path); }, path, "checksum mismatch");
 }
 
 TEST(Checkpoint, PairingSurvivesAnInterruptedSave) {
@@ -758,29 +758,29 @@ TEST(Checkpoint, PairingSurvivesAnInterruptedSave) {
   Tiny model(gen);
   attn::optim::SGD optimizer(model.parameters(), attn::optim::SGDOptions(0.1).set_momentum(0.5));
   train(model, optimizer, gen, 0, 3);
-  attn::save_checkpoint(path, model, {}, capture(optimizer, gen));  // update 3
+  attn::train::save_checkpoint(path, model, {}, capture(optimizer, gen));  // update 3
   const Bytes state3 = read_bytes(state_path);
   train(model, optimizer, gen, 3, 4);
-  attn::save_checkpoint(other, model, {}, capture(optimizer, gen));  // update 4, elsewhere
+  attn::train::save_checkpoint(other, model, {}, capture(optimizer, gen));  // update 4, elsewhere
   const Bytes model4 = read_bytes(other), state4 = read_bytes(other + ".state.safetensors");
 
   // Files from different saves are not a checkpoint.
   write_bytes(state_path, state4);
-  expect_error([&] { attn::load_checkpoint(path); }, state_path, "belongs to another checkpoint");
+  expect_error([&] { attn::train::load_checkpoint(path); }, state_path, "belongs to another checkpoint");
 
   // Died after writing the pending state, before the model's rename: the old pair stands.
   write_bytes(state_path, state3);
   write_bytes(state_path + ".new", state4);
-  EXPECT_EQ(attn::load_checkpoint(path).state.update, 3);
+  EXPECT_EQ(attn::train::load_checkpoint(path).state.update, 3);
 
   // Died after the model's rename, before the state's: the pending state completes the pair.
   write_bytes(path, model4);
-  EXPECT_EQ(attn::load_checkpoint(path).state.update, 4);
+  EXPECT_EQ(attn::train::load_checkpoint(path).state.update, 4);
 
   // A new save cleans up: the pending file is gone and the pair is the new one.
-  attn::save_checkpoint(path, model, {}, capture(optimizer, gen));
+  attn::train::save_checkpoint(path, model, {}, capture(optimizer, gen));
   EXPECT_FALSE(exists(state_path + ".new"));
-  EXPECT_EQ(attn::load_checkpoint(path).state.update, 4);
+  EXPECT_EQ(attn::train::load_checkpoint(path).state.update, 4);
 }
 
 }  // namespace

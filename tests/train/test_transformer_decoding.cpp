@@ -1,6 +1,6 @@
 // Generation with the key/value cache (nn/transformer.h) against generation
 // that recomputes the whole prefix at every step, through the real decoders:
-// greedy_decode and beam_search (train/decode.h, train/beam_search.h).
+// greedy_decode and beam_search (train/decode/decode.h, train/decode/beam_search.h).
 //
 // The recomputing decoder is a Translator of its own, written here: its state
 // keeps the source and the tokens chosen so far, and each step() runs the
@@ -23,8 +23,8 @@
 #include "nn/transformer.h"
 #include "tensor/creation.h"
 #include "kernels/generator.h"
-#include "train/beam_search.h"
-#include "train/decode.h"
+#include "train/decode/beam_search.h"
+#include "train/decode/decode.h"
 
 namespace {
 
@@ -106,8 +106,8 @@ TEST_P(CachedDecoding, GreedyEqualsRecomputing) {
   attn::NoGradGuard no_grad;
   DecodingCase s = make_setup(GetParam().first, GetParam().second);
   RecomputingDecoder slow(s.model);
-  auto cached = attn::train::greedy_decode(*s.model, s.source, s.lengths, 12);
-  auto recomputed = attn::train::greedy_decode(slow, s.source, s.lengths, 12);
+  auto cached = attn::decode::greedy_decode(*s.model, s.source, s.lengths, 12);
+  auto recomputed = attn::decode::greedy_decode(slow, s.source, s.lengths, 12);
   EXPECT_EQ(cached.tokens, recomputed.tokens);
   // Not a trivial agreement: the outputs run for several steps before </s>.
   size_t longest = 0;
@@ -122,13 +122,13 @@ TEST_P(CachedDecoding, BeamSearchEqualsRecomputing) {
   attn::NoGradGuard no_grad;
   DecodingCase s = make_setup(GetParam().first, GetParam().second);
   RecomputingDecoder slow(s.model);
-  attn::train::BeamSearchOptions options;
+  attn::decode::BeamSearchOptions options;
   options.beam_size = 4;
   options.normalize = 0.6;
   options.n_best = 3;
   options.max_length = 12;
-  auto cached = attn::train::beam_search(*s.model, s.source, s.lengths, options);
-  auto recomputed = attn::train::beam_search(slow, s.source, s.lengths, options);
+  auto cached = attn::decode::beam_search(*s.model, s.source, s.lengths, options);
+  auto recomputed = attn::decode::beam_search(slow, s.source, s.lengths, options);
   ASSERT_EQ(cached.nbest.size(), recomputed.nbest.size());
   for (size_t b = 0; b < cached.nbest.size(); ++b) {
     ASSERT_EQ(cached.nbest[b].size(), recomputed.nbest[b].size()) << "sentence " << b;
@@ -152,20 +152,20 @@ TEST_P(CachedDecoding, FusedTokensOnlyDecodingEqualsRecomputing) {
   attn::NoGradGuard no_grad;
   DecodingCase s = make_setup(GetParam().first, GetParam().second);
   RecomputingDecoder slow(s.model);
-  auto greedy = attn::train::greedy_decode(*s.model, s.source, s.lengths, 12,
-                                           /*need_attention=*/false);
-  auto greedy_recomputed = attn::train::greedy_decode(slow, s.source, s.lengths, 12);
+  auto greedy = attn::decode::greedy_decode(*s.model, s.source, s.lengths, 12,
+                                            /*need_attention=*/false);
+  auto greedy_recomputed = attn::decode::greedy_decode(slow, s.source, s.lengths, 12);
   EXPECT_EQ(greedy.tokens, greedy_recomputed.tokens);
   EXPECT_FALSE(greedy.attention.defined());
 
-  attn::train::BeamSearchOptions options;
+  attn::decode::BeamSearchOptions options;
   options.beam_size = 4;
   options.normalize = 0.6;
   options.n_best = 3;
   options.max_length = 12;
-  auto recomputed = attn::train::beam_search(slow, s.source, s.lengths, options);
+  auto recomputed = attn::decode::beam_search(slow, s.source, s.lengths, options);
   options.need_attention = false;
-  auto fused = attn::train::beam_search(*s.model, s.source, s.lengths, options);
+  auto fused = attn::decode::beam_search(*s.model, s.source, s.lengths, options);
   ASSERT_EQ(fused.nbest.size(), recomputed.nbest.size());
   for (size_t b = 0; b < fused.nbest.size(); ++b) {
     ASSERT_EQ(fused.nbest[b].size(), recomputed.nbest[b].size()) << "sentence " << b;

@@ -36,7 +36,7 @@
 #include "nn/rnnsearch.h"
 #include "tensor/safetensors.h"
 #include "train/checkpoint.h"
-#include "train/decode.h"
+#include "train/decode/decode.h"
 #include "train/loaded_model.h"
 #include "train/options.h"
 #include "train/trainer.h"
@@ -45,6 +45,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace nn = attn::nn;
+namespace decode = attn::decode;
 namespace train = attn::train;
 using attn::Tensor;
 
@@ -257,9 +258,9 @@ void expect_no_leak(bool attention, bool maxout) {
   EXPECT_EQ(logits.shape(), attn::Shape({3, 6, 10}));
   EXPECT_TRUE(bitwise_equal(logits, logits_changed)) << "padded source ids changed the logits";
 
-  train::DecodeResult decoded = train::greedy_decode(*model, c.batch.source, c.batch.source_lengths, 12);
-  train::DecodeResult decoded_changed =
-      train::greedy_decode(*model, c.source_changed, c.batch.source_lengths, 12);
+  decode::DecodeResult decoded = decode::greedy_decode(*model, c.batch.source, c.batch.source_lengths, 12);
+  decode::DecodeResult decoded_changed =
+      decode::greedy_decode(*model, c.source_changed, c.batch.source_lengths, 12);
   EXPECT_EQ(decoded.tokens, decoded_changed.tokens);
   EXPECT_EQ(decoded.attention.defined(), attention);
   EXPECT_EQ(decoded_changed.attention.defined(), attention);
@@ -307,7 +308,7 @@ TEST(GreedyDecode, AttentionIsBTSZeroOnPaddingRowsSumToOne) {
   auto model = leak_model(true, true);
   LeakCase c = leak_case();
   const int64_t B = 3, S = 6, max_length = 9;
-  train::DecodeResult decoded = train::greedy_decode(*model, c.source_changed, c.batch.source_lengths, max_length);
+  decode::DecodeResult decoded = decode::greedy_decode(*model, c.source_changed, c.batch.source_lengths, max_length);
   ASSERT_EQ(decoded.tokens.size(), static_cast<size_t>(B));
   ASSERT_TRUE(decoded.attention.defined());
   ASSERT_EQ(decoded.attention.dim(), 3);
@@ -341,7 +342,7 @@ TEST(GreedyDecode, AttentionIsBTSZeroOnPaddingRowsSumToOne) {
 TEST(GreedyDecode, NoAttentionWithoutAttentionModel) {
   auto model = leak_model(false, true);
   LeakCase c = leak_case();
-  train::DecodeResult decoded = train::greedy_decode(*model, c.batch.source, c.batch.source_lengths, 5);
+  decode::DecodeResult decoded = decode::greedy_decode(*model, c.batch.source, c.batch.source_lengths, 5);
   EXPECT_FALSE(decoded.attention.defined());
   ASSERT_EQ(decoded.tokens.size(), 3u);
   for (const auto& tokens : decoded.tokens) {
@@ -397,12 +398,12 @@ TEST(Trainer, ResumeEqualsUninterruptedBitForBit) {
   ASSERT_EQ(run_trainer(tiny_config(model_a, "20u")), 0);
 
   ASSERT_EQ(run_trainer(tiny_config(model_b, "10u")), 0);
-  attn::Checkpoint halfway = attn::load_checkpoint(model_b);
+  attn::train::Checkpoint halfway = attn::train::load_checkpoint(model_b);
   ASSERT_EQ(halfway.state.update, 10);
   ASSERT_EQ(run_trainer(tiny_config(model_b, "20u")), 0);  // resumes from update 10
 
-  attn::Checkpoint a = attn::load_checkpoint(model_a);
-  attn::Checkpoint b = attn::load_checkpoint(model_b);
+  attn::train::Checkpoint a = attn::train::load_checkpoint(model_a);
+  attn::train::Checkpoint b = attn::train::load_checkpoint(model_b);
   EXPECT_EQ(a.state.update, 20);
   EXPECT_EQ(b.state.update, 20);
   EXPECT_EQ(a.state.epoch, b.state.epoch);
@@ -415,7 +416,7 @@ TEST(Trainer, ResumeEqualsUninterruptedBitForBit) {
   // Weights and metadata (which pairs them with the state's checksum), and the
   // state file itself: optimizer moments, step counts, counters, scores.
   expect_same_safetensors(model_a, model_b);
-  expect_same_safetensors(attn::checkpoint_state_path(model_a), attn::checkpoint_state_path(model_b));
+  expect_same_safetensors(attn::train::checkpoint_state_path(model_a), attn::train::checkpoint_state_path(model_b));
   // The weights moved between update 10 and 20: equality is not trivially true.
   bool moved = false;
   for (const auto& [name, tensor] : a.weights) moved |= !bitwise_equal(tensor, halfway.weights.at(name));
@@ -426,7 +427,7 @@ TEST(Trainer, ResumeEqualsUninterruptedBitForBit) {
 TEST(Trainer, TruncatedOrAlteredCheckpointIsRefused) {
   TempDir dir;
   const std::string model = dir.path("model.safetensors");
-  const std::string state = attn::checkpoint_state_path(model);
+  const std::string state = attn::train::checkpoint_state_path(model);
   TrainerConfig config = tiny_config(model, "5u");
   ASSERT_EQ(run_trainer(config), 0);
   const std::string model_bytes = read_bytes(model);
@@ -466,7 +467,7 @@ TEST(Trainer, TruncatedOrAlteredCheckpointIsRefused) {
   // Both restored: the run resumes and finishes.
   write_bytes(state, state_bytes);
   EXPECT_EQ(run_trainer(config), 0);
-  EXPECT_EQ(attn::load_checkpoint(model).state.update, 10);
+  EXPECT_EQ(attn::train::load_checkpoint(model).state.update, 10);
 }
 
 // A learning rate of 1e30 with SGD and no clipping: the first update is
@@ -493,7 +494,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastCheckpoint) {
 
   // The checkpoint on disk is update 1's, whole: it loads, and it equals a
   // run that stopped after one update on purpose.
-  attn::Checkpoint kept = attn::load_checkpoint(model);
+  attn::train::Checkpoint kept = attn::train::load_checkpoint(model);
   EXPECT_EQ(kept.state.update, 1);
   const std::string reference = reference_dir.path("model.safetensors");
   TrainerConfig one = config;
@@ -501,7 +502,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastCheckpoint) {
   one.train.after = "1u";
   ASSERT_EQ(run_trainer(one), 0);
   expect_same_safetensors(model, reference);
-  expect_same_safetensors(attn::checkpoint_state_path(model), attn::checkpoint_state_path(reference));
+  expect_same_safetensors(attn::train::checkpoint_state_path(model), attn::train::checkpoint_state_path(reference));
   for (const auto& [name, tensor] : kept.weights) {
     for (float v : tensor.to(attn::kFloat32).to_vector<float>()) {
       ASSERT_TRUE(std::isfinite(v)) << name;

@@ -1,0 +1,72 @@
+// `attn eval --model PATH --task dates`: how well a trained model translates a
+// test set (the task's test split, a TSV file, or two parallel files):
+// cross-entropy and perplexity with the reference as input (teacher forcing),
+// then the model's own translations, by beam search (or greedy decoding with
+// --beam-size 1), scored by exact match, token accuracy, BLEU and chrF.
+// BLEU and chrF are computed as sacreBLEU computes them and printed with its
+// signature, so a figure can be compared with a paper's (docs/08-decoding-and-bleu.md).
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <cxxopts.hpp>
+
+#include "train/cli/cli.h"
+#include "train/evaluate.h"
+#include "train/loaded_model.h"
+
+namespace attn::cli {
+
+int run_eval(int argc, char** argv) {
+  cxxopts::Options options("attn eval", "Score a trained model on a test set");
+  std::string model_path, output_path, device;
+  train::DataOptions data;
+  std::string test_tsv, test_sets;
+  train::EvaluateOptions evaluate;
+  decode::BeamSearchOptions& beam = evaluate.beam;
+  beam.beam_size = 5;
+  options.add_options()
+      ("m,model", "model file written by attn train", cxxopts::value(model_path))
+      ("task", "use the test split of a built-in task", cxxopts::value(data.task))
+      ("test-tsv", "test pairs, source<TAB>target per line", cxxopts::value(test_tsv))
+      ("test-sets", "test pairs as two line-aligned files SRC,TGT", cxxopts::value(test_sets))
+      ("mini-batch", "sentences per batch", cxxopts::value(evaluate.batch_size)->default_value("64"))
+      ("beam-size", "hypotheses kept per sentence; 1 = greedy decoding", cxxopts::value(beam.beam_size)->default_value("5"))
+      ("normalize", "rank by score / length^alpha (0: raw log-probability)", cxxopts::value(beam.normalize)->default_value("0"))
+      ("max-length-factor", "at most this many output tokens per source token, plus --max-length-offset", cxxopts::value(beam.max_length_factor)->default_value("3"))
+      ("max-length-offset", "tokens added to the factor's limit", cxxopts::value(beam.max_length_offset)->default_value("10"))
+      ("o,output", "write the translations to this file, one per line", cxxopts::value(output_path))
+      ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
+      ("h,help", "show this help");
+  std::set<std::string> given;
+  if (int exit_code = parse_command_line(options, argc, argv, {}, &given); exit_code >= 0) {
+    return exit_code;
+  }
+  ATTN_CHECK(!model_path.empty(), "--model PATH is required");
+  ATTN_CHECK(evaluate.batch_size > 0, "--mini-batch must be positive, got ", evaluate.batch_size);
+  decode::check_beam_search_options(beam);
+  const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
+  train::LoadedModel loaded = train::load_model(model_path);
+  loaded.model->to(on);
+  decode::apply_decoding_defaults(*loaded.model, beam,
+                                  [&](const std::string& flag) { return given.count(flag) > 0; });
+  auto pairs = train::load_pairs(data, train::Split::Test, test_tsv, test_sets);
+  train::EncodedPairs set = train::encode_pairs(loaded.pipeline, pairs);
+  evaluate.pipeline = &loaded.pipeline;
+  evaluate.keep_translations = !output_path.empty();
+  train::ValidationResult result = train::evaluate(*loaded.model, set, evaluate);
+  if (!output_path.empty()) {
+    std::ofstream out(output_path);
+    ATTN_CHECK(out.is_open(), "cannot write --output file '", output_path, "'");
+    for (const std::string& line : result.translations) out << line << "\n";
+  }
+  std::printf("sentences %zu : beam %lld : exact-match %.2f%% : token-accuracy %.2f%% : "
+              "cross-entropy %.4f : ppl %.3f\n",
+              set.size(), static_cast<long long>(beam.beam_size), 100 * result.exact_match,
+              100 * result.token_accuracy, result.loss, result.perplexity);
+  std::printf("%s\n  signature %s\n", result.bleu_line.c_str(), result.bleu_signature.c_str());
+  std::printf("chrF2 = %.2f\n  signature %s\n", result.chrf, result.chrf_signature.c_str());
+  return 0;
+}
+
+}  // namespace attn::cli

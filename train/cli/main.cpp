@@ -1,0 +1,100 @@
+// attn: the command-line entry point.
+//
+//   attn --help                 the subcommands
+//   attn --version
+//   attn train ...              train a translator (attn train --help)
+//   attn translate --model PATH translate stdin to stdout
+//   attn eval --model PATH ...  exact match and token accuracy on a test set
+//   attn gradcheck [--op NAME]  finite-difference check of every registered op
+//
+// The first argument picks a subcommand; that subcommand parses the rest with
+// its own cxxopts parser, so `attn gradcheck --help` lists its own options.
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include <attn/attn.h>
+
+#include "train/cli/cli.h"
+#include "kernels/cuda/runtime.h"
+
+namespace {
+
+void print_usage(std::ostream& out) {
+  out << "attn " << ATTN_VERSION << ": learn attention by building it\n\n"
+      << "Usage: attn <command> [options]\n\n"
+      << "Commands:\n"
+      << "  train       train a translation model (--type bahdanau|luong|s2s, --task or files)\n"
+      << "  translate   translate sentences with a trained model (beam search; stdin to stdout)\n"
+      << "  eval        score a trained model on a test set (BLEU, chrF, exact match; beam search)\n"
+      << "  plot        draw an attention heatmap, or the loss curves of a run (SVG or PNG)\n"
+      << "  gradcheck   check every op's backward against finite differences (float64)\n\n"
+      << "Options:\n"
+      << "  -h, --help     show this help\n"
+      << "      --version  print the version\n\n"
+      << "Run 'attn <command> --help' for a command's options.\n";
+}
+
+}  // namespace
+
+namespace attn::cli {
+
+int parse_command_line(cxxopts::Options& options, int argc, char** argv,
+                       const std::vector<std::string>& groups, std::set<std::string>* given) {
+  std::string name = options.program();
+  try {
+    cxxopts::ParseResult args = options.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << (groups.empty() ? options.help() : options.help(groups)) << "\n";
+      return 0;
+    }
+    if (!args.unmatched().empty()) {
+      std::cerr << name << ": unexpected argument '" << args.unmatched()[0] << "' (see " << name
+                << " --help)\n";
+      return 2;
+    }
+    if (given) {
+      for (const cxxopts::KeyValue& option : args.arguments()) given->insert(option.key());
+    }
+  } catch (const cxxopts::exceptions::exception& error) {
+    std::cerr << name << ": " << error.what() << " (see " << name << " --help)\n";
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace attn::cli
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(std::cerr);
+    return 2;
+  }
+  std::string command = argv[1];
+  try {
+    if (command == "-h" || command == "--help" || command == "help") {
+      print_usage(std::cout);
+      return 0;
+    }
+    if (command == "--version" || command == "-v") {
+      std::cout << "attn " << ATTN_VERSION
+                << (attn::kernels::cuda::built_with_cuda() ? " (with CUDA)" : " (CPU only)")
+                << "\n";
+      return 0;
+    }
+    if (command == "gradcheck") return attn::cli::run_gradcheck(argc - 1, argv + 1);
+    if (command == "train") return attn::cli::run_train(argc - 1, argv + 1);
+    if (command == "translate") return attn::cli::run_translate(argc - 1, argv + 1);
+    if (command == "eval") return attn::cli::run_eval(argc - 1, argv + 1);
+    if (command == "plot") return attn::cli::run_plot(argc - 1, argv + 1);
+    std::cerr << "attn: unknown command '" << command << "'\n\n";
+    print_usage(std::cerr);
+    return 2;
+  } catch (const attn::Error& error) {
+    std::cerr << "attn " << command << ": error: " << error.what() << "\n";
+    return 1;
+  } catch (const std::exception& error) {
+    std::cerr << "attn " << command << ": " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,146 @@
+// `attn translate --model PATH`: one sentence per line in, one translation per
+// line out (stdin to stdout, or --input / --output), beam search in batches
+// (train/decode/beam_search.h; --beam-size 1 is greedy decoding).
+//
+// With --n-best N each sentence gives its N best translations instead, in
+// Marian's n-best format, SENTENCE_ID counting lines from 0:
+//   0 ||| the translation ||| F0= -1.2345 ||| -0.2469
+// (the sum of log-probabilities, then the score --normalize ranks by). Marian's
+// --n-best is a switch that prints the whole beam; ours says how many.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <cxxopts.hpp>
+
+#include "tensor/grad_mode.h"
+#include "data/batch.h"
+#include "train/decode/beam_search.h"
+#include "train/cli/cli.h"
+#include "train/loaded_model.h"
+
+namespace attn::cli {
+
+int run_translate(int argc, char** argv) {
+  cxxopts::Options options("attn translate", "Translate sentences, one per line");
+  std::string model_path, input_path, output_path, device;
+  int64_t mini_batch = 64, n_best = 0;
+  bool report_cache = false;
+  decode::BeamSearchOptions beam;
+  beam.need_attention = false;  // translations only: the Transformer's attention all runs fused
+  options.add_options()
+      ("m,model", "model file written by attn train", cxxopts::value(model_path))
+      ("i,input", "read sentences from this file (default: stdin)", cxxopts::value(input_path))
+      ("o,output", "write translations to this file (default: stdout)", cxxopts::value(output_path))
+      ("mini-batch", "sentences translated together", cxxopts::value(mini_batch)->default_value("64"))
+      ("b,beam-size", "hypotheses kept per sentence; 1 = greedy decoding (Joey NMT's default 5; "
+       "Marian's is 12)", cxxopts::value(beam.beam_size)->default_value("5"))
+      ("n,normalize", "rank translations by score / length^ARG, the length counting </s>; 0 = by "
+       "log-probability, which favours short outputs", cxxopts::value(beam.normalize)->default_value("0"))
+      ("max-length-factor", "output at most ARG times the source length in tokens, plus --max-length-offset",
+       cxxopts::value(beam.max_length_factor)->default_value("3"))
+      ("max-length-offset", "tokens added to the factor's limit, for short sources with long translations",
+       cxxopts::value(beam.max_length_offset)->default_value("10"))
+      ("max-length", "output at most ARG tokens whatever the source length; 0 = no such cap",
+       cxxopts::value(beam.max_length)->default_value("0"))
+      ("n-best", "print the ARG best translations of each sentence, at most --beam-size, as "
+       "ID ||| translation ||| F0= score ||| normalized score; 0 = the best only",
+       cxxopts::value(n_best)->default_value("0"))
+      ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
+      ("report-cache", "print, per batch, the most bytes the key/value caches held (transformer; to stderr)",
+       cxxopts::value(report_cache))
+      ("h,help", "show this help");
+  std::set<std::string> given;
+  if (int exit_code = parse_command_line(options, argc, argv, {}, &given); exit_code >= 0) {
+    return exit_code;
+  }
+  ATTN_CHECK(!model_path.empty(), "--model PATH is required");
+  ATTN_CHECK(mini_batch > 0, "--mini-batch must be positive");
+  ATTN_CHECK(n_best >= 0, "--n-best must be >= 0, got ", n_best);
+  beam.n_best = n_best > 0 ? n_best : 1;
+  decode::check_beam_search_options(beam);  // before the model loads, and even for empty input
+  const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
+  train::LoadedModel loaded = train::load_model(model_path);
+  loaded.model->to(on);
+  decode::apply_decoding_defaults(*loaded.model, beam,
+                                  [&](const std::string& flag) { return given.count(flag) > 0; });
+
+  std::ifstream input_file;
+  if (!input_path.empty()) {
+    input_file.open(input_path);
+    ATTN_CHECK(input_file.is_open(), "cannot open --input file '", input_path, "'");
+  }
+  std::istream& in = input_path.empty() ? std::cin : input_file;
+  std::ofstream output_file;
+  if (!output_path.empty()) {
+    output_file.open(output_path);
+    ATTN_CHECK(output_file.is_open(), "cannot write --output file '", output_path, "'");
+  }
+  std::ostream& out = output_path.empty() ? std::cout : output_file;
+
+  NoGradGuard no_grad;
+  std::vector<std::string> lines;
+  int64_t line_number = 0;
+  auto flush = [&]() {
+    // Empty lines translate to empty lines; the rest go through the model together.
+    const int64_t first_id = line_number - static_cast<int64_t>(lines.size());  // 0-based
+    std::vector<std::vector<int64_t>> sources;
+    std::vector<size_t> nonempty;  // the line of each source
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::string where = (input_path.empty() ? "stdin" : input_path) + ":" +
+                          std::to_string(first_id + static_cast<int64_t>(i) + 1);
+      auto tokens = loaded.pipeline.tokenizer.tokenize(lines[i], where);
+      if (tokens.empty()) continue;
+      nonempty.push_back(i);
+      sources.push_back(loaded.pipeline.source_vocab.encode(tokens));
+    }
+    std::vector<std::vector<decode::Hypothesis>> hypotheses(lines.size());  // best first
+    std::string cache_line;  // --report-cache, printed after the batch's translations
+    if (!sources.empty()) {
+      std::vector<size_t> indices(sources.size());
+      for (size_t k = 0; k < indices.size(); ++k) indices[k] = k;
+      data::Batch batch = data::make_batch(sources, {}, indices).to(on);
+      decode::BeamSearchResult result =
+          decode::beam_search(*loaded.model, batch.source, batch.source_lengths, beam);
+      for (size_t k = 0; k < nonempty.size(); ++k) hypotheses[nonempty[k]] = std::move(result.nbest[k]);
+      if (report_cache) {
+        std::ostringstream line_out;
+        line_out << "[cache] lines " << first_id + 1 << "-" << line_number << ": "
+                  << sources.size() << " sentences x beam " << beam.beam_size << ", peak "
+                  << result.peak_cache.total() << " bytes (self-attention "
+                  << result.peak_cache.self_attention << ", cross-attention "
+                  << result.peak_cache.cross_attention << ")";
+        cache_line = line_out.str();
+      }
+    }
+    auto text = [&](const decode::Hypothesis& h) {
+      return loaded.pipeline.tokenizer.detokenize(loaded.pipeline.target_vocab.decode(h.tokens));
+    };
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (n_best == 0) {
+        out << (hypotheses[i].empty() ? "" : text(hypotheses[i][0])) << "\n";
+        continue;
+      }
+      // An empty line has one empty translation, scored 0.
+      if (hypotheses[i].empty()) out << first_id + static_cast<int64_t>(i) << " |||  ||| F0= 0 ||| 0\n";
+      for (const decode::Hypothesis& h : hypotheses[i]) {
+        out << first_id + static_cast<int64_t>(i) << " ||| " << text(h) << " ||| F0= " << h.score
+            << " ||| " << h.normalized_score << "\n";
+      }
+    }
+    out.flush();
+    if (!cache_line.empty()) std::cerr << cache_line << std::endl;
+    lines.clear();
+  };
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+    if (static_cast<int64_t>(lines.size()) == mini_batch) flush();
+  }
+  if (!lines.empty()) flush();
+  return 0;
+}
+
+}  // namespace attn::cli
