@@ -34,11 +34,20 @@ void use_single_threaded_blas() {
 
 // Below this many multiply-adds a GEMM is one BLAS call on one thread.
 constexpr int64_t kParallelGemmWork = 1 << 22;
-// Above it, the rows of C go to BLAS in blocks of this many rows: a multiple
-// of every OpenBLAS micro-kernel's row tile (2 to 32), and large enough that
-// re-packing B for each block costs little (K x N copies per 64 x K x N
-// multiply-adds).
-constexpr int64_t kGemmRowBlock = 64;
+// Above it, the rows of C go to BLAS in about this many blocks, which the
+// threads share. Each block re-packs B, so fewer blocks cost less: with 4,
+// one thread is within the noise of a single call (bench/README.md,
+// "GEMM row blocks"), and 2 to 4 cores share the work; more cores than 4 get
+// no more of one GEMM (a batch of matrices still goes one per thread).
+constexpr int64_t kGemmBlocks = 4;
+
+// The rows of one block for an M-row GEMM: M / kGemmBlocks rounded up to a
+// multiple of 64 (a multiple of every OpenBLAS micro-kernel's row tile, 2 to
+// 32), and at least 64. A function of M alone.
+int64_t gemm_block_rows(int64_t M) {
+  const int64_t rows = (M + kGemmBlocks - 1) / kGemmBlocks;
+  return std::max<int64_t>(64, (rows + 63) / 64 * 64);
+}
 
 // One single-threaded BLAS call per (float or double) type.
 void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -78,21 +87,25 @@ void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64
     });
     return;
   }
-  // One matrix: split the rows of C into blocks of kGemmRowBlock rows, one
-  // BLAS call per block. The blocks depend on M alone, never on the number of
-  // threads: OpenBLAS computes a row's values with a different micro-kernel
-  // when the row falls in an edge tile, so handing it (r1 - r0) rows that
-  // vary with the thread count changed bits (3,898 of 65,536 elements of a
-  // 256^3 GEMM on the Haswell kernels). With fixed blocks, every row is
-  // computed by the same call whatever the threads, on every OpenBLAS kernel.
+  // One matrix: split the rows of C into row blocks, one BLAS call per block.
+  // The blocks depend on the shape alone, never on the number of threads:
+  // OpenBLAS computes a row with another micro-kernel when it falls in a
+  // partial tile at the end of a call, or when a call is small enough for its
+  // small-matrix kernels, so rows handed to BLAS in calls whose size moved
+  // with the thread count changed bits (3,898 of 65,536 elements of a 256^3
+  // GEMM on the Haswell kernels between 1 and 2 threads). With the same calls
+  // whatever the threads, every row is computed the same way on every
+  // OpenBLAS kernel (tests/kernels/test_gemm_threads.cpp). Each call re-packs
+  // B, so the blocks are few and large: about kGemmBlocks of them, each a
+  // multiple of 64 rows.
   // Row block [r0, r1) of op(A) starts at row r0 of A, or at column r0 when A
   // is stored transposed.
-  const int64_t blocks =
-      M * N * K >= kParallelGemmWork ? (M + kGemmRowBlock - 1) / kGemmRowBlock : 1;
-  const int64_t rows_per_block = blocks == 1 ? M : kGemmRowBlock;
+  const int64_t rows_per_block =
+      M * N * K >= kParallelGemmWork ? gemm_block_rows(M) : std::max<int64_t>(M, 1);
+  const int64_t blocks = (M + rows_per_block - 1) / rows_per_block;
   parallel_for(blocks, kParallelGrain, [&](int64_t begin, int64_t end) {
     for (int64_t block = begin; block < end; ++block) {
-      int64_t r0 = block * rows_per_block, r1 = std::min(M, r0 + rows_per_block);
+      const int64_t r0 = block * rows_per_block, r1 = std::min(M, r0 + rows_per_block);
       const T* a = trans_a ? A + r0 : A + r0 * lda;
       blas_gemm(trans_a, trans_b, r1 - r0, N, K, alpha, a, lda, B, ldb, beta, C + r0 * ldc, ldc);
     }

@@ -10,7 +10,7 @@ set -u
 test_kernels=$1
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
 coretypes=(Prescott)  # SSE3: every x86-64 CPU attn builds on
-[[ $flags == *" avx2"* ]] && coretypes+=(Haswell)
+[[ $flags == *" avx2"* ]] && coretypes+=(Haswell Zen)
 [[ $flags == *" avx512f"* ]] && coretypes+=(SkylakeX)
 status=0
 for coretype in "${coretypes[@]}"; do

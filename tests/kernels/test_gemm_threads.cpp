@@ -1,12 +1,13 @@
 // The CPU GEMM gives the same bits whatever the number of threads.
 //
-// kernels/cpu/matmul.cpp splits a large GEMM's rows of C into fixed blocks and
-// hands each block to single-threaded OpenBLAS. OpenBLAS computes a row in an
-// edge tile with another micro-kernel than a row in a full tile, so a split
-// that moved with the thread count changed bits on some CPUs (the Haswell and
-// Zen kernels: 3,898 of 65,536 elements of a 256^3 GEMM). These tests run
-// shapes that are multiples of no tile size, every transpose, batched and
-// broadcast GEMMs, with 1, 2, 3 and 7 threads, and compare bytes.
+// kernels/cpu/matmul.cpp splits a large GEMM's rows of C over the threads,
+// one single-threaded OpenBLAS call per thread, cutting only at multiples of
+// 64 rows. OpenBLAS computes a row in an edge tile with another micro-kernel
+// than a row in a full tile, so cuts that fell inside a tile changed bits on
+// some CPUs (the Haswell and Zen kernels: 3,898 of 65,536 elements of a 256^3
+// GEMM). These tests run shapes that are multiples of no tile size, every
+// transpose, batched and broadcast GEMMs, shares small enough for OpenBLAS's
+// small-matrix kernels, with 1, 2, 3 and 7 threads, and compare bytes.
 //
 // Which OpenBLAS kernel runs depends on the CPU, and OPENBLAS_CORETYPE can
 // force another: ctest runs this program once as it is and, where the CPU
@@ -41,6 +42,12 @@ const std::vector<GemmCase> kCases = {
     {false, false, 5, 257, 33, 65, true},     // batch folded into one taller GEMM
     {false, true, 7, 97, 45, 63, false},      // one matrix per thread
     {false, false, 1, 3, 5, 7, false},        // below the threshold: one call
+    // Just above the threshold, where a thread's share is small enough for
+    // OpenBLAS's small-matrix kernels (M * N * K around 10^6 and below): a
+    // share taking another code path than the whole would change bits.
+    {false, false, 1, 200, 100, 100, false},  {true, true, 1, 130, 99, 333, false},
+    {false, true, 1, 2000, 17, 129, false},   {true, false, 1, 77, 300, 200, false},
+    {false, false, 3, 129, 64, 64, true},
 };
 
 template <typename T>
