@@ -140,6 +140,8 @@ int main() {
     Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);  // (B, T, V)
     Tensor loss = attn::cross_entropy(logits.reshape({-1, V_tgt}), batch.target_output.reshape({-1}),
                                       attn::CrossEntropyOptions().ignore(attn::data::kPad));
+    // The step written out, as chapter 04 teaches it; attn::train::train_step
+    // (train/train_step.h), which `attn train` calls, does the same in one call.
     optimizer.zero_grad();
     loss.backward();
     attn::optim::clip_grad_norm(model.parameters(), 1.0);

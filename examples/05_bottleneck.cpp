@@ -30,10 +30,11 @@
 #include "data/tasks.h"
 #include "nn/gru.h"
 #include "nn/rnnsearch.h"
-#include "train/optim/clip.h"
 #include "train/dataset.h"
 #include "train/plot/line_chart.h"
 #include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
+#include "train/train_step.h"
 #include "train/trainer.h"
 
 namespace {
@@ -59,14 +60,18 @@ struct Trained {
   double first_loss = 0, last_loss = 0, seconds = 0;
 };
 
-// The loop of chapter 04 (train/trainer.cpp without the logging): the same
-// seed, so both models see the same batches in the same order.
+// The loop of chapter 04, with the library's step (train/train_step.h, what
+// train/trainer.cpp calls): the same seed, so both models see the same
+// batches in the same order.
 Trained train(attn::nn::RNNSearch& model, const attn::train::EncodedPairs& set) {
   attn::data::BatchOptions batching;
   batching.mini_batch = 32;
   batching.seed = 5;
   attn::data::BatchIterator batches(set.sources, set.targets, batching);
   attn::optim::Adam optimizer(model.parameters(), attn::optim::AdamOptions(3e-3));
+  attn::optim::ConstantSchedule schedule(3e-3);
+  attn::train::TrainStepOptions step_options;
+  step_options.clip_norm = 1.0;
   Trained result;
   auto start = std::chrono::steady_clock::now();
   double window = 0;
@@ -74,15 +79,10 @@ Trained train(attn::nn::RNNSearch& model, const attn::train::EncodedPairs& set) 
   for (int64_t update = 1; update <= kUpdates; ++update) {
     if (!batches.has_next()) batches.next_epoch();
     attn::data::Batch batch = batches.next();
-    Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);
-    Tensor loss = attn::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                      batch.target_output.reshape({-1}),
-                                      attn::CrossEntropyOptions().ignore(attn::data::kPad));
-    optimizer.zero_grad();
-    loss.backward();
-    attn::optim::clip_grad_norm(model.parameters(), 1.0);
-    optimizer.step();
-    window += loss.item();
+    // forward, loss, backward, clip at 1, step: chapter 04's step, as one call
+    attn::train::TrainStepResult step =
+        attn::train::train_step(model, batch, optimizer, schedule, update, step_options);
+    window += step.loss;
     if (update % 50 == 0) {
       std::printf("    update %3lld  loss %.4f (mean of the last 50)\n",
                   static_cast<long long>(update), window / 50);

@@ -39,10 +39,11 @@
 #include "data/tasks.h"
 #include "nn/rnnsearch.h"
 #include "kernels/generator.h"
-#include "train/optim/clip.h"
 #include "train/dataset.h"
 #include "train/evaluate.h"
 #include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
+#include "train/train_step.h"
 
 namespace {
 
@@ -217,21 +218,19 @@ int main() {
   batching.seed = 14;
   attn::data::BatchIterator batches(train_set.sources, train_set.targets, batching);
   attn::optim::Adam optimizer(model.parameters(), attn::optim::AdamOptions(3e-3));
+  attn::optim::ConstantSchedule schedule(3e-3);
+  attn::train::TrainStepOptions step_options;
+  step_options.clip_norm = 1.0;
   auto start = std::chrono::steady_clock::now();
   double window = 0;
   model.train();
   for (int64_t update = 1; update <= kUpdates; ++update) {
     if (!batches.has_next()) batches.next_epoch();
     attn::data::Batch batch = batches.next();
-    Tensor logits = model.forward(batch.source, batch.source_lengths, batch.target_input);
-    Tensor loss = attn::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                      batch.target_output.reshape({-1}),
-                                      attn::CrossEntropyOptions().ignore(attn::data::kPad));
-    optimizer.zero_grad();
-    loss.backward();
-    attn::optim::clip_grad_norm(model.parameters(), 1.0);
-    optimizer.step();
-    window += loss.item();
+    // forward, loss, backward, clip at 1, step: chapter 04's step, as one call
+    attn::train::TrainStepResult step =
+        attn::train::train_step(model, batch, optimizer, schedule, update, step_options);
+    window += step.loss;
     if (update % 100 == 0) {
       std::printf("    update %3lld  loss %.4f (mean of the last 100)\n",
                   static_cast<long long>(update), window / 100);

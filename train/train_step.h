@@ -9,7 +9,8 @@
 //
 // design.md's "One training step, as data flows", steps 2 and 3. `attn train`
 // (train/trainer.cpp) calls train_step() once per update and logs what it
-// returns; bench/train_step.cpp times it; examples 10 and 12 train with it.
+// returns; bench/train_step.cpp times it; examples 05, 10, 12 and 14 train
+// with it.
 // examples/04_training_loop.cpp writes the same lines out by hand, to teach
 // them.
 //
