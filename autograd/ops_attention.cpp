@@ -30,7 +30,7 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
   if (autograd::any_requires_grad({keys, query, v})) {
     bool need_keys = keys.requires_grad(), need_query = query.requires_grad(),
          need_v = v.requires_grad();
-    autograd::record("AdditiveScoresBackward", scores, {keys, query, v},
+    autograd::record("AdditiveAttentionScoresBackward", scores, {keys, query, v},
                      [hidden, w, B, S, A, need_keys, need_query, need_v](const Tensor& g) {
       Tensor dscores = g.contiguous();
       Tensor dkeys = need_keys ? Tensor::empty({B, S, A}, g.options()) : Tensor();

@@ -126,7 +126,7 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h) {
   if (needs_grad) {
     // dL/dgi, dL/dgh and the direct part of dL/dh, from the gates saved above
     // (the formulas are in kernels/cpu/rnn_cells.cpp).
-    record("GruCellBackward", out, {gi, gh, h}, [h_in, saved, B, H](const Tensor& g) {
+    record("GruCellFusedBackward", out, {gi, gh, h}, [h_in, saved, B, H](const Tensor& g) {
       Tensor dy = g.contiguous();
       Tensor dgi = autograd::empty_like_shape(dy, {B, 3 * H});
       Tensor dgh = autograd::empty_like_shape(dy, {B, 3 * H});
@@ -168,7 +168,7 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c) {
   });
   if (needs_grad) {
     // g = [dL/dh' | dL/dc'] (B, 2H) -> dL/dgates (B, 4H), dL/dc (B, H).
-    record("LstmCellBackward", out, {gates, c}, [c_in, saved, B, H](const Tensor& g) {
+    record("LstmCellFusedBackward", out, {gates, c}, [c_in, saved, B, H](const Tensor& g) {
       Tensor dy = g.contiguous();
       Tensor dgates = autograd::empty_like_shape(dy, {B, 4 * H});
       Tensor dc = autograd::empty_like_shape(dy, {B, H});

@@ -1,11 +1,11 @@
 // The CPU GEMM gives the same bits whatever the number of threads.
 //
-// kernels/cpu/matmul.cpp splits a large GEMM's rows of C over the threads,
-// one single-threaded OpenBLAS call per thread, cutting only at multiples of
-// 64 rows. OpenBLAS computes a row in an edge tile with another micro-kernel
-// than a row in a full tile, so cuts that fell inside a tile changed bits on
-// some CPUs (the Haswell and Zen kernels: 3,898 of 65,536 elements of a 256^3
-// GEMM). These tests run shapes that are multiples of no tile size, every
+// kernels/cpu/matmul.cpp splits a large GEMM's rows of C into about 4
+// blocks whose size depends on M alone, one single-threaded OpenBLAS call per
+// block. OpenBLAS computes a row in an edge tile with another micro-kernel
+// than a row in a full tile, and small calls with small-matrix kernels, so
+// calls whose size moved with the thread count changed bits on some CPUs (the
+// Haswell and Zen kernels: 3,898 of 65,536 elements of a 256^3 GEMM). These tests run shapes that are multiples of no tile size, every
 // transpose, batched and broadcast GEMMs, shares small enough for OpenBLAS's
 // small-matrix kernels, with 1, 2, 3 and 7 threads, and compare bytes.
 //
