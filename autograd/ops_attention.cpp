@@ -36,7 +36,8 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
       Tensor dkeys = need_keys ? Tensor::empty({B, S, A}, g.options()) : Tensor();
       Tensor dquery = need_query ? Tensor::empty({B, A}, g.options()) : Tensor();
       Tensor dv = need_v ? Tensor::empty({A}, g.options()) : Tensor();
-      dispatch_floating(g.dtype(), dscores.device(), "additive_attention_scores backward", [&](auto zero, auto device) {
+      dispatch_floating(g.dtype(), dscores.device(), "additive_attention_scores backward",
+                        [&](auto zero, auto device) {
         using T = decltype(zero);
         kernels::additive_attention_scores_backward<device>(dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
             need_keys ? dkeys.data_ptr<T>() : nullptr, need_query ? dquery.data_ptr<T>() : nullptr,
