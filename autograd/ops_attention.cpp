@@ -22,29 +22,34 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
   Tensor k = keys.detach().contiguous(), q = query.detach().contiguous(), w = v.detach().contiguous();
   Tensor hidden = Tensor::empty({B, S, A}, keys.options());
   Tensor scores = Tensor::empty({B, S}, keys.options());
-  dispatch_floating(keys.dtype(), k.device(), "additive_attention_scores", [&](auto zero, auto device) {
-    using T = decltype(zero);
-    kernels::additive_attention_scores_forward<device>(k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(),
-                                     B, S, A, hidden.data_ptr<T>(), scores.data_ptr<T>());
-  });
+  dispatch_floating(keys.dtype(), k.device(), "additive_attention_scores",
+                    [&](auto zero, auto device) {
+                      using T = decltype(zero);
+                      kernels::additive_attention_scores_forward<device>(
+                          k.data_ptr<T>(), q.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
+                          hidden.data_ptr<T>(), scores.data_ptr<T>());
+                    });
   if (autograd::any_requires_grad({keys, query, v})) {
     bool need_keys = keys.requires_grad(), need_query = query.requires_grad(),
          need_v = v.requires_grad();
     autograd::record("AdditiveAttentionScoresBackward", scores, {keys, query, v},
                      [hidden, w, B, S, A, need_keys, need_query, need_v](const Tensor& g) {
-      Tensor dscores = g.contiguous();
-      Tensor dkeys = need_keys ? Tensor::empty({B, S, A}, g.options()) : Tensor();
-      Tensor dquery = need_query ? Tensor::empty({B, A}, g.options()) : Tensor();
-      Tensor dv = need_v ? Tensor::empty({A}, g.options()) : Tensor();
-      dispatch_floating(g.dtype(), dscores.device(), "additive_attention_scores backward",
-                        [&](auto zero, auto device) {
-        using T = decltype(zero);
-        kernels::additive_attention_scores_backward<device>(dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S, A,
-            need_keys ? dkeys.data_ptr<T>() : nullptr, need_query ? dquery.data_ptr<T>() : nullptr,
-            need_v ? dv.data_ptr<T>() : nullptr);
-      });
-      return std::vector<Tensor>{dkeys, dquery, dv};
-    });
+                       Tensor dscores = g.contiguous();
+                       Tensor dkeys = need_keys ? Tensor::empty({B, S, A}, g.options()) : Tensor();
+                       Tensor dquery = need_query ? Tensor::empty({B, A}, g.options()) : Tensor();
+                       Tensor dv = need_v ? Tensor::empty({A}, g.options()) : Tensor();
+                       dispatch_floating(
+                           g.dtype(), dscores.device(), "additive_attention_scores backward",
+                           [&](auto zero, auto device) {
+                             using T = decltype(zero);
+                             kernels::additive_attention_scores_backward<device>(
+                                 dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S,
+                                 A, need_keys ? dkeys.data_ptr<T>() : nullptr,
+                                 need_query ? dquery.data_ptr<T>() : nullptr,
+                                 need_v ? dv.data_ptr<T>() : nullptr);
+                           });
+                       return std::vector<Tensor>{dkeys, dquery, dv};
+                     });
   }
   return scores;
 }

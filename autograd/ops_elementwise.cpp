@@ -33,7 +33,7 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
   dispatch_floating(a.dtype(), a.device(), name, [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::binary<device>(op, ndim, out_shape.data(), a.data_ptr<T>(), a_strides.data(),
-                    b.data_ptr<T>(), b_strides.data(), out.data_ptr<T>());
+                            b.data_ptr<T>(), b_strides.data(), out.data_ptr<T>());
   });
   return out;
 }
@@ -56,7 +56,7 @@ Tensor scalar_forward(BinaryOp op, const char* name, const Tensor& x, double s) 
   dispatch_floating(x.dtype(), input.device(), name, [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::binary_scalar<device>(op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
-                           out.data_ptr<T>());
+                                   out.data_ptr<T>());
   });
   return out;
 }
@@ -288,7 +288,7 @@ Tensor compare(kernels::CompareOp op, const Tensor& x, double s) {
   dispatch_all(x.dtype(), input.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::compare_scalar<device>(op, x.numel(), input.data_ptr<T>(), static_cast<T>(s),
-                            out.data_ptr<T>());
+                                    out.data_ptr<T>());
   });
   return out.dtype() == kInt64 ? out : out.to(kInt64);
 }
@@ -319,8 +319,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   dispatch_floating(a.dtype(), condition.device(), "where", [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::where<device>(static_cast<int>(out_shape.size()), out_shape.data(),
-                   condition.data_ptr<int64_t>(), cs.data(), a.data_ptr<T>(), as.data(),
-                   b.data_ptr<T>(), bs.data(), out.data_ptr<T>());
+                           condition.data_ptr<int64_t>(), cs.data(), a.data_ptr<T>(), as.data(),
+                           b.data_ptr<T>(), bs.data(), out.data_ptr<T>());
   });
   if (any_requires_grad({a, b})) {
     // The gradient flows to whichever input was chosen, element by element.

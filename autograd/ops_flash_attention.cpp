@@ -53,7 +53,8 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   const double scale = 1.0 / std::sqrt(static_cast<double>(D > 0 ? D : 1));
   dispatch_floating(q.dtype(), q.device(), op, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::flash_attention_forward<device>(B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
+    kernels::flash_attention_forward<device>(
+        B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
         lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr, causal, static_cast<T>(scale),
         out.data_ptr<T>(), lse.data_ptr<T>());
   });
@@ -65,14 +66,15 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
              Tensor dq = Tensor::empty(qc.shape(), qc.options());
              Tensor dk = Tensor::empty(kc.shape(), kc.options());
              Tensor dv = Tensor::empty(vc.shape(), vc.options());
-             dispatch_floating(qc.dtype(), qc.device(), "flash_attention backward", [&](auto zero, auto device) {
-               using T = decltype(zero);
-               kernels::flash_attention_backward<device>(B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(),
-                   vc.data_ptr<T>(), saved_out.data_ptr<T>(), dout.data_ptr<T>(),
-                   lse.data_ptr<T>(), lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr,
-                   causal, static_cast<T>(scale), dq.data_ptr<T>(), dk.data_ptr<T>(),
-                   dv.data_ptr<T>());
-             });
+             dispatch_floating(
+                 qc.dtype(), qc.device(), "flash_attention backward", [&](auto zero, auto device) {
+                   using T = decltype(zero);
+                   kernels::flash_attention_backward<device>(
+                       B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
+                       saved_out.data_ptr<T>(), dout.data_ptr<T>(), lse.data_ptr<T>(),
+                       lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr, causal,
+                       static_cast<T>(scale), dq.data_ptr<T>(), dk.data_ptr<T>(), dv.data_ptr<T>());
+                 });
              return std::vector<Tensor>{dq, dk, dv};
            });
   }

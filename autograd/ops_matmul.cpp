@@ -110,9 +110,9 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   dispatch_floating(a.dtype(), A.tensor.device(), "matmul", [&](auto zero, auto device) {
     using T = decltype(zero);
     // A transposed operand is stored (K, M): BLAS wants its own row stride.
-    kernels::gemm<device>(A.transposed, B.transposed, batch, M, N, K, T(1),
-                  A.tensor.data_ptr<T>(), A.ld, A.batch_stride, B.tensor.data_ptr<T>(), B.ld,
-                  B.batch_stride, T(0), out.data_ptr<T>(), N, M * N);
+    kernels::gemm<device>(A.transposed, B.transposed, batch, M, N, K, T(1), A.tensor.data_ptr<T>(),
+                          A.ld, A.batch_stride, B.tensor.data_ptr<T>(), B.ld, B.batch_stride, T(0),
+                          out.data_ptr<T>(), N, M * N);
   });
   return out;
 }

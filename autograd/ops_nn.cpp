@@ -47,8 +47,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   Tensor out = autograd::empty_like_shape(weight, out_shape);
   dispatch_floating(weight.dtype(), table.device(), "embedding", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::index_select<device>(table.data_ptr<T>(), 1, vocab, dim,
-                          flat_ids.data_ptr<int64_t>(), flat_ids.numel(), out.data_ptr<T>());
+    kernels::index_select<device>(table.data_ptr<T>(), 1, vocab, dim, flat_ids.data_ptr<int64_t>(),
+                                  flat_ids.numel(), out.data_ptr<T>());
   });
   if (any_requires_grad({weight})) {
     // dL/dW[v] = sum of dL/dout[j] over the positions j where ids[j] == v
@@ -57,12 +57,13 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
            [flat_ids, vocab, dim, padding_idx](const Tensor& g) {
              Tensor grad = zeros({vocab, dim}, g.options());
              Tensor gc = g.contiguous();
-             dispatch_floating(g.dtype(), gc.device(), "embedding backward", [&](auto zero, auto device) {
-               using T = decltype(zero);
-               kernels::index_add<device>(gc.data_ptr<T>(), 1, flat_ids.numel(), dim,
-                                  flat_ids.data_ptr<int64_t>(), padding_idx, vocab,
-                                  grad.data_ptr<T>());
-             });
+             dispatch_floating(g.dtype(), gc.device(), "embedding backward",
+                               [&](auto zero, auto device) {
+                                 using T = decltype(zero);
+                                 kernels::index_add<device>(gc.data_ptr<T>(), 1, flat_ids.numel(),
+                                                            dim, flat_ids.data_ptr<int64_t>(),
+                                                            padding_idx, vocab, grad.data_ptr<T>());
+                               });
              return std::vector<Tensor>{grad};
            });
   }
@@ -103,7 +104,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   Tensor rstd = Tensor::empty({rows}, x.options());
   dispatch_floating(x.dtype(), input.device(), "layer_norm", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::layer_norm_forward<device>(input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
+    kernels::layer_norm_forward<device>(
+        input.data_ptr<T>(), g.defined() ? g.data_ptr<T>() : nullptr,
         b.defined() ? b.data_ptr<T>() : nullptr, rows, cols, static_cast<T>(eps), out.data_ptr<T>(),
         mean.data_ptr<T>(), rstd.data_ptr<T>());
   });
@@ -119,13 +121,16 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
              Tensor dx = Tensor::empty(input.shape(), input.options());
              Tensor dgamma = g.defined() ? Tensor::empty({cols}, input.options()) : Tensor();
              Tensor dbeta = b.defined() ? Tensor::empty({cols}, input.options()) : Tensor();
-             dispatch_floating(input.dtype(), dy.device(), "layer_norm backward", [&](auto zero, auto device) {
-               using T = decltype(zero);
-               kernels::layer_norm_backward<device>(dy.data_ptr<T>(), input.data_ptr<T>(),
-                   g.defined() ? g.data_ptr<T>() : nullptr, mean.data_ptr<T>(), rstd.data_ptr<T>(),
-                   rows, cols, dx.data_ptr<T>(), dgamma.defined() ? dgamma.data_ptr<T>() : nullptr,
-                   dbeta.defined() ? dbeta.data_ptr<T>() : nullptr);
-             });
+             dispatch_floating(input.dtype(), dy.device(), "layer_norm backward",
+                               [&](auto zero, auto device) {
+                                 using T = decltype(zero);
+                                 kernels::layer_norm_backward<device>(
+                                     dy.data_ptr<T>(), input.data_ptr<T>(),
+                                     g.defined() ? g.data_ptr<T>() : nullptr, mean.data_ptr<T>(),
+                                     rstd.data_ptr<T>(), rows, cols, dx.data_ptr<T>(),
+                                     dgamma.defined() ? dgamma.data_ptr<T>() : nullptr,
+                                     dbeta.defined() ? dbeta.data_ptr<T>() : nullptr);
+                               });
              return std::vector<Tensor>{dx, dgamma, dbeta};
            });
   }
@@ -168,7 +173,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   Tensor lse = Tensor::empty({rows}, x.options());
   dispatch_floating(x.dtype(), x.device(), "cross_entropy", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::cross_entropy_forward<device>(x.data_ptr<T>(), t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
+    kernels::cross_entropy_forward<device>(
+        x.data_ptr<T>(), t.data_ptr<int64_t>(), rows, classes, options.ignore_index,
         static_cast<T>(options.label_smoothing), loss.data_ptr<T>(), lse.data_ptr<T>());
   });
   Tensor out;
@@ -199,12 +205,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                                    ? g.reshape({1}).expand({rows}).contiguous()
                                    : (g / counted).reshape({1}).expand({rows}).contiguous();
              Tensor dx = Tensor::empty({rows, classes}, x.options());
-             dispatch_floating(x.dtype(), x.device(), "cross_entropy backward", [&](auto zero, auto device) {
-               using T = decltype(zero);
-               kernels::cross_entropy_backward<device>(x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
-                   row_grad.data_ptr<T>(), rows, classes, options.ignore_index,
-                   static_cast<T>(options.label_smoothing), dx.data_ptr<T>());
-             });
+             dispatch_floating(x.dtype(), x.device(), "cross_entropy backward",
+                               [&](auto zero, auto device) {
+                                 using T = decltype(zero);
+                                 kernels::cross_entropy_backward<device>(
+                                     x.data_ptr<T>(), t.data_ptr<int64_t>(), lse.data_ptr<T>(),
+                                     row_grad.data_ptr<T>(), rows, classes, options.ignore_index,
+                                     static_cast<T>(options.label_smoothing), dx.data_ptr<T>());
+                               });
              return std::vector<Tensor>{dx};
            });
   }

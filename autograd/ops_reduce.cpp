@@ -49,8 +49,7 @@ Tensor sum_forward(const Tensor& x, const Shape& dims) {
     Tensor next = Tensor::empty(next_shape, current.options());
     dispatch_floating(x.dtype(), current.device(), "sum", [&](auto zero, auto device) {
       using T = decltype(zero);
-      kernels::sum_reduce<device>(current.data_ptr<T>(), outer, n, inner,
-                          next.data_ptr<T>());
+      kernels::sum_reduce<device>(current.data_ptr<T>(), outer, n, inner, next.data_ptr<T>());
     });
     current = next;
   }
@@ -108,7 +107,7 @@ void max_forward(const Tensor& x, int64_t d, Tensor& values, Tensor& indices) {
   dispatch_floating(x.dtype(), input.device(), "max", [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::max_reduce<device>(input.data_ptr<T>(), outer, n, inner, values.data_ptr<T>(),
-                        indices.data_ptr<int64_t>());
+                                indices.data_ptr<int64_t>());
   });
 }
 
@@ -129,8 +128,8 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
       Tensor gc = g.contiguous();
       dispatch_floating(g.dtype(), gc.device(), "max backward", [&](auto zero, auto device) {
         using T = decltype(zero);
-        kernels::max_reduce_backward<device>(gc.data_ptr<T>(), indices.data_ptr<int64_t>(),
-                                     outer, n, inner, grad.data_ptr<T>());
+        kernels::max_reduce_backward<device>(gc.data_ptr<T>(), indices.data_ptr<int64_t>(), outer,
+                                             n, inner, grad.data_ptr<T>());
       });
       return std::vector<Tensor>{grad};
     });

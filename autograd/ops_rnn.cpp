@@ -119,9 +119,9 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h) {
   dispatch_floating(h.dtype(), gi_in.device(), op, [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::gru_cell_fused_forward<device>(B, H, gi_in.data_ptr<T>(), gi_in.stride(0),
-                              gh_in.data_ptr<T>(), gh_in.stride(0), h_in.data_ptr<T>(),
-                              h_in.stride(0), out.data_ptr<T>(),
-                              needs_grad ? saved.data_ptr<T>() : nullptr);
+                                            gh_in.data_ptr<T>(), gh_in.stride(0),
+                                            h_in.data_ptr<T>(), h_in.stride(0), out.data_ptr<T>(),
+                                            needs_grad ? saved.data_ptr<T>() : nullptr);
   });
   if (needs_grad) {
     // dL/dgi, dL/dgh and the direct part of dL/dh, from the gates saved above
@@ -131,12 +131,13 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h) {
       Tensor dgi = autograd::empty_like_shape(dy, {B, 3 * H});
       Tensor dgh = autograd::empty_like_shape(dy, {B, 3 * H});
       Tensor dh = autograd::empty_like_shape(dy, {B, H});
-      dispatch_floating(dy.dtype(), dy.device(), "gru_cell_fused backward", [&](auto zero, auto device) {
-        using T = decltype(zero);
-        kernels::gru_cell_fused_backward<device>(B, H, dy.data_ptr<T>(), h_in.data_ptr<T>(),
-                                   h_in.stride(0), saved.data_ptr<T>(), dgi.data_ptr<T>(),
-                                   dgh.data_ptr<T>(), dh.data_ptr<T>());
-      });
+      dispatch_floating(
+          dy.dtype(), dy.device(), "gru_cell_fused backward", [&](auto zero, auto device) {
+            using T = decltype(zero);
+            kernels::gru_cell_fused_backward<device>(
+                B, H, dy.data_ptr<T>(), h_in.data_ptr<T>(), h_in.stride(0), saved.data_ptr<T>(),
+                dgi.data_ptr<T>(), dgh.data_ptr<T>(), dh.data_ptr<T>());
+          });
       return std::vector<Tensor>{dgi, dgh, dh};
     });
   }
@@ -163,8 +164,8 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c) {
     using T = decltype(zero);
     T* base = out.data_ptr<T>();
     kernels::lstm_cell_fused_forward<device>(B, H, gates_in.data_ptr<T>(), gates_in.stride(0),
-                               c_in.data_ptr<T>(), c_in.stride(0), base, base + H, 2 * H,
-                               needs_grad ? saved.data_ptr<T>() : nullptr);
+                                             c_in.data_ptr<T>(), c_in.stride(0), base, base + H,
+                                             2 * H, needs_grad ? saved.data_ptr<T>() : nullptr);
   });
   if (needs_grad) {
     // g = [dL/dh' | dL/dc'] (B, 2H) -> dL/dgates (B, 4H), dL/dc (B, H).
@@ -172,13 +173,14 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c) {
       Tensor dy = g.contiguous();
       Tensor dgates = autograd::empty_like_shape(dy, {B, 4 * H});
       Tensor dc = autograd::empty_like_shape(dy, {B, H});
-      dispatch_floating(dy.dtype(), c_in.device(), "lstm_cell_fused backward", [&](auto zero, auto device) {
-        using T = decltype(zero);
-        const T* base = dy.data_ptr<T>();
-        kernels::lstm_cell_fused_backward<device>(B, H, base, base + H, 2 * H, c_in.data_ptr<T>(),
-                                    c_in.stride(0), saved.data_ptr<T>(), dgates.data_ptr<T>(),
-                                    dc.data_ptr<T>());
-      });
+      dispatch_floating(dy.dtype(), c_in.device(), "lstm_cell_fused backward",
+                        [&](auto zero, auto device) {
+                          using T = decltype(zero);
+                          const T* base = dy.data_ptr<T>();
+                          kernels::lstm_cell_fused_backward<device>(
+                              B, H, base, base + H, 2 * H, c_in.data_ptr<T>(), c_in.stride(0),
+                              saved.data_ptr<T>(), dgates.data_ptr<T>(), dc.data_ptr<T>());
+                        });
       return std::vector<Tensor>{dgates, dc};
     });
   }

@@ -31,7 +31,7 @@ Tensor copy_contiguous(const Tensor& t) {
   dispatch_all(t.dtype(), t.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::copy_strided<device>(static_cast<int>(t.dim()), t.shape().data(), t.data_ptr<T>(),
-                          t.strides().data(), out.data_ptr<T>());
+                                  t.strides().data(), out.data_ptr<T>());
   });
   return out;
 }
@@ -467,8 +467,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = autograd::empty_like_shape(x, out_shape);
   dispatch_all(x.dtype(), src.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::index_select<device>(src.data_ptr<T>(), outer, src_n, inner,
-                          idx.data_ptr<int64_t>(), idx.numel(), out.data_ptr<T>());
+    kernels::index_select<device>(src.data_ptr<T>(), outer, src_n, inner, idx.data_ptr<int64_t>(),
+                                  idx.numel(), out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {
     // Each selected row's gradient is added back where it came from; a row
@@ -477,11 +477,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
            [idx, outer, src_n, inner, shape = x.shape()](const Tensor& g) {
              Tensor grad = zeros(shape, g.options());
              Tensor gc = g.contiguous();
-             dispatch_floating(g.dtype(), gc.device(), "index_select backward", [&](auto zero, auto device) {
-               using T = decltype(zero);
-               kernels::index_add<device>(gc.data_ptr<T>(), outer, idx.numel(), inner,
-                                  idx.data_ptr<int64_t>(), -1, src_n, grad.data_ptr<T>());
-             });
+             dispatch_floating(g.dtype(), gc.device(), "index_select backward",
+                               [&](auto zero, auto device) {
+                                 using T = decltype(zero);
+                                 kernels::index_add<device>(gc.data_ptr<T>(), outer, idx.numel(),
+                                                            inner, idx.data_ptr<int64_t>(), -1,
+                                                            src_n, grad.data_ptr<T>());
+                               });
              return std::vector<Tensor>{grad};
            });
   }

@@ -24,11 +24,12 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
   split_around(y.shape(), d, outer, n, inner);
   Tensor gc = g.contiguous();
   Tensor dx = autograd::empty_like_shape(y, y.shape());
-  dispatch_floating(y.dtype(), y.device(), log ? "log_softmax backward" : "softmax backward", [&](auto zero, auto device) {
-    using T = decltype(zero);
-    kernels::softmax_backward<device>(y.data_ptr<T>(), gc.data_ptr<T>(), outer, n, inner, log,
-                              dx.data_ptr<T>());
-  });
+  dispatch_floating(y.dtype(), y.device(), log ? "log_softmax backward" : "softmax backward",
+                    [&](auto zero, auto device) {
+                      using T = decltype(zero);
+                      kernels::softmax_backward<device>(y.data_ptr<T>(), gc.data_ptr<T>(), outer, n,
+                                                        inner, log, dx.data_ptr<T>());
+                    });
   return dx;
 }
 
@@ -42,8 +43,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   Tensor out = autograd::empty_like_shape(x, x.shape());
   dispatch_floating(x.dtype(), input.device(), name, [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::softmax_forward<device>(input.data_ptr<T>(), outer, n, inner, log,
-                             out.data_ptr<T>());
+    kernels::softmax_forward<device>(input.data_ptr<T>(), outer, n, inner, log, out.data_ptr<T>());
   });
   if (any_requires_grad({x})) {
     Tensor y = out.detach();

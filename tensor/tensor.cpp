@@ -224,10 +224,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
   int ndim = static_cast<int>(dim());
   dispatch_all(dtype(), source.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::copy_strided<device>(ndim, shape().data(), source.data_ptr<T>(),
-                          src_strides.data(), buffer.data_ptr<T>());
-    kernels::copy_into_strided<device>(ndim, shape().data(), buffer.data_ptr<T>(),
-                               data_ptr<T>(), strides().data(), false);
+    kernels::copy_strided<device>(ndim, shape().data(), source.data_ptr<T>(), src_strides.data(),
+                                  buffer.data_ptr<T>());
+    kernels::copy_into_strided<device>(ndim, shape().data(), buffer.data_ptr<T>(), data_ptr<T>(),
+                                       strides().data(), false);
   });
   return *this;
 }

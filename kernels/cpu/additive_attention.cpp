@@ -20,8 +20,8 @@ using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 }  // namespace
 
 template <Device D, typename T>
-void additive_attention_scores_forward(const T* keys, const T* query, const T* v, int64_t B, int64_t S, int64_t A,
-                  T* hidden, T* scores) {
+void additive_attention_scores_forward(const T* keys, const T* query, const T* v, int64_t B,
+                                       int64_t S, int64_t A, T* hidden, T* scores) {
   parallel_for(B, S * A * 8, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const T* q = query + b * A;
@@ -40,8 +40,8 @@ void additive_attention_scores_forward(const T* keys, const T* query, const T* v
 }
 
 template <Device D, typename T>
-void additive_attention_scores_backward(const T* dscores, const T* hidden, const T* v, int64_t B, int64_t S, int64_t A,
-                   T* dkeys, T* dquery, T* dv) {
+void additive_attention_scores_backward(const T* dscores, const T* hidden, const T* v, int64_t B,
+                                        int64_t S, int64_t A, T* dkeys, T* dquery, T* dv) {
   if (dkeys || dquery) {
     // Each sentence b is one thread's: dkeys and dquery rows have one owner.
     parallel_for(B, S * A * 4, [&](int64_t begin, int64_t end) {

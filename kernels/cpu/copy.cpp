@@ -23,7 +23,7 @@ void contiguous_strides_of(int ndim, const int64_t* shape, int64_t* strides) {
 
 template <Device D, typename T>
 void copy_strided(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides,
-                       T* dst) {
+                  T* dst) {
   int64_t dst_strides[kMaxDims];
   contiguous_strides_of(ndim, shape, dst_strides);
   const int64_t* strides[2] = {dst_strides, src_strides};
@@ -43,7 +43,7 @@ void copy_strided(int ndim, const int64_t* shape, const T* src, const int64_t* s
 
 template <Device D, typename T>
 void copy_into_strided(int ndim, const int64_t* shape, const T* src, T* dst,
-                            const int64_t* dst_strides, bool accumulate) {
+                       const int64_t* dst_strides, bool accumulate) {
   int64_t src_strides[kMaxDims];
   contiguous_strides_of(ndim, shape, src_strides);
   const int64_t* strides[2] = {dst_strides, src_strides};

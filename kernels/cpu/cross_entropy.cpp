@@ -36,9 +36,8 @@ constexpr int64_t kExpCost = 16;
 }  // namespace
 
 template <Device D, typename T>
-void cross_entropy_forward(const T* logits, const int64_t* target, int64_t rows,
-                                int64_t classes, int64_t ignore_index, T label_smoothing, T* loss,
-                                T* lse) {
+void cross_entropy_forward(const T* logits, const int64_t* target, int64_t rows, int64_t classes,
+                           int64_t ignore_index, T label_smoothing, T* loss, T* lse) {
   const double eps = static_cast<double>(label_smoothing);
   parallel_for(rows, classes * kExpCost, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -70,9 +69,9 @@ void cross_entropy_forward(const T* logits, const int64_t* target, int64_t rows,
 }
 
 template <Device D, typename T>
-void cross_entropy_backward(const T* logits, const int64_t* target, const T* lse,
-                                 const T* row_grad, int64_t rows, int64_t classes,
-                                 int64_t ignore_index, T label_smoothing, T* dlogits) {
+void cross_entropy_backward(const T* logits, const int64_t* target, const T* lse, const T* row_grad,
+                            int64_t rows, int64_t classes, int64_t ignore_index, T label_smoothing,
+                            T* dlogits) {
   const T eps = label_smoothing;
   const T smooth = eps / static_cast<T>(classes);  // the eps / C every class receives
   parallel_for(rows, classes * kExpCost, [&](int64_t begin, int64_t end) {

@@ -94,20 +94,28 @@ void scalar_loop(int64_t n, const T* x, T scalar, T* out, Op op) {
 template <Device D, typename T>
 void unary(UnaryOp op, int64_t n, const T* x, T* out) {
   switch (op) {
-    case UnaryOp::Neg: return unary_loop(n, x, out, NegOp{});
-    case UnaryOp::Exp: return unary_loop(n, x, out, ExpOp{});
-    case UnaryOp::Log: return unary_loop(n, x, out, LogOp{});
-    case UnaryOp::Sqrt: return unary_loop(n, x, out, SqrtOp{});
-    case UnaryOp::Tanh: return unary_loop(n, x, out, TanhOp{});
-    case UnaryOp::Sigmoid: return unary_loop(n, x, out, SigmoidOp{});
-    case UnaryOp::Relu: return unary_loop(n, x, out, ReluOp{});
-    case UnaryOp::Abs: return unary_loop(n, x, out, AbsOp{});
+    case UnaryOp::Neg:
+      return unary_loop(n, x, out, NegOp{});
+    case UnaryOp::Exp:
+      return unary_loop(n, x, out, ExpOp{});
+    case UnaryOp::Log:
+      return unary_loop(n, x, out, LogOp{});
+    case UnaryOp::Sqrt:
+      return unary_loop(n, x, out, SqrtOp{});
+    case UnaryOp::Tanh:
+      return unary_loop(n, x, out, TanhOp{});
+    case UnaryOp::Sigmoid:
+      return unary_loop(n, x, out, SigmoidOp{});
+    case UnaryOp::Relu:
+      return unary_loop(n, x, out, ReluOp{});
+    case UnaryOp::Abs:
+      return unary_loop(n, x, out, AbsOp{});
   }
 }
 
 template <Device D, typename T>
-void binary(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* as,
-                 const T* b, const int64_t* bs, T* out) {
+void binary(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* as, const T* b,
+            const int64_t* bs, T* out) {
   switch (op) {
     case BinaryOp::Add: return binary_loop(ndim, shape, a, as, b, bs, out, AddOp{});
     case BinaryOp::Sub: return binary_loop(ndim, shape, a, as, b, bs, out, SubOp{});
@@ -147,8 +155,8 @@ void compare_scalar(CompareOp op, int64_t n, const T* x, T s, T* out) {
 }
 
 template <Device D, typename T>
-void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cs,
-                const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out) {
+void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cs, const T* a,
+           const int64_t* as, const T* b, const int64_t* bs, T* out) {
   int64_t out_strides[kMaxDims];
   int64_t stride = 1;
   for (int d = ndim - 1; d >= 0; --d) {

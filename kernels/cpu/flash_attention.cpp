@@ -104,8 +104,9 @@ void to_double(const T* x, int64_t n, double* out) {
 }  // namespace
 
 template <Device Dev, typename T>
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
-                  const T* v, const int64_t* key_lengths, bool causal, T scale, T* out, T* lse) {
+void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
+                             const T* k, const T* v, const int64_t* key_lengths, bool causal,
+                             T scale, T* out, T* lse) {
   const Visibility vis{Tq, Tk, key_lengths, causal};
   const double s = static_cast<double>(scale);
   parallel_for(B * H, Tq * Tk * D * 2 + Tq * Tk * kExpCost, [&](int64_t begin, int64_t end) {
@@ -158,9 +159,10 @@ void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64
 }
 
 template <Device Dev, typename T>
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q, const T* k,
-                   const T* v, const T* out, const T* dout, const T* lse,
-                   const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk, T* dv) {
+void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
+                              const T* k, const T* v, const T* out, const T* dout, const T* lse,
+                              const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk,
+                              T* dv) {
   const Visibility vis{Tq, Tk, key_lengths, causal};
   const double s = static_cast<double>(scale);
   parallel_for(B * H, Tq * Tk * D * 6 + Tq * Tk * kExpCost, [&](int64_t begin, int64_t end) {

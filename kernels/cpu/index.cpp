@@ -34,8 +34,8 @@ using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 }  // namespace
 
 template <Device D, typename T>
-void index_select(const T* src, int64_t outer, int64_t src_n, int64_t inner,
-                       const int64_t* index, int64_t index_n, T* out) {
+void index_select(const T* src, int64_t outer, int64_t src_n, int64_t inner, const int64_t* index,
+                  int64_t index_n, T* out) {
   // One work item per output row (o, j): a copy of `inner` contiguous values.
   parallel_for(outer * index_n, inner, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
@@ -48,8 +48,8 @@ void index_select(const T* src, int64_t outer, int64_t src_n, int64_t inner,
 }
 
 template <Device D, typename T>
-void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner,
-                    const int64_t* index, int64_t skip_index, int64_t dst_n, T* dst) {
+void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner, const int64_t* index,
+               int64_t skip_index, int64_t dst_n, T* dst) {
   if (dst_n == 0) return;
   // Work items are dst rows; parallel_for only needs the total work to decide
   // whether to thread, so spread the adds over the dst rows for the estimate.

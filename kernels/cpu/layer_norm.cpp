@@ -137,7 +137,7 @@ void affine_grads(const T* dy, const T* x, const T* mean, const T* rstd, int64_t
 
 template <Device D, typename T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, int64_t rows, int64_t cols,
-                             T eps, T* y, T* mean, T* rstd) {
+                        T eps, T* y, T* mean, T* rstd) {
   parallel_for(rows, cols * 6, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * cols;
@@ -169,7 +169,7 @@ void layer_norm_forward(const T* x, const T* gamma, const T* beta, int64_t rows,
 
 template <Device D, typename T>
 void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd,
-                              int64_t rows, int64_t cols, T* dx, T* dgamma, T* dbeta) {
+                         int64_t rows, int64_t cols, T* dx, T* dgamma, T* dbeta) {
   input_grad(dy, x, gamma, mean, rstd, rows, cols, dx);
   if (dgamma != nullptr || dbeta != nullptr) {
     affine_grads(dy, x, mean, rstd, rows, cols, dgamma, dbeta);

@@ -66,9 +66,9 @@ void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, 
 }  // namespace
 
 template <Device D, typename T>
-void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
-               T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
-               int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c) {
+void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
+          const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b,
+          T beta, T* C, int64_t ldc, int64_t stride_c) {
   use_single_threaded_blas();
   // One matrix shared across a batch, and A not transposed: the whole batch is
   // a single taller GEMM (B*M, K) @ (K, N), which runs much faster than B

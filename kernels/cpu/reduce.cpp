@@ -184,7 +184,7 @@ void max_reduce(const T* x, int64_t outer, int64_t n, int64_t inner, T* out, int
 // picked elements, so no two items touch the same memory.
 template <Device D, typename T>
 void max_reduce_backward(const T* grad, const int64_t* argmax, int64_t outer, int64_t n,
-                              int64_t inner, T* dx) {
+                         int64_t inner, T* dx) {
   if (n == 0) return;  // dx is empty (and max over an empty dim left no argmax)
   parallel_for(outer, n * inner, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {

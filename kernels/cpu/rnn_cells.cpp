@@ -76,8 +76,9 @@ constexpr int64_t kLstmCostPerUnit = 50;
 }  // namespace
 
 template <Device D, typename T>
-void gru_cell_fused_forward(int64_t batch, int64_t hidden, const T* gi, int64_t gi_stride, const T* gh,
-                      int64_t gh_stride, const T* h, int64_t h_stride, T* h_new, T* saved) {
+void gru_cell_fused_forward(int64_t batch, int64_t hidden, const T* gi, int64_t gi_stride,
+                            const T* gh, int64_t gh_stride, const T* h, int64_t h_stride, T* h_new,
+                            T* saved) {
   const int64_t H = hidden;
   parallel_for(batch, H * kGruCostPerUnit, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
@@ -104,8 +105,8 @@ void gru_cell_fused_forward(int64_t batch, int64_t hidden, const T* gi, int64_t 
 }
 
 template <Device D, typename T>
-void gru_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, const T* h, int64_t h_stride,
-                       const T* saved, T* dgi, T* dgh, T* dh) {
+void gru_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, const T* h,
+                             int64_t h_stride, const T* saved, T* dgi, T* dgh, T* dh) {
   const int64_t H = hidden;
   parallel_for(batch, H * kGruCostPerUnit, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
@@ -134,8 +135,8 @@ void gru_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, con
 
 template <Device D, typename T>
 void lstm_cell_fused_forward(int64_t batch, int64_t hidden, const T* gates, int64_t gates_stride,
-                       const T* c, int64_t c_stride, T* h_new, T* c_new, int64_t out_stride,
-                       T* saved) {
+                             const T* c, int64_t c_stride, T* h_new, T* c_new, int64_t out_stride,
+                             T* saved) {
   const int64_t H = hidden;
   parallel_for(batch, H * kLstmCostPerUnit, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
@@ -167,8 +168,8 @@ void lstm_cell_fused_forward(int64_t batch, int64_t hidden, const T* gates, int6
 
 template <Device D, typename T>
 void lstm_cell_fused_backward(int64_t batch, int64_t hidden, const T* dh_new, const T* dc_new,
-                        int64_t d_stride, const T* c, int64_t c_stride, const T* saved, T* dgates,
-                        T* dc) {
+                              int64_t d_stride, const T* c, int64_t c_stride, const T* saved,
+                              T* dgates, T* dc) {
   const int64_t H = hidden;
   parallel_for(batch, H * kLstmCostPerUnit, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {

@@ -220,8 +220,8 @@ void softmax_forward(const T* x, int64_t outer, int64_t n, int64_t inner, bool l
 }
 
 template <Device D, typename T>
-void softmax_backward(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner,
-                           bool log, T* dx) {
+void softmax_backward(const T* y, const T* dy, int64_t outer, int64_t n, int64_t inner, bool log,
+                      T* dx) {
   if (n == 0) return;
   if (inner == 1) {
     backward_rows(y, dy, outer, n, log, dx);

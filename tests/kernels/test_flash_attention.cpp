@@ -176,9 +176,9 @@ template <typename T>
 Result<T> run_forward(const Case& c, const Inputs<T>& in) {
   Result<T> r{std::vector<T>(static_cast<size_t>(c.q_size()), T(kNaN)),
               std::vector<T>(static_cast<size_t>(c.B * c.H * c.Tq), T(kNaN))};
-  kernels::flash_attention_forward<Device::CPU>(c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(),
-                               c.lengths(), c.causal, static_cast<T>(c.scale()), r.out.data(),
-                               r.lse.data());
+  kernels::flash_attention_forward<Device::CPU>(
+      c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(), c.lengths(), c.causal,
+      static_cast<T>(c.scale()), r.out.data(), r.lse.data());
   return r;
 }
 
@@ -187,9 +187,10 @@ Gradient<T> run_backward(const Case& c, const Inputs<T>& in, const Result<T>& fw
                          const std::vector<T>& dout) {
   Gradient<T> g{std::vector<T>(in.q.size(), T(kNaN)), std::vector<T>(in.k.size(), T(kNaN)),
                 std::vector<T>(in.v.size(), T(kNaN))};
-  kernels::flash_attention_backward<Device::CPU>(c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(),
-                                fwd.out.data(), dout.data(), fwd.lse.data(), c.lengths(), c.causal,
-                                static_cast<T>(c.scale()), g.dq.data(), g.dk.data(), g.dv.data());
+  kernels::flash_attention_backward<Device::CPU>(
+      c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(), fwd.out.data(), dout.data(),
+      fwd.lse.data(), c.lengths(), c.causal, static_cast<T>(c.scale()), g.dq.data(), g.dk.data(),
+      g.dv.data());
   return g;
 }
 

@@ -61,7 +61,8 @@ TYPED_TEST(IndexKernels, IndexSelectMatchesReference) {
     for (size_t e = 0; e < src.size(); ++e) src[e] = static_cast<T>(e * 7 % 1001);
     const auto index = make_index(c.index_n, c.src_n, 29);
     std::vector<T> out(static_cast<size_t>(c.outer * c.index_n * c.inner), T(-1));
-    kernels::index_select<Device::CPU>(src.data(), c.outer, c.src_n, c.inner, index.data(), c.index_n, out.data());
+    kernels::index_select<Device::CPU>(src.data(), c.outer, c.src_n, c.inner, index.data(),
+                                       c.index_n, out.data());
     for (int64_t o = 0; o < c.outer; ++o)
       for (int64_t j = 0; j < c.index_n; ++j)
         for (int64_t i = 0; i < c.inner; ++i)
@@ -85,8 +86,8 @@ TYPED_TEST(CpuKernels, IndexAddMatchesReference) {
       // dst is not cleared: start from nonzero values.
       const auto initial = random_vector<T>(c.outer * c.src_n * c.inner, -1, 1, 32);
       std::vector<T> dst = initial;
-      kernels::index_add<Device::CPU>(grad.data(), c.outer, c.index_n, c.inner, index.data(), skip, c.src_n,
-                     dst.data());
+      kernels::index_add<Device::CPU>(grad.data(), c.outer, c.index_n, c.inner, index.data(), skip,
+                                      c.src_n, dst.data());
 
       // Serial loop in T, adds in order of j: must match bit for bit.
       std::vector<T> serial = initial;
@@ -154,16 +155,18 @@ TEST(CpuKernelChecks, ResultsDoNotDependOnThreadCount) {
       outs.push_back(y2);
     }
     std::vector<float> y(x.size()), mean(rows), rstd(rows), dx(x.size()), dg(cols), db(cols);
-    kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f, y.data(),
-                            mean.data(), rstd.data());
-    kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows,
-                             cols, dx.data(), dg.data(), db.data());
+    kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, cols, 1e-5f,
+                                             y.data(), mean.data(), rstd.data());
+    kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), gamma.data(), mean.data(),
+                                              rstd.data(), rows, cols, dx.data(), dg.data(),
+                                              db.data());
     outs.insert(outs.end(), {y, mean, rstd, dx, dg, db});
     std::vector<float> loss(rows), lse(rows), dlogits(x.size());
-    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, cols, -100, 0.1f, loss.data(),
-                               lse.data());
-    kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(), row_grad.data(), rows, cols,
-                                -100, 0.1f, dlogits.data());
+    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, cols, -100, 0.1f,
+                                                loss.data(), lse.data());
+    kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(),
+                                                 row_grad.data(), rows, cols, -100, 0.1f,
+                                                 dlogits.data());
     outs.insert(outs.end(), {loss, lse, dlogits});
     std::vector<float> table(1000 * 64, 0.5f);
     kernels::index_add<Device::CPU>(grad.data(), 1, 4096, 64, index.data(), 7, 1000, table.data());
@@ -219,41 +222,45 @@ TEST(CpuKernelChecks, BatchEqualsRowByRow) {
   for (bool log : {false, true}) {
     check(log ? "log_softmax" : "softmax", n,
           [&](int64_t r, int64_t count, std::vector<float>& out) {
-            kernels::softmax_forward<Device::CPU>(x.data() + r * n, count, n, 1, log, out.data() + r * n);
+            kernels::softmax_forward<Device::CPU>(x.data() + r * n, count, n, 1, log,
+                                                  out.data() + r * n);
           });
     check(log ? "log_softmax backward" : "softmax backward", n,
           [&](int64_t r, int64_t count, std::vector<float>& out) {
             // x stands in for y: the kernel does not care where y came from.
-            kernels::softmax_backward<Device::CPU>(x.data() + r * n, dy.data() + r * n, count, n, 1, log,
-                                  out.data() + r * n);
+            kernels::softmax_backward<Device::CPU>(x.data() + r * n, dy.data() + r * n, count, n, 1,
+                                                   log, out.data() + r * n);
           });
   }
   check("layer_norm", n + 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
     float* mean = out.data() + rows * n + r;
     float* rstd = out.data() + rows * (n + 1) + r;
-    kernels::layer_norm_forward<Device::CPU>(x.data() + r * n, gamma.data(), beta.data(), count, n, 1e-5f,
-                            out.data() + r * n, mean, rstd);
+    kernels::layer_norm_forward<Device::CPU>(x.data() + r * n, gamma.data(), beta.data(), count, n,
+                                             1e-5f, out.data() + r * n, mean, rstd);
   });
   std::vector<float> mean(rows), rstd(rows), y(rows * n);
-  kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, n, 1e-5f, y.data(),
-                          mean.data(), rstd.data());
+  kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, n, 1e-5f,
+                                           y.data(), mean.data(), rstd.data());
   check("layer_norm backward dx", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    kernels::layer_norm_backward<Device::CPU>(dy.data() + r * n, x.data() + r * n, gamma.data(), mean.data() + r,
-                             rstd.data() + r, count, n, out.data() + r * n,
-                             static_cast<float*>(nullptr), static_cast<float*>(nullptr));
+    kernels::layer_norm_backward<Device::CPU>(
+        dy.data() + r * n, x.data() + r * n, gamma.data(), mean.data() + r, rstd.data() + r, count,
+        n, out.data() + r * n, static_cast<float*>(nullptr), static_cast<float*>(nullptr));
   });
   std::vector<float> loss(rows), lse(rows);
-  kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, n, -100, 0.1f, loss.data(), lse.data());
+  kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, n, -100, 0.1f,
+                                              loss.data(), lse.data());
   check("cross_entropy", 2, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    kernels::cross_entropy_forward<Device::CPU>(x.data() + r * n, target.data() + r, count, n, -100, 0.1f,
-                               out.data() + r, out.data() + rows + r);
+    kernels::cross_entropy_forward<Device::CPU>(x.data() + r * n, target.data() + r, count, n, -100,
+                                                0.1f, out.data() + r, out.data() + rows + r);
   });
   check("cross_entropy backward", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    kernels::cross_entropy_backward<Device::CPU>(x.data() + r * n, target.data() + r, lse.data() + r,
-                                row_grad.data() + r, count, n, -100, 0.1f, out.data() + r * n);
+    kernels::cross_entropy_backward<Device::CPU>(x.data() + r * n, target.data() + r,
+                                                 lse.data() + r, row_grad.data() + r, count, n,
+                                                 -100, 0.1f, out.data() + r * n);
   });
   check("index_select", n, [&](int64_t r, int64_t count, std::vector<float>& out) {
-    kernels::index_select<Device::CPU>(table.data(), 1, 1000, n, index.data() + r, count, out.data() + r * n);
+    kernels::index_select<Device::CPU>(table.data(), 1, 1000, n, index.data() + r, count,
+                                       out.data() + r * n);
   });
 }
 

@@ -146,7 +146,8 @@ TYPED_TEST(CpuKernels, LayerNormForwardMatchesReference) {
       const T* b = affine.beta ? beta.data() : nullptr;
       const T eps = T(1e-5);
       std::vector<T> y(x.size()), mean(rows), rstd(rows);
-      kernels::layer_norm_forward<Device::CPU>(x.data(), g, b, rows, cols, eps, y.data(), mean.data(), rstd.data());
+      kernels::layer_norm_forward<Device::CPU>(x.data(), g, b, rows, cols, eps, y.data(),
+                                               mean.data(), rstd.data());
       const auto gd = to_double(gamma);
       const auto bd = to_double(beta);
       const auto ref =
@@ -166,8 +167,9 @@ TYPED_TEST(CpuKernels, LayerNormForwardIsStableForLargeMean) {
   auto x = random_vector<T>(rows * cols, -1, 1, 12);
   for (auto& v : x) v += T(1000);
   std::vector<T> y(x.size()), mean(rows), rstd(rows);
-  kernels::layer_norm_forward<Device::CPU>(x.data(), static_cast<const T*>(nullptr), static_cast<const T*>(nullptr),
-                          rows, cols, T(1e-5), y.data(), mean.data(), rstd.data());
+  kernels::layer_norm_forward<Device::CPU>(x.data(), static_cast<const T*>(nullptr),
+                                           static_cast<const T*>(nullptr), rows, cols, T(1e-5),
+                                           y.data(), mean.data(), rstd.data());
   const auto ref = ref_layer_norm(to_double(x), nullptr, nullptr, rows, cols, 1e-5);
   EXPECT_TRUE(all_close(rstd, ref.rstd, Tolerance<T>::value));
   // y inherits the rounding of the stored mean (ulp(1000) ≈ 6e-5 in float).
@@ -187,11 +189,11 @@ TYPED_TEST(CpuKernels, LayerNormBackwardMatchesReference) {
       const T* g = with_gamma ? gamma.data() : nullptr;
       const T eps = T(1e-5);
       std::vector<T> y(x.size()), mean(rows), rstd(rows);
-      kernels::layer_norm_forward<Device::CPU>(x.data(), g, with_gamma ? beta.data() : nullptr, rows, cols, eps,
-                              y.data(), mean.data(), rstd.data());
+      kernels::layer_norm_forward<Device::CPU>(x.data(), g, with_gamma ? beta.data() : nullptr,
+                                               rows, cols, eps, y.data(), mean.data(), rstd.data());
       std::vector<T> dx(x.size()), dgamma(cols, T(-7)), dbeta(cols, T(-7));
-      kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), g, mean.data(), rstd.data(), rows, cols,
-                               dx.data(), dgamma.data(), dbeta.data());
+      kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), g, mean.data(), rstd.data(),
+                                                rows, cols, dx.data(), dgamma.data(), dbeta.data());
       const auto gd = to_double(gamma);
       const auto ref =
           ref_layer_norm_backward(to_double(dy), to_double(x), with_gamma ? gd.data() : nullptr,
@@ -202,8 +204,9 @@ TYPED_TEST(CpuKernels, LayerNormBackwardMatchesReference) {
 
       // Null dgamma and dbeta: only dx is written, and it is the same.
       std::vector<T> dx_only(x.size());
-      kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), g, mean.data(), rstd.data(), rows, cols,
-                               dx_only.data(), static_cast<T*>(nullptr), static_cast<T*>(nullptr));
+      kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), g, mean.data(), rstd.data(),
+                                                rows, cols, dx_only.data(),
+                                                static_cast<T*>(nullptr), static_cast<T*>(nullptr));
       EXPECT_TRUE(bit_equal(dx_only, dx));
     }
   }
@@ -220,16 +223,17 @@ TEST(CpuKernelChecks, LayerNormBackwardMatchesFiniteDifferences) {
   auto f = [&](const std::vector<double>& xv, const std::vector<double>& gv,
                const std::vector<double>& bv) {
     std::vector<double> y(xv.size()), mean(rows), rstd(rows);
-    kernels::layer_norm_forward<Device::CPU>(xv.data(), gv.data(), bv.data(), rows, cols, eps, y.data(), mean.data(),
-                            rstd.data());
+    kernels::layer_norm_forward<Device::CPU>(xv.data(), gv.data(), bv.data(), rows, cols, eps,
+                                             y.data(), mean.data(), rstd.data());
     return dot(dy, y);
   };
   std::vector<double> y(x.size()), mean(rows), rstd(rows);
-  kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, cols, eps, y.data(),
-                          mean.data(), rstd.data());
+  kernels::layer_norm_forward<Device::CPU>(x.data(), gamma.data(), beta.data(), rows, cols, eps,
+                                           y.data(), mean.data(), rstd.data());
   std::vector<double> dx(x.size()), dgamma(cols), dbeta(cols);
-  kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows, cols,
-                           dx.data(), dgamma.data(), dbeta.data());
+  kernels::layer_norm_backward<Device::CPU>(dy.data(), x.data(), gamma.data(), mean.data(),
+                                            rstd.data(), rows, cols, dx.data(), dgamma.data(),
+                                            dbeta.data());
   EXPECT_TRUE(
       all_close(dx, numeric_grad([&](const auto& v) { return f(v, gamma, beta); }, x), 1e-7));
   EXPECT_TRUE(
@@ -253,8 +257,9 @@ TYPED_TEST(CpuKernels, CrossEntropyForwardMatchesReference) {
     const auto x = random_vector<T>(c.rows * c.classes, -5, 5, 21);
     const auto target = make_targets(c, 22);
     std::vector<T> loss(c.rows, T(-7)), lse(c.rows);
-    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), c.rows, c.classes, c.ignore_index,
-                               static_cast<T>(c.smoothing), loss.data(), lse.data());
+    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), c.rows, c.classes,
+                                                c.ignore_index, static_cast<T>(c.smoothing),
+                                                loss.data(), lse.data());
     const auto ref = ref_cross_entropy(to_double(x), target, c.rows, c.classes, c.ignore_index,
                                        static_cast<double>(static_cast<T>(c.smoothing)));
     EXPECT_TRUE(all_close(loss, ref.loss, Tolerance<T>::value));
@@ -277,7 +282,8 @@ TYPED_TEST(CpuKernels, CrossEntropyHandlesMaskedLogits) {
   const std::vector<T> x = {0, -inf, 1, T(1e4), T(1e4 + 1), T(1e4 - 1)};
   const std::vector<int64_t> target = {2, 0};
   std::vector<T> loss(2), lse(2);
-  kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), 2, 3, -100, T(0), loss.data(), lse.data());
+  kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), 2, 3, -100, T(0),
+                                              loss.data(), lse.data());
   EXPECT_NEAR(static_cast<double>(loss[0]), std::log(1 + std::exp(-1.0)), Tolerance<T>::value);
   // Large logits: lse is shifted by the max, so nothing overflows.
   const double expected1 = std::log(1 + std::exp(1.0) + std::exp(-1.0));
@@ -285,8 +291,8 @@ TYPED_TEST(CpuKernels, CrossEntropyHandlesMaskedLogits) {
 
   const std::vector<T> row_grad = {1, 1};
   std::vector<T> d(6);
-  kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(), row_grad.data(), 2, 3, -100,
-                              T(0), d.data());
+  kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(), row_grad.data(),
+                                               2, 3, -100, T(0), d.data());
   EXPECT_EQ(d[1], T(0));
   for (T v : d) EXPECT_TRUE(std::isfinite(v));
   EXPECT_NEAR(static_cast<double>(d[0] + d[1] + d[2]), 0.0, 1e-5);  // p − onehot sums to 0
@@ -302,10 +308,11 @@ TYPED_TEST(CpuKernels, CrossEntropyBackwardMatchesReference) {
     const auto row_grad = random_vector<T>(c.rows, 0.1, 2, 25);
     const T eps = static_cast<T>(c.smoothing);
     std::vector<T> loss(c.rows), lse(c.rows), d(x.size(), T(-7));
-    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), c.rows, c.classes, c.ignore_index, eps,
-                               loss.data(), lse.data());
-    kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(), row_grad.data(), c.rows,
-                                c.classes, c.ignore_index, eps, d.data());
+    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), c.rows, c.classes,
+                                                c.ignore_index, eps, loss.data(), lse.data());
+    kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(),
+                                                 row_grad.data(), c.rows, c.classes, c.ignore_index,
+                                                 eps, d.data());
     const auto expected =
         ref_cross_entropy_backward(to_double(x), target, to_double(row_grad), c.rows, c.classes,
                                    c.ignore_index, static_cast<double>(eps));
@@ -324,15 +331,15 @@ TEST(CpuKernelChecks, CrossEntropyBackwardMatchesFiniteDifferences) {
     // f(x) = Σ_r row_grad[r] · loss[r](x)
     auto f = [&](const std::vector<double>& v) {
       std::vector<double> loss(rows), lse(rows);
-      kernels::cross_entropy_forward<Device::CPU>(v.data(), target.data(), rows, classes, ignore, eps, loss.data(),
-                                 lse.data());
+      kernels::cross_entropy_forward<Device::CPU>(v.data(), target.data(), rows, classes, ignore,
+                                                  eps, loss.data(), lse.data());
       return dot(row_grad, loss);
     };
     std::vector<double> loss(rows), lse(rows), d(x.size());
-    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, classes, ignore, eps, loss.data(),
-                               lse.data());
-    kernels::cross_entropy_backward<Device::CPU>(x.data(), target.data(), lse.data(), row_grad.data(), rows, classes,
-                                ignore, eps, d.data());
+    kernels::cross_entropy_forward<Device::CPU>(x.data(), target.data(), rows, classes, ignore, eps,
+                                                loss.data(), lse.data());
+    kernels::cross_entropy_backward<Device::CPU>(
+        x.data(), target.data(), lse.data(), row_grad.data(), rows, classes, ignore, eps, d.data());
     EXPECT_TRUE(all_close(d, numeric_grad(f, x), 1e-7));
   }
 }

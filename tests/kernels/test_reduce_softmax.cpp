@@ -212,7 +212,8 @@ TYPED_TEST(CpuKernels, SoftmaxBackwardMatchesReference) {
       const auto dy = random_vector<T>(x.size(), -1, 1, 6);
       std::vector<T> y(x.size()), dx(x.size());
       kernels::softmax_forward<Device::CPU>(x.data(), s.outer, s.n, s.inner, log, y.data());
-      kernels::softmax_backward<Device::CPU>(y.data(), dy.data(), s.outer, s.n, s.inner, log, dx.data());
+      kernels::softmax_backward<Device::CPU>(y.data(), dy.data(), s.outer, s.n, s.inner, log,
+                                             dx.data());
       const auto expected = ref_softmax_backward(to_double(x), to_double(dy), s, log);
       EXPECT_TRUE(all_close(dx, expected, 4 * Tolerance<T>::value));
     }
@@ -233,7 +234,8 @@ TEST(CpuKernelChecks, SoftmaxBackwardMatchesFiniteDifferences) {
       };
       std::vector<double> y(x.size()), dx(x.size());
       kernels::softmax_forward<Device::CPU>(x.data(), s.outer, s.n, s.inner, log, y.data());
-      kernels::softmax_backward<Device::CPU>(y.data(), dy.data(), s.outer, s.n, s.inner, log, dx.data());
+      kernels::softmax_backward<Device::CPU>(y.data(), dy.data(), s.outer, s.n, s.inner, log,
+                                             dx.data());
       EXPECT_TRUE(all_close(dx, numeric_grad(f, x), 1e-7));
     }
   }

@@ -27,8 +27,8 @@ Optimizer::Optimizer(std::vector<Tensor> parameters, double lr)
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     ATTN_CHECK(p.defined(), "optimizer: parameter ", i, " is an undefined tensor");
-    ATTN_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, "optimizer: parameter ", i,
-               " is ", p.dtype(), "; only float32 and float64 tensors can be trained");
+    ATTN_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, "optimizer: parameter ", i, " is ",
+               p.dtype(), "; only float32 and float64 tensors can be trained");
     ATTN_CHECK(p.is_contiguous(), "optimizer: parameter ", i, " of shape ", shape_str(p.shape()),
                " is not contiguous; the updates loop over its raw buffer");
     ATTN_CHECK(p.is_leaf(), "optimizer: parameter ", i, " is not a leaf (it was made by an op); ",
@@ -241,7 +241,10 @@ void Adam::step() {
 
 namespace {
 AdamOptions as_adam_options(const AdamWOptions& o) {
-  return AdamOptions(o.lr).set_betas(o.beta1, o.beta2).set_eps(o.eps).set_weight_decay(o.weight_decay);
+  return AdamOptions(o.lr)
+      .set_betas(o.beta1, o.beta2)
+      .set_eps(o.eps)
+      .set_weight_decay(o.weight_decay);
 }
 }  // namespace
 
