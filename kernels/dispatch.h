@@ -67,6 +67,7 @@ void dispatch_device(Device device, const char* op, const Body& body) {
     return;
   }
 #ifdef ATTN_WITH_CUDA
+  (void)op;  // named only in the error of a build without CUDA
   body(DeviceConstant<Device::CUDA>());
 #else
   throw_built_without_cuda(op);
