@@ -12,6 +12,10 @@
 // specialization therefore has exactly one body in the program: the CPU file
 // never instantiates the CUDA device, nor the other way round (the pattern
 // CTranslate2 uses for its ops: one declaration, one CPU and one GPU file).
+// Strictly, C++ asks every definition of a template to be the same tokens;
+// here each device file writes its own body, and since no specialization is
+// ever instantiated from two of them, g++, clang and nvcc link each to the
+// body written for its device.
 //
 // The op picks the device at run time. dispatch_device() turns the tensor's
 // device into a compile-time constant for the body it is given:
