@@ -1,5 +1,6 @@
 // Small helpers shared by the tests of nn/: the message of an expected
-// attn::Error, a tensor's values as doubles, a lengths tensor from a list.
+// attn::Error, a tensor's values as doubles, a lengths tensor from a list,
+// the tiny Transformers' batch.
 #pragma once
 
 #include <attn/attn.h>
@@ -30,5 +31,16 @@ inline std::vector<double> values_of(const attn::Tensor& t) {
 inline attn::Tensor lengths_of(const std::vector<int64_t>& values) {
   return attn::from_vector(values, {static_cast<int64_t>(values.size())});
 }
+
+// The batch of the tiny Transformers of test_transformer.cpp and
+// test_fused_attention.cpp (source vocabulary 13, target 11): three
+// sentences of lengths 5, 3, 4, padded with 0; six target positions.
+struct TransformerBatch {
+  attn::Tensor source = attn::from_vector(
+      std::vector<int64_t>{4, 5, 6, 7, 8, 9, 10, 4, 0, 0, 11, 12, 5, 6, 0}, {3, 5});
+  attn::Tensor lengths = lengths_of({5, 3, 4});
+  attn::Tensor target = attn::from_vector(
+      std::vector<int64_t>{1, 4, 5, 6, 7, 8, 1, 8, 7, 6, 5, 4, 1, 9, 10, 3, 2, 0}, {3, 6});
+};
 
 }  // namespace attn_test

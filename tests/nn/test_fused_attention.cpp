@@ -33,6 +33,7 @@ namespace {
 
 using attn::Tensor;
 using attn_test::lengths_of;
+using Batch = attn_test::TransformerBatch;
 using attn_test::max_diff;
 using attn_test::values_of;
 namespace nn = attn::nn;
@@ -224,14 +225,6 @@ nn::TransformerOptions tiny(int64_t kv_heads, bool fused) {
       .set_layers(2, 2).set_max_length(16).set_fused_attention(fused);
 }
 
-// Three sentences of lengths 5, 3, 4, padded with 0; six target positions.
-struct Batch {
-  Tensor source = attn::from_vector(
-      std::vector<int64_t>{4, 5, 6, 7, 8, 9, 10, 4, 0, 0, 11, 12, 5, 6, 0}, {3, 5});
-  Tensor lengths = lengths_of({5, 3, 4});
-  Tensor target = attn::from_vector(
-      std::vector<int64_t>{1, 4, 5, 6, 7, 8, 1, 8, 7, 6, 5, 4, 1, 9, 10, 3, 2, 0}, {3, 6});
-};
 
 TEST(FusedAttention, TransformerFusedEqualsComposedLogitsAndGradients) {
   for (attn::DType dtype : {attn::kFloat32, attn::kFloat64}) {

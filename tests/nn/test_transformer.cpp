@@ -28,6 +28,7 @@ namespace {
 using attn::Tensor;
 using attn_test::error_of;
 using attn_test::lengths_of;
+using Batch = attn_test::TransformerBatch;
 using attn_test::max_diff;
 namespace nn = attn::nn;
 
@@ -46,14 +47,6 @@ std::string name_of(const nn::TransformerOptions& o) {
          (o.learned_positions ? " learned" : "");
 }
 
-// Three sentences of lengths 5, 3, 4, padded with 0; six target positions.
-struct Batch {
-  Tensor source = attn::from_vector(
-      std::vector<int64_t>{4, 5, 6, 7, 8, 9, 10, 4, 0, 0, 11, 12, 5, 6, 0}, {3, 5});
-  Tensor lengths = lengths_of({5, 3, 4});
-  Tensor target = attn::from_vector(
-      std::vector<int64_t>{1, 4, 5, 6, 7, 8, 1, 8, 7, 6, 5, 4, 1, 9, 10, 3, 2, 0}, {3, 6});
-};
 
 std::vector<int64_t> ints_of(const Tensor& t) { return t.contiguous().to_vector<int64_t>(); }
 
