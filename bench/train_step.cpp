@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,10 @@
 #include "nn/luong.h"
 #include "nn/rnnsearch.h"
 #include "nn/transformer.h"
+#include "kernels/cpu/gemm_recorder.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/matmul.h"
+#include "tensor/creation.h"
 #include "train/options.h"
 #include "train/optim/optimizer.h"
 #include "train/optim/schedule.h"
@@ -61,6 +66,51 @@ double peak_rss_mb() {
   return mb;
 }
 
+// The GEMM-bound floor of a step (bench/README.md, "The GEMM-bound floor"):
+// record the GEMMs of one more step, then time each distinct shape alone,
+// through the same kernels::gemm (OpenBLAS, attn's row blocks and threads) on
+// fresh buffers, and add up count x time. A step that did nothing but its
+// GEMMs would take that long; the step's own time over it says how much the
+// rest costs.
+struct ShapeKey {
+  attn::kernels::cpu::GemmCall c;
+  bool operator<(const ShapeKey& o) const {
+    auto t = [](const attn::kernels::cpu::GemmCall& g) {
+      return std::make_tuple(g.trans_a, g.trans_b, g.shared_b, g.batch, g.M, g.N, g.K, g.is_double);
+    };
+    return t(c) < t(o.c);
+  }
+};
+
+double time_gemm_ms(const attn::kernels::cpu::GemmCall& c) {
+  using attn::Tensor;
+  const int64_t sa = c.M * c.K, sb = c.shared_b ? 0 : c.K * c.N, sc = c.M * c.N;
+  Tensor a = attn::randn({c.batch * sa});
+  Tensor b = attn::randn({c.shared_b ? c.K * c.N : c.batch * sb});
+  Tensor out = attn::zeros({c.batch * sc});
+  auto once = [&] {
+    attn::kernels::gemm<attn::Device::CPU, float>(
+        c.trans_a, c.trans_b, c.batch, c.M, c.N, c.K, 1.0f, a.data_ptr<float>(),
+        c.trans_a ? c.M : c.K, sa, b.data_ptr<float>(), c.trans_b ? c.K : c.N, sb, 0.0f,
+        out.data_ptr<float>(), c.N, sc);
+  };
+  once();
+  // Enough repetitions for about 20 ms, median of 5 such rounds.
+  auto t0 = std::chrono::steady_clock::now();
+  once();
+  double one = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const int reps = std::max(1, static_cast<int>(20.0 / std::max(one, 1e-3)));
+  std::vector<double> rounds;
+  for (int r = 0; r < 5; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) once();
+    rounds.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / reps);
+  }
+  std::sort(rounds.begin(), rounds.end());
+  return rounds[2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,12 +118,15 @@ int main(int argc, char** argv) {
   std::string model_name = "bahdanau", config_name = "tiny";
   std::string device_name = "cpu";
   int steps = 30, warmup = 5;
+  bool gemm_floor = false;
   options.add_options()
       ("model", "bahdanau, s2s, luong or transformer", cxxopts::value(model_name)->default_value("bahdanau"))
       ("config", "tiny or small (torch_ref.py's configurations)", cxxopts::value(config_name)->default_value("tiny"))
       ("steps", "timed steps", cxxopts::value(steps)->default_value("30"))
       ("warmup-steps", "untimed steps first", cxxopts::value(warmup)->default_value("5"))
-      ("device", "cpu or cuda", cxxopts::value(device_name)->default_value("cpu"));
+      ("device", "cpu or cuda", cxxopts::value(device_name)->default_value("cpu"))
+      ("gemm-floor", "also record one step's GEMMs, time each shape alone and print the step's GEMM-bound floor",
+       cxxopts::value(gemm_floor)->default_value("false"));
   try {
     options.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
@@ -162,5 +215,21 @@ int main(int argc, char** argv) {
               static_cast<long long>(c.batch), static_cast<long long>(c.length));
   std::printf("  median %.1f ms/step, %.0f target tok/s over %d steps; peak RSS %.0f MB\n", median,
               tokens / (median / 1000.0), steps, peak_rss_mb());
+  if (gemm_floor && device == attn::kCPU) {
+    attn::kernels::cpu::start_recording_gemms();
+    attn::train::train_step(model, batches[0], optimizer, schedule, warmup + steps + 1, step_options);
+    std::map<ShapeKey, int> counts;
+    for (const auto& call : attn::kernels::cpu::stop_recording_gemms()) ++counts[ShapeKey{call}];
+    double floor_ms = 0, flops = 0;
+    for (const auto& [key, count] : counts) {
+      if (key.c.is_double) continue;
+      floor_ms += count * time_gemm_ms(key.c);
+      flops += count * 2.0 * key.c.batch * key.c.M * key.c.N * key.c.K;
+    }
+    std::printf("  GEMM-bound floor %.1f ms/step: %.2f GFLOP in %zu shapes at %.1f GFLOP/s; "
+                "the step runs at %.1f GFLOP/s, %.0f%% of the floor's rate\n",
+                floor_ms, flops / 1e9, counts.size(), flops / 1e6 / floor_ms,
+                flops / 1e6 / median, 100.0 * floor_ms / median);
+  }
   return 0;
 }

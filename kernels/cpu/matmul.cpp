@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "kernels/matmul.h"
+#include "kernels/cpu/gemm_recorder.h"
 #include "kernels/cpu/parallel.h"
 
 namespace attn::kernels {
@@ -70,6 +71,7 @@ void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64
           const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b,
           T beta, T* C, int64_t ldc, int64_t stride_c) {
   use_single_threaded_blas();
+  record_gemm({trans_a, trans_b, batch > 1 && stride_b == 0, batch, M, N, K, sizeof(T) == 8});
   // One matrix shared across a batch, and A not transposed: the whole batch is
   // a single taller GEMM (B*M, K) @ (K, N), which runs much faster than B
   // small ones. This is the common case of a Linear layer on (B, T, D).
