@@ -312,6 +312,18 @@ std::vector<GradcheckCase> make_cases() {
   add_case("flash_attention", "causal, q (1,2,4,3), k v (1,2,6,3)", [](Generator& g) {
              return Inputs{leaf(g, {1, 2, 4, 3}), leaf(g, {1, 2, 6, 3}), leaf(g, {1, 2, 6, 3})}; },
            [](const Inputs& x) { return flash_attention(x[0], x[1], x[2], Tensor(), true); });
+  // The gradient only flows to visible scores; rows 2 of sentence 1 see 1
+  // key, and the causal case with Tq < Tk has every bound of the prefix.
+  add_case("masked_softmax", "(2,2,3,5) key lengths {5, 2}, scale 0.5", [](Generator& g) {
+             return Inputs{leaf(g, {2, 2, 3, 5})}; },
+           [](const Inputs& x) {
+             return masked_softmax(x[0], from_vector(std::vector<int64_t>{5, 2}, {2}), false, 0.5);
+           });
+  add_case("masked_softmax", "causal, (1,2,3,5), lengths {4}", [](Generator& g) {
+             return Inputs{leaf(g, {1, 2, 3, 5})}; },
+           [](const Inputs& x) {
+             return masked_softmax(x[0], from_vector(std::vector<int64_t>{4}, {1}), true, 1.0);
+           });
   return cases;
 }
 

@@ -84,6 +84,11 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // int64, no
 // x: any shape; normalised along dim; fused, numerically stable.
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+// Attention's weights: softmax(scale * scores) over the keys each query may
+// see, exact 0 at the others (kernels/masked_softmax.h). scores: (B, ..., Tq, Tk);
+// key_lengths: int64 (B) with each in [0, Tk], or undefined = every key is real;
+// causal: query i sees keys j <= i + Tk - Tq. A query that sees no key gets zeros.
+Tensor masked_softmax(const Tensor& scores, const Tensor& key_lengths, bool causal, double scale);
 
 // --- shapes, joins and gathers (ops_shape.cpp) ---
 Tensor reshape(const Tensor& x, const Shape& shape);  // one size may be -1

@@ -9,6 +9,8 @@
 // (docs/02-autograd.md, "Softmax".)
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "tensor/shape.h"
+#include "kernels/masked_softmax.h"
 #include "kernels/softmax.h"
 
 namespace attn {
@@ -58,6 +60,63 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+
+// --- masked_softmax: attention's weights in one kernel ---
+//
+//   y = softmax(scale * s) over the visible keys, 0 at hidden ones
+//   dL/ds = scale * y * (dL/dy - sum_k dL/dy_k y_k)
+// The softmax Jacobian above, times the scale by the chain rule; hidden keys
+// have y = 0, so they get no gradient and the backward needs no mask
+// (kernels/masked_softmax.h; Vaswani et al. 2017, eq. 1).
+
+Tensor masked_softmax(const Tensor& scores, const Tensor& key_lengths, bool causal, double scale) {
+  const char* op = "masked_softmax";
+  check_floating(op, scores);
+  ATTN_CHECK(scores.dim() >= 2, op, ": scores must be (..., Tq, Tk), got ", shape_str(scores.shape()));
+  const int64_t tq = scores.size(-2), tk = scores.size(-1);
+  int64_t batch = 1;
+  Tensor lengths;
+  if (key_lengths.defined()) {
+    ATTN_CHECK(scores.dim() >= 3, op, ": with key_lengths the scores must be (B, ..., Tq, Tk), got ",
+               shape_str(scores.shape()));
+    batch = scores.size(0);
+    ATTN_CHECK(key_lengths.dtype() == kInt64 && key_lengths.shape() == Shape({batch}), op,
+               ": key_lengths must be int64 (B) = (", batch, ") for scores ",
+               shape_str(scores.shape()), ", got ", dtype_name(key_lengths.dtype()), " ",
+               shape_str(key_lengths.shape()));
+    for (int64_t n : key_lengths.to_vector<int64_t>()) {
+      ATTN_CHECK(n >= 0 && n <= tk, op, ": key length ", n, " is outside [0, ", tk,
+                 "] for scores ", shape_str(scores.shape()));
+    }
+    lengths = key_lengths.to(scores.device()).contiguous();
+  }
+  const int64_t rows_per_batch = tq * tk > 0 && batch > 0 ? scores.numel() / (batch * tq * tk) : 0;
+  Tensor input = scores.detach().contiguous();
+  Tensor out = autograd::empty_like_shape(scores, scores.shape());
+  if (out.numel() == 0) return out;
+  dispatch_floating(scores.dtype(), input.device(), op, [&](auto zero, auto device) {
+    using T = decltype(zero);
+    kernels::masked_softmax_forward<device>(
+        input.data_ptr<T>(), batch, rows_per_batch, tq, tk,
+        lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr, causal, static_cast<T>(scale),
+        out.data_ptr<T>());
+  });
+  if (any_requires_grad({scores})) {
+    Tensor y = out.detach();
+    record("MaskedSoftmaxBackward", out, {scores}, [y, scale](const Tensor& g) {
+      Tensor gc = g.contiguous();
+      Tensor dx = autograd::empty_like_shape(y, y.shape());
+      const int64_t tk = y.size(-1), rows = y.numel() / tk;
+      dispatch_floating(y.dtype(), y.device(), "masked_softmax backward", [&](auto zero, auto device) {
+        using T = decltype(zero);
+        kernels::masked_softmax_backward<device>(y.data_ptr<T>(), gc.data_ptr<T>(), rows, tk,
+                                                 static_cast<T>(scale), dx.data_ptr<T>());
+      });
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
 
 Tensor Tensor::softmax(int64_t dim) const { return attn::softmax(*this, dim); }
 Tensor Tensor::log_softmax(int64_t dim) const { return attn::log_softmax(*this, dim); }

@@ -156,6 +156,35 @@ Tensor AttentionMask::to_dense(int64_t query_length, int64_t key_length, Device 
   return cache.dense;
 }
 
+namespace {
+
+// The composed path when the mask is numbers (key lengths, causal): the
+// equations of the dense-mask overload above, with the scale, both fills and
+// the softmax done by one kernel (attn::masked_softmax) instead of four
+// passes, and no dense mask built at all. q: (B, H, Tq, Dk), k: (B, H, Tk, Dk),
+// v: (B, H, Tk, Dv).
+AttentionResult composed_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const AttentionMask& mask, const AttentionOptions& options) {
+  const char* op = "scaled_dot_product_attention";
+  ATTN_CHECK(q.size(-1) == k.size(-1) && k.size(-2) == v.size(-2) && k.size(0) == v.size(0) &&
+                 k.size(1) == v.size(1),
+             op, ": expected q (B, H, Tq, Dk), k (B, H, Tk, Dk) and v (B, H, Tk, Dv), got q ",
+             shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()));
+  ATTN_CHECK(options.dropout >= 0.0 && options.dropout < 1.0, op,
+             ": dropout must be in [0, 1), got ", options.dropout);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  Tensor scores = matmul(q, k.transpose(-2, -1));                          // (B, H, Tq, Tk)
+  AttentionResult result;
+  result.weights = masked_softmax(scores, mask.key_lengths, mask.causal, scale);  // (B, H, Tq, Tk)
+  Tensor used = options.dropout > 0.0 && options.training
+                    ? attn::dropout(result.weights, options.dropout, true, options.generator)
+                    : result.weights;
+  result.output = matmul(used, v);                                         // (B, H, Tq, Dv)
+  return result;
+}
+
+}  // namespace
+
 bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionMask& mask, const AttentionOptions& options) {
   if (!options.fused || options.need_weights || mask.dense.defined()) return false;
@@ -183,6 +212,11 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
   ATTN_CHECK(q.defined() && k.defined() && q.dim() >= 2 && k.dim() >= 2,
              "scaled_dot_product_attention: q (..., Tq, Dk) and k (..., Tk, Dk) need at least "
              "2 dims");
+  if (!mask.dense.defined() && q.dim() == 4 && k.dim() == 4 && v.defined() && v.dim() == 4 &&
+      q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
+      (!mask.key_lengths.defined() || mask.key_lengths.shape() == Shape({q.size(0)}))) {
+    return composed_attention(q, k, v, mask, options);
+  }
   Tensor dense = mask.to_dense(q.size(-2), k.size(-2), q.device());
   return scaled_dot_product_attention(q, k, v, dense, options.dropout, options.training,
                                       options.generator);
