@@ -18,12 +18,18 @@
 // caller counts the other rows (on the tensor's device, so a GPU step need not
 // wait for a number) and divides by that count for a mean. Each row is
 // computed by one thread, so results do not depend on the number of threads.
+//
+// exp runs over arrays (exp_array, kernels/cpu/vec_math.h: a vectorised
+// polynomial for float, std::exp for double). The forward has no output row
+// to hold e^(x − m), so it exponentiates the row in chunks of kChunk in a
+// buffer on the stack; the backward exponentiates into dlogits in place.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/cross_entropy.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
@@ -31,7 +37,24 @@ namespace {
 using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // Rough cost of one exp in scalar operations, for parallel_for's decision.
-constexpr int64_t kExpCost = 16;
+constexpr int64_t kExpCost = 8;
+
+// Elements per chunk of the forward's e^(x − m): 1 KiB of floats, in L1.
+constexpr int64_t kChunk = 256;
+
+// Σ_k e^(x_k − m) of x (n), in double, one chunk at a time.
+template <typename T>
+double sum_exp(const T* x, int64_t n, T m) {
+  T buf[kChunk];
+  double sum = 0;
+  for (int64_t k0 = 0; k0 < n; k0 += kChunk) {
+    const int64_t width = std::min(kChunk, n - k0);
+    for (int64_t i = 0; i < width; ++i) buf[i] = x[k0 + i] - m;
+    exp_array(buf, buf, width);
+    sum += sum_of(buf, width);
+  }
+  return sum;
+}
 
 }  // namespace
 
@@ -48,18 +71,14 @@ void cross_entropy_forward(const T* logits, const int64_t* target, int64_t rows,
         continue;
       }
       const T* xr = logits + r * classes;
-      T m = xr[0];
-      for (int64_t k = 1; k < classes; ++k) m = xr[k] > m ? xr[k] : m;
-      double sum_exp = 0;
-      for (int64_t k = 0; k < classes; ++k) sum_exp += static_cast<double>(std::exp(xr[k] - m));
-      const double row_lse = static_cast<double>(m) + std::log(sum_exp);
+      const T m = max_of(xr, classes);
+      const double row_lse = static_cast<double>(m) + std::log(sum_exp(xr, classes, m));
 
       double row_loss = (1.0 - eps) * (row_lse - static_cast<double>(xr[t]));
       // Only when smoothing: with eps = 0 the mean term must vanish even when a
       // logit is -inf (a masked class), where 0 · (lse − mean) would be NaN.
       if (eps != 0.0) {
-        double sum_x = 0;
-        for (int64_t k = 0; k < classes; ++k) sum_x += static_cast<double>(xr[k]);
+        const double sum_x = sum_of(xr, classes);
         row_loss += eps * (row_lse - sum_x / static_cast<double>(classes));
       }
       loss[r] = static_cast<T>(row_loss);
@@ -86,7 +105,9 @@ void cross_entropy_backward(const T* logits, const int64_t* target, const T* lse
       const T g = row_grad[r];
       const T l = lse[r];
       // softmax(x)_k = e^(x_k − lse): the forward's lse saves a max and a sum.
-      for (int64_t k = 0; k < classes; ++k) dr[k] = g * (std::exp(xr[k] - l) - smooth);
+      for (int64_t k = 0; k < classes; ++k) dr[k] = xr[k] - l;
+      exp_array(dr, dr, classes);
+      for (int64_t k = 0; k < classes; ++k) dr[k] = g * (dr[k] - smooth);
       dr[t] -= g * (T(1) - eps);
     }
   });

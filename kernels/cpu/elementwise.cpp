@@ -8,8 +8,8 @@
 #include <cmath>
 
 #include "kernels/elementwise.h"
-#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/strided_loop.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
@@ -18,21 +18,9 @@ using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
 // --- the unary ops ---
 struct NegOp { template <typename T> T operator()(T x) const { return -x; } };
-struct ExpOp { template <typename T> T operator()(T x) const { return std::exp(x); } };
-struct LogOp { template <typename T> T operator()(T x) const { return std::log(x); } };
 struct SqrtOp { template <typename T> T operator()(T x) const { return std::sqrt(x); } };
-struct TanhOp { template <typename T> T operator()(T x) const { return tanh_of(x); } };
 struct AbsOp { template <typename T> T operator()(T x) const { return std::abs(x); } };
 struct ReluOp { template <typename T> T operator()(T x) const { return x > T(0) ? x : T(0); } };
-struct SigmoidOp {
-  // 1 / (1 + e^-x) overflows e^-x for very negative x; the two-branch form
-  // only ever exponentiates a non-positive number.
-  template <typename T> T operator()(T x) const {
-    if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-    T e = std::exp(x);
-    return e / (T(1) + e);
-  }
-};
 
 // --- the binary ops ---
 struct AddOp { template <typename T> T operator()(T a, T b) const { return a + b; } };
@@ -47,6 +35,13 @@ void unary_loop(int64_t n, const T* x, T* out, Op op) {
   parallel_for(n, 8, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = op(x[i]);
   });
+}
+
+// exp, log, tanh and sigmoid run over arrays (kernels/cpu/vec_math.h):
+// vectorised polynomials for float, std:: functions for double.
+template <typename T>
+void array_loop(int64_t n, const T* x, T* out, void (*fn)(const T*, T*, int64_t)) {
+  parallel_for(n, 8, [&](int64_t begin, int64_t end) { fn(x + begin, out + begin, end - begin); });
 }
 
 // Operand 0 is the contiguous output, 1 and 2 the inputs.
@@ -97,15 +92,15 @@ void unary(UnaryOp op, int64_t n, const T* x, T* out) {
     case UnaryOp::Neg:
       return unary_loop(n, x, out, NegOp{});
     case UnaryOp::Exp:
-      return unary_loop(n, x, out, ExpOp{});
+      return array_loop<T>(n, x, out, exp_array);
     case UnaryOp::Log:
-      return unary_loop(n, x, out, LogOp{});
+      return array_loop<T>(n, x, out, log_array);
     case UnaryOp::Sqrt:
       return unary_loop(n, x, out, SqrtOp{});
     case UnaryOp::Tanh:
-      return unary_loop(n, x, out, TanhOp{});
+      return array_loop<T>(n, x, out, tanh_array);
     case UnaryOp::Sigmoid:
-      return unary_loop(n, x, out, SigmoidOp{});
+      return array_loop<T>(n, x, out, sigmoid_array);
     case UnaryOp::Relu:
       return unary_loop(n, x, out, ReluOp{});
     case UnaryOp::Abs:

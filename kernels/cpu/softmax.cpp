@@ -17,15 +17,20 @@
 //   log_softmax:  dx = dy − e^y · Σ_k dy_k
 // Both need one row reduction (⟨dy, y⟩ or Σ dy) and one elementwise pass.
 //
-// The row sums accumulate in double so that long rows (a 50k vocabulary) do
+// exp runs over whole rows at a time (exp_array, kernels/cpu/vec_math.h: a
+// vectorised polynomial for float, std::exp for double): first y = x − m, then
+// y = e^y in place. The row max and sum use eight lanes each (max_of, sum_of),
+// and the sums accumulate in double so that long rows (a 50k vocabulary) do
 // not lose precision in float. Each row is computed by one thread, in a fixed
-// order, so results are the same whatever the number of threads.
+// order, so results are the same whatever the number of threads. y must not
+// be x.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/softmax.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
@@ -38,7 +43,7 @@ using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 constexpr int64_t kColumnBlock = 256;
 
 // Rough cost of one exp in scalar operations, for parallel_for's decision.
-constexpr int64_t kExpCost = 16;
+constexpr int64_t kExpCost = 8;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -51,20 +56,16 @@ void forward_rows(const T* x, int64_t rows, int64_t n, bool log, T* y) {
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
       T* yr = y + r * n;
-      T m = xr[0];
-      for (int64_t k = 1; k < n; ++k) m = xr[k] > m ? xr[k] : m;
-      double sum = 0;
+      const T m = max_of(xr, n);
+      for (int64_t k = 0; k < n; ++k) yr[k] = xr[k] - m;
+      exp_array(yr, yr, n);  // y = e^(x - m)
+      const double sum = sum_of(yr, n);
       if (log) {
-        for (int64_t k = 0; k < n; ++k) sum += static_cast<double>(std::exp(xr[k] - m));
         // (x - m) - log_sum rather than x - (m + log_sum): both terms of the
         // outer subtraction are small, so large logits keep their precision.
         const T log_sum = static_cast<T>(std::log(sum));
         for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - m) - log_sum;
       } else {
-        for (int64_t k = 0; k < n; ++k) {
-          yr[k] = std::exp(xr[k] - m);
-          sum += static_cast<double>(yr[k]);
-        }
         const T scale = static_cast<T>(1.0 / sum);
         for (int64_t k = 0; k < n; ++k) yr[k] *= scale;
       }
@@ -93,12 +94,16 @@ void forward_columns(const T* x, int64_t outer, int64_t n, int64_t inner, bool l
         for (int64_t i = 0; i < width; ++i) m[i] = xk[i] > m[i] ? xk[i] : m[i];
       }
 
+      // y_k = e^(x_k - m), row k of the block at a time, summed per column.
       std::fill(sum, sum + width, 0.0);
+      for (int64_t k = 0; k < n; ++k) {
+        const T* xk = xb + k * inner;
+        T* yk = yb + k * inner;
+        for (int64_t i = 0; i < width; ++i) yk[i] = xk[i] - m[i];
+        exp_array(yk, yk, width);
+        for (int64_t i = 0; i < width; ++i) sum[i] += static_cast<double>(yk[i]);
+      }
       if (log) {
-        for (int64_t k = 0; k < n; ++k) {
-          const T* xk = xb + k * inner;
-          for (int64_t i = 0; i < width; ++i) sum[i] += static_cast<double>(std::exp(xk[i] - m[i]));
-        }
         T log_sum[kColumnBlock];
         for (int64_t i = 0; i < width; ++i) log_sum[i] = static_cast<T>(std::log(sum[i]));
         for (int64_t k = 0; k < n; ++k) {
@@ -107,14 +112,6 @@ void forward_columns(const T* x, int64_t outer, int64_t n, int64_t inner, bool l
           for (int64_t i = 0; i < width; ++i) yk[i] = (xk[i] - m[i]) - log_sum[i];
         }
       } else {
-        for (int64_t k = 0; k < n; ++k) {
-          const T* xk = xb + k * inner;
-          T* yk = yb + k * inner;
-          for (int64_t i = 0; i < width; ++i) {
-            yk[i] = std::exp(xk[i] - m[i]);
-            sum[i] += static_cast<double>(yk[i]);
-          }
-        }
         T scale[kColumnBlock];
         for (int64_t i = 0; i < width; ++i) scale[i] = static_cast<T>(1.0 / sum[i]);
         for (int64_t k = 0; k < n; ++k) {
@@ -136,18 +133,14 @@ void backward_rows(const T* y, const T* dy, int64_t rows, int64_t n, bool log, T
       const T* yr = y + r * n;
       const T* dyr = dy + r * n;
       T* dxr = dx + r * n;
-      double acc = 0;
       if (log) {
         // dx = dy - e^y * Σ dy
-        for (int64_t k = 0; k < n; ++k) acc += static_cast<double>(dyr[k]);
-        const T total = static_cast<T>(acc);
-        for (int64_t k = 0; k < n; ++k) dxr[k] = dyr[k] - std::exp(yr[k]) * total;
+        const T total = static_cast<T>(sum_of(dyr, n));
+        exp_array(yr, dxr, n);  // dx = e^y, then dx = dy - dx * total
+        for (int64_t k = 0; k < n; ++k) dxr[k] = dyr[k] - dxr[k] * total;
       } else {
         // dx = y * (dy - <dy, y>)
-        for (int64_t k = 0; k < n; ++k) {
-          acc += static_cast<double>(dyr[k]) * static_cast<double>(yr[k]);
-        }
-        const T dot = static_cast<T>(acc);
+        const T dot = static_cast<T>(dot_of(dyr, yr, n));
         for (int64_t k = 0; k < n; ++k) dxr[k] = yr[k] * (dyr[k] - dot);
       }
     }
@@ -184,7 +177,8 @@ void backward_columns(const T* y, const T* dy, int64_t outer, int64_t n, int64_t
           const T* yk = yb + k * inner;
           const T* dyk = dyb + k * inner;
           T* dxk = dxb + k * inner;
-          for (int64_t i = 0; i < width; ++i) dxk[i] = dyk[i] - std::exp(yk[i]) * reduced[i];
+          exp_array(yk, dxk, width);
+          for (int64_t i = 0; i < width; ++i) dxk[i] = dyk[i] - dxk[i] * reduced[i];
         }
       } else {
         // dx = y * (dy - <dy, y>)
