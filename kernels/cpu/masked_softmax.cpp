@@ -6,15 +6,17 @@
 // bound both cut the row at one place), so the kernel is a softmax over the
 // first `limit` elements and zeros after them: no mask is read at all.
 //
-// As in kernels/cpu/softmax.cpp the sum is kept in double and each row is done
-// by one thread in a fixed order, so the bits do not depend on the number of
-// threads.
+// As in kernels/cpu/softmax.cpp the exponentials go through exp_array and the
+// max, sum and dot through the eight-lane helpers (kernels/cpu/vec_math.h),
+// the sum is kept in double, and each row is done by one thread in a fixed
+// order, so the bits do not depend on the number of threads.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/masked_softmax.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
@@ -45,14 +47,11 @@ void masked_softmax_forward(const T* scores, int64_t batch, int64_t groups, int6
       const T* s = scores + r * tk;
       T* y = weights + r * tk;
       if (n > 0) {
-        T m = scale * s[0];
-        for (int64_t j = 1; j < n; ++j) m = std::max(m, scale * s[j]);
-        double sum = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          y[j] = std::exp(scale * s[j] - m);
-          sum += static_cast<double>(y[j]);
-        }
-        const T inverse = static_cast<T>(1.0 / sum);
+        for (int64_t j = 0; j < n; ++j) y[j] = scale * s[j];
+        const T m = max_of(y, n);
+        for (int64_t j = 0; j < n; ++j) y[j] -= m;
+        exp_array(y, y, n);  // y = e^(scale * s - m)
+        const T inverse = static_cast<T>(1.0 / sum_of(y, n));
         for (int64_t j = 0; j < n; ++j) y[j] *= inverse;
       }
       for (int64_t j = n; j < tk; ++j) y[j] = T(0);
@@ -67,9 +66,7 @@ void masked_softmax_backward(const T* y, const T* dy, int64_t rows, int64_t tk, 
       const T* yr = y + r * tk;
       const T* gr = dy + r * tk;
       T* dr = dscores + r * tk;
-      double dot = 0;
-      for (int64_t j = 0; j < tk; ++j) dot += static_cast<double>(gr[j]) * yr[j];
-      const T d = static_cast<T>(dot);
+      const T d = static_cast<T>(dot_of(gr, yr, tk));
       for (int64_t j = 0; j < tk; ++j) dr[j] = scale * yr[j] * (gr[j] - d);
     }
   });
