@@ -166,5 +166,14 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
 // q: (B, H, Tq, D), k and v: (B, H, Tk, D) -> (B, H, Tq, D)
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& key_lengths = Tensor(), bool causal = false);
+// The same attention for inference (decoding, eval), with no graph: throws if
+// q, k or v requires grad. Grouped: k and v have Hkv heads, Hkv dividing H,
+// query head h reading kv head h / (H / Hkv) (MQA, GQA) without repeating
+// them; any strides with the last dim contiguous (a KV cache's view of its
+// first positions, heads split off a projection) are read in place.
+// q: (B, H, Tq, D), k and v: (B, Hkv, Tk, D) -> (B, H, Tq, D), a view of a
+// (B, Tq, H, D) tensor: .transpose(1, 2) is contiguous.
+Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                         const Tensor& key_lengths = Tensor(), bool causal = false);
 
 }  // namespace attn

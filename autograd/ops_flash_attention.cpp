@@ -25,6 +25,25 @@ namespace attn {
 using autograd::any_requires_grad;
 using autograd::record;
 
+namespace {
+
+// key_lengths checked and made ready for a kernel: int64 (B) on q's device,
+// each in [0, Tk]; undefined stays undefined.
+Tensor checked_lengths(const char* op, const Tensor& key_lengths, const Tensor& q, int64_t B,
+                       int64_t Tk, const Tensor& k) {
+  if (!key_lengths.defined()) return Tensor();
+  ATTN_CHECK(key_lengths.dtype() == kInt64 && key_lengths.shape() == Shape({B}), op,
+             ": key_lengths must be int64 (", B, "), got ", dtype_name(key_lengths.dtype()),
+             " ", shape_str(key_lengths.shape()));
+  for (int64_t n : key_lengths.to_vector<int64_t>()) {
+    ATTN_CHECK(n >= 0 && n <= Tk, op, ": key length ", n, " is outside [0, ", Tk,
+               "] for keys ", shape_str(k.shape()));
+  }
+  return key_lengths.to(q.device()).contiguous();
+}
+
+}  // namespace
+
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& key_lengths, bool causal) {
   const char* op = "flash_attention";
@@ -36,17 +55,7 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
              op, ": expected q (B, H, Tq, D), k and v (B, H, Tk, D), got ", shape_str(q.shape()),
              ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
-  Tensor lengths;
-  if (key_lengths.defined()) {
-    ATTN_CHECK(key_lengths.dtype() == kInt64 && key_lengths.shape() == Shape({B}), op,
-               ": key_lengths must be int64 (B) = (", B, "), got ", dtype_name(key_lengths.dtype()),
-               " ", shape_str(key_lengths.shape()));
-    for (int64_t n : key_lengths.to_vector<int64_t>()) {
-      ATTN_CHECK(n >= 0 && n <= Tk, op, ": key length ", n, " is outside [0, ", Tk,
-                 "] for keys ", shape_str(k.shape()));
-    }
-    lengths = key_lengths.to(q.device()).contiguous();
-  }
+  const Tensor lengths = checked_lengths(op, key_lengths, q, B, Tk, k);
   Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
   Tensor out = Tensor::empty({B, H, Tq, D}, q.options());
   Tensor lse = Tensor::empty({B, H, Tq}, q.options());
@@ -79,6 +88,46 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
            });
   }
   return out;
+}
+
+// No node and no lse: the kernel reads q, k and v where they lie (each
+// (b, head) row of D numbers must be contiguous, which a transpose of the
+// heads or a narrowed cache keeps) and writes (B, Tq, H, D), the layout the
+// output projection reads after Concat(head_1, ..., head_H).
+Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                         const Tensor& key_lengths, bool causal) {
+  const char* op = "grouped_attention";
+  check_same(op, q, k);
+  check_same(op, q, v);
+  check_floating(op, q);
+  ATTN_CHECK(!any_requires_grad({q, k, v}), op,
+             ": inference only, but an input requires grad (flash_attention has the backward)");
+  ATTN_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4 && k.shape() == v.shape() &&
+                 q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 &&
+                 q.size(1) % k.size(1) == 0,
+             op, ": expected q (B, H, Tq, D), k and v (B, Hkv, Tk, D) with Hkv dividing H, got ",
+             shape_str(q.shape()), ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
+  const int64_t B = q.size(0), H = q.size(1), Hkv = k.size(1), Tq = q.size(2), Tk = k.size(2),
+                D = q.size(3);
+  const Tensor lengths = checked_lengths(op, key_lengths, q, B, Tk, k);
+  // Rows of D numbers must be contiguous; otherwise (rare: a transposed last
+  // dim) one copy makes them so.
+  auto rows_contiguous = [](const Tensor& t) { return t.size(3) <= 1 || t.stride(3) == 1 ? t : t.contiguous(); };
+  const Tensor qc = rows_contiguous(q), kc = rows_contiguous(k), vc = rows_contiguous(v);
+  auto strides_of = [](const Tensor& t) {
+    return kernels::AttentionStrides{t.stride(0), t.stride(1), t.stride(2)};
+  };
+  Tensor out = Tensor::empty({B, Tq, H, D}, q.options());
+  Tensor heads = out.transpose(1, 2);                                     // (B, H, Tq, D)
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D > 0 ? D : 1));
+  dispatch_floating(q.dtype(), q.device(), op, [&](auto zero, auto device) {
+    using T = decltype(zero);
+    kernels::grouped_attention_forward<device>(
+        B, H, Hkv, Tq, Tk, D, qc.data_ptr<T>(), strides_of(qc), kc.data_ptr<T>(), strides_of(kc),
+        vc.data_ptr<T>(), strides_of(vc), lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr,
+        causal, static_cast<T>(scale), out.data_ptr<T>(), strides_of(heads));
+  });
+  return heads;
 }
 
 }  // namespace attn

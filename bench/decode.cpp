@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <ctime>
 #include <vector>
 
 #include <cxxopts.hpp>
@@ -65,6 +66,13 @@ Config config_named(const std::string& name) {
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// CPU time of the whole process, all threads, in ms.
+double cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 double peak_rss_mb() {
@@ -176,6 +184,7 @@ int main(int argc, char** argv) {
   std::string config_name = "tiny";
   int64_t batch = 256, length = 64, source_length = 64, kv_heads = 0;
   int reps = 1;
+  bool cached_only = false;
   options.add_options()
       ("config", "tiny or small (torch_ref.py's configurations)",
        cxxopts::value(config_name)->default_value("tiny"))
@@ -188,7 +197,9 @@ int main(int argc, char** argv) {
       ("kv-heads", "key/value heads: 0 = one per head (MHA), 1 = MQA, a divisor of the heads = GQA",
        cxxopts::value(kv_heads)->default_value("0"))
       ("reps", "timed runs per variant, median (--decode-reps)",
-       cxxopts::value(reps)->default_value("1"));
+       cxxopts::value(reps)->default_value("1"))
+      ("cached-only", "time the cached variant alone, no checks (for perf record)",
+       cxxopts::value(cached_only)->default_value("false"));
   try {
     options.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
@@ -230,6 +241,21 @@ int main(int argc, char** argv) {
   for (int r = 0; r < 3; ++r) model.encode(source, lengths);
   const double encoder_ms = ms_since(start) / 3;
 
+  if (cached_only) {
+    // Also the CPU time of the process (all threads): on a loaded machine it
+    // moves much less than the wall clock, for A/B comparisons.
+    const double cpu_start = cpu_ms();
+    Timing cached =
+        time_variant(reps, [&] { return greedy_cached(model, source, lengths, length); });
+    const double cpu = (cpu_ms() - cpu_start) / reps;
+    const double tokens = static_cast<double>(batch * length);
+    std::printf("[attn decode] transformer/%s cached only: threads=%d encoder %.1f ms  "
+                "total %.1f ms  %.2f ms/step(batch)  %.0f tok/s  (CPU %.1f ms per run)\n",
+                config_name.c_str(), attn::kernels::cpu::num_threads(), encoder_ms,
+                cached.total_ms, (cached.total_ms - encoder_ms) / length,
+                tokens / (cached.total_ms / 1e3), cpu);
+    return 0;
+  }
   Timing recomputed = time_variant(reps, [&] {
     return greedy_recomputed(model, source, lengths, length);
   });

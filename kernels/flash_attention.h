@@ -37,4 +37,26 @@ void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int6
                               const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk,
                               T* dv);
 
+// Inference only (no lse, no backward), for decoding and eval: the same
+// attention, but
+//   - grouped: H query heads share Hkv key/value heads (Hkv divides H; query
+//     head h reads kv head h / (H / Hkv): MHA when Hkv = H, MQA when Hkv = 1),
+//     and each kv head is read once for its whole group of query heads;
+//   - strided: each operand is (B, heads, T, D) in memory with its own element
+//     strides for batch, head and position (AttentionStrides) and D contiguous,
+//     so a KV cache with room for more positions than it holds, the heads of
+//     a projection before its transpose, or an output laid out (B, Tq, H, D)
+//     for the output projection need no copy.
+// key_lengths, causal and scale as above; out is overwritten.
+struct AttentionStrides {
+  int64_t batch, head, position;  // in elements; the last dim (D) has stride 1
+};
+
+template <Device Dev, typename T>
+void grouped_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk,
+                               int64_t D, const T* q, AttentionStrides q_strides, const T* k,
+                               AttentionStrides k_strides, const T* v, AttentionStrides v_strides,
+                               const int64_t* key_lengths, bool causal, T scale, T* out,
+                               AttentionStrides out_strides);
+
 }  // namespace attn::kernels

@@ -64,30 +64,73 @@ Tensor MultiheadAttention::project_values(const Tensor& x) const {
   return split_heads(*v_proj, x, num_kv_heads_, "value");  // (B, Hkv, T, Dh)
 }
 
+MultiheadAttention::StackedQKV MultiheadAttention::stacked_qkv() const {
+  StackedQKV stacked;
+  stacked.weight = cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);  // (D + 2 Hkv Dh, D)
+  if (options_.bias) stacked.bias = cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
+  return stacked;
+}
+
+MultiheadAttention::ProjectedQKV MultiheadAttention::project_qkv(const Tensor& x,
+                                                                 const StackedQKV& stacked) const {
+  const int64_t H = options_.num_heads, Hkv = num_kv_heads_, Dh = head_dim_;
+  ATTN_CHECK(x.defined() && x.dim() == 3 && x.size(2) == options_.d_model, kName,
+             ": input must be (B, T, D) with D = d_model = ", options_.d_model, ", got ",
+             x.defined() ? shape_str(x.shape()) : "undefined");
+  ATTN_CHECK(stacked.weight.defined() && stacked.weight.shape() == Shape({(H + 2 * Hkv) * Dh,
+                                                                          options_.d_model}),
+             kName, ": project_qkv needs the weight of stacked_qkv()");
+  const int64_t B = x.size(0), T = x.size(1);
+  // Every head of q, k and v is Dh columns wide, so the product's last dim
+  // splits into H + 2 Hkv heads without a copy; each part is a view.
+  Tensor heads = linear(x, stacked.weight, stacked.bias)
+                     .reshape({B, T, H + 2 * Hkv, Dh});           // (B, T, H + 2 Hkv, Dh)
+  ProjectedQKV out;
+  out.q = heads.narrow(2, 0, H).transpose(1, 2);                  // (B, H, T, Dh)
+  out.k = heads.narrow(2, H, Hkv).transpose(1, 2);                // (B, Hkv, T, Dh)
+  out.v = heads.narrow(2, H + Hkv, Hkv).transpose(1, 2);          // (B, Hkv, T, Dh)
+  return out;
+}
+
 MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& query, const Tensor& keys,
                                                     const Tensor& values,
                                                     const AttentionMask& mask,
                                                     bool need_weights) const {
+  Tensor q = split_heads(*q_proj, query, options_.num_heads, "query");  // (B, H, Tq, Dh)
+  return attend_heads(q, keys, values, mask, need_weights);
+}
+
+MultiheadAttentionOutput MultiheadAttention::attend_heads(const Tensor& q, const Tensor& keys,
+                                                          const Tensor& values,
+                                                          const AttentionMask& mask,
+                                                          bool need_weights) const {
   const int64_t H = options_.num_heads, Hkv = num_kv_heads_, Dh = head_dim_;
   ATTN_CHECK(keys.defined() && values.defined() && keys.dim() == 4 &&
                  keys.shape() == values.shape() && keys.size(1) == Hkv && keys.size(3) == Dh,
              kName, ": projected keys and values must both be (B, Hkv, Tk, Dh) = (B, ", Hkv,
              ", Tk, ", Dh, "), got keys ", keys.defined() ? shape_str(keys.shape()) : "undefined",
              " and values ", values.defined() ? shape_str(values.shape()) : "undefined");
-  Tensor q = split_heads(*q_proj, query, H, "query");          // (B, H, Tq, Dh)
+  ATTN_CHECK(q.defined() && q.dim() == 4 && q.size(1) == H && q.size(3) == Dh, kName,
+             ": projected queries must be (B, H, Tq, Dh) = (B, ", H, ", Tq, ", Dh, "), got ",
+             q.defined() ? shape_str(q.shape()) : "undefined");
   const int64_t B = q.size(0), Tq = q.size(2), Tk = keys.size(2);
-  ATTN_CHECK(keys.size(0) == B, kName, ": query ", shape_str(query.shape()), " and keys ",
+  ATTN_CHECK(keys.size(0) == B, kName, ": queries ", shape_str(q.shape()), " and keys ",
              shape_str(keys.shape()), " have different batch sizes");
 
+  const AttentionOptions how = AttentionOptions().set_dropout(options_.dropout)
+                                   .set_training(is_training()).set_need_weights(need_weights)
+                                   .set_fused(options_.fused);
   Tensor k = keys, v = values;                                  // (B, Hkv, Tk, Dh)
-  if (Hkv != H) {
+  if (Hkv != H && !inference_attention_applies(q, k, v, mask, how)) {
     // GQA/MQA: query head h uses key/value head h / (H / Hkv), so repeat
     // each kv head H / Hkv times along the head dim: [k0, k0, k1, k1, ...].
     // Only this view is H heads wide; the projections (and, when decoding,
     // the cache) stay Hkv/H the size of MHA's. expand makes the repeat a
     // stride-0 view; reshape copies it once, and expand's backward sums each
-    // group's gradients back into its one kv head. The fused kernel, too,
-    // takes as many kv heads as query heads, so both paths get this view.
+    // group's gradients back into its one kv head. The training kernel and
+    // the composed path take as many kv heads as query heads; the inference
+    // kernel (when nothing needs a graph) reads each kv head once for its
+    // group instead, and gets keys and values as they are.
     const int64_t group = H / Hkv;
     k = expand(k.reshape({B, Hkv, 1, Tk, Dh}), {B, Hkv, group, Tk, Dh})
             .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
@@ -95,13 +138,12 @@ MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& query, const T
             .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
   }
 
-  // The fused kernel when nothing needs the weights and the mask allows
-  // (fused_attention_applies says exactly when), else the composed reference.
-  AttentionResult heads = scaled_dot_product_attention(
-      q, k, v, mask,
-      AttentionOptions().set_dropout(options_.dropout).set_training(is_training())
-          .set_need_weights(need_weights).set_fused(options_.fused));  // (B, H, Tq, Dh)
+  // The fused kernels when nothing needs the weights and the mask allows
+  // (inference_attention_applies and fused_attention_applies say exactly
+  // when), else the composed reference.
+  AttentionResult heads = scaled_dot_product_attention(q, k, v, mask, how);  // (B, H, Tq, Dh)
   // Concat(head_1, ..., head_H): (B, H, Tq, Dh) -> (B, Tq, H*Dh), then W^O.
+  // (The inference kernel writes its heads (B, Tq, H, Dh) already: no copy.)
   Tensor concat = heads.output.transpose(1, 2).reshape({B, Tq, H * Dh});  // (B, Tq, D)
   MultiheadAttentionOutput result;
   result.output = out_proj->forward(concat);                    // (B, Tq, D)

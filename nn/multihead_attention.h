@@ -97,6 +97,27 @@ class MultiheadAttention : public Module {
                                   const AttentionMask& mask = AttentionMask(),
                                   bool need_weights = true) const;
 
+  // Self-attention while decoding: q, k and v of x from ONE matrix product,
+  // with the three projections stacked. stacked_qkv() gives the weight
+  // (D + 2 Hkv Dh, D), rows q_proj | k_proj | v_proj, and the bias (undefined
+  // without biases); take it once per decode, as the weights may change
+  // between decodes. x: (B, T, D) -> q (B, H, T, Dh), k and v (B, Hkv, T, Dh),
+  // views of the one product.
+  struct StackedQKV {
+    Tensor weight, bias;
+  };
+  struct ProjectedQKV {
+    Tensor q, k, v;
+  };
+  StackedQKV stacked_qkv() const;
+  ProjectedQKV project_qkv(const Tensor& x, const StackedQKV& stacked) const;
+
+  // attend() after the query projection: q (B, H, Tq, Dh), e.g. split off a
+  // projection of q, k and v done as one matrix product while decoding.
+  MultiheadAttentionOutput attend_heads(const Tensor& q, const Tensor& keys, const Tensor& values,
+                                        const AttentionMask& mask = AttentionMask(),
+                                        bool need_weights = true) const;
+
   const MultiheadAttentionOptions& options() const { return options_; }
   int64_t head_dim() const { return head_dim_; }          // Dh = D / H
   int64_t num_kv_heads() const { return num_kv_heads_; }  // Hkv, with 0 resolved to H

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "tensor/grad_mode.h"
 #include "kernels/error.h"
 #include "tensor/shape.h"
 
@@ -199,10 +200,32 @@ bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
          (!mask.key_lengths.defined() || mask.key_lengths.shape() == Shape({q.size(0)}));
 }
 
+bool inference_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const AttentionMask& mask, const AttentionOptions& options) {
+  if (!options.fused || options.need_weights || mask.dense.defined()) return false;
+  if (options.dropout > 0.0 && options.training) return false;
+  if (!q.defined() || !k.defined() || !v.defined()) return false;
+  if (GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) {
+    return false;  // training: flash_attention, which has the backward
+  }
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return false;
+  if (!is_floating(q.dtype()) || q.dtype() != k.dtype() || q.dtype() != v.dtype()) return false;
+  if (q.device() != k.device() || q.device() != v.device()) return false;
+  return k.shape() == v.shape() && q.size(0) == k.size(0) && k.size(1) > 0 &&
+         q.size(1) % k.size(1) == 0 && q.size(3) == k.size(3) &&
+         (!mask.key_lengths.defined() || mask.key_lengths.shape() == Shape({q.size(0)}));
+}
+
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const AttentionMask& mask,
                                              const AttentionOptions& options) {
   AttentionResult result;
+  if (inference_attention_applies(q, k, v, mask, options)) {
+    // No graph to build: the kernel reads each kv head once for its group of
+    // query heads, and every operand where it lies (KV cache views included).
+    result.output = grouped_attention(q, k, v, mask.key_lengths, mask.causal);  // (B, H, Tq, D)
+    return result;                                                          // no weights
+  }
   if (fused_attention_applies(q, k, v, mask, options)) {
     // One node; the forward keeps out and the row log-sum-exp, the backward
     // recomputes the weights (autograd/ops_flash_attention.cpp).

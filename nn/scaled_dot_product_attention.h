@@ -134,7 +134,15 @@ struct AttentionOptions {
 bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionMask& mask, const AttentionOptions& options);
 
-// The entry the models use: attn::flash_attention when
+// Whether the overload below runs attn::grouped_attention, the fused kernel
+// for inference: fused_attention_applies's conditions, except that k and v
+// may have fewer heads than q (Hkv dividing H: MQA, GQA), and no graph is
+// being built (grad mode off, or nothing requires grad).
+bool inference_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const AttentionMask& mask, const AttentionOptions& options);
+
+// The entry the models use: attn::grouped_attention when
+// inference_attention_applies, attn::flash_attention when
 // fused_attention_applies, else the composed version above with
 // mask.to_dense(). -> output (..., Tq, Dv) and, from the composed path
 // only, weights (..., Tq, Tk); undefined weights from the fused path.

@@ -54,8 +54,17 @@ void TransformerState::reorder(const Tensor& indices) {
     if (t.defined()) t = index_select(t, 0, indices);
   };
   for (TransformerDecoderLayerCache& cache : layers) {
-    pick(cache.self_keys);
-    pick(cache.self_values);
+    if (cache.key_buffer.defined()) {
+      // The buffers keep their capacity; the views are taken again.
+      const int64_t t = cache.self_keys.size(2);
+      pick(cache.key_buffer);
+      pick(cache.value_buffer);
+      cache.self_keys = cache.key_buffer.narrow(2, 0, t);
+      cache.self_values = cache.value_buffer.narrow(2, 0, t);
+    } else {
+      pick(cache.self_keys);
+      pick(cache.self_values);
+    }
     pick(cache.cross_keys);
     pick(cache.cross_values);
   }
@@ -70,6 +79,8 @@ Tensor TransformerState::last_attention() const {
 }
 
 KVCacheBytes TransformerState::cache_bytes() const {
+  // The positions held (design.md's formula), not the buffers' spare room,
+  // which is less than as much again.
   KVCacheBytes bytes;
   for (const TransformerDecoderLayerCache& cache : layers) {
     bytes.self_attention += bytes_of(cache.self_keys) + bytes_of(cache.self_values);

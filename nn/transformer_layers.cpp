@@ -1,5 +1,6 @@
 #include "nn/transformer_layers.h"
 
+#include <algorithm>
 #include <string>
 
 #include "autograd/ops.h"
@@ -52,6 +53,37 @@ Tensor residual(const Tensor& x, const Tensor& y, const LayerNorm& norm, const D
                 bool pre_ln) {
   Tensor sum = x + dropout.forward(y);  // dropout on the sub-layer's output (5.4)
   return pre_ln ? sum : norm.forward(sum);
+}
+
+// Writes position t = cache.self_keys.size(2) (0 when undefined) of the self
+// cache in place: key, value (B, Hkv, 1, Dh) -> self_keys, self_values
+// (B, Hkv, t+1, Dh), views of the buffers. A missing or full buffer, or one
+// that no longer matches self_keys (a caller replaced the views), is
+// replaced by one of twice the capacity holding the t cached positions.
+void append_in_place(TransformerDecoderLayerCache& cache, const Tensor& key, const Tensor& value) {
+  const int64_t t = cache.self_keys.defined() ? cache.self_keys.size(2) : 0;
+  const int64_t B = key.size(0), Hkv = key.size(1), Dh = key.size(3);
+  const bool fits = cache.key_buffer.defined() && cache.value_buffer.defined() &&
+                    cache.key_buffer.size(0) == B && cache.key_buffer.size(2) > t &&
+                    (t == 0 || (cache.self_keys.shares_storage_with(cache.key_buffer) &&
+                                cache.self_values.shares_storage_with(cache.value_buffer)));
+  if (!fits) {
+    int64_t capacity = TransformerDecoderLayerCache::kFirstCapacity;
+    if (cache.key_buffer.defined()) capacity = std::max(capacity, 2 * cache.key_buffer.size(2));
+    while (capacity <= t) capacity *= 2;
+    Tensor keys = Tensor::empty({B, Hkv, capacity, Dh}, key.options());     // (B, Hkv, C, Dh)
+    Tensor values = Tensor::empty({B, Hkv, capacity, Dh}, value.options());
+    if (t > 0) {
+      keys.narrow(2, 0, t).copy_(cache.self_keys);
+      values.narrow(2, 0, t).copy_(cache.self_values);
+    }
+    cache.key_buffer = keys;
+    cache.value_buffer = values;
+  }
+  cache.key_buffer.narrow(2, t, 1).copy_(key);
+  cache.value_buffer.narrow(2, t, 1).copy_(value);
+  cache.self_keys = cache.key_buffer.narrow(2, 0, t + 1);                      // (B, Hkv, t+1, Dh)
+  cache.self_values = cache.value_buffer.narrow(2, 0, t + 1);
 }
 
 }  // namespace
@@ -166,8 +198,10 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::forward(const Tensor& x,
 TransformerDecoderLayerCache TransformerDecoderLayer::start(const Tensor& memory) const {
   check_sequence("TransformerDecoderLayer::start", "memory", memory, options_.d_model);
   TransformerDecoderLayerCache cache;
-  cache.cross_keys = cross_attention->project_keys(memory);      // (B, Hkv, S, Dh)
-  cache.cross_values = cross_attention->project_values(memory);  // (B, Hkv, S, Dh)
+  // Contiguous, so that each head's S keys lie together for every step's reads.
+  cache.cross_keys = cross_attention->project_keys(memory).contiguous();      // (B, Hkv, S, Dh)
+  cache.cross_values = cross_attention->project_values(memory).contiguous();  // (B, Hkv, S, Dh)
+  cache.self_qkv = self_attention->stacked_qkv();  // the weights as they are for this decode
   return cache;
 }
 
@@ -189,21 +223,28 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
   // positions are unchanged, because the causal mask kept them from seeing
   // this one. The query may see every cached position, so no mask is needed,
   // and no weights: this attention runs fused.
-  Tensor key = self_attention->project_keys(a);                                // (B, Hkv, 1, Dh)
-  Tensor value = self_attention->project_values(a);                            // (B, Hkv, 1, Dh)
+  // q, k and v of the new position from one product (start() stacked the
+  // three weights): one GEMM instead of three, and views instead of copies.
+  if (!cache.self_qkv.weight.defined()) cache.self_qkv = self_attention->stacked_qkv();
+  const MultiheadAttention::ProjectedQKV qkv = self_attention->project_qkv(a, cache.self_qkv);
+  const Tensor& key = qkv.k;                                                   // (B, Hkv, 1, Dh)
+  const Tensor& value = qkv.v;                                                 // (B, Hkv, 1, Dh)
   if (cache.self_keys.defined()) {
     ATTN_CHECK(cache.self_keys.dim() == 4 && cache.self_keys.size(0) == B &&
                    cache.self_keys.size(1) == key.size(1) && cache.self_keys.size(3) == key.size(3),
                op, ": cached self keys must be (", B, ", ", key.size(1), ", t, ", key.size(3),
                "), got ", shape_of(cache.self_keys));
-    cache.self_keys = cat({cache.self_keys, key}, 2);                          // (B, Hkv, t+1, Dh)
-    cache.self_values = cat({cache.self_values, value}, 2);                    // (B, Hkv, t+1, Dh)
-  } else {
-    cache.self_keys = key;
-    cache.self_values = value;
   }
-  MultiheadAttentionOutput self = self_attention->attend(a, cache.self_keys, cache.self_values,
-                                                         AttentionMask(), /*need_weights=*/false);
+  if (key.requires_grad() || value.requires_grad()) {
+    // A graph is being built through the step: cat, which autograd differentiates.
+    cache.key_buffer = cache.value_buffer = Tensor();
+    cache.self_keys = cache.self_keys.defined() ? cat({cache.self_keys, key}, 2) : key;
+    cache.self_values = cache.self_values.defined() ? cat({cache.self_values, value}, 2) : value;
+  } else {
+    append_in_place(cache, key, value);                                        // (B, Hkv, t+1, Dh)
+  }
+  MultiheadAttentionOutput self = self_attention->attend_heads(
+      qkv.q, cache.self_keys, cache.self_values, AttentionMask(), /*need_weights=*/false);
   Tensor h = residual(x, self.output, *norm1, *dropout_, pre);                 // (B, 1, D)
   return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask,
                                 need_weights);

@@ -125,11 +125,26 @@ struct TransformerDecoderLayerOutput {
 // and values are those of the sub-layer's input (after LayerNorm for pre-LN),
 // projected by k_proj / v_proj and split into heads, for every position
 // decoded so far; MQA and GQA keep Hkv < H heads here, which is their point.
+//
+// They live in buffers with room for more positions than they hold: step t
+// writes position t in place and self_keys / self_values are views of the
+// first t+1 positions. Appending by cat would copy the whole cache at every
+// step, O(T^2) traffic over a sentence; a full buffer is replaced by one
+// twice its size (the old positions copied once), so the copies add up to
+// less than one more cache. (Under grad mode with parameters that require
+// grad, step() appends by cat instead, which autograd can differentiate.)
 struct TransformerDecoderLayerCache {
   Tensor self_keys;     // (B, Hkv, t, Dh): undefined before the first step
   Tensor self_values;   // (B, Hkv, t, Dh)
+  Tensor key_buffer;    // (B, Hkv, capacity, Dh), capacity >= t: self_keys is its
+  Tensor value_buffer;  //   first t positions; undefined until the first step
   Tensor cross_keys;    // (B, Hkv, S, Dh): projected once from the memory
   Tensor cross_values;  // (B, Hkv, S, Dh)
+  MultiheadAttention::StackedQKV self_qkv;  // the self-attention's projections stacked,
+                                            // for one product per step (start())
+
+  // The capacity of the first buffers, in positions; each growth doubles it.
+  static constexpr int64_t kFirstCapacity = 32;
 };
 
 class TransformerDecoderLayer : public Module {

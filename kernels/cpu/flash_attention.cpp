@@ -52,6 +52,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/flash_attention.h"
@@ -97,9 +98,113 @@ void to_double(const T* x, int64_t n, double* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(x[i]);
 }
 
-// --- forward -----------------------------------------------------------------
+// --- grouped inference attention ---------------------------------------------
 
-// --- backward ----------------------------------------------------------------
+// a . b in T with 8 running sums: one sum in one register would have to add
+// the D products in order, 8 independent ones the compiler keeps in vector
+// registers. The order is fixed, so the result is too.
+template <typename T>
+T dot_lanes(const T* a, const T* b, int64_t D) {
+  T lane[8] = {};
+  int64_t d = 0;
+  for (; d + 8 <= D; d += 8) {
+    for (int l = 0; l < 8; ++l) lane[l] += a[d + l] * b[d + l];
+  }
+  T s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  for (; d < D; ++d) s += a[d] * b[d];
+  return s;
+}
+
+// One grouped_attention_forward problem, as the tasks read it.
+template <typename T>
+struct GroupedProblem {
+  Visibility vis;
+  int64_t G, Hkv, D;  // G = H / Hkv query heads per kv head
+  T scale;
+  const T* q;
+  AttentionStrides q_strides;
+  const T* k;
+  AttentionStrides k_strides;
+  const T* v;
+  AttentionStrides v_strides;
+  T* out;
+  AttentionStrides out_strides;
+};
+
+// Task (b, g): every query row i of the G heads h = g * G + r of kv head g.
+// scores (G, Tk), acc (G, D) and sums (G) are the thread's scratch.
+template <typename T>
+void attend_task(const GroupedProblem<T>& p, int64_t task, T* scores, T* acc, T* sums) {
+  const int64_t G = p.G, D = p.D, Tk = p.vis.Tk;
+  const int64_t b = task / p.Hkv, g = task % p.Hkv;
+  const T* kb = p.k + b * p.k_strides.batch + g * p.k_strides.head;  // (Tk, D) by position
+  const T* vb = p.v + b * p.v_strides.batch + g * p.v_strides.head;
+  const int64_t batch_keys = p.vis.keys_of_batch(b);
+  for (int64_t i = 0; i < p.vis.Tq; ++i) {
+    const int64_t n = p.vis.keys_of_row(batch_keys, i);
+    const T* q0 = p.q + b * p.q_strides.batch + g * G * p.q_strides.head + i * p.q_strides.position;
+    // s_rj = scale * q_r . k_j: key j is loaded once for the G heads.
+    for (int64_t j = 0; j < n; ++j) {
+      const T* kj = kb + j * p.k_strides.position;
+      for (int64_t r = 0; r < G; ++r) {
+        scores[r * Tk + j] = p.scale * dot_lanes(q0 + r * p.q_strides.head, kj, D);
+      }
+    }
+    // p_rj = e^(s_rj - max_j s_rj), in place, and their sum.
+    for (int64_t r = 0; r < G; ++r) {
+      T* s = scores + r * Tk;
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+      T l = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        s[j] = std::exp(s[j] - m);
+        l += s[j];
+      }
+      sums[r] = l;
+    }
+    // acc_r = sum_j p_rj v_j: value j is loaded once for the G heads.
+    std::fill(acc, acc + G * D, T(0));
+    for (int64_t j = 0; j < n; ++j) {
+      const T* vj = vb + j * p.v_strides.position;
+      for (int64_t r = 0; r < G; ++r) {
+        const T pj = scores[r * Tk + j];
+        T* a = acc + r * D;
+        for (int64_t d = 0; d < D; ++d) a[d] += pj * vj[d];
+      }
+    }
+    // out = acc / l; a row that sees no key gets 0, as in the forward above.
+    for (int64_t r = 0; r < G; ++r) {
+      T* o = p.out + b * p.out_strides.batch + (g * G + r) * p.out_strides.head +
+             i * p.out_strides.position;
+      for (int64_t d = 0; d < D; ++d) o[d] = n == 0 ? T(0) : acc[r * D + d] / sums[r];
+    }
+  }
+}
+
+// The library is built for x86-64's baseline, SSE2: 4 floats per vector
+// instruction. The float task is compiled a second time for AVX2 (8 floats,
+// dot_lanes' 8 sums in one register; `flatten` inlines everything it calls
+// into this copy) and taken when the CPU has AVX2. Both copies do the same
+// operations in the same order (no FMA: AVX2 alone has none), so either
+// path should give the same bits; a machine always takes the same one.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"), flatten)) void attend_task_avx2(const GroupedProblem<float>& p,
+                                                               int64_t task, float* scores,
+                                                               float* acc, float* sums) {
+  attend_task(p, task, scores, acc, sums);
+}
+#endif
+
+template <typename T>
+void run_task(const GroupedProblem<T>& p, int64_t task, T* scores, T* acc, T* sums) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if constexpr (std::is_same_v<T, float>) {
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) return attend_task_avx2(p, task, scores, acc, sums);
+  }
+#endif
+  attend_task(p, task, scores, acc, sums);
+}
 
 }  // namespace
 
@@ -213,8 +318,40 @@ void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int6
   });
 }
 
+// Decoding asks less of attention than training: no backward (so no lse), and
+// usually one query row per head (Tq = 1) against a KV cache. The forward
+// above keeps its sums in double, as the reference the GPU is checked
+// against, and wants as many kv heads as query heads, contiguous. Here the
+// sums are in T, every operand is read through its strides where it lies,
+// and a task is one (batch, kv head) pair: each of its key and value rows is
+// loaded once and used by the G = H / Hkv query heads of its group, so MQA
+// and GQA read Hkv/H of MHA's cache instead of a copy expanded to H heads.
+// A row's softmax takes two passes over its at most Tk scores (the max, then
+// the exps), which a row of one query can afford to keep. Each task belongs
+// to one thread and runs in a fixed order: the bits do not depend on the
+// number of threads.
+template <Device Dev, typename T>
+void grouped_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk,
+                               int64_t D, const T* q, AttentionStrides q_strides, const T* k,
+                               AttentionStrides k_strides, const T* v, AttentionStrides v_strides,
+                               const int64_t* key_lengths, bool causal, T scale, T* out,
+                               AttentionStrides out_strides) {
+  const GroupedProblem<T> p{Visibility{Tq, Tk, key_lengths, causal}, H / Hkv, Hkv, D, scale,
+                            q, q_strides, k, k_strides, v, v_strides, out, out_strides};
+  parallel_for(B * Hkv, p.G * Tq * Tk * (D * 4 + kExpCost), [&](int64_t begin, int64_t end) {
+    // Per thread: the scores of one query row of each of the G heads (G, Tk),
+    // their sums (G) and the weighted sums of the values (G, D).
+    std::vector<T> scores(static_cast<size_t>(p.G * Tk)), acc(static_cast<size_t>(p.G * D));
+    std::vector<T> sums(static_cast<size_t>(p.G));
+    for (int64_t task = begin; task < end; ++task) {
+      run_task(p, task, scores.data(), acc.data(), sums.data());
+    }
+  });
+}
+
 // The CPU definitions of kernels/flash_attention.h, for the element types it names.
 ATTN_INSTANTIATE_FLOATING(flash_attention_forward, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(flash_attention_backward, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(grouped_attention_forward, Device::CPU)
 
 }  // namespace attn::kernels

@@ -449,6 +449,51 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
+// --- grouped inference attention ---------------------------------------------
+
+// The twin of the CPU's grouped_attention_forward (its comment says what it
+// is for), in the plainest form: one thread per query row (b, h, i), reading
+// kv head h / (H / Hkv) through the strides and keeping the online softmax's
+// running max and sum in T, with the accumulator in the output row itself.
+// Correct for every shape and head size; not tuned (decoding on the GPU is
+// bounded by the projections, not by this).
+template <typename T>
+__global__ void grouped_forward_kernel(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk,
+                                       int64_t D, const T* q, AttentionStrides qs, const T* k,
+                                       AttentionStrides ks, const T* v, AttentionStrides vs,
+                                       const int64_t* key_lengths, bool causal, T scale, T* out,
+                                       AttentionStrides os) {
+  const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (row >= B * H * Tq) return;
+  const int64_t i = row % Tq, h = (row / Tq) % H, b = row / (Tq * H);
+  const int64_t g = h / (H / Hkv);
+  int64_t n = Tk;
+  if (key_lengths) n = key_lengths[b] < 0 ? 0 : (key_lengths[b] > Tk ? Tk : key_lengths[b]);
+  if (causal && i + (Tk - Tq) + 1 < n) n = i + (Tk - Tq) + 1;
+  if (n < 0) n = 0;
+  const T* qi = q + b * qs.batch + h * qs.head + i * qs.position;
+  const T* kb = k + b * ks.batch + g * ks.head;
+  const T* vb = v + b * vs.batch + g * vs.head;
+  T* o = out + b * os.batch + h * os.head + i * os.position;
+  for (int64_t d = 0; d < D; ++d) o[d] = T(0);
+  T m = minus_infinity<T>(), l = T(0);
+  for (int64_t j = 0; j < n; ++j) {
+    const T* kj = kb + j * ks.position;
+    const T* vj = vb + j * vs.position;
+    T s = T(0);
+    for (int64_t d = 0; d < D; ++d) s += qi[d] * kj[d];
+    s *= scale;
+    const T m_new = s > m ? s : m;
+    const T c = exp_of(m - m_new), p = exp_of(s - m_new);  // c = 0 on the first key
+    l = l * c + p;
+    for (int64_t d = 0; d < D; ++d) o[d] = o[d] * c + p * vj[d];
+    m = m_new;
+  }
+  if (n > 0) {
+    for (int64_t d = 0; d < D; ++d) o[d] /= l;
+  }
+}
+
 }  // namespace
 
 template <Device Dev, typename T>
@@ -492,7 +537,25 @@ void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int6
   }
 }
 
+template <Device Dev, typename T>
+void grouped_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk,
+                               int64_t D, const T* q, AttentionStrides q_strides, const T* k,
+                               AttentionStrides k_strides, const T* v, AttentionStrides v_strides,
+                               const int64_t* key_lengths, bool causal, T scale, T* out,
+                               AttentionStrides out_strides) {
+  const int64_t rows = B * H * Tq;
+  if (rows == 0) return;
+  const int threads = 128;
+  const int64_t blocks = (rows + threads - 1) / threads;
+  ATTN_CHECK(blocks <= INT_MAX, "grouped_attention_forward: ", rows, " query rows are too many");
+  grouped_forward_kernel<T><<<static_cast<unsigned>(blocks), threads>>>(
+      B, H, Hkv, Tq, Tk, D, q, q_strides, k, k_strides, v, v_strides, key_lengths, causal, scale,
+      out, out_strides);
+  check_launch("grouped_attention forward_kernel");
+}
+
 ATTN_INSTANTIATE_FLOATING(flash_attention_forward, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(flash_attention_backward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(grouped_attention_forward, Device::CUDA)
 
 }  // namespace attn::kernels

@@ -107,6 +107,67 @@ TEST(TransformerDecoding, CachedStepsEqualForwardFloat64) {
   }
 }
 
+TEST(TransformerDecoding, CacheGrowsPastItsCapacityAndStaysEqualToForward) {
+  // 70 positions: the self-attention buffers start with room for
+  // kFirstCapacity = 32 and are replaced by ones of 64 and 128 positions,
+  // written in place in between; every step must still equal forward(), for
+  // MHA, GQA and MQA, sources of different lengths, with and without weights.
+  const int64_t T = 70;
+  for (int64_t kv : {4, 2, 1}) {
+    for (bool need_weights : {true, false}) {
+      attn::manual_seed(49);
+      nn::Transformer model(tiny(kv, kv == 2).set_max_length(T));
+      model.eval();
+      attn::NoGradGuard no_grad;
+      Batch batch;
+      attn::Generator g(5);
+      Tensor target = attn::randint(3, kTargetVocab, {3, T}, &g);                // (B, T)
+      Tensor logits = model.forward(batch.source, batch.lengths, target);        // (B, T, V)
+      std::unique_ptr<nn::DecoderState> base = model.start(batch.source, batch.lengths);
+      base->need_weights = need_weights;
+      auto& state = dynamic_cast<nn::TransformerState&>(*base);
+      for (int64_t t = 0; t < T; ++t) {
+        Tensor step = model.step(state, target.select(1, t));                    // (B, V)
+        const std::string at = "kv=" + std::to_string(kv) + " weights=" +
+                               std::to_string(need_weights) + " t=" + std::to_string(t);
+        EXPECT_LT(max_diff(step, logits.select(1, t)), 1e-5) << at;
+        const nn::TransformerDecoderLayerCache& cache = state.layers[1];
+        EXPECT_EQ(attn::shape_str(cache.self_values.shape()), attn::shape_str({3, kv, t + 1, 2}))
+            << at;
+        EXPECT_EQ(cache.key_buffer.size(2), t < 32 ? 32 : (t < 64 ? 64 : 128)) << at;
+        EXPECT_TRUE(cache.self_keys.shares_storage_with(cache.key_buffer)) << at;
+      }
+    }
+  }
+}
+
+TEST(TransformerDecoding, StepUnderGradModeAppendsByCatAndBackpropagates) {
+  // With a graph being built the cache grows by cat, which autograd follows:
+  // the same logits as without the graph, and gradients reach the weights.
+  attn::manual_seed(50);
+  nn::Transformer model(tiny(2, false));
+  model.eval();
+  Batch batch;
+  Tensor loss;
+  std::vector<Tensor> cached;
+  {
+    attn::NoGradGuard no_grad;
+    auto state = model.start(batch.source, batch.lengths);
+    for (int64_t t = 0; t < 3; ++t) cached.push_back(model.step(*state, batch.target.select(1, t)));
+  }
+  auto state = model.start(batch.source, batch.lengths);
+  for (int64_t t = 0; t < 3; ++t) {
+    Tensor step = model.step(*state, batch.target.select(1, t));
+    EXPECT_LT(max_diff(step, cached[t]), 1e-6) << "t=" << t;
+    loss = loss.defined() ? loss + step.sum() : step.sum();
+  }
+  EXPECT_FALSE(dynamic_cast<nn::TransformerState&>(*state).layers[0].key_buffer.defined());
+  loss.backward();
+  Tensor grad = model.decoder_layers[0]->self_attention->k_proj->weight.grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(attn::max(attn::maximum(grad, -grad)).item<double>(), 0.0);
+}
+
 TEST(TransformerDecoding, AttentionRowsSumToOneOverRealWords) {
   attn::manual_seed(42);
   nn::Transformer model(tiny(4, false));
