@@ -7,6 +7,8 @@
 //   - leak test: hidden scores (even NaN or inf) change nothing, forward or backward;
 //   - scaled_dot_product_attention with a mask given as numbers, in training
 //     with the weights wanted, equal to the same call with the dense mask;
+//   - at inference (no graph), the GEMM path for many queries and the grouped
+//     kernel for one equal the dense-mask path;
 //   - key lengths out of range or of the wrong shape are refused by name.
 // Its float64 gradcheck is the "masked_softmax" case of autograd/gradcheck_cases.cpp.
 #include <gtest/gtest.h>
@@ -157,6 +159,28 @@ TEST(MaskedSoftmax, AttentionWithNumericMaskEqualsDenseMask) {
     for (int n = 0; n < 3; ++n) {
       EXPECT_LT(max_abs_diff(inputs[0][n].grad(), inputs[1][n].grad()), 1e-13)
           << "causal " << causal << " input " << n;
+    }
+  }
+}
+
+// Without a graph and with many queries a head (the encoder at inference),
+// attention takes two GEMMs and masked_softmax; with one query a head the
+// grouped kernel. Both equal the dense-mask path.
+TEST(MaskedSoftmax, InferenceAttentionEqualsDenseMaskForManyAndOneQueries) {
+  attn::NoGradGuard no_grad;
+  attn::Generator g(21);
+  const int64_t B = 3, H = 2, D = 8;
+  Tensor lengths = lengths_of({20, 7, 0});
+  for (int64_t tq : {20, 1}) {
+    for (bool causal : {false, true}) {
+      Tensor q = attn::randn({B, H, tq, D}, attn::kFloat64, &g);
+      Tensor k = attn::randn({B, H, 20, D}, attn::kFloat64, &g);
+      Tensor v = attn::randn({B, H, 20, D}, attn::kFloat64, &g);
+      nn::AttentionMask mask = nn::AttentionMask::from_lengths(lengths, causal);
+      Tensor fast = nn::scaled_dot_product_attention(q, k, v, mask, nn::AttentionOptions()).output;
+      Tensor dense = nn::scaled_dot_product_attention(
+          q, k, v, mask.to_dense(tq, 20, attn::kCPU)).output;
+      EXPECT_LT(max_abs_diff(fast, dense), 1e-12) << "tq " << tq << " causal " << causal;
     }
   }
 }
