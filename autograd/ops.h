@@ -152,6 +152,20 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c);
 // keys: (B, S, A), query: (B, A), v: (A) -> (B, S)
 Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const Tensor& v);
 
+// --- fused RNN decoders (ops_bahdanau_decoder.cpp, ops_luong_decoder.cpp) ---
+// A translator's decoder over all T target positions in one op, forward and
+// backpropagation through time, for training with teacher forcing; the
+// step-by-step path (nn::RNNSearch::step, nn::Luong::step) is the reference.
+// RNNsearch: GRU decoder with additive attention whose query is s_{i-1}.
+// gi_emb: (T, B, 3H) = E y W_ih[:, :E]^T + b_ih, time-major; s0: (B, H);
+// w_ctx: W_ih[:, E:] (3H, Hk); w_hh (3H, H), b_hh (3H); w_query: W_a (A, H);
+// v: (A); keys: U_a h + b_a (B, S, A); values: the annotations (B, S, Hk);
+// lengths: int64 (B), the real source lengths -> (T, B, H + Hk) = [s_i | c_i].
+Tensor bahdanau_decoder(const Tensor& gi_emb, const Tensor& s0, const Tensor& w_ctx,
+                        const Tensor& w_hh, const Tensor& b_hh, const Tensor& w_query,
+                        const Tensor& v, const Tensor& keys, const Tensor& values,
+                        const Tensor& lengths);
+
 // --- fused attention (ops_flash_attention.cpp) ---
 // softmax(q k^T / sqrt(D)) v in one kernel that never stores the (Tq, Tk)
 // scores (FlashAttention); the composed reference is
