@@ -314,6 +314,15 @@ std::vector<GradcheckCase> make_cases() {
            [](const Inputs& x) {
              return bahdanau_decoder(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
                                      from_vector(std::vector<int64_t>{4, 2}, {2})); });
+  // T = 3, B = 2, lengths {4, 2} of S = 4, H = 2, Hk = 3.
+  add_case("luong_decoder", "T 3, B 2, S 4 lengths {4, 2}, H 2, Hk 3", [](Generator& g) {
+             Tensor w_ih = randn({8, 5 + 2}, kFloat64, &g);  // [W_emb | W_feed], E = 5
+             return Inputs{leaf(g, {3, 2, 8}), leaf(g, {2, 2}), leaf(g, {2, 2}),
+                           w_ih.narrow(1, 5, 2).requires_grad_(), leaf(g, {8, 2}),
+                           leaf(g, {2, 5}), leaf(g, {2, 4, 2}), leaf(g, {2, 4, 3})}; },
+           [](const Inputs& x) {
+             return luong_decoder(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7],
+                                  from_vector(std::vector<int64_t>{4, 2}, {2})); });
   add_case("flash_attention", "q (2,2,3,4), k v (2,2,5,4), key lengths {5, 2}", [](Generator& g) {
              return Inputs{leaf(g, {2, 2, 3, 4}), leaf(g, {2, 2, 5, 4}), leaf(g, {2, 2, 5, 4})}; },
            [](const Inputs& x) {

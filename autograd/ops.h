@@ -165,6 +165,14 @@ Tensor bahdanau_decoder(const Tensor& gi_emb, const Tensor& s0, const Tensor& w_
                         const Tensor& w_hh, const Tensor& b_hh, const Tensor& w_query,
                         const Tensor& v, const Tensor& keys, const Tensor& values,
                         const Tensor& lengths);
+// Luong: LSTM decoder with input feeding and global attention, score h_t . keys.
+// gi_emb: (T, B, 4H) = E y W_ih[:, :E]^T + b_ih + b_hh, time-major; h0, c0: (B, H);
+// w_feed: W_ih[:, E:] (4H, H), read by htilde_{t-1}; w_hh (4H, H);
+// w_combine: W_c (H, Hk + H); keys: W_a hbar (general) or hbar (dot) (B, S, H);
+// values: hbar (B, S, Hk); lengths: int64 (B) -> htilde (T, B, H).
+Tensor luong_decoder(const Tensor& gi_emb, const Tensor& h0, const Tensor& c0,
+                     const Tensor& w_feed, const Tensor& w_hh, const Tensor& w_combine,
+                     const Tensor& keys, const Tensor& values, const Tensor& lengths);
 
 // --- fused attention (ops_flash_attention.cpp) ---
 // softmax(q k^T / sqrt(D)) v in one kernel that never stores the (Tq, Tk)

@@ -115,4 +115,48 @@ TEST(FusedDecoder, RNNSearchIsDeterministic) {
   expect_same(first, second, 0.0);
 }
 
+nn::LuongOptions luong_options(const std::string& score) {
+  nn::LuongOptions o(13, 11);
+  o.embedding_size = 5;
+  o.hidden_size = 4;
+  o.score = score;
+  return o;
+}
+
+TEST(FusedDecoder, LuongMatchesStepByStepInFloat64) {
+  for (const char* score : {"general", "dot"}) {
+    SCOPED_TRACE(score);
+    attn::manual_seed(41);
+    nn::Luong model(luong_options(score));
+    model.to(attn::kFloat64);
+    Batch batch;
+    model.set_fused_decoder(false);
+    Result reference = run(model, batch);
+    model.set_fused_decoder(true);
+    Result fused = run(model, batch);
+    expect_same(fused, reference, 1e-10);
+  }
+}
+
+TEST(FusedDecoder, LuongMatchesStepByStepInFloat32) {
+  attn::manual_seed(42);
+  nn::LuongOptions o = luong_options("general");
+  o.hidden_size = 16;
+  nn::Luong model(o);
+  Batch batch;
+  model.set_fused_decoder(false);
+  Result reference = run(model, batch);
+  model.set_fused_decoder(true);
+  Result fused = run(model, batch);
+  expect_same(fused, reference, 1e-4);
+}
+
+TEST(FusedDecoder, LuongIsDeterministic) {
+  attn::manual_seed(43);
+  nn::Luong model(luong_options("general"));
+  Batch batch;
+  Result first = run(model, batch), second = run(model, batch);
+  expect_same(first, second, 0.0);
+}
+
 }  // namespace
