@@ -300,6 +300,15 @@ std::vector<GradcheckCase> make_cases() {
              Tensor h = state.narrow(1, 0, 3), c = state.narrow(1, 3, 3);
              Tensor gates = x[0] + cat({h, h, c, h}, 1);
              return lstm_cell_fused(gates, c).narrow(1, 0, 3) * 2.0 + c; });
+  // B = 3, T = 4, H = 2; lengths {4, 2, 3}: padding on two rows, both directions.
+  for (bool reverse : {false, true}) {
+    add_case("gru_layer", reverse ? "gi (3,4,6) lengths {4,2,3}, reversed"
+                                  : "gi (3,4,6) lengths {4,2,3}", [](Generator& g) {
+               return Inputs{leaf(g, {3, 4, 6}), leaf(g, {6, 2}), leaf(g, {6}), leaf(g, {3, 2})}; },
+             [reverse](const Inputs& x) {
+               return gru_layer(x[0], x[1], x[2], x[3],
+                                from_vector(std::vector<int64_t>{4, 2, 3}, {3}), reverse); });
+  }
   // --- attention ---
   add_case("additive_attention_scores", "keys (2,3,4), query (2,4), v (4)", [](Generator& g) {
              return Inputs{leaf(g, {2, 3, 4}), leaf(g, {2, 4}), leaf(g, {4})}; },

@@ -146,6 +146,13 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h);
 // -> (B, 2H) holding h' = o * tanh(c') in [:, :H] and c' = f * c + i * g in
 // [:, H:]; take them out with narrow(1, 0, H) and narrow(1, H, H).
 Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c);
+// One GRU layer in one direction over whole sequences, BPTT in one node
+// (ops_rnn_layer.cpp): gi = x W_ih^T + b_ih for every step (B, T, 3H),
+// w_hh (3H, H), b_hh (3H), h0 (B, H); lengths: int64 (B) or undefined: at
+// t >= lengths[b] row b's state passes through unchanged. reverse: t = T-1..0.
+// -> every step's state, time-major (T, B, H).
+Tensor gru_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
+                 const Tensor& lengths, bool reverse);
 
 // --- attention (ops_attention.cpp) ---
 // Bahdanau's alignment scores, fused: v . tanh(keys[b, s] + query[b]).
