@@ -309,6 +309,15 @@ std::vector<GradcheckCase> make_cases() {
                return gru_layer(x[0], x[1], x[2], x[3],
                                 from_vector(std::vector<int64_t>{4, 2, 3}, {3}), reverse); });
   }
+  for (bool reverse : {false, true}) {
+    add_case("lstm_layer", reverse ? "gi (3,4,8) lengths {4,2,3}, reversed"
+                                   : "gi (3,4,8) lengths {4,2,3}", [](Generator& g) {
+               return Inputs{leaf(g, {3, 4, 8}), leaf(g, {8, 2}), leaf(g, {3, 2}),
+                             leaf(g, {3, 2})}; },
+             [reverse](const Inputs& x) {
+               return lstm_layer(x[0], x[1], x[2], x[3],
+                                 from_vector(std::vector<int64_t>{4, 2, 3}, {3}), reverse); });
+  }
   // --- attention ---
   add_case("additive_attention_scores", "keys (2,3,4), query (2,4), v (4)", [](Generator& g) {
              return Inputs{leaf(g, {2, 3, 4}), leaf(g, {2, 4}), leaf(g, {4})}; },

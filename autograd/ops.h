@@ -153,6 +153,10 @@ Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c);
 // -> every step's state, time-major (T, B, H).
 Tensor gru_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
                  const Tensor& lengths, bool reverse);
+// The same for an LSTM layer: gi = x W_ih^T + b_ih + b_hh (B, T, 4H), w_hh
+// (4H, H), h0 and c0 (B, H) -> every step's [h | c], time-major (T, B, 2H).
+Tensor lstm_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& h0, const Tensor& c0,
+                  const Tensor& lengths, bool reverse);
 
 // --- attention (ops_attention.cpp) ---
 // Bahdanau's alignment scores, fused: v . tanh(keys[b, s] + query[b]).

@@ -1,4 +1,4 @@
-// One GRU layer in one direction over a whole batch of sequences, as one op:
+// One GRU or LSTM layer in one direction over a whole batch of sequences, as one op:
 // the recurrence forward and backpropagation through time in one node.
 //
 // nn::GRU used to run the recurrence as ordinary ops (a matmul, a bias add,
@@ -20,6 +20,8 @@
 //          on real rows it enters the gates (the two parts by a 0/1 mask):
 //   (dgi_t, dgh_t, direct) = gates' backward (dS * mask)
 //   carry = direct + dgh_t W_hh + dS * (1 - mask)
+// lstm_layer is the same walk with the state [h | c] (B, 2H) and the LSTM's
+// gates (b_hh already summed into the input projection), dgates in place of dgh.
 #include <algorithm>
 #include <vector>
 
@@ -32,6 +34,25 @@ namespace attn {
 
 using autograd::any_requires_grad;
 using autograd::record;
+
+namespace {
+
+// The 0/1 masks (B, 1) of the steps that hold padding (undefined elsewhere).
+std::vector<Tensor> padding_masks(const Tensor& lengths, int64_t B, int64_t T,
+                                  const Tensor& like) {
+  std::vector<int64_t> length(static_cast<size_t>(B), T);
+  if (lengths.defined()) length = lengths.cpu().to_vector<int64_t>();
+  const int64_t min_length = B == 0 ? T : *std::min_element(length.begin(), length.end());
+  std::vector<Tensor> masks(static_cast<size_t>(T));
+  for (int64_t t = min_length; t < T; ++t) {
+    std::vector<double> real(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) real[b] = t < length[b] ? 1.0 : 0.0;
+    masks[t] = from_vector(real, {B, 1}).to(like.dtype()).to(like.device());
+  }
+  return masks;
+}
+
+}  // namespace
 
 Tensor gru_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
                  const Tensor& lengths, bool reverse) {
@@ -47,17 +68,7 @@ Tensor gru_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& b_hh, const
              shape_str(w_hh.shape()), ", b_hh ", shape_str(b_hh.shape()), ", h0 ",
              shape_str(h0.shape()));
   const TensorOptions like = h0.options();
-  // Which steps have padding, and their 0/1 masks (B, 1): built once, on the host.
-  std::vector<int64_t> length(static_cast<size_t>(B), T);
-  if (lengths.defined()) length = lengths.cpu().to_vector<int64_t>();
-  const int64_t min_length = B == 0 ? T : *std::min_element(length.begin(), length.end());
-  std::vector<Tensor> masks(static_cast<size_t>(T));
-  for (int64_t t = min_length; t < T; ++t) {
-    std::vector<double> real(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) real[b] = t < length[b] ? 1.0 : 0.0;
-    masks[t] = from_vector(real, {B, 1}).to(h0.dtype()).to(h0.device());
-  }
-
+  const std::vector<Tensor> masks = padding_masks(lengths, B, T, h0);
   const bool needs_grad = any_requires_grad({gi, w_hh, b_hh, h0});
   Tensor gi_in = gi.detach();
   if (gi_in.stride(2) != 1) gi_in = gi_in.contiguous();
@@ -128,6 +139,98 @@ Tensor gru_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& b_hh, const
     });
     Tensor dbhh = dgh.reshape({T * B, 3 * H}).sum(0);
     return std::vector<Tensor>{dgi.transpose(0, 1).contiguous(), dwhh, dbhh, carry};
+  });
+  return out;
+}
+
+Tensor lstm_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& h0, const Tensor& c0,
+                  const Tensor& lengths, bool reverse) {
+  const char* op = "lstm_layer";
+  check_floating(op, h0);
+  for (const Tensor* t : {&gi, &w_hh, &c0}) check_same(op, h0, *t);
+  ATTN_CHECK(gi.dim() == 3 && h0.dim() == 2, op, ": expected gi (B, T, 4H) and h0 (B, H), got ",
+             shape_str(gi.shape()), " and ", shape_str(h0.shape()));
+  const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
+  ATTN_CHECK(gi.shape() == Shape({B, T, 4 * H}) && h0.size(0) == B &&
+                 c0.shape() == h0.shape() && w_hh.shape() == Shape({4 * H, H}) && T > 0,
+             op, ": shapes do not fit: gi ", shape_str(gi.shape()), ", w_hh ",
+             shape_str(w_hh.shape()), ", h0 ", shape_str(h0.shape()), ", c0 ",
+             shape_str(c0.shape()));
+  const TensorOptions like = h0.options();
+  const std::vector<Tensor> masks = padding_masks(lengths, B, T, h0);
+  const bool needs_grad = any_requires_grad({gi, w_hh, h0, c0});
+  Tensor whh = w_hh.detach().contiguous();
+  // gates[t] starts as step t's input projection; the steps add h_prev W_hh^T.
+  Tensor gates = gi.detach().transpose(0, 1).contiguous();  // (T, B, 4H)
+  Tensor states = Tensor::empty({T + 2, B, 2 * H}, like);  // [h | c], as gru_layer's slots
+  Tensor start = states.select(0, reverse ? T + 1 : 0);
+  start.narrow(1, 0, H).copy_(h0.detach());
+  start.narrow(1, H, H).copy_(c0.detach());
+  Tensor saved = needs_grad ? Tensor::empty({T, B, 5 * H}, like) : Tensor();
+  auto prev_slot = [reverse](int64_t t) { return reverse ? t + 2 : t; };
+
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = reverse ? T - 1 - s : s;
+    dispatch_floating(h0.dtype(), h0.device(), op, [&](auto zero, auto device) {
+      using Tp = decltype(zero);
+      constexpr Device D = decltype(device)::value;
+      Tp* sp = states.data_ptr<Tp>();
+      const Tp* prev = sp + prev_slot(t) * B * 2 * H;
+      Tp* g_t = gates.data_ptr<Tp>() + t * B * 4 * H;
+      Tp* next = sp + (t + 1) * B * 2 * H;
+      kernels::gemm<D, Tp>(false, true, 1, B, 4 * H, H, Tp(1), prev, 2 * H, 0,
+                           whh.data_ptr<Tp>(), H, 0, Tp(1), g_t, 4 * H, 0);
+      kernels::lstm_cell_fused_forward<D, Tp>(
+          B, H, g_t, 4 * H, prev + H, 2 * H, next, next + H, 2 * H,
+          needs_grad ? saved.data_ptr<Tp>() + t * B * 5 * H : nullptr);
+    });
+    if (masks[t].defined()) {
+      Tensor now = states.select(0, t + 1), prev = states.select(0, prev_slot(t));
+      now.copy_(now * masks[t] + prev * (1.0 - masks[t]));
+    }
+  }
+  Tensor out = states.narrow(0, 1, T);  // (T, B, 2H), time-major [h | c]
+  if (!needs_grad) return out;
+
+  record("LstmLayerBackward", out, {gi, w_hh, h0, c0}, [=](const Tensor& g) {
+    Tensor d_out = g.contiguous();  // (T, B, 2H)
+    Tensor dgates = Tensor::empty({T, B, 4 * H}, like);
+    Tensor carry = zeros({B, 2 * H}, like);
+    Tensor dh = Tensor::empty({B, H}, like), dc = Tensor::empty({B, H}, like);
+    for (int64_t s = T - 1; s >= 0; --s) {
+      const int64_t t = reverse ? T - 1 - s : s;
+      Tensor dS = d_out.select(0, t) + carry;  // (B, 2H): [dL/dh_t | dL/dc_t]
+      Tensor pass;
+      if (masks[t].defined()) {
+        pass = dS * (1.0 - masks[t]);
+        dS = dS * masks[t];
+      }
+      dispatch_floating(g.dtype(), g.device(), "lstm_layer backward", [&](auto zero, auto device) {
+        using Tp = decltype(zero);
+        constexpr Device D = decltype(device)::value;
+        const Tp* prev = states.data_ptr<Tp>() + prev_slot(t) * B * 2 * H;
+        Tp* dg_t = dgates.data_ptr<Tp>() + t * B * 4 * H;
+        const Tp* ds = dS.data_ptr<Tp>();
+        kernels::lstm_cell_fused_backward<D, Tp>(B, H, ds, ds + H, 2 * H, prev + H, 2 * H,
+                                                 saved.data_ptr<Tp>() + t * B * 5 * H, dg_t,
+                                                 dc.data_ptr<Tp>());
+        kernels::gemm<D, Tp>(false, false, 1, B, H, 4 * H, Tp(1), dg_t, 4 * H, 0,
+                             whh.data_ptr<Tp>(), H, 0, Tp(0), dh.data_ptr<Tp>(), H, 0);
+      });
+      carry = cat({dh, dc}, 1);
+      if (pass.defined()) carry = carry + pass;
+    }
+    Tensor dwhh = Tensor::empty({4 * H, H}, like);
+    dispatch_floating(g.dtype(), g.device(), "lstm_layer backward", [&](auto zero, auto device) {
+      using Tp = decltype(zero);
+      constexpr Device D = decltype(device)::value;
+      const Tp* prev = states.data_ptr<Tp>() + (reverse ? 2 : 0) * B * 2 * H;  // h rows
+      kernels::gemm<D, Tp>(true, false, 1, 4 * H, H, T * B, Tp(1), dgates.data_ptr<Tp>(), 4 * H,
+                           0, prev, 2 * H, 0, Tp(0), dwhh.data_ptr<Tp>(), H, 0);
+    });
+    return std::vector<Tensor>{dgates.transpose(0, 1).contiguous(), dwhh,
+                               carry.narrow(1, 0, H).contiguous(),
+                               carry.narrow(1, H, H).contiguous()};
   });
   return out;
 }

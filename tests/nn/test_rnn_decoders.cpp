@@ -192,4 +192,38 @@ TEST(FusedRecurrence, GRUMatchesStepByStepInFloat64) {
   expect_same(fused, reference, 1e-10);
 }
 
+TEST(FusedRecurrence, LSTMMatchesStepByStepInFloat64) {
+  attn::manual_seed(52);
+  nn::LSTM lstm(nn::LSTMOptions(3, 4).set_num_layers(2).set_bidirectional(true));
+  lstm.to(attn::kFloat64);
+  attn::Generator g(6);
+  Tensor x = attn::randn({3, 6, 3}, attn::kFloat64, &g).requires_grad_();
+  Tensor h0 = attn::randn({4, 3, 4}, attn::kFloat64, &g).requires_grad_();
+  Tensor c0 = attn::randn({4, 3, 4}, attn::kFloat64, &g).requires_grad_();
+  Tensor lengths = lengths_of({6, 2, 4});
+  auto run_lstm = [&](bool fused) {
+    lstm.set_fused_recurrence(fused);
+    lstm.zero_grad();
+    for (const Tensor* t : {&x, &h0, &c0}) t->zero_grad();
+    nn::LSTMOutput out = lstm.forward(x, lengths, h0, c0);
+    attn::Generator w(9);
+    Tensor loss = (out.output * attn::randn(out.output.shape(), attn::kFloat64, &w)).sum() +
+                  (out.h_n * attn::randn(out.h_n.shape(), attn::kFloat64, &w)).sum() +
+                  (out.c_n * attn::randn(out.c_n.shape(), attn::kFloat64, &w)).sum();
+    loss.backward();
+    Result r;
+    r.logits = values_of(out.output);
+    r.grads["h_n"] = values_of(out.h_n);
+    r.grads["c_n"] = values_of(out.c_n);
+    r.grads["x"] = values_of(x.grad());
+    r.grads["h0"] = values_of(h0.grad());
+    r.grads["c0"] = values_of(c0.grad());
+    for (const auto& [name, p] : lstm.named_parameters()) r.grads[name] = values_of(p.grad());
+    return r;
+  };
+  Result reference = run_lstm(false);
+  Result fused = run_lstm(true);
+  expect_same(fused, reference, 1e-10);
+}
+
 }  // namespace
