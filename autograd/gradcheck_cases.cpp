@@ -300,10 +300,47 @@ std::vector<GradcheckCase> make_cases() {
              Tensor h = state.narrow(1, 0, 3), c = state.narrow(1, 3, 3);
              Tensor gates = x[0] + cat({h, h, c, h}, 1);
              return lstm_cell_fused(gates, c).narrow(1, 0, 3) * 2.0 + c; });
+  // B = 3, T = 4, H = 2; lengths {4, 2, 3}: padding on two rows, both directions.
+  for (bool reverse : {false, true}) {
+    add_case("gru_layer", reverse ? "gi (3,4,6) lengths {4,2,3}, reversed"
+                                  : "gi (3,4,6) lengths {4,2,3}", [](Generator& g) {
+               return Inputs{leaf(g, {3, 4, 6}), leaf(g, {6, 2}), leaf(g, {6}), leaf(g, {3, 2})}; },
+             [reverse](const Inputs& x) {
+               return gru_layer(x[0], x[1], x[2], x[3],
+                                from_vector(std::vector<int64_t>{4, 2, 3}, {3}), reverse); });
+  }
+  for (bool reverse : {false, true}) {
+    add_case("lstm_layer", reverse ? "gi (3,4,8) lengths {4,2,3}, reversed"
+                                   : "gi (3,4,8) lengths {4,2,3}", [](Generator& g) {
+               return Inputs{leaf(g, {3, 4, 8}), leaf(g, {8, 2}), leaf(g, {3, 2}),
+                             leaf(g, {3, 2})}; },
+             [reverse](const Inputs& x) {
+               return lstm_layer(x[0], x[1], x[2], x[3],
+                                 from_vector(std::vector<int64_t>{4, 2, 3}, {3}), reverse); });
+  }
   // --- attention ---
   add_case("additive_attention_scores", "keys (2,3,4), query (2,4), v (4)", [](Generator& g) {
              return Inputs{leaf(g, {2, 3, 4}), leaf(g, {2, 4}), leaf(g, {4})}; },
            [](const Inputs& x) { return additive_attention_scores(x[0], x[1], x[2]); });
+  // The fused decoders: T = 3 positions, B = 2 sentences of lengths {4, 2}
+  // (S = 4: the second is padded), H = 2, A = 3, Hk = 4.
+  add_case("bahdanau_decoder", "T 3, B 2, S 4 lengths {4, 2}, H 2, A 3, Hk 4", [](Generator& g) {
+             Tensor w_ih = randn({6, 5 + 4}, kFloat64, &g);  // [W_emb | W_ctx], E = 5
+             return Inputs{leaf(g, {3, 2, 6}), leaf(g, {2, 2}),
+                           w_ih.narrow(1, 5, 4).requires_grad_(), leaf(g, {6, 2}), leaf(g, {6}),
+                           leaf(g, {3, 2}), leaf(g, {3}), leaf(g, {2, 4, 3}), leaf(g, {2, 4, 4})}; },
+           [](const Inputs& x) {
+             return bahdanau_decoder(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
+                                     from_vector(std::vector<int64_t>{4, 2}, {2})); });
+  // T = 3, B = 2, lengths {4, 2} of S = 4, H = 2, Hk = 3.
+  add_case("luong_decoder", "T 3, B 2, S 4 lengths {4, 2}, H 2, Hk 3", [](Generator& g) {
+             Tensor w_ih = randn({8, 5 + 2}, kFloat64, &g);  // [W_emb | W_feed], E = 5
+             return Inputs{leaf(g, {3, 2, 8}), leaf(g, {2, 2}), leaf(g, {2, 2}),
+                           w_ih.narrow(1, 5, 2).requires_grad_(), leaf(g, {8, 2}),
+                           leaf(g, {2, 5}), leaf(g, {2, 4, 2}), leaf(g, {2, 4, 3})}; },
+           [](const Inputs& x) {
+             return luong_decoder(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7],
+                                  from_vector(std::vector<int64_t>{4, 2}, {2})); });
   add_case("flash_attention", "q (2,2,3,4), k v (2,2,5,4), key lengths {5, 2}", [](Generator& g) {
              return Inputs{leaf(g, {2, 2, 3, 4}), leaf(g, {2, 2, 5, 4}), leaf(g, {2, 2, 5, 4})}; },
            [](const Inputs& x) {

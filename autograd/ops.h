@@ -151,11 +151,44 @@ Tensor gru_cell_fused(const Tensor& gi, const Tensor& gh, const Tensor& h);
 // -> (B, 2H) holding h' = o * tanh(c') in [:, :H] and c' = f * c + i * g in
 // [:, H:]; take them out with narrow(1, 0, H) and narrow(1, H, H).
 Tensor lstm_cell_fused(const Tensor& gates, const Tensor& c);
+// One GRU layer in one direction over whole sequences, BPTT in one node
+// (ops_rnn_layer.cpp): gi = x W_ih^T + b_ih for every step (B, T, 3H),
+// w_hh (3H, H), b_hh (3H), h0 (B, H); lengths: int64 (B) or undefined: at
+// t >= lengths[b] row b's state passes through unchanged. reverse: t = T-1..0.
+// -> every step's state, time-major (T, B, H).
+Tensor gru_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
+                 const Tensor& lengths, bool reverse);
+// The same for an LSTM layer: gi = x W_ih^T + b_ih + b_hh (B, T, 4H), w_hh
+// (4H, H), h0 and c0 (B, H) -> every step's [h | c], time-major (T, B, 2H).
+Tensor lstm_layer(const Tensor& gi, const Tensor& w_hh, const Tensor& h0, const Tensor& c0,
+                  const Tensor& lengths, bool reverse);
 
 // --- attention (ops_attention.cpp) ---
 // Bahdanau's alignment scores, fused: v . tanh(keys[b, s] + query[b]).
 // keys: (B, S, A), query: (B, A), v: (A) -> (B, S)
 Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const Tensor& v);
+
+// --- fused RNN decoders (ops_bahdanau_decoder.cpp, ops_luong_decoder.cpp) ---
+// A translator's decoder over all T target positions in one op, forward and
+// backpropagation through time, for training with teacher forcing; the
+// step-by-step path (nn::RNNSearch::step, nn::Luong::step) is the reference.
+// RNNsearch: GRU decoder with additive attention whose query is s_{i-1}.
+// gi_emb: (T, B, 3H) = E y W_ih[:, :E]^T + b_ih, time-major; s0: (B, H);
+// w_ctx: W_ih[:, E:] (3H, Hk); w_hh (3H, H), b_hh (3H); w_query: W_a (A, H);
+// v: (A); keys: U_a h + b_a (B, S, A); values: the annotations (B, S, Hk);
+// lengths: int64 (B), the real source lengths -> (T, B, H + Hk) = [s_i | c_i].
+Tensor bahdanau_decoder(const Tensor& gi_emb, const Tensor& s0, const Tensor& w_ctx,
+                        const Tensor& w_hh, const Tensor& b_hh, const Tensor& w_query,
+                        const Tensor& v, const Tensor& keys, const Tensor& values,
+                        const Tensor& lengths);
+// Luong: LSTM decoder with input feeding and global attention, score h_t . keys.
+// gi_emb: (T, B, 4H) = E y W_ih[:, :E]^T + b_ih + b_hh, time-major; h0, c0: (B, H);
+// w_feed: W_ih[:, E:] (4H, H), read by htilde_{t-1}; w_hh (4H, H);
+// w_combine: W_c (H, Hk + H); keys: W_a hbar (general) or hbar (dot) (B, S, H);
+// values: hbar (B, S, Hk); lengths: int64 (B) -> htilde (T, B, H).
+Tensor luong_decoder(const Tensor& gi_emb, const Tensor& h0, const Tensor& c0,
+                     const Tensor& w_feed, const Tensor& w_hh, const Tensor& w_combine,
+                     const Tensor& keys, const Tensor& values, const Tensor& lengths);
 
 // --- fused attention (ops_flash_attention.cpp) ---
 // softmax(q k^T / sqrt(D)) v in one kernel that never stores the (Tq, Tk)

@@ -46,7 +46,7 @@ Tensor additive_attention_scores(const Tensor& keys, const Tensor& query, const 
                                  dscores.data_ptr<T>(), hidden.data_ptr<T>(), w.data_ptr<T>(), B, S,
                                  A, need_keys ? dkeys.data_ptr<T>() : nullptr,
                                  need_query ? dquery.data_ptr<T>() : nullptr,
-                                 need_v ? dv.data_ptr<T>() : nullptr);
+                                 need_v ? dv.data_ptr<T>() : nullptr, false);
                            });
                        return std::vector<Tensor>{dkeys, dquery, dv};
                      });

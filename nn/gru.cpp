@@ -42,11 +42,18 @@ GRU::GRU(const GRUOptions& options)
       options_(options) {}
 
 Tensor GRU::run_direction(const Tensor& input, const Weights& w, bool reverse, const Tensor& h0,
-                          const SequenceMask& mask, Tensor& final) const {
+                          const SequenceMask& mask, const Tensor& lengths,
+                          Tensor& final) const {
   const int64_t T = input.size(1);
   // Every step's input projection at once: one (B·T, F) x (F, 3H) product
   // instead of T small ones. Only h W_hh^T has to wait for the previous step.
   Tensor gi = linear(input, w.weight_ih, w.bias_ih);  // (B, T, 3H)
+  if (fused_ && w.bias_hh.defined() && input.device() == kCPU) {
+    // The recurrence as one op (autograd/ops_rnn_layer.cpp): same steps, one node.
+    Tensor states = gru_layer(gi, w.weight_hh, w.bias_hh, h0, lengths, reverse);  // (T, B, H)
+    final = states.select(0, reverse ? 0 : T - 1);
+    return states.transpose(0, 1);  // (B, T, H)
+  }
   std::vector<Tensor> gi_steps = time_steps(gi);      // T views (B, 3H)
   Tensor w_hh_t = w.weight_hh.t();                    // (H, 3H), a view
   Tensor h = h0;                                      // (B, H)
@@ -81,7 +88,8 @@ GRUOutput GRU::forward(const Tensor& x, const Tensor& lengths, const Tensor& h0)
                                   : zeros({B, H}, TensorOptions(input.dtype()).device(input.device()));
       Tensor final;
       outputs.push_back(
-          run_direction(layer_input, weights(layer, direction), direction == 1, start, mask, final));
+          run_direction(layer_input, weights(layer, direction), direction == 1, start, mask,
+                        lengths, final));
       finals.push_back(final);
     }
     layer_input = D == 1 ? outputs[0] : cat(outputs, 2);  // (B, T, D*H)

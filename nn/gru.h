@@ -102,15 +102,20 @@ class GRU : public StackedRecurrent {
                     const Tensor& h0 = Tensor()) const;
 
   const GRUOptions& options() const { return options_; }
+  // On the CPU each layer and direction runs as one op (autograd::gru_layer,
+  // BPTT in one node); false runs it step by step with the ordinary ops, the
+  // reference the tests compare the op with.
+  void set_fused_recurrence(bool on) { fused_ = on; }
   // num_directions(), weight_ih(layer, direction), ...: nn/recurrent.h.
 
  private:
   // One layer in one direction over the whole batch: input (B, T, F) ->
   // states (B, T, H), padding not yet zeroed; `final` receives the last state.
   Tensor run_direction(const Tensor& input, const Weights& w, bool reverse, const Tensor& h0,
-                       const SequenceMask& mask, Tensor& final) const;
+                       const SequenceMask& mask, const Tensor& lengths, Tensor& final) const;
 
   GRUOptions options_;
+  bool fused_ = true;
 };
 
 }  // namespace attn::nn

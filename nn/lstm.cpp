@@ -49,12 +49,19 @@ LSTM::LSTM(const LSTMOptions& options)
 
 Tensor LSTM::run_direction(const Tensor& input, const Weights& w, bool reverse,
                            const LSTMState& start, const SequenceMask& mask,
-                           LSTMState& final) const {
+                           const Tensor& lengths, LSTMState& final) const {
   const int64_t T = input.size(1), H = options_.hidden_size;
   // Both biases only ever appear summed, so they join the input projection:
   // every step's x W_ih^T + b_ih + b_hh in one (B·T, F) x (F, 4H) product.
   Tensor bias = w.bias_ih.defined() ? w.bias_ih + w.bias_hh : Tensor();
   Tensor gi = linear(input, w.weight_ih, bias);   // (B, T, 4H)
+  if (fused_ && input.device() == kCPU) {
+    // The recurrence as one op (autograd/ops_rnn_layer.cpp): same steps, one node.
+    Tensor states = lstm_layer(gi, w.weight_hh, start.h, start.c, lengths, reverse);  // (T, B, 2H)
+    Tensor last = states.select(0, reverse ? 0 : T - 1);
+    final = LSTMState{last.narrow(1, 0, H), last.narrow(1, H, H)};
+    return states.narrow(2, 0, H).transpose(0, 1);  // (B, T, H)
+  }
   std::vector<Tensor> gi_steps = time_steps(gi);  // T views (B, 4H)
   Tensor w_hh_t = w.weight_hh.t();                // (H, 4H), a view
   // h and c travel together as one (B, 2H) tensor [h | c], the layout
@@ -96,7 +103,8 @@ LSTMOutput LSTM::forward(const Tensor& x, const Tensor& lengths, const Tensor& h
                                      : LSTMState{zeros({B, H}, like), zeros({B, H}, like)};
       LSTMState final;
       outputs.push_back(
-          run_direction(layer_input, weights(layer, direction), direction == 1, start, mask, final));
+          run_direction(layer_input, weights(layer, direction), direction == 1, start, mask,
+                        lengths, final));
       final_h.push_back(final.h);
       final_c.push_back(final.c);
     }

@@ -147,6 +147,27 @@ Tensor Luong::forward_with_attention(const Tensor& source, const Tensor& source_
 
 Tensor Luong::forward(const Tensor& source, const Tensor& source_lengths,
                       const Tensor& target_input) {
+  const LSTMCell& cell = *decoder_cells_[0];
+  const bool fused = fused_decoder_ && options_.input_feed && options_.layers == 1 &&
+                     options_.scope == "global" && options_.score != "concat" &&
+                     cell.bias_ih.defined() && source.device() == kCPU;
+  if (fused) {
+    ATTN_CHECK(target_input.dim() == 2 && target_input.size(0) == source.size(0),
+               "Luong: target_input must be (", source.size(0), ", T), got ",
+               shape_str(target_input.shape()));
+    Encoded encoded = encode(source, source_lengths);
+    Tensor embedded = dropout_->forward(target_embedding_->forward(target_input));  // (B, T, E)
+    // x W_ih^T with x = [E y; htilde] splits into W_ih[:, :E] E y, for all
+    // positions at once here with both biases, and W_ih[:, E:] htilde inside the op.
+    const int64_t E = options_.embedding_size, H = options_.hidden_size;
+    Tensor gi_emb = linear(embedded.transpose(0, 1), cell.weight_ih.narrow(1, 0, E),
+                           cell.bias_ih + cell.bias_hh);                    // (T, B, 4H)
+    Tensor htildes = luong_decoder(gi_emb, encoded.initial[0].h, encoded.initial[0].c,
+                                   cell.weight_ih.narrow(1, E, H), cell.weight_hh,
+                                   combine_->weight, encoded.projected_keys,
+                                   encoded.annotations, encoded.source_lengths);  // (T, B, H)
+    return output_->forward(dropout_->forward(htildes.transpose(0, 1)));   // (B, T, V)
+  }
   LuongAttentionOutput unused;
   return forward_with_attention(source, source_lengths, target_input, unused);
 }

@@ -62,6 +62,12 @@ class Luong : public Translator {
 
   // forward() again, but also hands back the attention of every position:
   // weights (B, T, S) and, for local attention, the centres p_t (B, T).
+  // forward() takes the fused decoder op (autograd/ops_luong_decoder.cpp) when
+  // it can (global attention with the dot or general score, input feeding, one
+  // layer, on the CPU); false forces the step-by-step path, the reference the
+  // tests compare the op with. forward_with_attention is always step by step.
+  void set_fused_decoder(bool on) { fused_decoder_ = on; }
+
   Tensor forward_with_attention(const Tensor& source, const Tensor& source_lengths,
                                 const Tensor& target_input, LuongAttentionOutput& attention);
 
@@ -88,6 +94,7 @@ class Luong : public Translator {
   std::shared_ptr<Linear> combine_;  // W_c
   std::shared_ptr<Linear> output_;   // W_s
   std::shared_ptr<Dropout> dropout_;
+  bool fused_decoder_ = true;
 };
 
 }  // namespace attn::nn

@@ -83,6 +83,7 @@ RNNSearch::Encoded RNNSearch::encode(const Tensor& source, const Tensor& source_
     for (int64_t j = 0; j < S; ++j) real[b * S + j] = j < lengths[b] ? 1 : 0;
   }
   encoded.source_mask = from_vector(real, {B, S}).to(source.device());        // (B, S)
+  encoded.source_lengths = source_lengths;
   Tensor embedded = dropout_->forward(source_embedding_->forward(source));   // (B, S, E)
   GRUOutput run = encoder_->forward(embedded, source_lengths);
   encoded.annotations = run.output;                                          // (B, S, 2H)
@@ -139,19 +140,46 @@ Tensor RNNSearch::forward(const Tensor& source, const Tensor& source_lengths,
              shape_str(target_input.shape()));
   Encoded encoded = encode(source, source_lengths);
   Tensor embedded = dropout_->forward(target_embedding_->forward(target_input));  // (B, T, E)
-  std::vector<Tensor> states(decoder_cells_.size(), encoded.initial_state);
-  std::vector<Tensor> top_states, contexts;
+  const bool fused = fused_decoder_ && options_.attention && decoder_cells_.size() == 1 &&
+                     decoder_cells_[0]->bias_hh.defined() && embedded.device() == kCPU;
+  Tensor states, contexts;
+  decode_all(embedded, encoded, fused, states, contexts);
+  // The output layer needs no recurrence: run it once over all positions.
+  return output_layer(states, contexts, embedded);  // (B, T, V)
+}
+
+void RNNSearch::decode_all(const Tensor& embedded, const Encoded& encoded, bool fused,
+                           Tensor& states, Tensor& contexts) {
+  const int64_t E = options_.embedding_size, H = options_.hidden_size;
+  if (fused) {
+    // W_ih [E y; c] = W_ih[:, :E] E y + W_ih[:, E:] c: the first half for all
+    // positions at once here, the second inside the op, step by step.
+    const GRUCell& cell = *decoder_cells_[0];
+    Tensor gi_emb = linear(embedded.transpose(0, 1), cell.weight_ih.narrow(1, 0, E),
+                           cell.bias_ih);                                     // (T, B, 3H)
+    Tensor out = bahdanau_decoder(gi_emb, encoded.initial_state,
+                                  cell.weight_ih.narrow(1, E, 2 * H), cell.weight_hh,
+                                  cell.bias_hh, attention_->query_weight,
+                                  attention_->score_weight, encoded.projected_keys,
+                                  encoded.annotations, encoded.source_lengths);
+    Tensor batch_major = out.transpose(0, 1);                                // (B, T, 3H)
+    states = batch_major.narrow(2, 0, H);
+    contexts = batch_major.narrow(2, H, 2 * H);
+    return;
+  }
+  std::vector<Tensor> layer_states(decoder_cells_.size(), encoded.initial_state);
+  std::vector<Tensor> top_states, step_contexts;
   Tensor weights;
   // unbind, not select: one node hands each step its slice of the gradient,
   // where T selects would each build a gradient the size of the whole sequence.
   std::vector<Tensor> steps = unbind(embedded, 1);  // T x (B, E)
   for (const Tensor& step_input : steps) {
-    Tensor context = decode_step(step_input, states, encoded, weights);
-    top_states.push_back(states.back());
-    contexts.push_back(context);
+    Tensor context = decode_step(step_input, layer_states, encoded, weights);
+    top_states.push_back(layer_states.back());
+    step_contexts.push_back(context);
   }
-  // The output layer needs no recurrence: run it once over all positions.
-  return output_layer(stack(top_states, 1), stack(contexts, 1), embedded);  // (B, T, V)
+  states = stack(top_states, 1);
+  contexts = stack(step_contexts, 1);
 }
 
 std::unique_ptr<DecoderState> RNNSearch::start(const Tensor& source, const Tensor& source_lengths) {

@@ -63,12 +63,18 @@ class RNNSearch : public Translator {
 
   const RNNSearchOptions& options() const { return options_; }
 
+  // forward() takes the fused decoder op when it can (attention, one decoder
+  // layer, on the CPU); false forces the step-by-step path, the reference the
+  // tests compare the op with.
+  void set_fused_decoder(bool on) { fused_decoder_ = on; }
+
  private:
   struct Encoded {
     Tensor annotations;     // (B, S, 2H)
     Tensor projected_keys;  // (B, S, A), or undefined without attention
     Tensor fixed_context;   // (B, 2H), only without attention
     Tensor source_mask;     // (B, S) int64, 1 = real token
+    Tensor source_lengths;  // (B) int64, as given
     Tensor initial_state;   // (B, H)
   };
   Encoded encode(const Tensor& source, const Tensor& source_lengths);
@@ -76,10 +82,16 @@ class RNNSearch : public Translator {
   // context c_i (B, 2H) and sets `weights` (B, S) when attending.
   Tensor decode_step(const Tensor& embedded, std::vector<Tensor>& states, const Encoded& encoded,
                      Tensor& weights);
+  // Every position's states and contexts, (B, T, H) and (B, T, 2H), from the
+  // fused decoder op (autograd/ops_bahdanau_decoder.cpp) when `fused`, else
+  // step by step through decode_step: the same numbers to rounding.
+  void decode_all(const Tensor& embedded, const Encoded& encoded, bool fused, Tensor& states,
+                  Tensor& contexts);
   // [s; c; E y] (..., H + 2H + E) -> logits (..., V)
   Tensor output_layer(const Tensor& state, const Tensor& context, const Tensor& embedded);
 
   RNNSearchOptions options_;
+  bool fused_decoder_ = true;
   std::shared_ptr<Embedding> source_embedding_, target_embedding_;
   std::shared_ptr<GRU> encoder_;
   std::shared_ptr<Linear> init_projection_;

@@ -96,13 +96,14 @@ __global__ void forward_kernel(const T* keys, const T* query, const T* v, int64_
 // dkeys[b, s, a] = dscores[b, s] · v[a] · (1 − hidden[b, s, a]²)
 template <typename T>
 __global__ void keys_grad_kernel(const T* dscores, const T* hidden, const T* v, int64_t rows,
-                                 int64_t A, T* dkeys) {
+                                 int64_t A, T* dkeys, bool accumulate) {
   const int64_t total = rows * A;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t a = idx % A;
     const T h = hidden[idx];
-    dkeys[idx] = dscores[idx / A] * v[a] * (T(1) - h * h);
+    const T d = dscores[idx / A] * v[a] * (T(1) - h * h);
+    dkeys[idx] = accumulate ? dkeys[idx] + d : d;
   }
 }
 
@@ -145,19 +146,21 @@ __global__ void v_partials_kernel(const T* dscores, const T* hidden, int64_t row
 
 // dv pass 2: thread a adds chunks 0, 1, ... in order.
 template <typename T>
-__global__ void v_totals_kernel(const double* partial, int64_t chunks, int64_t A, T* dv) {
+__global__ void v_totals_kernel(const double* partial, int64_t chunks, int64_t A, T* dv,
+                                bool accumulate) {
   for (int64_t a = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; a < A;
        a += int64_t(gridDim.x) * blockDim.x) {
     double acc = 0;
     for (int64_t chunk = 0; chunk < chunks; ++chunk) acc += partial[chunk * A + a];
-    dv[a] = static_cast<T>(acc);
+    dv[a] = accumulate ? dv[a] + static_cast<T>(acc) : static_cast<T>(acc);
   }
 }
 
 // --- launchers ---------------------------------------------------------------
 
 template <typename T>
-void value_grad(const T* dscores, const T* hidden, int64_t rows, int64_t A, T* dv) {
+void value_grad(const T* dscores, const T* hidden, int64_t rows, int64_t A, T* dv,
+                bool accumulate) {
   // rows == 0 still writes zeros, as the CPU does.
   const int64_t chunks = ceil_div(rows, kRowsPerChunk);
   // From the caching allocator; freed as soon as pass 2 is queued, which is
@@ -169,7 +172,8 @@ void value_grad(const T* dscores, const T* hidden, int64_t rows, int64_t A, T* d
                                                                              A, chunks, partial);
     check_launch("additive_attention_scores v_partials_kernel");
   }
-  v_totals_kernel<<<grid_for(ceil_div(A, kThreads)), kThreads>>>(partial, chunks, A, dv);
+  v_totals_kernel<<<grid_for(ceil_div(A, kThreads)), kThreads>>>(partial, chunks, A, dv,
+                                                                    accumulate);
   device_free(partial);
   check_launch("additive_attention_scores v_totals_kernel");
 }
@@ -187,12 +191,13 @@ void additive_attention_scores_forward(const T* keys, const T* query, const T* v
 
 template <Device D, typename T>
 void additive_attention_scores_backward(const T* dscores, const T* hidden, const T* v, int64_t B,
-                                        int64_t S, int64_t A, T* dkeys, T* dquery, T* dv) {
+                                        int64_t S, int64_t A, T* dkeys, T* dquery, T* dv,
+                                        bool accumulate) {
   if (A == 0) return;
   const int64_t rows = B * S;
   if (dkeys != nullptr && rows > 0) {
     keys_grad_kernel<<<grid_for(ceil_div(rows * A, kThreads)), kThreads>>>(dscores, hidden, v,
-                                                                          rows, A, dkeys);
+                                                                          rows, A, dkeys, accumulate);
     check_launch("additive_attention_scores keys_grad_kernel");
   }
   if (dquery != nullptr && B > 0) {
@@ -200,10 +205,84 @@ void additive_attention_scores_backward(const T* dscores, const T* hidden, const
                                                                         A, dquery);
     check_launch("additive_attention_scores query_grad_kernel");
   }
-  if (dv != nullptr) value_grad(dscores, hidden, rows, A, dv);
+  if (dv != nullptr) value_grad(dscores, hidden, rows, A, dv, accumulate);
+}
+
+// --- softmax and context -------------------------------------------------------
+//
+// One thread per row b, the CPU's loop as it is: these serve the fused RNN
+// decoders, whose rows are few (B) and short (S, Hk a few hundred). Simple
+// rather than fast; the same order of additions as the CPU.
+
+template <typename T>
+__global__ void softmax_context_forward_kernel(int64_t B, int64_t S, int64_t Hk, const T* scores,
+                                               const int64_t* lengths, const T* values,
+                                               T* weights, T* context) {
+  for (int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; b < B;
+       b += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t L = lengths[b];
+    const T* e = scores + b * S;
+    T* w = weights + b * S;
+    T* c = context + b * Hk;
+    for (int64_t k = 0; k < Hk; ++k) c[k] = 0;
+    for (int64_t s = 0; s < S; ++s) w[s] = 0;
+    if (L <= 0) continue;
+    T top = e[0];
+    for (int64_t s = 1; s < L; ++s) top = e[s] > top ? e[s] : top;
+    T total = 0;
+    for (int64_t s = 0; s < L; ++s) {
+      w[s] = exp(e[s] - top);
+      total += w[s];
+    }
+    for (int64_t s = 0; s < L; ++s) {
+      w[s] /= total;
+      for (int64_t k = 0; k < Hk; ++k) c[k] += w[s] * values[(b * S + s) * Hk + k];
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_context_backward_kernel(int64_t B, int64_t S, int64_t Hk,
+                                                const T* weights, const T* values,
+                                                const T* dcontext, T* dscores) {
+  for (int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; b < B;
+       b += int64_t(gridDim.x) * blockDim.x) {
+    const T* w = weights + b * S;
+    const T* dc = dcontext + b * Hk;
+    T* de = dscores + b * S;
+    T weighted = 0;
+    for (int64_t s = 0; s < S; ++s) {
+      T g = 0;
+      for (int64_t k = 0; k < Hk; ++k) g += values[(b * S + s) * Hk + k] * dc[k];
+      de[s] = g;
+      weighted += w[s] * g;
+    }
+    for (int64_t s = 0; s < S; ++s) de[s] = w[s] * (de[s] - weighted);
+  }
+}
+
+template <Device D, typename T>
+void attention_softmax_context_forward(int64_t B, int64_t S, int64_t Hk, const T* scores,
+                                       const int64_t* lengths, const T* values, T* weights,
+                                       T* context) {
+  if (B == 0) return;
+  softmax_context_forward_kernel<<<grid_for(ceil_div(B, kThreads)), kThreads>>>(
+      B, S, Hk, scores, lengths, values, weights, context);
+  check_launch("attention_softmax_context_forward");
+}
+
+template <Device D, typename T>
+void attention_softmax_context_backward(int64_t B, int64_t S, int64_t Hk, const T* weights,
+                                        const T* values, const T* dcontext, T* dscores) {
+  if (B == 0) return;
+  softmax_context_backward_kernel<<<grid_for(ceil_div(B, kThreads)), kThreads>>>(
+      B, S, Hk, weights, values, dcontext, dscores);
+  check_launch("attention_softmax_context_backward");
 }
 
 ATTN_INSTANTIATE_FLOATING(additive_attention_scores_forward, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(additive_attention_scores_backward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(attention_softmax_context_forward, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(attention_softmax_context_backward, Device::CUDA)
 
 }  // namespace attn::kernels

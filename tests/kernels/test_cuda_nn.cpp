@@ -494,7 +494,7 @@ void check_additive(int64_t B, int64_t S, int64_t A, uint64_t seed) {
   Tensor dkeys = cpu_empty<T>({B, S, A}), dquery = cpu_empty<T>({B, A}), dv = cpu_empty<T>({A});
   kernels::additive_attention_scores_backward<Device::CPU>(ptr<T>(dscores), ptr<T>(hidden),
                                                            ptr<T>(v), B, S, A, ptr<T>(dkeys),
-                                                           ptr<T>(dquery), ptr<T>(dv));
+                                                           ptr<T>(dquery), ptr<T>(dv), false);
   Tensor dscores_gpu = gpu(dscores), hidden_in = gpu(hidden);
   // Every output, then each alone (the others null).
   for (int wanted = 0; wanted < 4; ++wanted) {
@@ -507,7 +507,7 @@ void check_additive(int64_t B, int64_t S, int64_t A, uint64_t seed) {
     kernels::additive_attention_scores_backward<Device::CUDA>(
         ptr<T>(dscores_gpu), ptr<T>(hidden_in), ptr<T>(v_gpu), B, S, A,
         want_keys ? ptr<T>(dkeys_gpu) : nullptr, want_query ? ptr<T>(dquery_gpu) : nullptr,
-        want_v ? ptr<T>(dv_gpu) : nullptr);
+        want_v ? ptr<T>(dv_gpu) : nullptr, false);
     if (want_keys) expect_close(dkeys, dkeys_gpu, tol<T>(1e-6, 1e-12), "additive dkeys");
     if (want_query) expect_close(dquery, dquery_gpu, tol<T>(1e-5, 1e-12), "additive dquery");
     if (want_v) expect_close(dv, dv_gpu, tol<T>(2e-5, 1e-12), "additive dv");

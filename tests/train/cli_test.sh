@@ -317,7 +317,7 @@ fi
   --dump-graph "$WORK/step.dot" --quiet >"$WORK/graph.log" 2>&1
 if grep -q '^digraph autograd {' "$WORK/step.dot" 2>/dev/null &&
    grep -q 'label="CrossEntropyBackward\\n\[\] float32\\n|grad| 1"' "$WORK/step.dot" &&
-   grep -q 'AdditiveAttentionScoresBackward' "$WORK/step.dot" &&
+   grep -q 'BahdanauDecoderBackward' "$WORK/step.dot" &&
    grep -q 'label="attention.score_weight\\n\[4\] float32\\n|grad| ' "$WORK/step.dot" &&
    grep -q "\[graph\] update 1's autograd graph written to $WORK/step.dot" "$WORK/graph.log"; then
   ok "train --dump-graph writes the first update's graph with names, shapes and norms"
