@@ -11,8 +11,8 @@
 #include <cmath>
 
 #include "kernels/additive_attention.h"
-#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
@@ -47,7 +47,8 @@ void additive_attention_scores_forward(const T* keys, const T* query, const T* v
       for (int64_t s = 0; s < S; ++s) {
         const T* k = keys + (b * S + s) * A;
         T* h = hidden + (b * S + s) * A;
-        for (int64_t a = 0; a < A; ++a) h[a] = tanh_of(k[a] + q[a]);
+        for (int64_t a = 0; a < A; ++a) h[a] = k[a] + q[a];
+        tanh_array(h, h, A);  // vectorised for float (kernels/cpu/vec_math.h)
         scores[b * S + s] = dot(v, h, A);
       }
     }
@@ -117,10 +118,9 @@ void attention_softmax_context_forward(int64_t B, int64_t S, int64_t Hk, const T
       T top = e[0];
       for (int64_t s = 1; s < L; ++s) top = e[s] > top ? e[s] : top;
       T total = 0;
-      for (int64_t s = 0; s < L; ++s) {
-        w[s] = std::exp(e[s] - top);
-        total += w[s];
-      }
+      for (int64_t s = 0; s < L; ++s) w[s] = e[s] - top;
+      exp_array(w, w, L);
+      for (int64_t s = 0; s < L; ++s) total += w[s];
       const T inverse = T(1) / total;
       for (int64_t s = 0; s < L; ++s) {
         w[s] *= inverse;
