@@ -47,27 +47,17 @@
 // threads and the results do not depend on the number of threads.
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/rnn_cells.h"
-#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
 
 using namespace cpu;  // parallel_for and the helpers of kernels/cpu/*.h
 
-// σ(x) = 1 / (1 + e^{-x}) without a branch: the sign of a gate's input is a
-// coin toss, and a mispredicted branch per gate cost more than the exp. For
-// x below about -88 (float) or -709 (double) e^{-x} overflows to inf and the
-// result is 1 / inf = 0, which is σ(x) rounded; no NaN can arise. (elementwise.cpp
-// branches instead, so that exp never overflows at all; both are exact to rounding.)
-template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
-}
-
-// tanh_of: kernels/cpu/fast_math.h.
 
 // Rough operation counts per row, for parallel_for's "is it worth a thread?".
 constexpr int64_t kGruCostPerUnit = 40;
@@ -81,24 +71,28 @@ void gru_cell_fused_forward(int64_t batch, int64_t hidden, const T* gi, int64_t 
                             T* saved) {
   const int64_t H = hidden;
   parallel_for(batch, H * kGruCostPerUnit, [&](int64_t begin, int64_t end) {
+    // The gates' inputs are gathered into a buffer first, so that σ and tanh
+    // run over whole rows (vectorised for float, kernels/cpu/vec_math.h).
+    std::vector<T> gates(static_cast<size_t>(3 * H));  // (3H): r, z, n
+    T* rz = gates.data();
+    T* n = gates.data() + 2 * H;
     for (int64_t b = begin; b < end; ++b) {
       const T* gi_row = gi + b * gi_stride;  // (3H): r, z, n
       const T* gh_row = gh + b * gh_stride;  // (3H): r, z, n
       const T* h_row = h + b * h_stride;     // (H)
       T* out = h_new + b * H;
+      for (int64_t j = 0; j < 2 * H; ++j) rz[j] = gi_row[j] + gh_row[j];
+      sigmoid_array(rz, rz, 2 * H);
+      for (int64_t j = 0; j < H; ++j) n[j] = gi_row[2 * H + j] + rz[j] * gh_row[2 * H + j];
+      tanh_array(n, n, H);
       for (int64_t j = 0; j < H; ++j) {
-        const T r = sigmoid(gi_row[j] + gh_row[j]);
-        const T z = sigmoid(gi_row[H + j] + gh_row[H + j]);
-        const T gh_n = gh_row[2 * H + j];
-        const T n = tanh_of(gi_row[2 * H + j] + r * gh_n);
-        out[j] = (T(1) - z) * n + z * h_row[j];
-        if (saved != nullptr) {
-          T* s = saved + b * 4 * H;  // (4H): r, z, n, gh_n
-          s[j] = r;
-          s[H + j] = z;
-          s[2 * H + j] = n;
-          s[3 * H + j] = gh_n;
-        }
+        const T z = rz[H + j];
+        out[j] = (T(1) - z) * n[j] + z * h_row[j];
+      }
+      if (saved != nullptr) {
+        T* s = saved + b * 4 * H;  // (4H): r, z, n, gh_n
+        for (int64_t j = 0; j < 3 * H; ++j) s[j] = gates[j];
+        for (int64_t j = 0; j < H; ++j) s[3 * H + j] = gh_row[2 * H + j];
       }
     }
   });
@@ -139,28 +133,23 @@ void lstm_cell_fused_forward(int64_t batch, int64_t hidden, const T* gates, int6
                              T* saved) {
   const int64_t H = hidden;
   parallel_for(batch, H * kLstmCostPerUnit, [&](int64_t begin, int64_t end) {
+    // As in the GRU: σ and tanh over whole rows of a buffer (vec_math.h).
+    std::vector<T> act(static_cast<size_t>(5 * H));  // (5H): i, f, g, o, tanh(c')
     for (int64_t b = begin; b < end; ++b) {
       const T* g_row = gates + b * gates_stride;  // (4H): i, f, g, o
       const T* c_row = c + b * c_stride;
       T* h_out = h_new + b * out_stride;
       T* c_out = c_new + b * out_stride;
-      for (int64_t j = 0; j < H; ++j) {
-        const T i = sigmoid(g_row[j]);
-        const T f = sigmoid(g_row[H + j]);
-        const T g = tanh_of(g_row[2 * H + j]);
-        const T o = sigmoid(g_row[3 * H + j]);
-        const T cell = f * c_row[j] + i * g;
-        const T tanh_cell = tanh_of(cell);
-        c_out[j] = cell;
-        h_out[j] = o * tanh_cell;
-        if (saved != nullptr) {
-          T* s = saved + b * 5 * H;  // (5H): i, f, g, o, tanh(c')
-          s[j] = i;
-          s[H + j] = f;
-          s[2 * H + j] = g;
-          s[3 * H + j] = o;
-          s[4 * H + j] = tanh_cell;
-        }
+      T* a = act.data();
+      sigmoid_array(g_row, a, 2 * H);                   // i, f
+      tanh_array(g_row + 2 * H, a + 2 * H, H);          // g
+      sigmoid_array(g_row + 3 * H, a + 3 * H, H);       // o
+      for (int64_t j = 0; j < H; ++j) c_out[j] = a[H + j] * c_row[j] + a[j] * a[2 * H + j];
+      tanh_array(c_out, a + 4 * H, H);                  // tanh(c')
+      for (int64_t j = 0; j < H; ++j) h_out[j] = a[3 * H + j] * a[4 * H + j];
+      if (saved != nullptr) {
+        T* s = saved + b * 5 * H;  // (5H): i, f, g, o, tanh(c')
+        for (int64_t j = 0; j < 5 * H; ++j) s[j] = a[j];
       }
     }
   });
