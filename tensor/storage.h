@@ -51,6 +51,7 @@ struct CpuAllocatorStats {
   int64_t peak_bytes_reserved = 0;  // highest bytes_in_use + bytes_cached
   int64_t hits = 0;               // allocations served from a free list
   int64_t misses = 0;             // allocations that went to malloc
+  int64_t evictions = 0;          // cached blocks given back to keep the cache in bounds
 };
 
 CpuAllocatorStats cpu_allocator_stats();

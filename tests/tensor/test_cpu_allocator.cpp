@@ -180,6 +180,24 @@ TEST_F(CpuAllocator, ATrainingStepReusesItsMemory) {
   EXPECT_EQ(s.misses, 0);
 }
 
+TEST_F(CpuAllocator, GrowingSizesDoNotPileUpInTheCache) {
+  // As a decoder whose sequences grow: each tensor a little larger than the
+  // last, one alive at a time. Every block lands in a new size class, never
+  // to be asked for again; the cache must give the old ones back.
+  int64_t total_freed = 0;
+  int64_t elements = 1 << 20;  // 4 MiB of floats, growing by a quarter each time
+  for (int i = 0; i < 20; ++i) {
+    { Tensor t = attn::empty({elements}); }
+    total_freed += static_cast<int64_t>(attn::cpu_allocator_size_class(elements * 4));
+    elements += elements / 4;
+  }
+  attn::CpuAllocatorStats s = attn::cpu_allocator_stats();
+  EXPECT_GT(s.evictions, 0);
+  // Bounded by 1.5 times the most in use: far below everything freed.
+  EXPECT_LT(s.bytes_cached, total_freed / 4);
+  EXPECT_EQ(s.hits, 0);
+}
+
 TEST_F(CpuAllocator, ThreadsAllocatingAtOnceSmokeTest) {
   const int64_t in_use_before = attn::cpu_allocator_stats().bytes_in_use;
   auto worker = [](uint32_t seed, bool* ok) {
