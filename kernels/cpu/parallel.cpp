@@ -4,26 +4,28 @@
 // "generation" number, runs task 0 itself, then waits until every worker has
 // reported back.
 //
-// Waiting is done in two stages. A worker that has just finished a task first
-// spins for a short, bounded time (pool_spin_us(), 50 us by default) watching
-// the generation counter, and only then goes to sleep on a condition variable.
-// A training step calls parallel_for hundreds of times with a few microseconds
-// of serial work in between; waking a sleeping thread through the kernel
-// (futex wake, schedule, switch in) cost about 45 us per call on the 2-core
-// VMs, 5-9% of a step in the profiles. A spinning worker sees the next task
-// within a fraction of a microsecond. The caller waits for the workers in the
-// same two stages.
+// Waiting can be done in two stages. With ATTN_POOL_SPIN_US=N (or
+// set_pool_spin_us(N)), a worker that has just finished a task first spins
+// for up to N microseconds watching the generation counter, and only then
+// goes to sleep on a condition variable; the caller waits for the workers in
+// the same two stages. A training step calls parallel_for hundreds of times
+// with a few microseconds of serial work in between, and waking a sleeping
+// thread through the kernel (futex wake, schedule, switch in) costs tens of
+// microseconds each time; a spinning worker sees the next task within a
+// fraction of a microsecond.
 //
-// Why bounded, and why not OpenMP's way: an idle pool must cost nothing, and
-// on a 2-core machine that is doing anything else a thread that spins for
-// milliseconds steals a core from the thread doing the work (OpenMP's active
-// wait made a training step 3 to 5 times slower, bench/README.md, "Threads").
-// After the spin budget a worker sleeps exactly as before, so an idle pool is
-// back to costing nothing within 50 us, and spinning is switched off when the
-// pool has more threads than the machine has cores (the spinner would then
-// take the core of the thread it waits for). ATTN_POOL_SPIN_US=0 turns
-// spinning off entirely (the behaviour before 2027); set_pool_spin_us() does
-// it from code.
+// Why spinning is off by default: measured on the project's shared 2-core VM
+// (load average 5 to 7 from other jobs), bench_train_step --model transformer
+// --config tiny at 2 threads, three rounds alternating 0, 10 and 50 us:
+// 277/151/401 ms per step without spinning, 299/166/421 at 10 us, 501/470/480
+// at 50 us, and more CPU seconds with every microsecond of spin. On a busy
+// machine the spinning thread burns the CPU share the working thread needs
+// (OpenMP's long active wait made a step 3 to 5 times slower for the same
+// reason, bench/README.md, "Threads"). On a quiet machine with a core per
+// thread a short spin may pay (not measured: no quiet machine was at hand,
+// so the figures above are the only ones). The spin is always
+// bounded, so an idle pool is back to costing nothing within N us, and it is
+// switched off when the pool has more threads than the machine has cores.
 //
 // Spinning changes only *when* a worker notices its task, never which items
 // it computes: the chunks are fixed by parallel_for before the task is
@@ -79,7 +81,7 @@ int default_spin_us() {
     int us = std::atoi(env);
     return us >= 0 ? us : 0;
   }
-  return 50;
+  return 0;  // sleep at once: see the measurements at the top of this file
 }
 
 class Pool {

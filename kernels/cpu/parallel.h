@@ -6,9 +6,9 @@
 // whatever the number of threads (the determinism promise of design.md).
 //
 // The threads come from a small pool of our own (kernels/cpu/parallel.cpp)
-// whose idle workers spin for a few tens of microseconds, then sleep on a
-// condition variable. We tried OpenMP first: its idle threads spin for much
-// longer, and on a 2-core machine that is doing anything else a training step
+// whose idle workers sleep on a condition variable (optionally after a
+// short, bounded spin: pool_spin_us). We tried OpenMP first: its idle threads
+// spin, and on a 2-core machine that is doing anything else a training step
 // ran 3 to 5 times slower (bench/README.md, "Threads").
 #pragma once
 
@@ -31,9 +31,10 @@ void set_num_threads(int threads);
 void run_on_pool(int tasks, const std::function<void(int)>& task);
 
 // How long an idle worker (and the caller waiting for the workers) spins
-// before it sleeps, in microseconds; 0 means sleep at once. Defaults to 50,
-// or the ATTN_POOL_SPIN_US environment variable when set. Only the timing
-// depends on it, never the results.
+// before it sleeps, in microseconds; 0 means sleep at once. Defaults to 0
+// (spinning lost time on a busy 2-core machine: kernels/cpu/parallel.cpp has
+// the figures), or the ATTN_POOL_SPIN_US environment variable when set. Only
+// the timing depends on it, never the results.
 int pool_spin_us();
 void set_pool_spin_us(int microseconds);
 
