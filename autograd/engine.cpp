@@ -10,6 +10,7 @@
 // Nodes release their saved tensors as soon as they have run, and a second
 // backward through them throws. See docs/02-autograd.md.
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tensor/grad_mode.h"
@@ -56,11 +57,29 @@ Edge edge_to(const Tensor& input) {
   return edge;
 }
 
-// dL/dleaf += grad. The first contribution is stored as a fresh copy, so that
-// later accumulation never writes into a tensor some other code still holds.
-void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad) {
+// True if `grad` is the only handle to a plain, dense buffer that nothing
+// else views: then it can become a leaf's .grad as it is, and writing into
+// that .grad later (an optimizer, zero_grad) can surprise no one.
+bool adoptable(const Tensor& grad, const TensorImpl& leaf) {
+  const TensorImpl& g = *grad.unsafe_impl();
+  return grad.impl_ptr().use_count() == 1 && g.storage.use_count() == 1 && !g.grad_fn &&
+         !g.requires_grad && g.dtype == leaf.dtype && g.shape == leaf.shape && g.offset == 0 &&
+         grad.is_contiguous() &&
+         g.storage->nbytes() == static_cast<size_t>(grad.numel()) * element_size(g.dtype);
+}
+
+// dL/dleaf += grad. The first contribution becomes the leaf's gradient: adopted
+// when no one else holds it (the common case: a fresh tensor made by a
+// backward function), else stored as a fresh copy, so that later accumulation
+// never writes into a tensor some other code still holds. Adopting saves a
+// copy of every parameter's gradient each step.
+void accumulate_into_leaf(TensorImpl& leaf, Tensor grad) {
   if (!leaf.grad) {
-    leaf.grad = grad.detach().clone().impl_ptr();
+    if (adoptable(grad, leaf)) {
+      leaf.grad = grad.impl_ptr();
+    } else {
+      leaf.grad = grad.detach().clone().impl_ptr();
+    }
     return;
   }
   Tensor sum = Tensor(leaf.grad) + grad;
@@ -99,7 +118,7 @@ void Tensor::backward(const Tensor& gradient) const {
   NoGradGuard no_grad;  // the backward pass itself is not recorded
 
   if (!grad_fn()) {  // a leaf: its gradient is the seed itself
-    autograd::accumulate_into_leaf(*unsafe_impl(), seed);
+    autograd::accumulate_into_leaf(*unsafe_impl(), std::move(seed));
     return;
   }
 
@@ -140,10 +159,10 @@ void Tensor::backward(const Tensor& gradient) const {
                node->next_edges().size(), " inputs");
     for (size_t i = 0; i < input_grads.size(); ++i) {
       const Edge& edge = node->next_edges()[i];
-      const Tensor& g = input_grads[i];
+      Tensor g = std::move(input_grads[i]);  // moved: a leaf may adopt it (accumulate_into_leaf)
       if (!edge.needs_grad()) continue;
       if (edge.leaf) {
-        if (g.defined()) autograd::accumulate_into_leaf(*edge.leaf, g);
+        if (g.defined()) autograd::accumulate_into_leaf(*edge.leaf, std::move(g));
         continue;
       }
       Node* next = edge.node.get();
@@ -156,7 +175,7 @@ void Tensor::backward(const Tensor& gradient) const {
                          dtype_name(next->output_dtype()));
         auto found = grads.find(next);
         if (found == grads.end()) {
-          grads[next] = g;
+          grads[next] = std::move(g);
         } else {
           found->second = found->second + g;
         }

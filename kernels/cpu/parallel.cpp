@@ -1,66 +1,157 @@
 // The thread pool behind parallel_for.
 //
-// N - 1 worker threads wait on a condition variable. run_on_pool publishes a
-// task and a new "generation" number, wakes the workers, runs task 0 itself,
-// then waits until every worker has reported back. Workers never spin, so an
-// idle pool costs no CPU, which matters on the 2-core machines attn targets.
+// N - 1 worker threads wait for work. run_on_pool publishes a task and a new
+// "generation" number, runs task 0 itself, then waits until every worker has
+// reported back.
+//
+// Waiting can be done in two stages. With ATTN_POOL_SPIN_US=N (or
+// set_pool_spin_us(N)), a worker that has just finished a task first spins
+// for up to N microseconds watching the generation counter, and only then
+// goes to sleep on a condition variable; the caller waits for the workers in
+// the same two stages. A training step calls parallel_for hundreds of times
+// with a few microseconds of serial work in between, and waking a sleeping
+// thread through the kernel (futex wake, schedule, switch in) costs tens of
+// microseconds each time; a spinning worker sees the next task within a
+// fraction of a microsecond.
+//
+// Why spinning is off by default: measured on the project's shared 2-core VM
+// (load average 5 to 7 from other jobs), bench_train_step --model transformer
+// --config tiny at 2 threads, three rounds alternating 0, 10 and 50 us:
+// 277/151/401 ms per step without spinning, 299/166/421 at 10 us, 501/470/480
+// at 50 us, and more CPU seconds with every microsecond of spin. On a busy
+// machine the spinning thread burns the CPU share the working thread needs
+// (OpenMP's long active wait made a step 3 to 5 times slower for the same
+// reason, bench/README.md, "Threads"). On a quiet machine with a core per
+// thread a short spin may pay (not measured: no quiet machine was at hand,
+// so the figures above are the only ones). The spin is always
+// bounded, so an idle pool is back to costing nothing within N us, and it is
+// switched off when the pool has more threads than the machine has cores.
+//
+// Spinning changes only *when* a worker notices its task, never which items
+// it computes: the chunks are fixed by parallel_for before the task is
+// published, so the bits of every result are the same with spinning on or off.
 #include "kernels/cpu/parallel.h"
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace attn::kernels::cpu {
 namespace {
 
 thread_local bool inside_task = false;
 
+// Tells the core that this is a spin-wait loop: on x86 `pause` lets the other
+// hyper-thread run and avoids a pipeline flush when the awaited value
+// changes. Elsewhere, give the time slice back to the OS instead.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Spins until done() is true or `budget_us` microseconds have passed; returns
+// done(). The clock is read once every 64 pauses (a pause is tens of cycles,
+// a clock read about 20 ns): cheap enough to keep the bound honest.
+template <typename Done>
+bool spin_until(int budget_us, const Done& done) {
+  if (budget_us <= 0) return done();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(budget_us);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
+
+int default_spin_us() {
+  if (const char* env = std::getenv("ATTN_POOL_SPIN_US")) {
+    int us = std::atoi(env);
+    return us >= 0 ? us : 0;
+  }
+  return 0;  // sleep at once: see the measurements at the top of this file
+}
+
 class Pool {
  public:
-  explicit Pool(int threads) { resize(threads); }
+  explicit Pool(int threads) : spin_us_(default_spin_us()) { resize(threads); }
   ~Pool() { stop_workers(); }
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
+  int spin_us() const { return spin_us_.load(std::memory_order_relaxed); }
+  void set_spin_us(int us) { spin_us_.store(us < 0 ? 0 : us, std::memory_order_relaxed); }
 
   void resize(int threads) {
     stop_workers();
     stopping_ = false;
+    // More threads than cores: a spinning thread would hold the core another
+    // thread of the pool needs, so everyone waits by sleeping.
+    unsigned cores = std::thread::hardware_concurrency();
+    oversubscribed_ = cores > 0 && static_cast<unsigned>(threads) > cores;
     // A new worker starts at the current generation: the tasks published
     // before it existed are not its to run.
     for (int t = 1; t < threads; ++t) {
-      workers_.emplace_back([this, t, start = generation_] { work(t, start); });
+      workers_.emplace_back([this, t, start = generation_.load()] { work(t, start); });
     }
   }
 
   void run(int tasks, const std::function<void(int)>& task) {
     {
+      // Publishing under the mutex is what makes sleeping safe: a worker
+      // checks the generation and goes to sleep under the same mutex, so it
+      // either sees the new generation or is asleep before we notify.
       std::lock_guard<std::mutex> lock(mutex_);
       task_ = &task;
       tasks_ = tasks;
-      pending_ = tasks - 1;
-      ++generation_;
+      pending_.store(tasks - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
-    wake_.notify_all();
+    if (sleeping_.load(std::memory_order_relaxed) > 0) wake_.notify_all();
     inside_task = true;
     task(0);
     inside_task = false;
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-    task_ = nullptr;
+    auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+    if (!spin_until(budget_us(), all_done)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, all_done);
+    }
   }
 
  private:
+  int budget_us() const { return oversubscribed_ ? 0 : spin_us(); }
+
   void work(int id, uint64_t seen) {
     for (;;) {
+      auto has_news = [&] {
+        return stopping_.load(std::memory_order_relaxed) ||
+               generation_.load(std::memory_order_acquire) != seen;
+      };
+      spin_until(budget_us(), has_news);
       const std::function<void(int)>* task;
       int tasks;
       {
+        // Read the task under the mutex even after a successful spin: the
+        // generation, task and count must be one consistent snapshot.
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (!has_news()) {
+          sleeping_.fetch_add(1, std::memory_order_relaxed);
+          wake_.wait(lock, has_news);
+          sleeping_.fetch_sub(1, std::memory_order_relaxed);
+        }
         if (stopping_) return;
-        seen = generation_;
+        seen = generation_.load(std::memory_order_relaxed);
         task = task_;
         tasks = tasks_;
       }
@@ -68,8 +159,12 @@ class Pool {
         inside_task = true;
         (*task)(id);
         inside_task = false;
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (--pending_ == 0) done_.notify_one();
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          // The last one out wakes the caller in case it stopped spinning.
+          // Locking first closes the gap between its check and its sleep.
+          std::lock_guard<std::mutex> lock(mutex_);
+          done_.notify_one();
+        }
       }
     }
   }
@@ -87,11 +182,14 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  const std::function<void(int)>* task_ = nullptr;
-  int tasks_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  const std::function<void(int)>* task_ = nullptr;  // guarded by mutex_
+  int tasks_ = 0;                                     // guarded by mutex_
+  std::atomic<int> pending_{0};        // workers still running this generation's task
+  std::atomic<uint64_t> generation_{0};  // written under mutex_, read by spinners
+  std::atomic<int> sleeping_{0};       // workers inside wake_.wait
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> spin_us_;
+  bool oversubscribed_ = false;
 };
 
 int default_threads() {
@@ -122,6 +220,10 @@ void set_num_threads(int threads) {
   std::lock_guard<std::mutex> lock(caller_mutex());
   pool().resize(threads < 1 ? 1 : threads);
 }
+
+int pool_spin_us() { return pool().spin_us(); }
+
+void set_pool_spin_us(int microseconds) { pool().set_spin_us(microseconds); }
 
 bool in_parallel_region() { return inside_task; }
 
