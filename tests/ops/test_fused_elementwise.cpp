@@ -132,4 +132,128 @@ TEST(FusedLinear, MatchesMatmulPlusBias) {
   }
 }
 
+// --- binary, where and relu backward against plain loops ------------------------
+
+// x broadcast to `shape` as a plain vector, through expand + contiguous (the
+// copy kernel, not the binary kernel under test).
+std::vector<float> broadcast_values(const Tensor& x, const Shape& shape) {
+  return x.expand(shape).contiguous().to_vector<float>();
+}
+
+struct BinaryCase {
+  Shape a, b;
+  bool transpose_a;  // a is built as its transpose, then viewed transposed
+};
+
+TEST(FastBinary, EveryLayoutMatchesAPlainLoop) {
+  Generator g(2);
+  const std::vector<BinaryCase> cases = {
+      {{7, 13}, {7, 13}, false},      // same shape
+      {{300, 1001}, {300, 1001}, false},  // same shape, big: one row cut into chunks
+      {{300, 1001}, {}, false},       // a scalar, big
+      {{9, 13}, {13}, false},         // bias row (N, D) + (D)
+      {{13}, {9, 13}, false},         // row on the left
+      {{9, 13}, {9, 1}, false},       // column broadcast
+      {{3, 5, 7}, {5, 7}, false},     // (B, T, D) + (T, D)
+      {{3, 5, 7}, {3, 1, 7}, false},  // middle broadcast
+      {{13, 9}, {13, 9}, true},       // a transposed
+      {{13, 9}, {9}, true},           // a transposed, row broadcast
+      {{1, 1}, {1}, false},           // single element
+      {{400, 700}, {700}, false},     // big bias add: rows split over the cores
+  };
+  using Fn = Tensor (*)(const Tensor&, const Tensor&);
+  const std::vector<std::pair<Fn, float (*)(float, float)>> ops = {
+      {attn::add, [](float x, float y) { return x + y; }},
+      {attn::sub, [](float x, float y) { return x - y; }},
+      {attn::mul, [](float x, float y) { return x * y; }},
+      {attn::div, [](float x, float y) { return x / y; }},
+      {attn::maximum, [](float x, float y) { return x > y ? x : y; }},
+  };
+  for (const BinaryCase& c : cases) {
+    Tensor a;
+    if (c.transpose_a) {
+      a = attn::randn({c.a[1], c.a[0]}, attn::kFloat32, &g).t();
+    } else {
+      a = attn::randn(c.a, attn::kFloat32, &g);
+    }
+    Tensor b = attn::randn(c.b, attn::kFloat32, &g) + 3.0;  // away from 0 for div
+    const Shape out_shape = attn::broadcast_shapes(a.shape(), b.shape(), "test");
+    const std::vector<float> va = broadcast_values(a, out_shape);
+    const std::vector<float> vb = broadcast_values(b, out_shape);
+    for (const auto& [fn, scalar_fn] : ops) {
+      const std::vector<float> got = fn(a, b).to_vector<float>();
+      ASSERT_EQ(got.size(), va.size());
+      size_t wrong = 0;
+      for (size_t i = 0; i < got.size(); ++i) wrong += got[i] != scalar_fn(va[i], vb[i]);
+      EXPECT_EQ(wrong, 0u) << attn::shape_str(c.a) << " op " << attn::shape_str(c.b);
+    }
+  }
+}
+
+TEST(FastBinary, WhereAndMaskedFillMatchAPlainLoop) {
+  Generator g(3);
+  struct Case { Shape x, mask; };
+  for (const Case& c : {Case{{4, 3, 5, 6}, {4, 1, 1, 6}}, Case{{4, 3, 5, 6}, {4, 1, 5, 6}},
+                        Case{{7, 11}, {7, 11}}, Case{{200, 1000}, {200, 1000}},
+                        Case{{7, 11}, {7, 1}}}) {
+    Tensor x = attn::randn(c.x, attn::kFloat32, &g).requires_grad_();
+    Tensor mask = attn::gt(attn::rand(c.mask, attn::kFloat32, &g), 0.5);  // int64 0/1
+    Tensor y = attn::masked_fill(x, mask, -7.0);
+    Tensor gy = attn::randn(c.x, attn::kFloat32, &g);
+    y.backward(gy);
+    const std::vector<float> vx = x.detach().to_vector<float>(), vy = y.to_vector<float>();
+    const std::vector<float> vg = gy.to_vector<float>(), vdx = x.grad().to_vector<float>();
+    const std::vector<float> vm = broadcast_values(mask.to(attn::kFloat32), c.x);
+    size_t wrong = 0;
+    for (size_t i = 0; i < vx.size(); ++i) {
+      wrong += vy[i] != (vm[i] != 0 ? -7.0f : vx[i]);
+      wrong += vdx[i] != (vm[i] != 0 ? 0.0f : vg[i]);
+    }
+    EXPECT_EQ(wrong, 0u) << attn::shape_str(c.x) << " mask " << attn::shape_str(c.mask);
+  }
+}
+
+TEST(FastBinary, ReluBackwardIsTheGradientWhereTheInputIsPositive) {
+  Generator g(4);
+  for (Shape shape : {Shape{5, 7}, Shape{300, 1001}}) {
+    Tensor x = attn::randn(shape, attn::kFloat32, &g).requires_grad_();
+    Tensor gy = attn::randn(shape, attn::kFloat32, &g);
+    attn::relu(x).backward(gy);
+    const std::vector<float> vx = x.detach().to_vector<float>(), vg = gy.to_vector<float>();
+    const std::vector<float> vdx = x.grad().to_vector<float>();
+    size_t wrong = 0;
+    for (size_t i = 0; i < vx.size(); ++i) wrong += vdx[i] != (vx[i] > 0 ? vg[i] : 0.0f);
+    EXPECT_EQ(wrong, 0u);
+  }
+}
+
+// --- column sums (bias gradients) -----------------------------------------------
+
+TEST(ChunkedColumnSums, MatchDoubleSumsAndDoNotDependOnThreads) {
+  Generator g(6);
+  struct Case { int64_t outer, n, inner; };
+  for (const Case& c : {Case{1, 5000, 100}, Case{1, 1281, 256}, Case{2, 3000, 77},
+                        Case{1, 700, 513}}) {
+    const std::vector<float> x =
+        attn::randn({c.outer * c.n * c.inner}, attn::kFloat32, &g).to_vector<float>();
+    const int saved = attn::kernels::cpu::num_threads();
+    std::vector<std::vector<float>> outs;
+    for (int threads : {1, 2, 3}) {
+      attn::kernels::cpu::set_num_threads(threads);
+      outs.emplace_back(c.outer * c.inner);
+      attn::kernels::sum_reduce<attn::Device::CPU>(x.data(), c.outer, c.n, c.inner,
+                                                   outs.back().data());
+    }
+    attn::kernels::cpu::set_num_threads(saved);
+    for (size_t t = 1; t < outs.size(); ++t) EXPECT_EQ(outs[0], outs[t]);
+    for (int64_t o = 0; o < c.outer; ++o) {
+      for (int64_t i = 0; i < c.inner; ++i) {
+        double total = 0;
+        for (int64_t k = 0; k < c.n; ++k) total += x[(o * c.n + k) * c.inner + i];
+        EXPECT_NEAR(outs[0][o * c.inner + i], total, 1e-5 * (1 + std::fabs(total)));
+      }
+    }
+  }
+}
+
 }  // namespace
