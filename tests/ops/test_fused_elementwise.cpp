@@ -57,7 +57,7 @@ Tensor reference_dropout(const Tensor& x, double p, Generator* generator) {
 
 TEST(FusedDropout, SameBitsAsTheComposition) {
   for (attn::DType dtype : {attn::kFloat32, attn::kFloat64}) {
-    for (double p : {0.1, 0.3, 1.0 / 3.0, 0.5, 0.9, 0.999}) {
+    for (double p : {0.1, 0.3, 1.0 / 3.0, 0.5, 0.9, 0.999, 1.0 - 1e-9}) {  // the last rounds to 1 in float
       for (bool transposed : {false, true}) {
         Generator data(11);
         Tensor base = attn::randn({130, 77}, dtype, &data);
@@ -91,14 +91,18 @@ TEST(FusedDropout, SameBitsAtAnyThreadCount) {
   Generator data(5);
   Tensor x = attn::randn({300, 1001}, attn::kFloat32, &data);
   const int saved = attn::kernels::cpu::num_threads();
+  Tensor gy = attn::randn(x.shape(), attn::kFloat32, &data);
   std::vector<Tensor> outs;
   for (int threads : {1, 2, 3, 7}) {
     attn::kernels::cpu::set_num_threads(threads);
     Generator g(9);
-    outs.push_back(attn::dropout(x, 0.2, true, &g));
+    Tensor leaf = x.detach().requires_grad_();
+    outs.push_back(attn::dropout(leaf, 0.2, true, &g));
+    outs.back().backward(gy);
+    outs.push_back(leaf.grad());
   }
   attn::kernels::cpu::set_num_threads(saved);
-  for (size_t i = 1; i < outs.size(); ++i) EXPECT_TRUE(same_bits(outs[0], outs[i]));
+  for (size_t i = 2; i < outs.size(); ++i) EXPECT_TRUE(same_bits(outs[i % 2], outs[i]));
 }
 
 // --- linear --------------------------------------------------------------------
