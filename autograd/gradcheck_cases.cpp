@@ -361,6 +361,14 @@ std::vector<GradcheckCase> make_cases() {
            [](const Inputs& x) {
              return masked_softmax(x[0], from_vector(std::vector<int64_t>{4}, {1}), true, 1.0);
            });
+  // linear: last, as each case's inputs are drawn under its index (a case
+  // inserted earlier would give every later case new inputs).
+  add_case("linear", "(2,3,4) (5,4) bias (5)", [](Generator& g) {
+             return Inputs{leaf(g, {2, 3, 4}), leaf(g, {5, 4}), leaf(g, {5})}; },
+           [](const Inputs& x) { return linear(x[0], x[1], x[2]); });
+  add_case("linear", "(4,3)^T (2,3)^T no bias", [](Generator& g) {
+             return Inputs{transposed_leaf(g, 4, 3), transposed_leaf(g, 2, 3)}; },
+           [](const Inputs& x) { return linear(x[0], x[1]); });
   return cases;
 }
 

@@ -109,6 +109,10 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 
 // --- layers as functions (ops_nn.cpp) ---
+// x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out):
+// y = x W^T + b as one GEMM that adds onto the bias; dL/dW comes out in W's
+// own (out, in) layout. nn::linear is this function.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 // weight: (V, D), ids: int64 of any shape (...) -> (..., D). Rows of ids equal
 // to padding_idx get no gradient (pass -1 for none).
 Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx = -1);

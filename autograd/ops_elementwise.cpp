@@ -20,6 +20,16 @@ namespace {
 using kernels::BinaryOp;
 using kernels::UnaryOp;
 
+// Which of a binary op's two inputs want a gradient: a backward rule computes
+// only those (a broadcast constant, such as masked_fill's fill value or a
+// positional table, would otherwise cost a full-size product and a sum).
+struct NeedsGrad {
+  bool a, b;
+};
+NeedsGrad needs_grad(const Tensor& a, const Tensor& b) {
+  return {a.requires_grad(), b.requires_grad()};
+}
+
 Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
   check_same(name, a, b);
   check_floating(name, a);
@@ -69,8 +79,10 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Add, "add", a, b);
   if (any_requires_grad({a, b})) {
     // d(a + b)/da = 1, d(a + b)/db = 1
-    record("AddBackward", out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
-      return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
+    record("AddBackward", out, {a, b},
+           [sa = a.shape(), sb = b.shape(), needs = needs_grad(a, b)](const Tensor& g) {
+      return std::vector<Tensor>{needs.a ? sum_to(g, sa) : Tensor(),
+                                 needs.b ? sum_to(g, sb) : Tensor()};
     });
   }
   return out;
@@ -80,8 +92,10 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Sub, "sub", a, b);
   if (any_requires_grad({a, b})) {
     // d(a - b)/da = 1, d(a - b)/db = -1
-    record("SubBackward", out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
-      return std::vector<Tensor>{sum_to(g, sa), sum_to(-g, sb)};
+    record("SubBackward", out, {a, b},
+           [sa = a.shape(), sb = b.shape(), needs = needs_grad(a, b)](const Tensor& g) {
+      return std::vector<Tensor>{needs.a ? sum_to(g, sa) : Tensor(),
+                                 needs.b ? sum_to(-g, sb) : Tensor()};
     });
   }
   return out;
@@ -92,9 +106,9 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   if (any_requires_grad({a, b})) {
     // d(ab)/da = b, d(ab)/db = a
     Tensor a_saved = a.detach(), b_saved = b.detach();
-    record("MulBackward", out, {a, b}, [a_saved, b_saved](const Tensor& g) {
-      return std::vector<Tensor>{sum_to(g * b_saved, a_saved.shape()),
-                                 sum_to(g * a_saved, b_saved.shape())};
+    record("MulBackward", out, {a, b}, [a_saved, b_saved, needs = needs_grad(a, b)](const Tensor& g) {
+      return std::vector<Tensor>{needs.a ? sum_to(g * b_saved, a_saved.shape()) : Tensor(),
+                                 needs.b ? sum_to(g * a_saved, b_saved.shape()) : Tensor()};
     });
   }
   return out;
@@ -105,10 +119,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
   if (any_requires_grad({a, b})) {
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
     Tensor a_saved = a.detach(), b_saved = b.detach();
-    record("DivBackward", out, {a, b}, [a_saved, b_saved](const Tensor& g) {
+    record("DivBackward", out, {a, b}, [a_saved, b_saved, needs = needs_grad(a, b)](const Tensor& g) {
       Tensor ga = g / b_saved;
-      return std::vector<Tensor>{sum_to(ga, a_saved.shape()),
-                                 sum_to(-ga * a_saved / b_saved, b_saved.shape())};
+      return std::vector<Tensor>{needs.a ? sum_to(ga, a_saved.shape()) : Tensor(),
+                                 needs.b ? sum_to(-ga * a_saved / b_saved, b_saved.shape())
+                                         : Tensor()};
     });
   }
   return out;
@@ -214,10 +229,18 @@ Tensor sigmoid(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Relu, "relu", x);
   if (any_requires_grad({x})) {
-    // d relu(x)/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch)
-    Tensor positive = gt(out.detach(), 0.0);
-    record("ReluBackward", out, {x}, [positive](const Tensor& g) {
-      return std::vector<Tensor>{masked_fill(g, eq(positive, 0.0), 0.0)};
+    // d relu(x)/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch); y > 0
+    // exactly where x > 0, so the output tells, in one kernel pass.
+    Tensor y = out.detach();
+    record("ReluBackward", out, {x}, [y](const Tensor& g) {
+      Tensor grad = g.contiguous();
+      Tensor dx = autograd::empty_like_shape(grad, grad.shape());
+      dispatch_floating(grad.dtype(), grad.device(), "relu backward", [&](auto zero, auto device) {
+        using T = decltype(zero);
+        kernels::relu_backward<device>(grad.numel(), y.data_ptr<T>(), grad.data_ptr<T>(),
+                                       dx.data_ptr<T>());
+      });
+      return std::vector<Tensor>{dx};
     });
   }
   return out;
@@ -324,12 +347,13 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   });
   if (any_requires_grad({a, b})) {
     // The gradient flows to whichever input was chosen, element by element.
+    // (masked_fill's fill value is a constant: only x's side is computed.)
     Tensor cond = condition;
     record("WhereBackward", out, {a, b},
-           [cond, sa = a.shape(), sb = b.shape()](const Tensor& g) {
+           [cond, sa = a.shape(), sb = b.shape(), needs = needs_grad(a, b)](const Tensor& g) {
              Tensor zero = zeros({}, g.options());
-             return std::vector<Tensor>{sum_to(where(cond, g, zero), sa),
-                                        sum_to(where(cond, zero, g), sb)};
+             return std::vector<Tensor>{needs.a ? sum_to(where(cond, g, zero), sa) : Tensor(),
+                                        needs.b ? sum_to(where(cond, zero, g), sb) : Tensor()};
            });
   }
   return out;

@@ -1,18 +1,115 @@
-// The ops that layers are built from: embedding, dropout, layer_norm and
-// cross_entropy, each a fused kernel with its own backward rule.
+// The ops that layers are built from: linear, embedding, dropout, layer_norm
+// and cross_entropy, each a fused kernel with its own backward rule.
 #include <cmath>
 
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/copy.h"
 #include "kernels/index.h"
 #include "kernels/layer_norm.h"
+#include "kernels/matmul.h"
+#include "kernels/random.h"
+#include "kernels/reduce.h"
 #include "kernels/cuda/runtime.h"
 
 namespace attn {
 
 using autograd::any_requires_grad;
 using autograd::record;
+
+// --- linear ---
+
+namespace {
+
+// C (M, N) = op(A) @ op(B) + beta C, one matrix, on A's device (kernels/matmul.h).
+void gemm_2d(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const Tensor& A,
+             int64_t lda, const Tensor& B, int64_t ldb, double beta, Tensor& C) {
+  dispatch_floating(A.dtype(), A.device(), "linear", [&](auto zero, auto device) {
+    using T = decltype(zero);
+    kernels::gemm<device>(trans_a, trans_b, 1, M, N, K, T(1), A.data_ptr<T>(), lda, 0,
+                          B.data_ptr<T>(), ldb, 0, static_cast<T>(beta), C.data_ptr<T>(), N, 0);
+  });
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_same("linear", x, weight);
+  check_floating("linear", x);
+  if (bias.defined()) check_same("linear", x, bias);
+  ATTN_CHECK(weight.dim() == 2, "linear: weight must be (out, in), got ",
+             shape_str(weight.shape()));
+  const int64_t out_features = weight.size(0), in_features = weight.size(1);
+  ATTN_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "linear: input must be (..., ",
+             in_features, ") for weight ", shape_str(weight.shape()), ", got ",
+             shape_str(x.shape()));
+  ATTN_CHECK(!bias.defined() || bias.shape() == Shape({out_features}), "linear: bias must be (",
+             out_features, ") for weight ", shape_str(weight.shape()), ", got ",
+             shape_str(bias.shape()));
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  const int64_t N = x.numel() / std::max<int64_t>(in_features, 1);
+  if (N == 0 || in_features == 0) {  // nothing to multiply: the plain ops handle the edge
+    Tensor y = matmul(x, weight.t());
+    return bias.defined() ? y + bias : y;
+  }
+  // (..., in) -> (N, in): one GEMM however many leading dims there are.
+  Tensor rows = x.detach().reshape({N, in_features}).contiguous();  // (N, in)
+  Tensor w = weight.detach().contiguous();                           // (out, in)
+  Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();  // (out)
+  Tensor out = autograd::empty_like_shape(x, {N, out_features});     // (N, out)
+  // As BLAS's addmm: every row of out starts as the bias, and the GEMM adds
+  // x W^T onto it (beta = 1), so the bias costs no pass of its own.
+  if (b.defined()) {
+    const int64_t shape[2] = {N, out_features}, strides[2] = {0, 1};  // row broadcast
+    dispatch_floating(x.dtype(), x.device(), "linear", [&](auto zero, auto device) {
+      using T = decltype(zero);
+      kernels::copy_strided<device>(2, shape, b.data_ptr<T>(), strides, out.data_ptr<T>());
+    });
+  }
+  gemm_2d(false, true, N, out_features, in_features, rows, in_features, w, in_features,
+          b.defined() ? 1.0 : 0.0, out);
+  out = out.view(out_shape);
+  if (any_requires_grad({x, weight, bias})) {
+    // y = x W^T + b, with g = dL/dy (N, out):
+    //   dL/dx = g W        (N, in)
+    //   dL/dW = g^T x      (out, in): W's own layout, so a weight used at many
+    //                      time steps accumulates contiguous gradients
+    //   dL/db = sum over the N rows of g   (out)
+    const bool x_needs = x.requires_grad(), w_needs = weight.requires_grad();
+    const bool b_needs = bias.defined() && bias.requires_grad();
+    Tensor x_saved = w_needs ? rows : Tensor(), w_saved = x_needs ? w : Tensor();
+    record("LinearBackward", out, {x, weight, bias},
+           [x_saved, w_saved, x_needs, w_needs, b_needs, x_shape = x.shape(), N, in_features,
+            out_features](const Tensor& grad_out) {
+             Tensor g = grad_out.reshape({N, out_features}).contiguous();  // (N, out)
+             Tensor dx, dw, db;
+             if (x_needs) {
+               dx = Tensor::empty({N, in_features}, g.options());
+               gemm_2d(false, false, N, in_features, out_features, g, out_features, w_saved,
+                       in_features, 0.0, dx);
+               dx = dx.view(x_shape);
+             }
+             if (w_needs) {
+               dw = Tensor::empty({out_features, in_features}, g.options());
+               gemm_2d(true, false, out_features, in_features, N, g, out_features, x_saved,
+                       in_features, 0.0, dw);
+             }
+             if (b_needs) {
+               db = Tensor::empty({out_features}, g.options());
+               dispatch_floating(g.dtype(), g.device(), "linear backward",
+                                 [&](auto zero, auto device) {
+                                   using T = decltype(zero);
+                                   kernels::sum_reduce<device>(g.data_ptr<T>(), 1, N, out_features,
+                                                               db.data_ptr<T>());
+                                 });
+             }
+             return std::vector<Tensor>{dx, dw, db};
+           });
+  }
+  return out;
+}
 
 // --- embedding ---
 
@@ -75,12 +172,35 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
 Tensor dropout(const Tensor& x, double p, bool training, Generator* generator) {
   ATTN_CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p);
   if (!training || p == 0.0) return x;
+  check_floating("dropout", x);
   // Inverted dropout (Srivastava et al. 2014, as PyTorch): keep with
   // probability 1 - p and scale by 1/(1-p) now, so evaluation needs no change.
-  // The mask is an ordinary tensor, so mul's backward gives dL/dx = mask * dL/dy.
-  Tensor keep = gt(rand(x.shape(), x.options(), generator), p);  // on x's device
-  Tensor mask = keep.to(x.dtype()) * (1.0 / (1.0 - p));
-  return x * mask;
+  //   y = x * m,   m_i = (u_i > p) / (1 - p),   u_i uniform in [0, 1)
+  // u_i is the generator's (offset + i)-th number, the one attn::rand would
+  // draw; the kernel draws it on the fly and stores no mask.
+  Generator& gen = generator ? *generator : default_generator();
+  const uint64_t seed = gen.seed(), offset = gen.offset();
+  gen.set_state(seed, offset + static_cast<uint64_t>(x.numel()));
+  const double scale = 1.0 / (1.0 - p);
+  // y = x * m, or the same mask applied to a gradient: one kernel for both.
+  auto apply_mask = [seed, offset, p, scale](const Tensor& in) {
+    Tensor input = in.contiguous();
+    Tensor out = autograd::empty_like_shape(in, in.shape());
+    dispatch_floating(in.dtype(), in.device(), "dropout", [&](auto zero, auto device) {
+      using T = decltype(zero);
+      kernels::dropout<device>(seed, offset, input.numel(), static_cast<T>(p),
+                               static_cast<T>(scale), input.data_ptr<T>(), out.data_ptr<T>());
+    });
+    return out;
+  };
+  Tensor out = apply_mask(x.detach());
+  if (any_requires_grad({x})) {
+    // dL/dx = m * dL/dy: the same mask, drawn again from (seed, offset).
+    record("DropoutBackward", out, {x}, [apply_mask](const Tensor& g) {
+      return std::vector<Tensor>{apply_mask(g)};
+    });
+  }
+  return out;
 }
 
 // --- layer_norm ---

@@ -41,4 +41,9 @@ template <Device D, typename T>
 void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cond_strides,
            const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides, T* out);
 
+// The backward of relu from its output: out[i] = y[i] > 0 ? grad[i] : 0 over
+// n contiguous elements.
+template <Device D, typename T>
+void relu_backward(int64_t n, const T* y, const T* grad, T* out);
+
 }  // namespace attn::kernels

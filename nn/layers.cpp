@@ -7,29 +7,6 @@
 
 namespace attn::nn {
 
-// --- linear --------------------------------------------------------------------
-
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  ATTN_CHECK(weight.dim() == 2, "linear: weight must be (out, in), got ",
-             shape_str(weight.shape()));
-  const int64_t out_features = weight.size(0), in_features = weight.size(1);
-  ATTN_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "linear: input must be (..., ",
-             in_features, ") for weight ", shape_str(weight.shape()), ", got ",
-             shape_str(x.shape()));
-  ATTN_CHECK(!bias.defined() || bias.shape() == Shape({out_features}), "linear: bias must be (",
-             out_features, ") for weight ", shape_str(weight.shape()), ", got ",
-             shape_str(bias.shape()));
-  // (..., in) -> (N, in): one GEMM however many leading dims there are. A
-  // batched (B, T, in) @ (in, out) would be just as fast forward, but its
-  // weight gradient would be B small products summed afterwards.
-  Shape out_shape = x.shape();
-  out_shape.back() = out_features;
-  Tensor rows = x.dim() == 2 ? x : x.reshape({-1, in_features});
-  Tensor y = matmul(rows, weight.t());  // (N, out); the transpose is a view, never copied
-  if (bias.defined()) y = y + bias;
-  return x.dim() == 2 ? y : y.reshape(out_shape);
-}
-
 // --- Linear --------------------------------------------------------------------
 
 Linear::Linear(const LinearOptions& options) : options_(options) {

@@ -22,8 +22,9 @@ namespace attn::nn {
 // x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out),
 //   y = x W^T + b.
 // The leading dims are flattened into one, so a (B, T, in) input is a single
-// (B·T, in) x (in, out) matrix product forward and backward.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// (B·T, in) x (in, out) matrix product forward and backward. It is an op of
+// its own, attn::linear (autograd/ops_nn.cpp), named here too.
+using attn::linear;
 
 // --- Linear --------------------------------------------------------------------
 

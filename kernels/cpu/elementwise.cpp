@@ -44,6 +44,26 @@ void array_loop(int64_t n, const T* x, T* out, void (*fn)(const T*, T*, int64_t)
   parallel_for(n, 8, [&](int64_t begin, int64_t end) { fn(x + begin, out + begin, end - begin); });
 }
 
+// out[i] = op(a[i * sa], b[i * sb]) for i in [0, n): one innermost row.
+// The three common layouts get loops without stride multiplications, which
+// the compiler vectorizes: both inputs walk with the output (same shape, or
+// the last dims of a row vector (D) added to (N, D)), or one input is a
+// single value over the row (a scalar, or a column (N, 1) broadcast over D).
+template <typename T, typename Op>
+void binary_row(int64_t n, const T* a, int64_t sa, const T* b, int64_t sb, T* out, Op op) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = op(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const T vb = b[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = op(a[i], vb);
+  } else if (sa == 0 && sb == 1) {
+    const T va = a[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = op(va, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = op(a[i * sa], b[i * sb]);
+  }
+}
+
 // Operand 0 is the contiguous output, 1 and 2 the inputs.
 template <typename T, typename Op>
 void binary_loop(int ndim, const int64_t* shape, const T* a, const int64_t* a_strides, const T* b,
@@ -58,22 +78,18 @@ void binary_loop(int ndim, const int64_t* shape, const T* a, const int64_t* a_st
   StridedLoop loop(ndim, shape, 3, strides);
   const int64_t n = loop.inner_size();
   const int64_t sa = loop.inner_stride(1), sb = loop.inner_stride(2);
+  if (loop.ndim == 1) {
+    // Everything merged into one row (same-shape contiguous operands, a
+    // scalar operand, a gradient added into a parameter's gradient): there
+    // are no rows to share out, so the row itself is cut into chunks. Each
+    // element is computed alone, so the chunks change no bits.
+    parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+      binary_row(end - begin, a + begin * sa, sa, b + begin * sb, sb, out + begin, op);
+    });
+    return;
+  }
   for_each_row(loop, [&](int64_t, const int64_t* offsets) {
-    T* o = out + offsets[0];
-    const T* pa = a + offsets[1];
-    const T* pb = b + offsets[2];
-    // The three common layouts get loops without stride multiplications.
-    if (sa == 1 && sb == 1) {
-      for (int64_t i = 0; i < n; ++i) o[i] = op(pa[i], pb[i]);
-    } else if (sa == 1 && sb == 0) {
-      const T vb = pb[0];
-      for (int64_t i = 0; i < n; ++i) o[i] = op(pa[i], vb);
-    } else if (sa == 0 && sb == 1) {
-      const T va = pa[0];
-      for (int64_t i = 0; i < n; ++i) o[i] = op(va, pb[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) o[i] = op(pa[i * sa], pb[i * sb]);
-    }
+    binary_row(n, a + offsets[1], sa, b + offsets[2], sb, out + offsets[0], op);
   });
 }
 
@@ -149,6 +165,54 @@ void compare_scalar(CompareOp op, int64_t n, const T* x, T s, T* out) {
   }
 }
 
+namespace {
+
+// out[i] = c[i * sc] != 0 ? a[i * sa] : b[i * sb] over one innermost row.
+// masked_fill(x, mask, value) is where(mask, value, x): a full-row mask, one
+// fill value and x (sc = 1, sa = 0, sb = 1); its backward picks the gradient
+// or a zero the other way round. Those get loops without multiplications.
+// Both sides are loaded before the choice: a load under the condition would
+// be a branch per element (mispredicted on a random mask) where two loads
+// and a select vectorize.
+template <typename T>
+void where_row(int64_t n, const int64_t* c, int64_t sc, const T* a, int64_t sa, const T* b,
+               int64_t sb, T* out) {
+  if (sc == 1 && sa == 0 && sb == 1) {
+    const T va = a[0];
+    for (int64_t i = 0; i < n; ++i) {
+      const T vb = b[i];
+      out[i] = c[i] != 0 ? va : vb;
+    }
+  } else if (sc == 1 && sa == 1 && sb == 0) {
+    const T vb = b[0];
+    for (int64_t i = 0; i < n; ++i) {
+      const T va = a[i];
+      out[i] = c[i] != 0 ? va : vb;
+    }
+  } else if (sc == 1 && sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T va = a[i], vb = b[i];
+      out[i] = c[i] != 0 ? va : vb;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = c[i * sc] != 0 ? a[i * sa] : b[i * sb];
+  }
+}
+
+// relu_backward over [0, n): a function of its own so that the pointers are
+// plain arguments, which the compiler keeps in registers (inside a lambda
+// they are read through the closure after every store). The gradient is
+// loaded unconditionally, as in where_row.
+template <typename T>
+void relu_backward_range(int64_t n, const T* y, const T* grad, T* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = grad[i];
+    out[i] = y[i] > T(0) ? g : T(0);
+  }
+}
+
+}  // namespace
+
 template <Device D, typename T>
 void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* cs, const T* a,
            const int64_t* as, const T* b, const int64_t* bs, T* out) {
@@ -162,12 +226,25 @@ void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* c
   StridedLoop loop(ndim, shape, 4, strides);
   const int64_t n = loop.inner_size();
   const int64_t sc = loop.inner_stride(1), sa = loop.inner_stride(2), sb = loop.inner_stride(3);
+  if (loop.ndim == 1) {  // one merged row: chunks of it, as binary_loop does
+    parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+      where_row(end - begin, cond + begin * sc, sc, a + begin * sa, sa, b + begin * sb, sb,
+                out + begin);
+    });
+    return;
+  }
   for_each_row(loop, [&](int64_t, const int64_t* offsets) {
-    T* o = out + offsets[0];
-    const int64_t* pc = cond + offsets[1];
-    const T* pa = a + offsets[2];
-    const T* pb = b + offsets[3];
-    for (int64_t i = 0; i < n; ++i) o[i] = pc[i * sc] != 0 ? pa[i * sa] : pb[i * sb];
+    where_row(n, cond + offsets[1], sc, a + offsets[2], sa, b + offsets[3], sb, out + offsets[0]);
+  });
+}
+
+// dL/dx of y = relu(x), from y: the gradient where y > 0, else 0. y > 0
+// exactly where x > 0, so the output (which the next layer keeps anyway)
+// serves instead of x or a saved mask.
+template <Device D, typename T>
+void relu_backward(int64_t n, const T* y, const T* grad, T* out) {
+  parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    relu_backward_range(end - begin, y + begin, grad + begin, out + begin);
   });
 }
 
@@ -177,5 +254,6 @@ ATTN_INSTANTIATE_FLOATING(binary, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CPU)
 ATTN_INSTANTIATE_ALL_TYPES(compare_scalar, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(where, Device::CPU)
+ATTN_INSTANTIATE_FLOATING(relu_backward, Device::CPU)
 
 }  // namespace attn::kernels

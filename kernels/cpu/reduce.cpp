@@ -88,10 +88,52 @@ void sum_rows(const T* x, int64_t rows, int64_t n, T* out) {
   }
 }
 
+// inner > 1 with few (o, block of i) items but many k: a bias gradient, the
+// sum of an (N, D) gradient over its N rows, is one item per 256 columns,
+// so one core would do it all. The k of each item are cut into chunks of a
+// size fixed by the shape (never by the thread count); each (o, block, chunk)
+// sums its rows into its own partial sums, and the partials are added in
+// chunk order.
+template <typename T>
+void sum_columns_chunked(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
+  const int64_t blocks = ceil_div(inner, kColumnBlock);
+  const int64_t chunk = std::max<int64_t>(1, kSumChunk / std::min(inner, kColumnBlock));  // rows
+  const int64_t chunks = ceil_div(n, chunk);
+  std::vector<double> buffer(static_cast<size_t>(outer * chunks * inner));
+  double* partial = buffer.data();  // (outer, chunks, inner)
+  parallel_for(outer * blocks * chunks, chunk * kColumnBlock, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t o = item / (blocks * chunks);
+      const int64_t block = item % (blocks * chunks) / chunks, c = item % chunks;
+      const int64_t i0 = block * kColumnBlock, width = std::min(kColumnBlock, inner - i0);
+      const int64_t k0 = c * chunk, k1 = std::min(n, k0 + chunk);
+      double* acc = partial + (o * chunks + c) * inner + i0;
+      std::fill(acc, acc + width, 0.0);
+      for (int64_t k = k0; k < k1; ++k) {
+        const T* row = x + (o * n + k) * inner + i0;
+        for (int64_t i = 0; i < width; ++i) acc[i] += static_cast<double>(row[i]);
+      }
+    }
+  });
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      double total = 0;
+      for (int64_t c = 0; c < chunks; ++c) total += partial[(o * chunks + c) * inner + i];
+      out[o * inner + i] = static_cast<T>(total);
+    }
+  }
+}
+
 // inner > 1: one work item per (o, block of i).
 template <typename T>
 void sum_columns(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
   const int64_t blocks = ceil_div(inner, kColumnBlock);
+  // Fewer items than a small machine has cores, and enough rows to share:
+  // chunk the rows (the choice depends on the shape alone).
+  if (outer * blocks < 4 && n * std::min(inner, kColumnBlock) >= 2 * kSumChunk) {
+    sum_columns_chunked(x, outer, n, inner, out);
+    return;
+  }
   parallel_for(outer * blocks, n * kColumnBlock, [&](int64_t begin, int64_t end) {
     double acc[kColumnBlock];
     for (int64_t item = begin; item < end; ++item) {

@@ -205,6 +205,12 @@ __global__ void where_kernel(Layout layout, int64_t n, const int64_t* cond, cons
   }
 }
 
+// kernels/cpu/elementwise.cpp's relu_backward: the gradient where y > 0.
+template <typename T>
+__global__ void relu_backward_kernel(int64_t n, const T* y, const T* grad, T* out) {
+  ATTN_GRID_STRIDE_LOOP(i, n) { out[i] = y[i] > T(0) ? grad[i] : T(0); }
+}
+
 #undef ATTN_GRID_STRIDE_LOOP
 
 // --- launchers: the switch on the op code runs once, on the host ---
@@ -309,10 +315,18 @@ void where(int ndim, const int64_t* shape, const int64_t* cond, const int64_t* c
   check_launch("where_kernel");
 }
 
+template <Device D, typename T>
+void relu_backward(int64_t n, const T* y, const T* grad, T* out) {
+  if (n == 0) return;
+  relu_backward_kernel<T><<<blocks_for(n), kThreads>>>(n, y, grad, out);
+  check_launch("relu_backward_kernel");
+}
+
 ATTN_INSTANTIATE_FLOATING(unary, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(binary, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CUDA)
 ATTN_INSTANTIATE_ALL_TYPES(compare_scalar, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(where, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(relu_backward, Device::CUDA)
 
 }  // namespace attn::kernels

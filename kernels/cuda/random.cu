@@ -46,6 +46,23 @@ __global__ void uniform_kernel(uint64_t seed, uint64_t offset, int64_t n, T* out
   }
 }
 
+// kernels/cpu/random.cpp's dropout, one thread per element.
+template <typename T>
+__global__ void dropout_kernel(uint64_t seed, uint64_t offset, int64_t n, T p, T scale, const T* x,
+                               T* out) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const uint64_t bits = Generator::hash(seed, offset + static_cast<uint64_t>(i));
+    const T u = static_cast<T>(static_cast<double>(bits >> 11) * 0x1.0p-53);
+    out[i] = x[i] * (u > p ? scale : T(0));
+  }
+}
+
+int64_t grid_for(int64_t n) {
+  int64_t blocks = (n + kThreads - 1) / kThreads;
+  return blocks > 65535 ? 65535 : blocks;  // the grid-stride loop covers the rest
+}
+
 }  // namespace
 
 template <Device D, typename T>
@@ -57,6 +74,15 @@ void uniform(uint64_t seed, uint64_t offset, int64_t n, T* out) {
   check_launch("uniform_kernel");
 }
 
+template <Device D, typename T>
+void dropout(uint64_t seed, uint64_t offset, int64_t n, T p, T scale, const T* x, T* out) {
+  if (n == 0) return;
+  dropout_kernel<T><<<static_cast<unsigned>(grid_for(n)), kThreads>>>(seed, offset, n, p, scale,
+                                                                      x, out);
+  check_launch("dropout_kernel");
+}
+
 ATTN_INSTANTIATE_FLOATING(uniform, Device::CUDA)
+ATTN_INSTANTIATE_FLOATING(dropout, Device::CUDA)
 
 }  // namespace attn::kernels
