@@ -56,4 +56,28 @@ TEST(GradAdoption, AnAdoptedGradientAccumulatesLikeACopiedOne) {
   EXPECT_EQ(first.to_vector<double>(), (std::vector<double>{2, -4}));  // not written into
 }
 
+// Later contributions are added into the gradient's own buffer only when the
+// engine alone holds it (autograd/engine.cpp, accumulated): a .grad the caller
+// kept from an earlier backward must not change under it.
+TEST(GradAdoption, AGradientTheCallerHoldsIsNotAddedInto) {
+  Tensor w = attn::from_vector(std::vector<float>{1, 2}, {2}).requires_grad_();
+  (w * 3.0).sum().backward();
+  Tensor kept = w.grad();
+  (w * 5.0).sum().backward();
+  EXPECT_EQ(kept.to_vector<float>(), (std::vector<float>{3, 3}));
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{8, 8}));
+}
+
+// A weight used at many steps and an inner node used by many ops: every
+// contribution counted once, whichever were added in place.
+TEST(GradAdoption, ManyContributionsSumExactly) {
+  Tensor w = attn::from_vector(std::vector<double>{1, 2, 3}, {3}).requires_grad_();
+  Tensor h = w * 2.0;  // an inner node with five uses
+  Tensor loss = (h * 1.0).sum();
+  for (int k = 2; k <= 5; ++k) loss = loss + (h * static_cast<double>(k)).sum() + (w * 1.0).sum();
+  loss.backward();
+  // d/dw: 2 * (1 + 2 + 3 + 4 + 5) + 4 * 1 = 34 for every element.
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{34, 34, 34}));
+}
+
 }  // namespace
