@@ -102,8 +102,26 @@ void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64
   // multiple of 64 rows.
   // Row block [r0, r1) of op(A) starts at row r0 of A, or at column r0 when A
   // is stored transposed.
-  const int64_t rows_per_block =
-      M * N * K >= kParallelGemmWork ? gemm_block_rows(M) : std::max<int64_t>(M, 1);
+  //
+  // A short, wide GEMM (an RNN step: batch 64 rows, 4 x 256 gate columns) has
+  // too few rows for two blocks; its columns are split instead, the same way
+  // (about kGemmBlocks blocks, a multiple of 64 columns each, a function of N
+  // alone), so that both cores work on it. Column block [c0, c1) is columns
+  // c0.. of B (rows c0.. when B is stored transposed) and of C.
+  const bool big = M * N * K >= kParallelGemmWork;
+  if (big && gemm_block_rows(M) >= M && gemm_block_rows(N) < N) {
+    const int64_t cols_per_block = gemm_block_rows(N);
+    const int64_t col_blocks = (N + cols_per_block - 1) / cols_per_block;
+    parallel_for(col_blocks, kParallelGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t block = begin; block < end; ++block) {
+        const int64_t c0 = block * cols_per_block, c1 = std::min(N, c0 + cols_per_block);
+        const T* b = trans_b ? B + c0 * ldb : B + c0;
+        blas_gemm(trans_a, trans_b, M, c1 - c0, K, alpha, A, lda, b, ldb, beta, C + c0, ldc);
+      }
+    });
+    return;
+  }
+  const int64_t rows_per_block = big ? gemm_block_rows(M) : std::max<int64_t>(M, 1);
   const int64_t blocks = (M + rows_per_block - 1) / rows_per_block;
   parallel_for(blocks, kParallelGrain, [&](int64_t begin, int64_t end) {
     for (int64_t block = begin; block < end; ++block) {

@@ -15,6 +15,9 @@
 // (tests/kernels/run_with_coretypes.sh).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -48,6 +51,10 @@ const std::vector<GemmCase> kCases = {
     {false, false, 1, 200, 100, 100, false},  {true, true, 1, 130, 99, 333, false},
     {false, true, 1, 2000, 17, 129, false},   {true, false, 1, 77, 300, 200, false},
     {false, false, 3, 129, 64, 64, true},
+    // Short and wide (an RNN step): too few rows for two row blocks, so the
+    // columns are split (kernels/cpu/matmul.cpp).
+    {false, false, 1, 64, 1024, 256, false},  {false, true, 1, 64, 1027, 129, false},
+    {true, false, 1, 60, 700, 131, false},    {true, true, 1, 33, 999, 200, false},
 };
 
 template <typename T>
@@ -84,6 +91,39 @@ void expect_same_bits_on_any_thread_count() {
       EXPECT_EQ(differ, 0) << differ << " of " << one.size() << " elements differ between 1 and "
                            << threads << " threads";
     }
+  }
+}
+
+// The split GEMMs compute the right thing: every case against a plain triple
+// loop in double (alpha 1.25, beta 0.5, as run_gemm calls it).
+TEST(GemmThreads, EveryCaseMatchesAPlainLoop) {
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(::testing::Message() << "trans_a " << c.trans_a << " trans_b " << c.trans_b
+                                      << " batch " << c.batch << " M " << c.M << " N " << c.N
+                                      << " K " << c.K);
+    const int64_t a_rows = c.trans_a ? c.K : c.M, a_cols = c.trans_a ? c.M : c.K;
+    const int64_t b_rows = c.trans_b ? c.N : c.K, b_cols = c.trans_b ? c.K : c.N;
+    const auto A = random_vector<double>(c.batch * a_rows * a_cols, -1, 1, 11);
+    const auto B = random_vector<double>((c.shared_b ? 1 : c.batch) * b_rows * b_cols, -1, 1, 12);
+    const auto C0 = random_vector<double>(c.batch * c.M * c.N, -1, 1, 13);
+    const auto C = run_gemm<double>(c, 2);
+    double worst = 0;
+    for (int64_t b = 0; b < c.batch; ++b) {
+      const double* a = A.data() + b * a_rows * a_cols;
+      const double* bm = B.data() + (c.shared_b ? 0 : b * b_rows * b_cols);
+      for (int64_t i = 0; i < c.M; ++i) {
+        for (int64_t j = 0; j < c.N; ++j) {
+          double dot = 0;
+          for (int64_t k = 0; k < c.K; ++k) {
+            dot += (c.trans_a ? a[k * a_cols + i] : a[i * a_cols + k]) *
+                   (c.trans_b ? bm[j * b_cols + k] : bm[k * b_cols + j]);
+          }
+          const size_t at = static_cast<size_t>((b * c.M + i) * c.N + j);
+          worst = std::max(worst, std::fabs(C[at] - (1.25 * dot + 0.5 * C0[at])));
+        }
+      }
+    }
+    EXPECT_LT(worst, 1e-10);
   }
 }
 
