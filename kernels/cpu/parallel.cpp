@@ -14,18 +14,20 @@
 // microseconds each time; a spinning worker sees the next task within a
 // fraction of a microsecond.
 //
-// Why spinning is off by default: measured on the project's shared 2-core VM
-// (load average 5 to 7 from other jobs), bench_train_step --model transformer
-// --config tiny at 2 threads, three rounds alternating 0, 10 and 50 us:
-// 277/151/401 ms per step without spinning, 299/166/421 at 10 us, 501/470/480
-// at 50 us, and more CPU seconds with every microsecond of spin. On a busy
-// machine the spinning thread burns the CPU share the working thread needs
-// (OpenMP's long active wait made a step 3 to 5 times slower for the same
-// reason, bench/README.md, "Threads"). On a quiet machine with a core per
-// thread a short spin may pay (not measured: no quiet machine was at hand,
-// so the figures above are the only ones). The spin is always
-// bounded, so an idle pool is back to costing nothing within N us, and it is
-// switched off when the pool has more threads than the machine has cores.
+// Why 20 us by default: on a quiet 2-core EPYC (2026-12-07, nothing else
+// running), at 2 threads, without spinning and with 20 us:
+//   bench_train_step tiny, ms per step: Transformer 80.7 -> 73.9, RNNsearch
+//   142.3 -> 119.8, Luong 92.0 -> 72.3; bench_decode --cached-only tiny,
+//   26,659 -> 31,197 tok/s.
+// On a busy machine it is the other way round: with the VM at load average 5
+// to 7 from other jobs, the tiny Transformer took 277/151/401 ms per step
+// without spinning, 299/166/421 at 10 us and 501/470/480 at 50 us, because
+// the spinning thread burns the CPU share the working thread needs (OpenMP's
+// long active wait made a step 3 to 5 times slower for the same reason,
+// bench/README.md, "Threads"). So the spin is short and always bounded, an
+// idle pool is back to costing nothing within 20 us, it is switched off when
+// the pool has more threads than the machine has cores, and
+// ATTN_POOL_SPIN_US=0 turns it off on a machine shared with other work.
 //
 // Spinning changes only *when* a worker notices its task, never which items
 // it computes: the chunks are fixed by parallel_for before the task is
@@ -76,12 +78,14 @@ bool spin_until(int budget_us, const Done& done) {
   }
 }
 
+constexpr int kDefaultSpinUs = 20;
+
 int default_spin_us() {
   if (const char* env = std::getenv("ATTN_POOL_SPIN_US")) {
     int us = std::atoi(env);
     return us >= 0 ? us : 0;
   }
-  return 0;  // sleep at once: see the measurements at the top of this file
+  return kDefaultSpinUs;  // see the measurements at the top of this file
 }
 
 class Pool {

@@ -6,8 +6,8 @@
 // whatever the number of threads (the determinism promise of design.md).
 //
 // The threads come from a small pool of our own (kernels/cpu/parallel.cpp)
-// whose idle workers sleep on a condition variable (optionally after a
-// short, bounded spin: pool_spin_us). We tried OpenMP first: its idle threads
+// whose idle workers sleep on a condition variable after a short, bounded
+// spin (pool_spin_us). We tried OpenMP first: its idle threads
 // spin, and on a 2-core machine that is doing anything else a training step
 // ran 3 to 5 times slower (bench/README.md, "Threads").
 #pragma once
@@ -31,9 +31,10 @@ void set_num_threads(int threads);
 void run_on_pool(int tasks, const std::function<void(int)>& task);
 
 // How long an idle worker (and the caller waiting for the workers) spins
-// before it sleeps, in microseconds; 0 means sleep at once. Defaults to 0
-// (spinning lost time on a busy 2-core machine: kernels/cpu/parallel.cpp has
-// the figures), or the ATTN_POOL_SPIN_US environment variable when set. Only
+// before it sleeps, in microseconds; 0 means sleep at once. Defaults to 20
+// (a short spin won 9-22% of a tiny step on a quiet 2-core machine and lost on
+// a busy one: kernels/cpu/parallel.cpp has the figures), or the
+// ATTN_POOL_SPIN_US environment variable when set. Only
 // the timing depends on it, never the results.
 int pool_spin_us();
 void set_pool_spin_us(int microseconds);
