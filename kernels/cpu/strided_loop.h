@@ -85,13 +85,37 @@ struct StridedLoop {
 
 // Calls row_fn(row, offsets) for every innermost row, offsets[k] being where the
 // row starts in operand k; rows are split over the cores when the work is large.
+//
+// Only the first row of a chunk is located with row_offset's divisions; the
+// next rows step an odometer over the outer dims (add one stride, carry into
+// the next dim at its end), because a division per dim per row cost more
+// than the row itself when rows are short (a head's 32 floats when attention
+// heads are split off or merged back).
 template <typename RowFn>
 void for_each_row(const StridedLoop& loop, const RowFn& row_fn) {
   parallel_for(loop.rows(), loop.inner_size(), [&](int64_t begin, int64_t end) {
+    if (begin >= end) return;
+    const int outer = loop.ndim - 1;  // dims 0 .. outer-1 index the rows
+    int64_t index[kMaxDims];
     int64_t offsets[4];
+    int64_t rest = begin;
+    for (int d = outer - 1; d >= 0; --d) {
+      index[d] = rest % loop.shape[d];
+      rest /= loop.shape[d];
+    }
+    for (int k = 0; k < loop.operands; ++k) offsets[k] = loop.row_offset(begin, k);
     for (int64_t row = begin; row < end; ++row) {
-      for (int k = 0; k < loop.operands; ++k) offsets[k] = loop.row_offset(row, k);
       row_fn(row, offsets);
+      for (int d = outer - 1; d >= 0; --d) {  // the odometer: next row
+        if (++index[d] < loop.shape[d]) {
+          for (int k = 0; k < loop.operands; ++k) offsets[k] += loop.strides[k][d];
+          break;
+        }
+        index[d] = 0;
+        for (int k = 0; k < loop.operands; ++k) {
+          offsets[k] -= (loop.shape[d] - 1) * loop.strides[k][d];
+        }
+      }
     }
   });
 }
