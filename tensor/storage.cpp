@@ -56,13 +56,13 @@ constexpr size_t kAlignment = 64;  // a cache line; aligned_alloc wants sizes in
 // no training step misses the cache once warm, and decoding, whose sizes grow
 // every step, holds 28% less than with malloc (138 against 192 MB peak RSS);
 // at 1.25 Luong's step missed 136 times, and without a limit decoding held
-// 509 MB. At 1.5 the decoder's many small sizes pushed the encoder's large
-// blocks out between two calls, and each encoder pass faulted them in again
-// (268k page faults for bench_decode --cached-only, 8% of its profile); at 2
-// it faults 85k times, and peak RSS is unchanged for every training
-// configuration (84 / 132 / 86 MB tiny, 1004 MB small Transformer) and for
-// that decoding run (185 MB).
-constexpr double kCacheLimit = 2.0;
+// 509 MB. The price of 1.5: the decoder's many small sizes push the
+// encoder's large blocks out between two calls, and each encoder pass faults
+// them in again (268k page faults for bench_decode --cached-only, 8% of its
+// profile). A limit of 2 cut that to 85k faults but raised bench_decode's
+// peak RSS (small Transformer: 498 to 657 MB, 0.81x PyTorch 1.13's, over
+// issue 14's 0.7x), so the limit stays at 1.5.
+constexpr double kCacheLimit = 1.5;
 
 size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 

@@ -193,9 +193,9 @@ TEST_F(CpuAllocator, GrowingSizesDoNotPileUpInTheCache) {
   }
   attn::CpuAllocatorStats s = attn::cpu_allocator_stats();
   EXPECT_GT(s.evictions, 0);
-  // Bounded by twice the most in use (kCacheLimit in tensor/storage.cpp), the
-  // largest tensor alone: well below the 1.56 GB freed in all.
-  EXPECT_LT(s.bytes_cached, total_freed / 2);
+  // Bounded by 1.5 times the most in use (kCacheLimit in tensor/storage.cpp),
+  // the largest tensor alone: far below the 1.56 GB freed in all.
+  EXPECT_LT(s.bytes_cached, total_freed / 4);
   EXPECT_EQ(s.hits, 0);
 }
 
