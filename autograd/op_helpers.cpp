@@ -44,4 +44,22 @@ Tensor empty_like_shape(const Tensor& like, const Shape& shape) {
   return Tensor::empty(shape, TensorOptions(like.dtype()).device(like.device()));
 }
 
+Tensor checked_key_lengths(const char* op, const Tensor& key_lengths, int64_t B, int64_t Tk,
+                           const char* what, const Shape& shape, Device device) {
+  if (!key_lengths.defined()) return Tensor();
+  ATTN_CHECK(key_lengths.dtype() == kInt64 && key_lengths.shape() == Shape({B}), op,
+             ": key_lengths must be int64 (B) = (", B, ") for ", what, " ", shape_str(shape),
+             ", got ", dtype_name(key_lengths.dtype()), " ", shape_str(key_lengths.shape()));
+  for (int64_t n : key_lengths.to_vector<int64_t>()) {
+    ATTN_CHECK(n >= 0 && n <= Tk, op, ": key length ", n, " is outside [0, ", Tk, "] for ", what,
+               " ", shape_str(shape));
+  }
+  return key_lengths.to(device).contiguous();
+}
+
+Tensor rows_of(const Tensor& t) {
+  Tensor d = t.detach();
+  return d.stride(d.dim() - 1) == 1 ? d : d.contiguous();
+}
+
 }  // namespace attn::autograd

@@ -27,4 +27,14 @@ void check_max_dims(const char* op, const Tensor& t);
 // A new contiguous tensor like `like` (same dtype and device) of `shape`.
 Tensor empty_like_shape(const Tensor& like, const Shape& shape);
 
+// Attention's key lengths checked and made ready for a kernel: int64 (B),
+// each in [0, Tk], contiguous on `device`; undefined stays undefined. The
+// errors name `op` and the tensor the lengths are for (`what`, `shape`).
+Tensor checked_key_lengths(const char* op, const Tensor& key_lengths, int64_t B, int64_t Tk,
+                           const char* what, const Shape& shape, Device device);
+
+// Detached, with contiguous rows (a column slice of a weight keeps its row
+// stride), as a GEMM operand with a leading dimension.
+Tensor rows_of(const Tensor& t);
+
 }  // namespace attn::autograd

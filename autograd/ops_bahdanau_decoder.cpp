@@ -42,6 +42,7 @@ namespace attn {
 
 using autograd::any_requires_grad;
 using autograd::record;
+using autograd::rows_of;
 
 namespace {
 
@@ -50,12 +51,6 @@ template <Device D, typename T>
 void mm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
         const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   kernels::gemm<D, T>(trans_a, trans_b, 1, M, N, K, T(1), A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
-}
-
-// Detached, with contiguous rows (a column slice of a weight keeps its row stride).
-Tensor rows_of(const Tensor& t) {
-  Tensor d = t.detach();
-  return d.stride(d.dim() - 1) == 1 ? d : d.contiguous();
 }
 
 }  // namespace

@@ -25,25 +25,6 @@ namespace attn {
 using autograd::any_requires_grad;
 using autograd::record;
 
-namespace {
-
-// key_lengths checked and made ready for a kernel: int64 (B) on q's device,
-// each in [0, Tk]; undefined stays undefined.
-Tensor checked_lengths(const char* op, const Tensor& key_lengths, const Tensor& q, int64_t B,
-                       int64_t Tk, const Tensor& k) {
-  if (!key_lengths.defined()) return Tensor();
-  ATTN_CHECK(key_lengths.dtype() == kInt64 && key_lengths.shape() == Shape({B}), op,
-             ": key_lengths must be int64 (", B, "), got ", dtype_name(key_lengths.dtype()),
-             " ", shape_str(key_lengths.shape()));
-  for (int64_t n : key_lengths.to_vector<int64_t>()) {
-    ATTN_CHECK(n >= 0 && n <= Tk, op, ": key length ", n, " is outside [0, ", Tk,
-               "] for keys ", shape_str(k.shape()));
-  }
-  return key_lengths.to(q.device()).contiguous();
-}
-
-}  // namespace
-
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& key_lengths, bool causal) {
   const char* op = "flash_attention";
@@ -55,7 +36,8 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
              op, ": expected q (B, H, Tq, D), k and v (B, H, Tk, D), got ", shape_str(q.shape()),
              ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
-  const Tensor lengths = checked_lengths(op, key_lengths, q, B, Tk, k);
+  const Tensor lengths =
+      autograd::checked_key_lengths(op, key_lengths, B, Tk, "keys", k.shape(), q.device());
   Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
   Tensor out = Tensor::empty({B, H, Tq, D}, q.options());
   Tensor lse = Tensor::empty({B, H, Tq}, q.options());
@@ -109,7 +91,8 @@ Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v,
              shape_str(q.shape()), ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
   const int64_t B = q.size(0), H = q.size(1), Hkv = k.size(1), Tq = q.size(2), Tk = k.size(2),
                 D = q.size(3);
-  const Tensor lengths = checked_lengths(op, key_lengths, q, B, Tk, k);
+  const Tensor lengths =
+      autograd::checked_key_lengths(op, key_lengths, B, Tk, "keys", k.shape(), q.device());
   // Rows of D numbers must be contiguous; otherwise (rare: a transposed last
   // dim) one copy makes them so.
   auto rows_contiguous = [](const Tensor& t) { return t.size(3) <= 1 || t.stride(3) == 1 ? t : t.contiguous(); };

@@ -75,21 +75,13 @@ Tensor masked_softmax(const Tensor& scores, const Tensor& key_lengths, bool caus
   ATTN_CHECK(scores.dim() >= 2, op, ": scores must be (..., Tq, Tk), got ", shape_str(scores.shape()));
   const int64_t tq = scores.size(-2), tk = scores.size(-1);
   int64_t batch = 1;
-  Tensor lengths;
   if (key_lengths.defined()) {
     ATTN_CHECK(scores.dim() >= 3, op, ": with key_lengths the scores must be (B, ..., Tq, Tk), got ",
                shape_str(scores.shape()));
     batch = scores.size(0);
-    ATTN_CHECK(key_lengths.dtype() == kInt64 && key_lengths.shape() == Shape({batch}), op,
-               ": key_lengths must be int64 (B) = (", batch, ") for scores ",
-               shape_str(scores.shape()), ", got ", dtype_name(key_lengths.dtype()), " ",
-               shape_str(key_lengths.shape()));
-    for (int64_t n : key_lengths.to_vector<int64_t>()) {
-      ATTN_CHECK(n >= 0 && n <= tk, op, ": key length ", n, " is outside [0, ", tk,
-                 "] for scores ", shape_str(scores.shape()));
-    }
-    lengths = key_lengths.to(scores.device()).contiguous();
   }
+  const Tensor lengths = autograd::checked_key_lengths(op, key_lengths, batch, tk, "scores",
+                                                       scores.shape(), scores.device());
   const int64_t rows_per_batch = tq * tk > 0 && batch > 0 ? scores.numel() / (batch * tq * tk) : 0;
   Tensor input = scores.detach().contiguous();
   Tensor out = autograd::empty_like_shape(scores, scores.shape());
