@@ -146,6 +146,42 @@ TEST_F(CurveTest, ABadLineIsNamedAsFileAndLine) {
   EXPECT_NE(message.find("\"loss\" must be a number"), std::string::npos) << message;
 }
 
+TEST_F(CurveTest, ANumberThatIsNotFiniteIsNamedWithFileLineKeyAndText) {
+  // Each case: a log whose line 2 holds a number that cannot be drawn, the key, the text.
+  struct Case {
+    std::string line, key, text;
+  };
+  const Case cases[] = {
+      // Valid JSON beyond the range of a double (std::stod threw a bare "stod").
+      {"{\"kind\":\"train\",\"update\":200,\"loss\":1e999}", "loss", "1e999"},
+      {"{\"kind\":\"train\",\"update\":-2E+400,\"loss\":1}", "update", "-2E+400"},
+      // What iostream writes for a double that is not finite, and Python's json.
+      {"{\"kind\":\"valid\",\"update\":200,\"loss\": inf }", "loss", "inf"},
+      {"{\"kind\":\"valid\",\"update\":200,\"loss\":1,\"exact_match\":-nan}", "exact_match", "-nan"},
+      {"{\"kind\":\"valid\",\"update\":200,\"loss\":1,\"bleu\":NaN}", "bleu", "NaN"},
+      {"{\"kind\":\"train\",\"update\":Infinity,\"loss\":1}", "update", "Infinity"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.line);
+    std::string log = write("bad.jsonl", "{\"kind\":\"train\",\"update\":100,\"loss\":2}\n" + c.line + "\n");
+    std::string message = error_of([&] { read_metrics_log(log); });
+    EXPECT_NE(message.find(log + ":2"), std::string::npos) << message;
+    EXPECT_NE(message.find("\"" + c.key + "\" is " + c.text), std::string::npos) << message;
+    EXPECT_EQ(message.find("stod"), std::string::npos) << message;
+  }
+  // A field the plot does not read may overflow (a perplexity of e^1000): skipped.
+  // A quoted "inf" is text, and a number below the smallest double is 0.
+  MetricsLog log = read_metrics_log(write("ok.jsonl",
+      "{\"kind\":\"train\",\"update\":100,\"loss\":1000,\"ppl\":inf,\"note\":\"x: inf\"}\n"
+      "{\"kind\":\"train\",\"update\":200,\"loss\":1e-999,\"ppl\":-nan}\n"));
+  EXPECT_EQ(log.train_loss.updates, (std::vector<double>{100, 200}));
+  EXPECT_EQ(log.train_loss.values, (std::vector<double>{1000, 0}));
+  // Something else that is not a number still fails in the JSON reader, by line and byte.
+  std::string word = write("word.jsonl", "{\"kind\":\"train\",\"update\":100,\"loss\":infinite}\n");
+  std::string message = error_of([&] { read_metrics_log(word); });
+  EXPECT_NE(message.find(word + ":1: not valid JSON"), std::string::npos) << message;
+}
+
 TEST_F(CurveTest, AnEmptyOrMissingLogSaysSo) {
   std::string empty = write("empty.jsonl", "\n  \n");
   std::string message = error_of([&] { read_metrics_log(empty); });

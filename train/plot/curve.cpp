@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <map>
+#include <string>
 
 #include "kernels/error.h"
 #include "tensor/json.h"
@@ -34,13 +37,75 @@ const json::Value* find_member(const json::Value& object, const std::string& key
   return nullptr;
 }
 
-// The number in field `key`, or an error naming path:line when it is not one.
-double number_field(const json::Value& object, const std::string& key, const std::string& where) {
+// iostream writes a double that is not finite as inf, -inf, nan or -nan
+// (Python's json as Infinity, -Infinity, NaN), literals JSON does not have.
+// Such a value, as the value of a member, is replaced by null before parsing
+// and remembered by its key (in `found`), so that a field the plot reads is
+// refused naming the key and the text, and one it does not read (a ppl that
+// overflowed) is skipped like any other. Strings are walked over, so a quoted
+// "inf" stays text.
+std::string null_non_finite(const std::string& line, std::map<std::string, std::string>* found) {
+  static const char* const kLiterals[] = {"-Infinity", "Infinity", "-inf", "inf",
+                                          "-nan",      "nan",      "-NaN", "NaN"};
+  std::string out;
+  std::string last_string;  // the most recent string: the key, when a ':' follows
+  size_t i = 0;
+  while (i < line.size()) {
+    const char c = line[i];
+    if (c == '"') {  // a string, escapes and all
+      size_t end = i + 1;  // then: the closing quote, or past the end of an unterminated string
+      while (end < line.size() && line[end] != '"') end += line[end] == '\\' ? 2 : 1;
+      last_string = line.substr(i + 1, std::min(end, line.size()) - i - 1);
+      const size_t next = std::min(end + 1, line.size());
+      out.append(line, i, next - i);
+      i = next;
+      continue;
+    }
+    out += c;
+    ++i;
+    if (c != ':') continue;
+    size_t start = i;
+    while (start < line.size() && (line[start] == ' ' || line[start] == '\t')) ++start;
+    for (const char* literal : kLiterals) {
+      const size_t n = std::char_traits<char>::length(literal);
+      const size_t after = start + n;
+      if (line.compare(start, n, literal) != 0) continue;
+      if (after < line.size() && std::string(",} \t\r").find(line[after]) == std::string::npos)
+        continue;  // part of something longer: json::parse will say what
+      (*found)[last_string] = literal;
+      out.append(line, i, start - i);
+      out += "null";
+      i = after;
+      break;
+    }
+  }
+  return out;
+}
+
+// The number in field `key`, or an error naming path:line, the key and the
+// text when it is not one. JSON's grammar (tensor/json.h) has already checked
+// the digits; what it allows and a double cannot hold is a literal out of
+// range, 1e999, which strtod reads as infinity (std::stod would throw a bare
+// "stod"). A point at infinity cannot be drawn, so it is refused by name.
+// (A literal below the smallest double, 1e-999, reads as 0: drawn as 0.)
+double number_field(const json::Value& object, const std::string& key, const std::string& where,
+                    const std::map<std::string, std::string>& non_finite) {
   const json::Value* value = find_member(object, key);
   ATTN_CHECK(value != nullptr, where, ": the record has no \"", key, "\"");
+  auto literal = non_finite.find(key);
+  ATTN_CHECK(literal == non_finite.end() || value->kind != json::Value::Kind::Null, where, ": \"",
+             key, "\" is ", literal == non_finite.end() ? "" : literal->second,
+             ": not a finite number, nothing to draw");
   ATTN_CHECK(value->kind == json::Value::Kind::Number, where, ": \"", key, "\" must be a number, got ",
              json::kind_name(value->kind));
-  return std::stod(value->text);
+  const char* text = value->text.c_str();
+  char* end = nullptr;
+  const double number = std::strtod(text, &end);
+  ATTN_CHECK(end != text && *end == '\0', where, ": \"", key, "\" is not a number: '", value->text,
+             "'");
+  ATTN_CHECK(std::isfinite(number), where, ": \"", key, "\" is ", value->text,
+             ", beyond the largest double (about 1.8e308): not a finite number, nothing to draw");
+  return number;
 }
 
 // Appends a point. A record at or before the last point's update comes from
@@ -77,15 +142,16 @@ MetricsLog read_metrics_log(const std::string& path) {
     ++records;
     const std::string where = path + ":" + std::to_string(line_number);
     // json::parse names the byte within the line: "m.jsonl:3: not valid JSON at byte 12: ...".
-    json::Value record = json::parse(line, where + ": not valid JSON");
+    std::map<std::string, std::string> non_finite;  // key -> "inf", "nan", ... (null_non_finite)
+    json::Value record = json::parse(null_non_finite(line, &non_finite), where + ": not valid JSON");
     ATTN_CHECK(record.kind == json::Value::Kind::Object, where, ": expected a JSON object, got ",
                json::kind_name(record.kind));
     const json::Value* kind = find_member(record, "kind");
     ATTN_CHECK(kind != nullptr && kind->kind == json::Value::Kind::String, where,
                ": the record needs a string \"kind\" (\"train\" or \"valid\")");
     if (kind->text != "train" && kind->text != "valid") continue;  // a later kind of record
-    const double update = number_field(record, "update", where);
-    const double loss = number_field(record, "loss", where);
+    const double update = number_field(record, "update", where, non_finite);
+    const double loss = number_field(record, "loss", where, non_finite);
     if (kind->text == "train") {
       add_point(log.train_loss, update, loss);
       continue;
@@ -93,7 +159,7 @@ MetricsLog read_metrics_log(const std::string& path) {
     add_point(log.valid_loss, update, loss);
     for (const ScoreField& field : kScoreFields) {
       if (find_member(record, field.key) == nullptr) continue;
-      const double value = number_field(record, field.key, where) * field.to_percent;
+      const double value = number_field(record, field.key, where, non_finite) * field.to_percent;
       auto series = std::find_if(log.valid_scores.begin(), log.valid_scores.end(),
                                  [&](const Series& s) { return s.key == field.key; });
       if (series == log.valid_scores.end()) {

@@ -46,7 +46,10 @@ struct MetricsLog {
 // a later update, so the newest run wins. Throws attn::Error when the file
 // cannot be opened, when it holds no train or valid record ("empty"), and for
 // a line that is not a JSON object with a numeric "update" (and, for train
-// and valid, a numeric "loss"), naming it as path:line.
+// and valid, a numeric "loss"), naming it as path:line. A field it reads that
+// is not finite (inf or nan as iostream writes them, or a literal beyond the
+// range of a double such as 1e999) is refused naming path:line, the key and
+// the text; one it does not read is skipped.
 MetricsLog read_metrics_log(const std::string& path);
 
 // Tick marks for an axis covering [low, high]: a step of 1, 2 or 5 times a
