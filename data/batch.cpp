@@ -134,8 +134,11 @@ void BatchIterator::seek(int64_t epoch, int64_t position) {
     epoch_ = epoch;
     plan_epoch();
   }
+  // A position saved with other data or other BatchOptions lands here when it
+  // falls past the end; the trainer names the settings (train/trainer.cpp).
   ATTN_CHECK(position >= 0 && position <= num_batches(), "BatchIterator::seek: position ", position,
-             " is outside epoch ", epoch, ", which has ", num_batches(), " batches");
+             " is outside epoch ", epoch, ", which has ", num_batches(),
+             " batches (was the position saved with other data or other batch options?)");
   position_ = position;
 }
 

@@ -11,15 +11,23 @@
 #include <cstring>
 #include <utility>
 
+#include "attn.h"  // ATTN_VERSION, recorded in every file
 #include "tensor/safetensors.h"
 
 namespace attn::train {
+
+const char* const kModelKind = "model";
+const char* const kBestModelKind = "best-model";
+const char* const kTrainingStateKind = "training-state";
+
 namespace {
 
-const char* const kChecksumKey = "attn.checksum";             // in both files
+const char* const kChecksumKey = "attn.checksum";             // in every file
 const char* const kStateChecksumKey = "attn.state_checksum";  // in the model file
-const char* const kKindKey = "attn.kind";                     // in the state file
-const char* const kStateKind = "training-state";
+const char* const kKindKey = "attn.kind";                     // in every file
+const char* const kVersionKey = "attn.version";               // in every file (not in older ones)
+const std::string kReservedPrefix = "attn.";                  // the caller's metadata may not use it
+const std::string kModelSettingPrefix = "attn.setting.";      // settings, in the model files
 
 // The state file's metadata: fixed keys, then "counter.<name>" and "score.<name>".
 const char* const kUpdateKey = "update";
@@ -29,6 +37,7 @@ const char* const kSeedKey = "rng_seed";
 const char* const kOffsetKey = "rng_offset";
 const std::string kCounterPrefix = "counter.";
 const std::string kScorePrefix = "score.";
+const std::string kSettingPrefix = "setting.";
 
 // --- FNV-1a 64 -----------------------------------------------------------------
 // A hash, not a cryptographic signature: it catches truncation, bit rot and
@@ -132,11 +141,81 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &info) == 0;
 }
 
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string kind_of(const SafetensorsFile& file) {
+  auto it = file.metadata.find(kKindKey);
+  return it == file.metadata.end() ? "" : it->second;
+}
+
+// ", written by attn 0.1.0", or "" for a file older than the version key.
+std::string written_by(const SafetensorsFile& file) {
+  auto it = file.metadata.find(kVersionKey);
+  return it == file.metadata.end() ? "" : ", written by attn " + it->second;
+}
+
+// The model a training-state file at `path` belongs to: M for
+// M.state.safetensors (or its pending M.state.safetensors.new).
+std::string model_of_state(const std::string& path) {
+  for (const std::string suffix : {".state.safetensors", ".state.safetensors.new"}) {
+    if (ends_with(path, suffix) && path.size() > suffix.size())
+      return path.substr(0, path.size() - suffix.size());
+  }
+  return "";
+}
+
+// The checkpoint a best model at `path` was kept beside: M.safetensors for
+// M.best.safetensors, M for M.best (train/options.h, best_model_path).
+std::string model_of_best(const std::string& path) {
+  for (const auto& [best, model] : {std::make_pair(std::string(".best.safetensors"),
+                                                   std::string(".safetensors")),
+                                    std::make_pair(std::string(".best"), std::string(""))}) {
+    if (ends_with(path, best) && path.size() > best.size())
+      return path.substr(0, path.size() - best.size()) + model;
+  }
+  return "";
+}
+
+// A training-state file given where a model belongs: say so, and which file to give.
+[[noreturn]] void fail_state_as_model(const std::string& path, const SafetensorsFile& file) {
+  const std::string model = model_of_state(path);
+  fail(path, "this is a training-state file (optimizer moments and the data position" +
+                 written_by(file) + "), not a model: " +
+                 (model.empty() ? std::string("give --model the model file it belongs to")
+                                : "give --model " + model));
+}
+
+// The caller's metadata of a model file: everything but the attn.* keys.
+std::map<std::string, std::string> callers_metadata(std::map<std::string, std::string>& metadata) {
+  std::map<std::string, std::string> out;
+  for (auto& [key, value] : metadata) {
+    if (!starts_with(key, kReservedPrefix)) out[key] = std::move(value);
+  }
+  return out;
+}
+
+// Fills a model file's own keys: kind, version, settings (the checksums come after).
+void add_model_keys(std::map<std::string, std::string>& metadata, const char* who,
+                    const std::string& model_path, const char* kind,
+                    const std::map<std::string, std::string>& settings) {
+  for (const auto& [key, value] : metadata) {
+    ATTN_CHECK(!starts_with(key, kReservedPrefix), who, ": ", model_path,
+               ": the metadata key '", key, "' is reserved for the checkpoint itself (attn.*)");
+  }
+  metadata[kKindKey] = kind;
+  metadata[kVersionKey] = ATTN_VERSION;
+  for (const auto& [name, value] : settings) metadata[kModelSettingPrefix + name] = value;
+}
+
 // The state file's metadata and tensors -> TrainingState.
 TrainingState read_state(const std::string& path, const SafetensorsFile& file) {
-  const std::string& kind = required(path, file.metadata, kKindKey, "");
-  if (kind != kStateKind)
-    fail(path, "metadata 'attn.kind' is '" + kind + "', not '" + kStateKind + "'");
   TrainingState state;
   state.update = parse_i64(path, kUpdateKey, required(path, file.metadata, kUpdateKey, ""));
   state.epoch = parse_i64(path, kEpochKey, required(path, file.metadata, kEpochKey, ""));
@@ -148,8 +227,10 @@ TrainingState read_state(const std::string& path, const SafetensorsFile& file) {
       state.counters[key.substr(kCounterPrefix.size())] = parse_i64(path, key, value);
     } else if (key.compare(0, kScorePrefix.size(), kScorePrefix) == 0) {
       state.scores[key.substr(kScorePrefix.size())] = parse_double(path, key, value);
-    } else if (key != kChecksumKey && key != kKindKey && key != kUpdateKey && key != kEpochKey &&
-               key != kBatchKey && key != kSeedKey && key != kOffsetKey) {
+    } else if (starts_with(key, kSettingPrefix)) {
+      state.settings[key.substr(kSettingPrefix.size())] = value;
+    } else if (key != kChecksumKey && key != kKindKey && key != kVersionKey && key != kUpdateKey &&
+               key != kEpochKey && key != kBatchKey && key != kSeedKey && key != kOffsetKey) {
       fail(path, "unexpected metadata '" + key + "'");
     }
   }
@@ -192,13 +273,12 @@ bool checkpoint_exists(const std::string& model_path) { return file_exists(model
 void save_checkpoint(const std::string& model_path, const nn::Module& module,
                      const std::map<std::string, std::string>& metadata,
                      const TrainingState& state) {
-  for (const char* reserved : {kChecksumKey, kStateChecksumKey}) {
-    ATTN_CHECK(metadata.count(reserved) == 0, "save_checkpoint: ", model_path,
-               ": the metadata key '", reserved, "' is reserved for the checkpoint itself");
-  }
+  std::map<std::string, std::string> model_metadata = metadata;
+  add_model_keys(model_metadata, "save_checkpoint", model_path, kModelKind, state.settings);
   // 1. The state, under the ".new" name until the model is in place.
   std::map<std::string, std::string> state_metadata;
-  state_metadata[kKindKey] = kStateKind;
+  state_metadata[kKindKey] = kTrainingStateKind;
+  state_metadata[kVersionKey] = ATTN_VERSION;
   state_metadata[kUpdateKey] = std::to_string(state.update);
   state_metadata[kEpochKey] = std::to_string(state.epoch);
   state_metadata[kBatchKey] = std::to_string(state.batch_in_epoch);
@@ -208,6 +288,7 @@ void save_checkpoint(const std::string& model_path, const nn::Module& module,
     state_metadata[kCounterPrefix + name] = std::to_string(value);
   for (const auto& [name, value] : state.scores)
     state_metadata[kScorePrefix + name] = format_double(value);
+  for (const auto& [name, value] : state.settings) state_metadata[kSettingPrefix + name] = value;
   const uint64_t state_checksum = checkpoint_checksum(state.optimizer, state_metadata);
   state_metadata[kChecksumKey] = hex64(state_checksum);
   const std::string state_path = checkpoint_state_path(model_path);
@@ -216,7 +297,6 @@ void save_checkpoint(const std::string& model_path, const nn::Module& module,
 
   // 2. The model, naming the state it belongs to: the commit point.
   std::map<std::string, Tensor> weights = module.state_dict();
-  std::map<std::string, std::string> model_metadata = metadata;
   model_metadata[kStateChecksumKey] = hex64(state_checksum);
   model_metadata[kChecksumKey] = hex64(checkpoint_checksum(weights, model_metadata));
   save_safetensors(model_path, weights, model_metadata);
@@ -229,23 +309,51 @@ void save_checkpoint(const std::string& model_path, const nn::Module& module,
   }
 }
 
+void save_best_model(const std::string& path, const nn::Module& module,
+                     const std::map<std::string, std::string>& metadata,
+                     const std::map<std::string, std::string>& settings) {
+  std::map<std::string, std::string> model_metadata = metadata;
+  add_model_keys(model_metadata, "save_best_model", path, kBestModelKind, settings);
+  std::map<std::string, Tensor> weights = module.state_dict();
+  model_metadata[kChecksumKey] = hex64(checkpoint_checksum(weights, model_metadata));
+  save_safetensors(path, weights, model_metadata);
+}
+
 Checkpoint load_checkpoint_weights(const std::string& model_path) {
   if (!file_exists(model_path)) fail(model_path, "no such file");
   SafetensorsFile model = load_safetensors(model_path);
   if (model.metadata.count(kChecksumKey) != 0) verify(model_path, model);
+  const std::string kind = kind_of(model);
+  if (kind == kTrainingStateKind) fail_state_as_model(model_path, model);
+  if (!kind.empty() && kind != kModelKind && kind != kBestModelKind)
+    fail(model_path, "holds a file of kind '" + kind + "'" + written_by(model) + ", not a model");
   Checkpoint out;
+  out.kind = kind;
+  if (model.metadata.count(kVersionKey)) out.version = model.metadata[kVersionKey];
   out.weights = std::move(model.tensors);
-  for (auto& [key, value] : model.metadata) {
-    if (key != kChecksumKey && key != kStateChecksumKey) out.metadata[key] = value;
-  }
+  out.metadata = callers_metadata(model.metadata);
   return out;
 }
 
 Checkpoint load_checkpoint(const std::string& model_path) {
   if (!file_exists(model_path)) fail(model_path, "no such file");
   SafetensorsFile model = load_verified(model_path);
+  const std::string kind = kind_of(model);
+  if (kind == kTrainingStateKind) fail_state_as_model(model_path, model);
+  if (kind == kBestModelKind) {
+    const std::string checkpoint = model_of_best(model_path);
+    fail(model_path, "this is a best-model file (the weights of the best validation alone" +
+                         written_by(model) + "), with no training state to resume (translate "
+                         "and eval take it as it is); " +
+                         (checkpoint.empty() ? std::string("to resume, give the checkpoint's model")
+                                             : "to resume that run, give --model " + checkpoint));
+  }
+  if (!kind.empty() && kind != kModelKind)
+    fail(model_path, "holds a file of kind '" + kind + "'" + written_by(model) + ", not a model");
   const std::string& wanted = required(model_path, model.metadata, kStateChecksumKey,
-                                       ": the model file does not name its training state");
+                                       ": the model file does not name its training state "
+                                       "(weights alone, as Module::save writes them, cannot be "
+                                       "resumed)");
 
   // The state file, or the pending one a save left behind when it was
   // interrupted after the model's rename (see checkpoint.h).
@@ -254,12 +362,24 @@ Checkpoint load_checkpoint(const std::string& model_path) {
   std::string used_path = state_path;
   SafetensorsFile state_file;
   bool found = false;
+  // A file of another kind in the state's place is named for what it is,
+  // before the pairing check would call it "another checkpoint".
+  auto load_state_file = [&](const std::string& path) {
+    SafetensorsFile file = load_verified(path);
+    const std::string found_kind = kind_of(file);
+    if (found_kind != kTrainingStateKind) {
+      fail(path, (found_kind.empty() ? std::string("holds no 'attn.kind'")
+                                     : "this is a " + found_kind + " file" + written_by(file)) +
+                     ", not the training state of " + model_path);
+    }
+    return file;
+  };
   if (file_exists(state_path)) {
-    state_file = load_verified(state_path);
+    state_file = load_state_file(state_path);
     found = state_file.metadata[kChecksumKey] == wanted;
   }
   if (!found && file_exists(pending_path)) {
-    SafetensorsFile pending = load_verified(pending_path);
+    SafetensorsFile pending = load_state_file(pending_path);
     if (pending.metadata[kChecksumKey] == wanted) {
       state_file = std::move(pending);
       used_path = pending_path;
@@ -278,10 +398,10 @@ Checkpoint load_checkpoint(const std::string& model_path) {
 
   Checkpoint out;
   out.state = read_state(used_path, state_file);
+  out.kind = kind;
+  if (model.metadata.count(kVersionKey)) out.version = model.metadata[kVersionKey];
   out.weights = std::move(model.tensors);
-  for (auto& [key, value] : model.metadata) {
-    if (key != kChecksumKey && key != kStateChecksumKey) out.metadata[key] = value;
-  }
+  out.metadata = callers_metadata(model.metadata);
   return out;
 }
 
@@ -293,6 +413,15 @@ Checkpoint load_checkpoint(const std::string& model_path, nn::Module& module) {
     throw Error("load_checkpoint: " + model_path + ": " + e.what());
   }
   return out;
+}
+
+ChangedSetting changed_setting(const std::map<std::string, std::string>& saved,
+                               const std::map<std::string, std::string>& given) {
+  for (const auto& [name, value] : saved) {
+    auto it = given.find(name);
+    if (it != given.end() && it->second != value) return {name, value, it->second};
+  }
+  return {};
 }
 
 }  // namespace attn::train

@@ -28,6 +28,23 @@
 // under the ".new" name; load_checkpoint sees that M's state checksum matches
 // the ".new" file and uses it. So the pair on disk is always the last one
 // whose model rename completed.
+//
+// What a file is. Every file records "attn.kind" and "attn.version" (the
+// ATTN_VERSION that wrote it), so that a file given in the wrong place is
+// named for what it is rather than failing on a missing key or a shape:
+//   "model"           M, the weights of a checkpoint, paired with its state;
+//   "best-model"      M minus .safetensors + .best.safetensors, the weights of
+//                     the best validation so far (save_best_model), no state;
+//   "training-state"  M.state.safetensors.
+// Files written before these keys existed have no "attn.kind" (a state file
+// always had it): they load as before, their kind is "".
+//
+// What the data position depends on. The state also records the run's
+// settings (TrainingState::settings, e.g. "mini-batch" -> "64"), the ones
+// that decide which batch is batch_in_epoch of epoch (data/batch.h), as
+// "setting.<name>" in the state file and "attn.setting.<name>" in the model
+// file. A resumed run compares them with its own (changed_setting) before it
+// seeks: a position saved with other batches means nothing.
 #pragma once
 
 #include <cstdint>
@@ -49,12 +66,23 @@ struct TrainingState {
   std::map<std::string, Tensor> optimizer;  // Optimizer::state(), e.g. "adam.exp_avg.3"
   std::map<std::string, int64_t> counters;  // anything else counted, e.g. "lr_halvings", "stalls"
   std::map<std::string, double> scores;     // e.g. "best_valid_loss"; stored exactly (%.17g)
+  // What the saved position depends on, by flag name without dashes, e.g.
+  // "mini-batch" -> "64", "seed" -> "1234" (the trainer's resume_settings).
+  // Empty for a file written before settings were recorded.
+  std::map<std::string, std::string> settings;
 };
+
+// The kinds of file (see the top of this file), as "attn.kind" spells them.
+extern const char* const kModelKind;          // "model"
+extern const char* const kBestModelKind;      // "best-model"
+extern const char* const kTrainingStateKind;  // "training-state"
 
 struct Checkpoint {
   std::map<std::string, Tensor> weights;        // parameter name -> tensor (CPU)
   std::map<std::string, std::string> metadata;  // the caller's strings, without attn.* keys
   TrainingState state;                          // default when only the weights were loaded
+  std::string kind;     // the model file's "attn.kind": kModelKind, kBestModelKind, or "" (older file)
+  std::string version;  // the ATTN_VERSION that wrote the model file ("" for older files)
 };
 
 // M + ".state.safetensors": where the training state of model path M lives.
@@ -63,15 +91,22 @@ std::string checkpoint_state_path(const std::string& model_path);
 // True when a model file exists at model_path (whether to resume).
 bool checkpoint_exists(const std::string& model_path);
 
-// Writes both files as described above. metadata: the caller's strings; the
-// keys "attn.checksum" and "attn.state_checksum" are reserved. Optimizer state
-// names must not start with "__".
+// Writes both files as described above. metadata: the caller's strings; keys
+// starting with "attn." are reserved for the checkpoint itself. Optimizer
+// state names must not start with "__".
 void save_checkpoint(const std::string& model_path, const nn::Module& module,
                      const std::map<std::string, std::string>& metadata,
                      const TrainingState& state);
 
-// Reads and verifies both files (checksums, pairing, counters). Throws
-// attn::Error naming the file and what is wrong.
+// Writes the weights alone as a "best-model" file: checksummed, with its kind,
+// the version and `settings` (provenance only), through PATH.tmp as every save.
+void save_best_model(const std::string& path, const nn::Module& module,
+                     const std::map<std::string, std::string>& metadata,
+                     const std::map<std::string, std::string>& settings);
+
+// Reads and verifies both files (checksums, pairing, kinds, counters). Throws
+// attn::Error naming the file and what is wrong: a training-state or best-model
+// file given as the model says what it is and which file to give instead.
 Checkpoint load_checkpoint(const std::string& model_path);
 // The same, and copies the weights into `module` (Module::load_state_dict:
 // names, shapes and dtypes must match).
@@ -79,8 +114,20 @@ Checkpoint load_checkpoint(const std::string& model_path, nn::Module& module);
 
 // Only the model file, for translation and evaluation: verifies its checksum
 // when it has one (files written by Module::save have none) and leaves
-// `state` at its defaults.
+// `state` at its defaults. A model or best-model file, or an older file
+// without a kind; a training-state file is refused, naming the model to give.
 Checkpoint load_checkpoint_weights(const std::string& model_path);
+
+// A setting whose saved value differs from this run's.
+struct ChangedSetting {
+  std::string name;          // "mini-batch", as in TrainingState::settings
+  std::string saved, given;  // the two values
+};
+// The first setting (in name order) that both `saved` and `given` hold with
+// different values; name is "" when none. A setting only one of them holds is
+// not compared (a file written before it was recorded, or after it was dropped).
+ChangedSetting changed_setting(const std::map<std::string, std::string>& saved,
+                               const std::map<std::string, std::string>& given);
 
 // FNV-1a 64 over the tensors in name order (name, dtype, shape, bytes) and
 // the metadata in key order, skipping the key "attn.checksum". Exposed for

@@ -119,6 +119,7 @@ struct Run {
   // (Marian's --lr-decay-strategy stalls).
   optim::StepHalvingSchedule* halving = nullptr;
   std::map<std::string, std::string> metadata;  // model config and vocabularies, saved with the weights
+  std::map<std::string, std::string> settings;  // what the data position depends on (resume_settings)
   TrainingState state;                          // what the checkpoint keeps
   // The first of --valid-metrics decides "better": the best model and early stopping.
   std::string deciding, best_key;
@@ -140,6 +141,89 @@ struct Window {
   std::chrono::steady_clock::time_point since;
 };
 
+// "200 pairs (fingerprint 0123456789abcdef)": the training data by content,
+// FNV-1a 64 over every source and target, so a moved or renamed file is the
+// same data and an edited one is not.
+std::string fingerprint(const std::vector<data::SentencePair>& pairs) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto add = [&](const std::string& text) {
+    for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
+    hash = hash * 0x100000001b3ull;  // a terminator (xor 0): ("ab", "c") differs from ("a", "bc")
+  };
+  for (const data::SentencePair& pair : pairs) {
+    add(pair.source);
+    add(pair.target);
+  }
+  char text[64];
+  std::snprintf(text, sizeof text, "%zu pairs (fingerprint %016llx)", pairs.size(),
+                static_cast<unsigned long long>(hash));
+  return text;
+}
+
+// What the saved data position depends on, by flag name, kept in the
+// checkpoint (TrainingState::settings). An epoch's batches are a function of
+// the pairs kept (the training data, --max-length; and the tokens the saved
+// tokenizer and vocabularies make of them, which these flags would change
+// were they honoured), --mini-batch or --mini-batch-words, and the shuffle's
+// --seed (data/batch.h). Also the model type, so the state names its model.
+std::map<std::string, std::string> resume_settings(const ModelOptions& model,
+                                                   const DataOptions& data,
+                                                   const TrainOptions& opt,
+                                                   const std::vector<data::SentencePair>& pairs) {
+  // As build_pipeline decides it (train/dataset.cpp): dates and toy-lang are lowercase.
+  const bool lowercase = data.lowercase || data.task == "dates" || data.task == "toy-lang";
+  std::map<std::string, std::string> settings = {
+      {"type", model.type},
+      {"train-data", fingerprint(pairs)},
+      {"max-length", std::to_string(data.max_length)},
+      {"mini-batch", std::to_string(data.mini_batch)},
+      {"mini-batch-words", std::to_string(data.mini_batch_words)},
+      {"seed", std::to_string(opt.seed)},
+      {"tokenizer", data.tokenizer},
+      {"lowercase", lowercase ? "1" : "0"},
+      {"vocab-min-freq", std::to_string(data.vocab_min_frequency)},
+      {"vocab-max-size", std::to_string(data.vocab_max_size)}};
+  // The flags that make a built-in task's pairs, so that a change is named
+  // by its flag (the fingerprint alone would say only that the data differ).
+  if (!data.task.empty() && data.train_tsv.empty() && data.train_sets.empty()) {
+    settings["task"] = data.task;
+    settings["task-train-size"] = std::to_string(data.task_train_size);
+    settings["task-max-length"] = std::to_string(data.task_max_length);
+  }
+  return settings;
+}
+
+// "--mini-batch 64", or "training data of 200 pairs (...)".
+std::string describe_setting(const std::string& name, const std::string& value) {
+  if (name == "train-data") return "training data of " + value;
+  return "--" + name + " " + value;
+}
+
+// Refuses to resume `checkpoint` when it holds another model type, or when
+// this run's settings would give its saved data position another meaning.
+void check_resumable(const std::string& model_path, const Checkpoint& checkpoint,
+                     const ModelOptions& model_options,
+                     const std::map<std::string, std::string>& settings) {
+  auto type = checkpoint.metadata.find("model.type");
+  if (type != checkpoint.metadata.end() && type->second != model_options.type) {
+    throw Error(model_path + " holds a " + type->second + " model, not the " + model_options.type +
+                " model --type asks for: resume it with --type " + type->second + ", or give "
+                "another --model to train a new " + model_options.type + " model");
+  }
+  const ChangedSetting changed = changed_setting(checkpoint.state.settings, settings);
+  if (changed.name.empty()) return;
+  throw Error("resume: " + checkpoint_state_path(model_path) + " was saved with " +
+              describe_setting(changed.name, changed.saved) + ", but this run has " +
+              describe_setting(changed.name, changed.given) + ": its data position (epoch " +
+              std::to_string(checkpoint.state.epoch + 1) + ", batch " +
+              std::to_string(checkpoint.state.batch_in_epoch) + ") counts the batches of the run "
+              "that saved it. Resume with " +
+              (changed.name == "train-data" ? "the same training data (--task, --train-tsv or "
+                                              "--train-sets)"
+                                            : describe_setting(changed.name, changed.saved)) +
+              ", or give another --model to start a new run");
+}
+
 // Data and vocabularies (from the checkpoint when resuming) and the batches.
 // Returns the checkpoint, empty when there is none.
 Checkpoint prepare_data(Run& run, ModelOptions& model_options, const DataOptions& data_options) {
@@ -148,15 +232,22 @@ Checkpoint prepare_data(Run& run, ModelOptions& model_options, const DataOptions
   std::filesystem::path model_folder = std::filesystem::path(opt.model_path).parent_path();
   if (!model_folder.empty()) std::filesystem::create_directories(model_folder);
   run.resuming = checkpoint_exists(opt.model_path);
+  // The checkpoint first: a file of the wrong kind is named before the data loads.
+  Checkpoint checkpoint;
+  if (run.resuming) checkpoint = load_checkpoint(opt.model_path);
   std::vector<data::SentencePair> train_pairs =
       load_pairs(data_options, Split::Train, data_options.train_tsv, data_options.train_sets);
   std::vector<data::SentencePair> valid_pairs =
       load_pairs(data_options, Split::Valid, data_options.valid_tsv, data_options.valid_sets);
-  Checkpoint checkpoint;
+  run.settings = resume_settings(model_options, data_options, opt, train_pairs);
   if (run.resuming) {
-    checkpoint = load_checkpoint(opt.model_path);
-    run.pipeline = TextPipeline::from_metadata(checkpoint.metadata);
-    model_options = ModelOptions::from_metadata(checkpoint.metadata);
+    check_resumable(opt.model_path, checkpoint, model_options, run.settings);
+    try {
+      run.pipeline = TextPipeline::from_metadata(checkpoint.metadata);
+      model_options = ModelOptions::from_metadata(checkpoint.metadata);
+    } catch (const Error& e) {
+      throw Error(opt.model_path + ": " + e.what());
+    }
   } else {
     run.pipeline = build_pipeline(data_options, train_pairs);
     model_options.source_vocab_size = run.pipeline.source_vocab.size();
@@ -171,6 +262,8 @@ Checkpoint prepare_data(Run& run, ModelOptions& model_options, const DataOptions
   run.batching.seed = run.resuming && checkpoint.state.counters.count("seed")
                           ? static_cast<uint64_t>(checkpoint.state.counters.at("seed"))
                           : opt.seed;
+  // The seed the batches use (a file older than the settings may hold another).
+  run.settings["seed"] = std::to_string(run.batching.seed);
   run.batches = std::make_unique<data::BatchIterator>(run.train_set.sources, run.train_set.targets,
                                                       run.batching);
   return checkpoint;
@@ -205,7 +298,15 @@ void resume(Run& run, const Checkpoint& checkpoint) {
   run.model->load_state_dict(checkpoint.weights);
   state = checkpoint.state;
   run.optimizer->load_state(state.optimizer);
-  run.batches->seek(state.epoch, state.batch_in_epoch);
+  try {
+    run.batches->seek(state.epoch, state.batch_in_epoch);
+  } catch (const Error& e) {
+    // Only a file older than the recorded settings gets here (check_resumable).
+    throw Error("resume: " + checkpoint_state_path(run.opt.model_path) + ": " + e.what() +
+                ". The data or the batching (--mini-batch, --mini-batch-words, --max-length, "
+                "--seed) differ from the run that saved it, which is too old to record them: "
+                "resume with its settings, or give another --model to start a new run");
+  }
   default_generator().set_state(state.rng_seed, state.rng_offset);
   if (state.scores.count(run.best_key)) run.best_metric = state.scores[run.best_key];
   if (state.counters.count("stalls")) run.stalls = state.counters["stalls"];
@@ -236,6 +337,7 @@ void save(Run& run) {
   state.counters["stalls"] = run.stalls;
   state.counters["seed"] = static_cast<int64_t>(run.batching.seed);
   if (run.halving) state.counters["lr_halvings"] = run.halving->halvings();
+  state.settings = run.settings;
   save_checkpoint(run.opt.model_path, *run.model, run.metadata, state);
   run.last_saved_update = state.update;
 }
@@ -347,7 +449,7 @@ bool validate(Run& run, int64_t update) {
   if (improved) {
     run.best_metric = value;
     run.stalls = 0;
-    run.model->save(best_model_path(run.opt.model_path), run.metadata);
+    save_best_model(best_model_path(run.opt.model_path), *run.model, run.metadata, run.settings);
   } else {
     ++run.stalls;
     if (run.halving) run.halving->halve();
