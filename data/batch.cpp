@@ -118,7 +118,7 @@ BatchIterator::BatchIterator(std::vector<std::vector<int64_t>> sources,
     }
   }
   ATTN_CHECK(!kept_.empty(), "BatchIterator: no examples to batch (", sources_.size(), " given, ", filtered_,
-             " longer than max_length = ", options_.max_length, ")");
+             " longer than max_length = ", options_.max_length, ", attn train's --max-length)");
   plan_epoch();
 }
 

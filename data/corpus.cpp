@@ -16,8 +16,7 @@ namespace {
 // The whole file as bytes. Corpora for teaching fit in memory many times over
 // (Multi30k's training side is 2 MB), and one read makes line handling simple.
 std::string read_file_bytes(const std::string& path) {
-  std::error_code ec;
-  ATTN_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a directory, not a text file");
+  check_input_file(path);
   std::ifstream in(path, std::ios::binary);
   ATTN_CHECK(in.is_open(), path, ": cannot open (", std::strerror(errno), ")");
   std::ostringstream bytes;
@@ -31,6 +30,25 @@ std::string location(const std::string& path, size_t line_number) {
 }
 
 }  // namespace
+
+void check_input_file(const std::string& path, const std::string& what) {
+  const std::string name = (what.empty() ? "" : what + " ") + path;
+  ATTN_CHECK(!path.empty(), what.empty() ? "" : what + ": ", "expected a file name, got ''");
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  ATTN_CHECK(std::filesystem::exists(status), name, ": cannot open (no such file)");
+  ATTN_CHECK(!std::filesystem::is_directory(status), name, ": is a directory, not a file");
+}
+
+void check_output_file(const std::string& path, const std::string& what) {
+  const std::string name = (what.empty() ? "" : what + " ") + path;
+  ATTN_CHECK(!path.empty(), what.empty() ? "" : what + ": ", "expected a file name, got ''");
+  std::error_code error;
+  ATTN_CHECK(!std::filesystem::is_directory(path, error), name, ": is a directory, expected a file name");
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  ATTN_CHECK(folder.empty() || std::filesystem::is_directory(folder, error), name, ": the folder ",
+             folder.string(), " does not exist");
+}
 
 std::vector<std::string> read_lines(const std::string& path) {
   std::string bytes = read_file_bytes(path);

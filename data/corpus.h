@@ -28,6 +28,18 @@ struct SentencePair {
   std::string target;
 };
 
+// Throws attn::Error unless `path` names something to read: it must exist and
+// must not be a directory (std::ifstream opens a directory without complaint
+// and reads nothing, so a directory given for a file would pass as empty).
+// `what` (a flag such as "--input", or "") starts the message, then the path.
+// Pipes and devices (/dev/stdin) pass.
+void check_input_file(const std::string& path, const std::string& what = "");
+
+// Throws attn::Error unless `path` can name a file to write: not empty, not a
+// directory, and in a folder that exists. Said before any work is done, so
+// that a typo in an output path does not cost a whole run.
+void check_output_file(const std::string& path, const std::string& what = "");
+
 // The lines of a UTF-8 text file, without their line endings ("\n" or "\r\n")
 // and without a leading byte-order mark. Throws attn::Error for a missing,
 // unreadable or UTF-16 file, and for a line with invalid UTF-8 or a NUL byte

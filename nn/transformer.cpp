@@ -169,6 +169,10 @@ void Transformer::check_source(const Tensor& source, const Tensor& source_length
              kName, ": source_lengths must be int64 (", source.size(0), ") for source ",
              shape_str(source.shape()), ", got ",
              source_lengths.defined() ? shape_str(source_lengths.shape()) : "undefined");
+  // The positional table has max_length rows: a longer source has no position to add.
+  ATTN_CHECK(source.size(1) <= options_.max_length, kName, ": the source has ", source.size(1),
+             " positions (", shape_str(source.shape()), "), but this model's positional table holds ",
+             options_.max_length, " (TransformerOptions::max_length); crop or split the sentence");
 }
 
 Tensor Transformer::source_mask(const Tensor& source, const Tensor& source_lengths) const {
@@ -197,6 +201,10 @@ Tensor Transformer::run(const Tensor& source, const Tensor& source_lengths,
              kName, ": target_input must be (", source.size(0), ", T) int64 for source ",
              shape_str(source.shape()), ", got ",
              target_input.defined() ? shape_str(target_input.shape()) : "undefined");
+  ATTN_CHECK(target_input.size(1) <= options_.max_length, kName, ": target_input has ",
+             target_input.size(1), " positions (", shape_str(target_input.shape()),
+             "), but this model's positional table holds ", options_.max_length,
+             " (TransformerOptions::max_length); leave out longer pairs (--max-length)");
   Tensor memory = run_encoder(source, source_lengths);                      // (B, S, D)
   // Both masks as numbers: the causal mask (1, 1, T, T) and the padding
   // mask (B, 1, 1, S) are never built unless a composed path needs them.
@@ -244,6 +252,9 @@ Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
   ATTN_CHECK(previous.defined() && previous.dtype() == kInt64 && previous.shape() == Shape({B}),
              kName, "::step: previous must be int64 (", B, "), the batch of the state, got ",
              previous.defined() ? shape_str(previous.shape()) : "undefined");
+  ATTN_CHECK(state->position < options_.max_length, kName, "::step: output position ",
+             state->position, " is past this model's positional table (", options_.max_length,
+             " positions, TransformerOptions::max_length); cap the output length below it");
   // The token at position t, embedded with position t's encoding.
   Tensor y = embed(*target_embedding, *target_positions, previous.reshape({B, 1}),
                    state->position);                                        // (B, 1, D)

@@ -71,6 +71,10 @@ std::pair<std::string, std::string> split_pair_of_paths(const std::string& text,
 
 std::vector<data::SentencePair> load_pairs(const DataOptions& options, Split split,
                                            const std::string& tsv, const std::string& sets) {
+  // The flags of this split, for messages: --train-tsv, --valid-sets, --test-tsv, ...
+  const std::string prefix = split == Split::Train ? "--train" : split == Split::Valid ? "--valid" : "--test";
+  const std::string tsv_flag = prefix + "-tsv", sets_flag = prefix + "-sets";
+  const std::string what = split == Split::Train ? "training" : split == Split::Valid ? "validation" : "test";
   int given = (tsv.empty() ? 0 : 1) + (sets.empty() ? 0 : 1);
   if (given == 0 && !options.task.empty()) {
     data::TaskOptions task;
@@ -80,17 +84,39 @@ std::vector<data::SentencePair> load_pairs(const DataOptions& options, Split spl
     data::TaskSplits splits = data::make_task(options.task, task);
     return split == Split::Train ? splits.train : split == Split::Valid ? splits.valid : splits.test;
   }
-  ATTN_CHECK(given == 1, "give the ", split == Split::Train ? "training" : "evaluation",
-             " data once: --task NAME, a TSV file or SOURCE,TARGET files (got ", given,
-             " file options", options.task.empty() ? "" : " besides --task", ")");
-  if (!tsv.empty()) return data::read_tsv(tsv);
-  auto [source, target] = split_pair_of_paths(sets, "--*-sets");
-  return data::read_parallel(source, target);
+  ATTN_CHECK(given != 2, "give the ", what, " data once: ", tsv_flag, " '", tsv, "' and ", sets_flag,
+             " '", sets, "' were both given");
+  ATTN_CHECK(given == 1, "no ", what, " data: give ", tsv_flag, " FILE (source<TAB>target lines) or ",
+             sets_flag, " SOURCE,TARGET (two line-aligned files)",
+             split == Split::Train ? ", or a built-in --task NAME"
+                                   : " (a built-in --task brings its own)");
+  // A reader's message names the file and line; the flag goes in front.
+  const std::string& flag = tsv.empty() ? sets_flag : tsv_flag;
+  std::vector<data::SentencePair> pairs;
+  try {
+    if (!tsv.empty()) {
+      data::check_input_file(tsv, tsv_flag);
+      pairs = data::read_tsv(tsv);
+    } else {
+      auto [source, target] = split_pair_of_paths(sets, sets_flag);
+      data::check_input_file(source, sets_flag);
+      data::check_input_file(target, sets_flag);
+      pairs = data::read_parallel(source, target);
+    }
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    if (message.rfind(flag, 0) == 0) throw;
+    throw Error(flag + ": " + message);
+  }
+  return pairs;
 }
 
 TextPipeline build_pipeline(const DataOptions& options,
                             const std::vector<data::SentencePair>& train_pairs) {
-  ATTN_CHECK(!train_pairs.empty(), "the training data holds no sentence pairs");
+  ATTN_CHECK(!train_pairs.empty(), "the training data (", options.task.empty() ? "" : "--task " + options.task,
+             options.train_tsv.empty() ? "" : " --train-tsv " + options.train_tsv,
+             options.train_sets.empty() ? "" : " --train-sets " + options.train_sets,
+             ") holds no sentence pairs");
   // The built-in dates and toy-lang tasks are written in lowercase, so their
   // models lowercase what they are given to translate ("March" is "march").
   bool lowercase = options.lowercase || options.task == "dates" || options.task == "toy-lang";

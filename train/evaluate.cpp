@@ -32,11 +32,23 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
     count = static_cast<size_t>(options.max_sentences);
   }
   const size_t batch_size = static_cast<size_t>(options.batch_size);
+  // What the model can read at all: a Transformer's positional table holds
+  // the source, and <s> + the reference when teacher-forced.
+  const int64_t model_limit = decode::model_max_length(model);
+  for (size_t i = 0; i < count; ++i) {
+    const int64_t source = static_cast<int64_t>(set.sources[i].size());
+    const int64_t target = static_cast<int64_t>(set.targets[i].size()) + 1;
+    ATTN_CHECK(source <= model_limit && target <= model_limit, "evaluate: sentence pair ", i + 1,
+               " has ", source, " source and ", target - 1, " target tokens, but this model reads at "
+               "most ", model_limit, " positions (the target one fewer, after <s>); leave such pairs out");
+  }
+  const decode::LengthCap cap = decode::length_cap(model, options.beam);
   const bool greedy = options.beam.beam_size == 1 && options.beam.normalize == 0.0;
   double total_loss = 0.0;
   int64_t total_tokens = 0;
   metrics::MatchCounts matches;
   std::vector<std::string> hypotheses, references;
+  int64_t reached_max_length = 0;
   for (size_t begin = 0; begin < count; begin += batch_size) {
     std::vector<size_t> indices;
     for (size_t i = begin; i < std::min(count, begin + batch_size); ++i) indices.push_back(i);
@@ -50,15 +62,20 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
     // The model's own outputs: greedy decoding (its own, faster loop) or beam search.
     std::vector<std::vector<int64_t>> outputs;
     if (greedy) {
-      outputs = decode::greedy_decode(model, batch.source, batch.source_lengths,
-                                      max_output_length(batch.source.size(1)), /*need_attention=*/false)
-                    .tokens;
+      decode::DecodeResult decoded = decode::greedy_decode(
+          model, batch.source, batch.source_lengths,
+          std::min(max_output_length(batch.source.size(1)), cap.tokens), /*need_attention=*/false);
+      outputs = std::move(decoded.tokens);
+      reached_max_length += decoded.reached_max_length;
     } else {
       decode::BeamSearchOptions tokens_only = options.beam;
       tokens_only.need_attention = false;  // scores need the tokens alone
       decode::BeamSearchResult beams =
           decode::beam_search(model, batch.source, batch.source_lengths, tokens_only);
-      for (const auto& nbest : beams.nbest) outputs.push_back(nbest.front().tokens);
+      for (const auto& nbest : beams.nbest) {
+        outputs.push_back(nbest.front().tokens);
+        if (nbest.front().reached_max_length) ++reached_max_length;
+      }
     }
     for (size_t k = 0; k < indices.size(); ++k) {
       matches.add(metrics::compare(outputs[k], set.targets[indices[k]]));
@@ -75,6 +92,7 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
   result.perplexity = std::exp(result.loss);
   result.exact_match = matches.exact_match();
   result.token_accuracy = matches.token_accuracy();
+  result.reached_max_length = reached_max_length;
   if (options.pipeline) {
     metrics::BleuScore bleu = metrics::corpus_bleu(hypotheses, references);
     metrics::ChrfScore chrf = metrics::corpus_chrf(hypotheses, references);

@@ -40,13 +40,19 @@ struct ValidationResult {
   std::string bleu_signature;   // "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
   std::string chrf_signature;
   std::vector<std::string> translations;  // detokenized outputs, if asked for
+  // Outputs cut at the maximum length without </s> (the length cap,
+  // decode::length_cap, or the relative limit): reported, not hidden.
+  int64_t reached_max_length = 0;
 };
 
 // Puts the model in eval mode and back in train mode; runs without gradients.
+// Throws attn::Error naming the sentence (1-based) when a source or target is
+// longer than the model can read (a Transformer's positional table).
 ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
                           const EvaluateOptions& options = {});
 
-// Most tokens greedy decoding may produce for a source of `source_length`.
+// Most tokens greedy decoding may produce for a source of `source_length`
+// (2 * length + 10; evaluate lowers it to the length cap, decode::length_cap).
 int64_t max_output_length(int64_t source_length);
 
 // The names --valid-metrics accepts, and whether larger is better for each.

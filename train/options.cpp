@@ -1,6 +1,7 @@
 #include "train/options.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 
@@ -20,9 +21,10 @@ std::string get(const std::map<std::string, std::string>& metadata, const std::s
 int64_t get_int(const std::map<std::string, std::string>& metadata, const std::string& key) {
   std::string text = get(metadata, key);
   char* end = nullptr;
+  errno = 0;
   long long value = std::strtoll(text.c_str(), &end, 10);
-  ATTN_CHECK(!text.empty() && end && *end == '\0', "model metadata: key '", key,
-             "' should be an integer, got '", text, "'");
+  ATTN_CHECK(!text.empty() && end && *end == '\0' && errno != ERANGE, "model metadata: key '", key,
+             "' should be an integer that fits in 64 bits, got '", text, "'");
   return value;
 }
 
@@ -33,6 +35,13 @@ double get_double(const std::map<std::string, std::string>& metadata, const std:
   ATTN_CHECK(!text.empty() && end && *end == '\0', "model metadata: key '", key,
              "' should be a number, got '", text, "'");
   return value;
+}
+
+bool get_bool(const std::map<std::string, std::string>& metadata, const std::string& key) {
+  std::string text = get(metadata, key);
+  ATTN_CHECK(text == "0" || text == "1", "model metadata: key '", key, "' should be 0 or 1, got '",
+             text, "'");
+  return text == "1";
 }
 
 // Keys added after the first models were saved: a file without them was
@@ -94,11 +103,14 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
     options.transformer_dropout = get_double(metadata, "model.transformer_dropout");
     options.transformer_dropout_attention =
         get_double(metadata, "model.transformer_dropout_attention");
-    options.pre_ln = get(metadata, "model.pre_ln") == "1";
-    options.tied_embeddings = get(metadata, "model.tied_embeddings") == "1";
+    options.pre_ln = get_bool(metadata, "model.pre_ln");
+    options.tied_embeddings = get_bool(metadata, "model.tied_embeddings");
   }
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");
+  // The same checks as the flags: a file with a valid checksum may still say
+  // dim_emb = 10^11 (written by hand, or by another program).
+  validate(options, "model metadata");
   return options;
 }
 

@@ -123,6 +123,50 @@ StopAfter parse_after(const std::string& text);
 // (train/evaluate.h checks the names).
 std::vector<std::string> split_metrics(const std::string& text);
 
+// --- Checking what the user gave (train/validate_options.cpp) -------------------------
+//
+// Every flag is checked right after parsing, and a model file's metadata the
+// same way when it is read, so that a value that cannot be right is named
+// where it was typed (`--dim-emb 0: expected an integer from 1 to 65536`) and
+// never reaches the tensor layer as a size, a modulo or a loop bound.
+//
+// The largest value each kind of flag accepts: far above anything attn can
+// train or decode on one machine, and far below where a product of two or
+// three of them could overflow int64.
+constexpr int64_t kMaxDimension = 65536;             // --dim-emb, --dim-rnn, --dim-att, --transformer-dim-ffn, heads
+constexpr int64_t kMaxDepth = 1024;                  // --enc-depth, --dec-depth
+constexpr int64_t kMaxSentenceLength = 65536;        // tokens: --max-length, --task-max-length
+constexpr int64_t kMaxBatchSentences = 1 << 20;      // --mini-batch
+constexpr int64_t kMaxBatchWords = 1 << 26;          // --mini-batch-words
+constexpr int64_t kMaxVocabSize = 1 << 24;           // --vocab-max-size
+constexpr int64_t kMaxTaskSize = 10000000;           // --task-train-size
+constexpr int64_t kMaxCount = (int64_t{1} << 31) - 1;  // updates, sentences, validations
+// The Transformer's positional table holds this many positions
+// (nn::TransformerOptions::max_length): a source of at most this many tokens,
+// a decoder input (<s> + target) of at most this many.
+constexpr int64_t kTransformerPositions = 512;
+
+// Throws attn::Error unless lo <= value <= hi, naming `flag` ("--dim-emb", or
+// "model metadata key 'model.dim_emb'"), the value and the range; `meaning`,
+// if given, is appended ("0 = no cap").
+void check_flag(const std::string& flag, int64_t value, int64_t lo, int64_t hi,
+                const std::string& meaning = "");
+// For numbers: finite, lo <= value, and value < hi (or <= hi with hi_inclusive).
+void check_real_flag(const std::string& flag, double value, double lo, double hi, bool hi_inclusive,
+                const std::string& meaning = "");
+// One of `choices`; the message lists them.
+void check_choice(const std::string& flag, const std::string& value,
+                  const std::vector<std::string>& choices);
+
+// Ranges, choices and relations (d_model divisible by the heads, the heads by
+// the key/value heads, ...). `where` is empty for the command line, whose
+// messages name flags; for a model file, it names the file (or "model
+// metadata"), and the messages name the metadata keys instead.
+void validate(const ModelOptions& options, const std::string& where = "");
+// The data flags; `model` for the relations (a Transformer's --max-length).
+void validate(const DataOptions& data, const ModelOptions& model);
+void validate(const TrainOptions& train);
+
 // Files that live beside --model PATH.
 std::string best_model_path(const std::string& model_path);    // PATH minus .safetensors + .best.safetensors
 std::string metrics_log_path(const std::string& model_path);   // PATH + .metrics.jsonl

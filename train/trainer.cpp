@@ -464,6 +464,10 @@ bool validate(Run& run, int64_t update) {
                 valid.chrf, run.deciding.c_str(),
                 improved ? "new best" : ("stalled " + std::to_string(run.stalls) + " times").c_str());
   std::cout << timestamp() << " " << line << std::endl;
+  if (valid.reached_max_length > 0) {
+    std::cout << timestamp() << " [valid] " << valid.reached_max_length << " outputs stopped at the "
+              << "length limit without </s>" << std::endl;
+  }
   run.metrics_log << "{\"kind\":\"valid\",\"update\":" << update << ",\"epoch\":" << epoch
                   << ",\"loss\":" << valid.loss << ",\"ppl\":" << valid.perplexity
                   << ",\"exact_match\":" << valid.exact_match
@@ -520,7 +524,7 @@ int Trainer::run() {
   run.last_saved_update = run.resuming ? run.state.update : -1;
 
   install_signal_handlers();
-  run.progress_bar = !opt.quiet && isatty(STDERR_FILENO);
+  run.progress_bar = !opt.quiet && isatty(STDERR_FILENO) && opt.disp_freq > 0;  // 0: no log lines
   run.clock_start = std::chrono::steady_clock::now();
   Window window;
   window.since = run.clock_start;
@@ -552,7 +556,7 @@ int Trainer::run() {
     run.state.update = update;
 
     add_to_window(run, window, step);
-    if (update % opt.disp_freq == 0) display(run, window, update, step.learning_rate);
+    if (opt.disp_freq > 0 && update % opt.disp_freq == 0) display(run, window, update, step.learning_rate);
     if (opt.valid_freq > 0 && update % opt.valid_freq == 0 && run.valid_set.size() > 0) {
       if (validate(run, update)) stop = true;
     }

@@ -132,7 +132,7 @@ expect_failure "translate --n-best above --beam-size" "--n-best" "beam_size (3)"
 expect_failure "translate --normalize -1" "--normalize" -- \
   "$ATTN" translate --model "$MODEL" --normalize -1 </dev/null
 expect_failure "translate without any length limit" "--max-length-factor" "--max-length" -- \
-  "$ATTN" translate --model "$MODEL" --max-length-factor 0 </dev/null
+  "$ATTN" translate --model "$MODEL" --max-length-factor 0 --max-length 0 </dev/null
 
 # n-best: 3 lines per sentence (1 for the empty line), Marian's format, ids
 # from 0, scores falling within a sentence (--normalize 0: F0 is the rank key).

@@ -15,10 +15,13 @@ namespace attn::cli {
 // otherwise the exit code to return at once: 0 after printing --help (with
 // `groups`, if any), 2 after an unknown option or a stray argument, with a
 // message naming it. `given`, when not null, receives the long names of the
-// options on the command line (so a default can depend on what was not said).
+// options on the command line (so a default can depend on what was not said);
+// `result`, when not null, the parsed values. A value cxxopts cannot read, or
+// reads only in part ("1.5x" for a number), is named with its flag, exit 2.
 int parse_command_line(cxxopts::Options& options, int argc, char** argv,
                        const std::vector<std::string>& groups = {},
-                       std::set<std::string>* given = nullptr);
+                       std::set<std::string>* given = nullptr,
+                       cxxopts::ParseResult* result = nullptr);
 
 int run_gradcheck(int argc, char** argv);
 int run_train(int argc, char** argv);

@@ -11,9 +11,12 @@
 
 #include <cxxopts.hpp>
 
+#include "data/corpus.h"
+#include "data/tasks.h"
 #include "train/cli/cli.h"
 #include "train/evaluate.h"
 #include "train/loaded_model.h"
+#include "train/options.h"
 
 namespace attn::cli {
 
@@ -23,6 +26,7 @@ int run_eval(int argc, char** argv) {
   train::DataOptions data;
   std::string test_tsv, test_sets;
   train::EvaluateOptions evaluate;
+  bool crop = false;
   decode::BeamSearchOptions& beam = evaluate.beam;
   beam.beam_size = 5;
   options.add_options()
@@ -35,6 +39,11 @@ int run_eval(int argc, char** argv) {
       ("normalize", "rank by score / length^alpha (0: raw log-probability)", cxxopts::value(beam.normalize)->default_value("0"))
       ("max-length-factor", "at most this many output tokens per source token, plus --max-length-offset", cxxopts::value(beam.max_length_factor)->default_value("3"))
       ("max-length-offset", "tokens added to the factor's limit", cxxopts::value(beam.max_length_offset)->default_value("10"))
+      ("max-length", "the longest test source and output, in tokens: a longer source is refused (or cut, "
+       "with --max-length-crop) and no output runs past it; 0 = no cap of its own (a transformer still "
+       "reads at most 512 positions)", cxxopts::value(beam.max_length)->default_value(std::to_string(decode::kDefaultMaxLength)))
+      ("max-length-crop", "score only the first --max-length tokens of a longer source, with a warning, "
+       "instead of refusing it", cxxopts::value(crop))
       ("o,output", "write the translations to this file, one per line", cxxopts::value(output_path))
       ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
       ("h,help", "show this help");
@@ -43,15 +52,34 @@ int run_eval(int argc, char** argv) {
     return exit_code;
   }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
-  ATTN_CHECK(evaluate.batch_size > 0, "--mini-batch must be positive, got ", evaluate.batch_size);
+  train::check_flag("--mini-batch", evaluate.batch_size, 1, train::kMaxBatchSentences);
   decode::check_beam_search_options(beam);
+  std::vector<std::string> tasks = data::task_names();
+  tasks.insert(tasks.begin(), "");
+  train::check_choice("--task", data.task, tasks);
   const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
+  data::check_input_file(model_path, "--model");
+  if (!output_path.empty()) data::check_output_file(output_path, "--output");
   train::LoadedModel loaded = train::load_model(model_path);
   loaded.model->to(on);
   decode::apply_decoding_defaults(*loaded.model, beam,
                                   [&](const std::string& flag) { return given.count(flag) > 0; });
   auto pairs = train::load_pairs(data, train::Split::Test, test_tsv, test_sets);
   train::EncodedPairs set = train::encode_pairs(loaded.pipeline, pairs);
+  // Each source against the cap, named by its file and line (or its place in the task's test split).
+  const decode::LengthCap cap = decode::length_cap(*loaded.model, beam);
+  const std::string place =
+      !test_tsv.empty()    ? test_tsv + ":"
+      : !test_sets.empty() ? train::split_pair_of_paths(test_sets, "--test-sets").first + ":"
+                           : "--task " + data.task + " test sentence ";
+  int64_t cropped = 0;
+  for (size_t i = 0; i < set.size(); ++i) {
+    if (decode::fit_source(set.sources[i], cap, crop, place + std::to_string(i + 1))) ++cropped;
+  }
+  if (cropped > 0) {
+    std::cerr << "attn eval: warning: " << cropped << " sources longer than " << cap.tokens
+              << " tokens were cut to their first " << cap.tokens << " (--max-length-crop)\n";
+  }
   evaluate.pipeline = &loaded.pipeline;
   evaluate.keep_translations = !output_path.empty();
   train::ValidationResult result = train::evaluate(*loaded.model, set, evaluate);
@@ -66,6 +94,12 @@ int run_eval(int argc, char** argv) {
               100 * result.token_accuracy, result.loss, result.perplexity);
   std::printf("%s\n  signature %s\n", result.bleu_line.c_str(), result.bleu_signature.c_str());
   std::printf("chrF2 = %.2f\n  signature %s\n", result.chrf, result.chrf_signature.c_str());
+  if (result.reached_max_length > 0) {
+    std::fprintf(stderr, "attn eval: %lld of %zu translations stopped at the length limit without "
+                 "</s> (--max-length-factor %g x source + --max-length-offset %lld; %s)\n",
+                 static_cast<long long>(result.reached_max_length), set.size(), beam.max_length_factor,
+                 static_cast<long long>(beam.max_length_offset), cap.reason.c_str());
+  }
   return 0;
 }
 

@@ -4,6 +4,7 @@
 // cases instead, each with the backward nodes its graph records, and the
 // nodes no case covers here, with the reason (gradcheck_exclusions()).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -30,26 +31,25 @@ int run_gradcheck(int argc, char** argv) {
       ("seed", "seed for the random inputs", cxxopts::value<uint64_t>()->default_value("0"))
       ("h,help", "show this help");
   cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const cxxopts::exceptions::exception& error) {
-    std::cerr << "attn gradcheck: " << error.what() << "\n\n" << options.help() << "\n";
-    return 2;
-  }
-  if (args.count("help")) {
-    std::cout << options.help() << "\n";
-    return 0;
+  if (int exit_code = parse_command_line(options, argc, argv, {}, nullptr, &args); exit_code >= 0) {
+    return exit_code;
   }
   GradcheckOptions check;
   check.eps = args["eps"].as<double>();
   check.rtol = args["rtol"].as<double>();
+  // A step of 0 divides by zero; a tolerance of 1 or more passes anything.
+  ATTN_CHECK(std::isfinite(check.eps) && check.eps > 0 && check.eps < 1,
+             "--eps: expected a positive step below 1, got ", check.eps);
+  ATTN_CHECK(std::isfinite(check.rtol) && check.rtol > 0 && check.rtol < 1,
+             "--rtol: expected a positive tolerance below 1, got ", check.rtol);
   std::string only = args.count("op") ? args["op"].as<std::string>() : "";
+  ATTN_CHECK(!args.count("op") || !only.empty(), "--op: expected an op name (see --list), got ''");
   const std::vector<GradcheckCase>& cases = gradcheck_cases();
 
   if (args.count("list")) {
     if (!only.empty() && std::none_of(cases.begin(), cases.end(),
                                       [&](const GradcheckCase& c) { return c.op == only; })) {
-      std::cerr << "attn gradcheck: no case for op '" << only << "'\n";
+      std::cerr << "attn gradcheck: --op " << only << ": no case for this op (see --list)\n";
       return 2;
     }
     std::printf("%4s  %-26s %-46s  %s\n", "case", "op", "shapes", "backward nodes in its graph");
@@ -107,7 +107,7 @@ int run_gradcheck(int argc, char** argv) {
     for (const std::string& failure : row.failures) std::printf("    %s\n", failure.c_str());
   }
   if (ran == 0) {
-    std::cerr << "attn gradcheck: no case for op '" << only << "'\n";
+    std::cerr << "attn gradcheck: --op " << only << ": no case for this op (see --list)\n";
     return 2;
   }
   std::printf("%zu ops, %d cases: %d passed, %d failed\n", rows.size(), ran, ran - failed, failed);

@@ -15,6 +15,7 @@
 //
 // An --output ending in .png writes PNG instead, where attn was built with
 // libpng (train/plot/png.h).
+#include <algorithm>
 #include <iostream>
 #include <set>
 
@@ -23,11 +24,13 @@
 #include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
+#include "data/corpus.h"
 #include "nn/transformer.h"
 #include "tensor/creation.h"
 #include "train/plot/canvas.h"
 #include "train/cli/cli.h"
 #include "train/plot/curve.h"
+#include "train/decode/beam_search.h"
 #include "train/decode/decode.h"
 #include "train/plot/heatmap.h"
 #include "train/loaded_model.h"
@@ -107,6 +110,7 @@ int run_plot(int argc, char** argv) {
   ATTN_CHECK(!(grid && given.count("head")),
              "--grid draws every head of the layer and --head picks one: give one or the other");
   ATTN_CHECK(!output_path.empty(), "--output is required");
+  data::check_output_file(output_path, "--output");
   // Said before loading a model rather than after decoding.
   const bool png = output_path.size() >= 4 && output_path.compare(output_path.size() - 4, 4, ".png") == 0;
   ATTN_CHECK(!png || plot::png_supported(), "cannot write '", output_path,
@@ -118,6 +122,7 @@ int run_plot(int argc, char** argv) {
                "--metrics draws training curves; --model and --sentence draw a heatmap: give one or the other");
     ATTN_CHECK(head_flags.empty(), head_flags[0],  // evaluated only when the check fails
                " picks the attention of a heatmap; --metrics draws training curves");
+    data::check_input_file(metrics_path, "--metrics");
     plot::Drawing curve = plot::training_curve(plot::read_metrics_log(metrics_path),
                                                title.empty() ? metrics_path : title);
     plot::write_drawing(curve, output_path);
@@ -127,12 +132,18 @@ int run_plot(int argc, char** argv) {
 
   ATTN_CHECK(!model_path.empty() && !sentence.empty(),
              "--model and --sentence are required for a heatmap (or --metrics for training curves)");
+  data::check_input_file(model_path, "--model");
   train::LoadedModel loaded = train::load_model(model_path);
   std::vector<std::string> tokens = loaded.pipeline.tokenizer.tokenize(sentence, "--sentence");
   ATTN_CHECK(!tokens.empty(), "--sentence is empty");
+  // A heatmap of more rows and columns than this shows nothing (and a
+  // transformer reads no more than its positional table).
+  const int64_t most = std::min(decode::kDefaultMaxLength, decode::model_max_length(*loaded.model));
+  ATTN_CHECK(static_cast<int64_t>(tokens.size()) <= most, "--sentence: ", tokens.size(),
+             " tokens, more than the ", most, " a heatmap is drawn for; give a shorter sentence");
   NoGradGuard no_grad;
   data::Batch batch = data::make_batch({loaded.pipeline.source_vocab.encode(tokens)}, {}, {0});
-  const int64_t max_length = train::max_output_length(batch.source.size(1));
+  const int64_t max_length = std::min(train::max_output_length(batch.source.size(1)), most);
   // Label what the model saw: a word outside the vocabulary was read as <unk>.
   std::vector<std::string> labels;
   for (const std::string& token : tokens) {

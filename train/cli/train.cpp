@@ -53,7 +53,7 @@ int run_train(int argc, char** argv) {
       ("lowercase", "lowercase the text (always on for --task dates and toy-lang)", cxxopts::value(data.lowercase))
       ("vocab-min-freq", "keep tokens seen at least this often", cxxopts::value(data.vocab_min_frequency)->default_value("1"))
       ("vocab-max-size", "cap the vocabulary (0: no cap)", cxxopts::value(data.vocab_max_size)->default_value("0"))
-      ("max-length", "leave out training pairs longer than this", cxxopts::value(data.max_length)->default_value(std::to_string(data.max_length)))
+      ("max-length", "leave out training pairs longer than this many tokens (0: keep all; transformer: 1 to 511)", cxxopts::value(data.max_length)->default_value(std::to_string(data.max_length)))
       ("mini-batch", "sentences per batch", cxxopts::value(data.mini_batch)->default_value(std::to_string(data.mini_batch)))
       ("mini-batch-words", "target tokens per batch (0: use --mini-batch)", cxxopts::value(data.mini_batch_words)->default_value("0"));
   options.add_options("Training")
@@ -66,14 +66,14 @@ int run_train(int argc, char** argv) {
       ("label-smoothing", "label smoothing", cxxopts::value(train.label_smoothing)->default_value("0"))
       ("lr-schedule", "constant, halving or inv-sqrt", cxxopts::value(train.lr_schedule)->default_value(train.lr_schedule))
       ("lr-warmup", "linear warm-up updates", cxxopts::value(train.lr_warmup)->default_value("0"))
-      ("lr-decay-freq", "halve the rate every N updates (halving)", cxxopts::value(train.lr_decay_freq)->default_value("0"))
+      ("lr-decay-freq", "halve the rate every N updates (halving; 0: only when validation stalls)", cxxopts::value(train.lr_decay_freq)->default_value("0"))
       ("optimizer-params", "Adam's beta1,beta2,eps (default 0.9,0.999,1e-8; transformer 0.9,0.98,1e-9)", cxxopts::value(train.optimizer_params))
       ("seed", "seed for initialisation, dropout and shuffling", cxxopts::value(train.seed)->default_value(std::to_string(train.seed)))
       ("device", "cpu or cuda: where the model trains", cxxopts::value(train.device)->default_value(train.device));
   options.add_options("Validation and logging")
-      ("disp-freq", "updates between log lines", cxxopts::value(train.disp_freq)->default_value(std::to_string(train.disp_freq)))
-      ("valid-freq", "updates between validations", cxxopts::value(train.valid_freq)->default_value(std::to_string(train.valid_freq)))
-      ("save-freq", "updates between checkpoints", cxxopts::value(train.save_freq)->default_value(std::to_string(train.save_freq)))
+      ("disp-freq", "updates between log lines (0: none)", cxxopts::value(train.disp_freq)->default_value(std::to_string(train.disp_freq)))
+      ("valid-freq", "updates between validations (0: none)", cxxopts::value(train.valid_freq)->default_value(std::to_string(train.valid_freq)))
+      ("save-freq", "updates between checkpoints (0: only at the end and on a signal)", cxxopts::value(train.save_freq)->default_value(std::to_string(train.save_freq)))
       ("early-stopping", "stop after N validations without improvement (0: never)", cxxopts::value(train.early_stopping)->default_value(std::to_string(train.early_stopping)))
       ("valid-metrics", "comma-separated: cross-entropy, perplexity, exact-match, token-accuracy, bleu, chrf; the first picks the best model and drives early stopping", cxxopts::value(train.valid_metrics)->default_value(train.valid_metrics))
       ("valid-samples", "sample translations shown per validation", cxxopts::value(train.valid_samples)->default_value("3"))
@@ -90,6 +90,10 @@ int run_train(int argc, char** argv) {
   }
   train::apply_transformer_defaults(model, train,
                                     [&](const std::string& flag) { return given.count(flag) > 0; });
+  // Every flag against what it accepts, before any data is read (train/validate_options.cpp).
+  train::validate(model);
+  train::validate(data, model);
+  train::validate(train);
   return train::Trainer(model, data, train).run();
 }
 

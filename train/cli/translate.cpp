@@ -9,15 +9,18 @@
 // --n-best is a switch that prints the whole beam; ours says how many.
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include <cxxopts.hpp>
 
 #include "tensor/grad_mode.h"
 #include "data/batch.h"
+#include "data/corpus.h"
 #include "train/decode/beam_search.h"
 #include "train/cli/cli.h"
 #include "train/loaded_model.h"
+#include "train/options.h"
 
 namespace attn::cli {
 
@@ -25,7 +28,7 @@ int run_translate(int argc, char** argv) {
   cxxopts::Options options("attn translate", "Translate sentences, one per line");
   std::string model_path, input_path, output_path, device;
   int64_t mini_batch = 64, n_best = 0;
-  bool report_cache = false;
+  bool report_cache = false, crop = false;
   decode::BeamSearchOptions beam;
   beam.need_attention = false;  // translations only: the Transformer's attention all runs fused
   options.add_options()
@@ -41,8 +44,12 @@ int run_translate(int argc, char** argv) {
        cxxopts::value(beam.max_length_factor)->default_value("3"))
       ("max-length-offset", "tokens added to the factor's limit, for short sources with long translations",
        cxxopts::value(beam.max_length_offset)->default_value("10"))
-      ("max-length", "output at most ARG tokens whatever the source length; 0 = no such cap",
-       cxxopts::value(beam.max_length)->default_value("0"))
+      ("max-length", "the longest source line and translation, in tokens: a longer line is refused "
+       "(or cut, with --max-length-crop) and no output runs past it; 0 = no cap of its own (a "
+       "transformer still reads at most 512 positions)",
+       cxxopts::value(beam.max_length)->default_value(std::to_string(decode::kDefaultMaxLength)))
+      ("max-length-crop", "translate only the first --max-length tokens of a longer line, with a "
+       "warning on stderr, instead of refusing it", cxxopts::value(crop))
       ("n-best", "print the ARG best translations of each sentence, at most --beam-size, as "
        "ID ||| translation ||| F0= score ||| normalized score; 0 = the best only",
        cxxopts::value(n_best)->default_value("0"))
@@ -55,15 +62,22 @@ int run_translate(int argc, char** argv) {
     return exit_code;
   }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
-  ATTN_CHECK(mini_batch > 0, "--mini-batch must be positive");
-  ATTN_CHECK(n_best >= 0, "--n-best must be >= 0, got ", n_best);
+  train::check_flag("--mini-batch", mini_batch, 1, train::kMaxBatchSentences);
+  ATTN_CHECK(n_best >= 0, "--n-best: expected 0 (the best only) or a count up to --beam-size, got ",
+             n_best);
   beam.n_best = n_best > 0 ? n_best : 1;
   decode::check_beam_search_options(beam);  // before the model loads, and even for empty input
   const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
+  data::check_input_file(model_path, "--model");
+  if (!input_path.empty()) data::check_input_file(input_path, "--input");
+  if (!output_path.empty()) data::check_output_file(output_path, "--output");
   train::LoadedModel loaded = train::load_model(model_path);
   loaded.model->to(on);
   decode::apply_decoding_defaults(*loaded.model, beam,
                                   [&](const std::string& flag) { return given.count(flag) > 0; });
+  // The cap on source and output tokens: --max-length, or a transformer's table.
+  const decode::LengthCap cap = decode::length_cap(*loaded.model, beam);
+  int64_t cropped = 0, at_limit = 0, translated = 0;  // reported on stderr at the end
 
   std::ifstream input_file;
   if (!input_path.empty()) {
@@ -93,6 +107,11 @@ int run_translate(int argc, char** argv) {
       if (tokens.empty()) continue;
       nonempty.push_back(i);
       sources.push_back(loaded.pipeline.source_vocab.encode(tokens));
+      if (decode::fit_source(sources.back(), cap, crop, where)) {
+        std::cerr << "attn translate: warning: " << where << ": " << tokens.size()
+                  << " tokens, cut to the first " << cap.tokens << " (--max-length-crop)\n";
+        ++cropped;
+      }
     }
     std::vector<std::vector<decode::Hypothesis>> hypotheses(lines.size());  // best first
     std::string cache_line;  // --report-cache, printed after the batch's translations
@@ -102,7 +121,11 @@ int run_translate(int argc, char** argv) {
       data::Batch batch = data::make_batch(sources, {}, indices).to(on);
       decode::BeamSearchResult result =
           decode::beam_search(*loaded.model, batch.source, batch.source_lengths, beam);
-      for (size_t k = 0; k < nonempty.size(); ++k) hypotheses[nonempty[k]] = std::move(result.nbest[k]);
+      for (size_t k = 0; k < nonempty.size(); ++k) {
+        if (result.nbest[k].front().reached_max_length) ++at_limit;
+        hypotheses[nonempty[k]] = std::move(result.nbest[k]);
+      }
+      translated += static_cast<int64_t>(nonempty.size());
       if (report_cache) {
         std::ostringstream line_out;
         line_out << "[cache] lines " << first_id + 1 << "-" << line_number << ": "
@@ -140,6 +163,21 @@ int run_translate(int argc, char** argv) {
     if (static_cast<int64_t>(lines.size()) == mini_batch) flush();
   }
   if (!lines.empty()) flush();
+  // Outputs that stopped at a length limit instead of at </s>, and cut lines:
+  // said once, so that a cut-off translation is never taken for a whole one.
+  if (at_limit > 0) {
+    std::cerr << "attn translate: " << at_limit << " of " << translated << " translations stopped at "
+              << "the length limit without </s> (--max-length-factor " << beam.max_length_factor
+              << " x source + --max-length-offset " << beam.max_length_offset << "; "
+              << (cap.tokens == std::numeric_limits<int64_t>::max()
+                      ? cap.reason
+                      : "at most " + std::to_string(cap.tokens) + " tokens: " + cap.reason)
+              << ")\n";
+  }
+  if (cropped > 0) {
+    std::cerr << "attn translate: " << cropped << " lines longer than " << cap.tokens
+              << " tokens were cut (--max-length-crop)\n";
+  }
   return 0;
 }
 

@@ -98,6 +98,7 @@ Hypothesis read_back(const std::vector<Step>& history, const Ending& end, int64_
     rows[t] = history[t].parent[next];
   }
   if (end.token == data::kEos) tokens.pop_back();
+  hypothesis.reached_max_length = end.token != data::kEos;  // cut at the limit
   hypothesis.tokens = tokens;
   hypothesis.score = end.score;
   hypothesis.normalized_score = end.normalized_score;
@@ -123,20 +124,26 @@ Hypothesis read_back(const std::vector<Step>& history, const Ending& end, int64_
 }  // namespace
 
 void check_beam_search_options(const BeamSearchOptions& options) {
-  ATTN_CHECK(options.beam_size >= 1, "beam_search: beam_size (--beam-size) must be at least 1, "
-             "got ", options.beam_size);
+  // The upper bounds are far above any useful setting and keep B * K * V
+  // candidates and factor * length well inside int64 and memory.
+  ATTN_CHECK(options.beam_size >= 1 && options.beam_size <= kMaxBeamSize, "beam_search: beam_size "
+             "(--beam-size) must be from 1 to ", kMaxBeamSize, ", got ", options.beam_size);
   ATTN_CHECK(options.n_best >= 1 && options.n_best <= options.beam_size, "beam_search: n_best "
              "(--n-best) must be between 1 and beam_size (", options.beam_size, "), got ",
              options.n_best);
-  ATTN_CHECK(std::isfinite(options.normalize) && options.normalize >= 0.0, "beam_search: normalize "
-             "(--normalize) must be a number >= 0, got ", options.normalize);
-  ATTN_CHECK(std::isfinite(options.max_length_factor) && options.max_length_factor >= 0.0,
-             "beam_search: max_length_factor (--max-length-factor) must be a number >= 0, got ",
-             options.max_length_factor);
-  ATTN_CHECK(options.max_length >= 0, "beam_search: max_length (--max-length) must be >= 0, got ",
+  ATTN_CHECK(std::isfinite(options.normalize) && options.normalize >= 0.0 && options.normalize <= 100.0,
+             "beam_search: normalize (--normalize) must be a number from 0 to 100, got ",
+             options.normalize);
+  ATTN_CHECK(std::isfinite(options.max_length_factor) && options.max_length_factor >= 0.0 &&
+                 options.max_length_factor <= 1000.0,
+             "beam_search: max_length_factor (--max-length-factor) must be a number from 0 to 1000, "
+             "got ", options.max_length_factor);
+  ATTN_CHECK(options.max_length >= 0 && options.max_length <= kMaxOutputLength, "beam_search: "
+             "max_length (--max-length) must be from 0 (no cap) to ", kMaxOutputLength, ", got ",
              options.max_length);
-  ATTN_CHECK(options.max_length_offset >= 0, "beam_search: max_length_offset "
-             "(--max-length-offset) must be >= 0, got ", options.max_length_offset);
+  ATTN_CHECK(options.max_length_offset >= 0 && options.max_length_offset <= kMaxOutputLength,
+             "beam_search: max_length_offset (--max-length-offset) must be from 0 to ",
+             kMaxOutputLength, ", got ", options.max_length_offset);
   ATTN_CHECK(options.max_length_factor > 0.0 || options.max_length > 0, "beam_search: "
              "max_length_factor (--max-length-factor) and max_length (--max-length) are both 0, "
              "which leaves the output unbounded");
@@ -152,6 +159,32 @@ int64_t beam_max_length(int64_t source_length, const BeamSearchOptions& options)
   }
   if (options.max_length > 0) limit = std::min(limit, options.max_length);
   return std::max<int64_t>(limit, 1);
+}
+
+int64_t model_max_length(const nn::Translator& model) {
+  if (const auto* transformer = dynamic_cast<const nn::Transformer*>(&model)) {
+    return transformer->options().max_length;
+  }
+  return std::numeric_limits<int64_t>::max();
+}
+
+LengthCap length_cap(const nn::Translator& model, const BeamSearchOptions& options) {
+  const int64_t own = model_max_length(model);
+  if (options.max_length > 0 && options.max_length <= own) {
+    return {options.max_length, "--max-length " + std::to_string(options.max_length)};
+  }
+  if (own == std::numeric_limits<int64_t>::max()) return {own, "no absolute cap (--max-length 0)"};
+  return {own, "this transformer's positional table (" + std::to_string(own) + " positions)"};
+}
+
+bool fit_source(std::vector<int64_t>& ids, const LengthCap& cap, bool crop, const std::string& where) {
+  const int64_t length = static_cast<int64_t>(ids.size());
+  if (length <= cap.tokens) return false;
+  ATTN_CHECK(crop, where, ": the sentence has ", length, " tokens, more than ", cap.reason,
+             " allows; give --max-length-crop to use its first ", cap.tokens, " tokens only",
+             cap.reason.rfind("--max-length", 0) == 0 ? ", or raise --max-length" : "");
+  ids.resize(static_cast<size_t>(cap.tokens));
+  return true;
 }
 
 void apply_decoding_defaults(const nn::Translator& model, BeamSearchOptions& options,
@@ -172,6 +205,11 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
   NoGradGuard no_grad;
   const int64_t B = source.size(0), K = options.beam_size;
   const std::vector<int64_t> lengths = source_lengths.cpu().to_vector<int64_t>();
+  // The output never runs past the cap (a Transformer's table included). A
+  // source past it is the caller's to cut or refuse (fit_source), where the
+  // line it came from is known; past the table, the model refuses it itself.
+  BeamSearchOptions capped = options;
+  capped.max_length = length_cap(model, options).tokens;
 
   // Encode each sentence once, then give each of its K beams a copy:
   // row b * K + k of every state tensor is sentence b's row.
@@ -241,7 +279,7 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
         }
       }
       // At the maximum length the live beams finish as they stand, without </s>.
-      const int64_t max_length = beam_max_length(lengths[b], options);
+      const int64_t max_length = beam_max_length(lengths[b], capped);
       bool at_limit = t + 1 >= max_length;
       if (at_limit) {
         for (const Candidate& c : live) finished[b].push_back(ending(t, c, options.normalize));

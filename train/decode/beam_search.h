@@ -57,6 +57,11 @@
 
 namespace attn::decode {
 
+constexpr int64_t kDefaultMaxLength = 512;
+// The largest values check_beam_search_options accepts.
+constexpr int64_t kMaxBeamSize = 1024;
+constexpr int64_t kMaxOutputLength = 65536;
+
 struct BeamSearchOptions {
   // K, hypotheses kept per sentence; 1 = greedy decoding. (Marian: 12, Joey NMT: 5.)
   int64_t beam_size = 5;
@@ -70,9 +75,17 @@ struct BeamSearchOptions {
   // translation ("12/10/1981" is 5 tokens, its ISO date 10 characters), so a
   // pure ratio cuts it off (fairseq's max_len_b; greedy_decode allows 2S + 10).
   int64_t max_length_offset = 10;
-  // An absolute cap on output tokens for every sentence; 0 = none. With
-  // max_length_factor 0 this must be set.
-  int64_t max_length = 0;
+  // An absolute cap, on by default: no output runs past max_length tokens
+  // whatever the source length, and the command lines refuse (or, with
+  // --max-length-crop, cut) a source longer than it (fit_source below); 0 =
+  // no cap of its own (a Transformer's positional table still bounds both).
+  // With max_length_factor 0 this must be set. Marian's default is 1000;
+  // ours is 512 (kDefaultMaxLength): the Transformer's positional table, so
+  // that one default serves every model type, five times the longest
+  // training pair `attn train` keeps by default (--max-length 100), and a
+  // bound on decoding time: attention over S source tokens for up to 512
+  // steps, where only a relative cap let a 5000-token line decode for minutes.
+  int64_t max_length = kDefaultMaxLength;
   // Hypotheses returned per sentence, best first; at most beam_size.
   int64_t n_best = 1;
   // Each hypothesis's attention weights (Hypothesis::attention); false when
@@ -95,6 +108,9 @@ struct Hypothesis {
   // (T) float32: local attention's window centres p_t (see
   // DecoderState::last_position); undefined for other models.
   Tensor positions;
+  // True when the output was cut at the maximum length, without </s>: the
+  // callers count these (translate and eval on stderr, validation in its log).
+  bool reached_max_length = false;
 };
 
 struct BeamSearchResult {
@@ -127,5 +143,25 @@ void check_beam_search_options(const BeamSearchOptions& options);
 // The most output tokens beam_search allows a sentence of `source_length`
 // tokens under `options`: min(floor(factor * length) + offset, max_length), at least 1.
 int64_t beam_max_length(int64_t source_length, const BeamSearchOptions& options);
+
+// The longest sequence `model` can read or write: a Transformer's positional
+// table (nn::TransformerOptions::max_length); the RNN models have no such
+// limit (INT64_MAX).
+int64_t model_max_length(const nn::Translator& model);
+
+// The cap on source and output tokens in effect for `model` under `options`:
+// options.max_length (0 = none) or the model's own limit, whichever is smaller.
+// `reason` says which, for messages ("--max-length 512", or the table).
+struct LengthCap {
+  int64_t tokens;
+  std::string reason;
+};
+LengthCap length_cap(const nn::Translator& model, const BeamSearchOptions& options);
+
+// A source sentence of ids.size() tokens against `cap`: a longer one throws
+// attn::Error naming `where` (such as "stdin:12", the 1-based line), its
+// length and the cap, or with `crop` is cut to its first cap.tokens tokens
+// (Marian's --max-length-crop). Returns true when it cut.
+bool fit_source(std::vector<int64_t>& ids, const LengthCap& cap, bool crop, const std::string& where);
 
 }  // namespace attn::decode

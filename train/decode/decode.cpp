@@ -1,8 +1,11 @@
 #include "train/decode/decode.h"
 
+#include <algorithm>
+
 #include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
+#include "train/decode/beam_search.h"  // model_max_length
 
 namespace attn::decode {
 
@@ -13,6 +16,7 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
              "(B, S) int64, got ", dtype_name(source.dtype()), " ", shape_str(source.shape()));
   ATTN_CHECK(max_length > 0, "greedy_decode: max_length must be positive, got ", max_length);
   NoGradGuard no_grad;
+  max_length = std::min(max_length, model_max_length(model));
   int64_t batch = source.size(0);
   std::unique_ptr<nn::DecoderState> state = model.start(source, source_lengths);
   state->need_weights = need_attention;
@@ -46,6 +50,7 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
     }
     previous = next;
   }
+  result.reached_max_length = remaining;  // still going when the loop stopped
   if (!attention_steps.empty()) result.attention = stack(attention_steps, 1);  // (B, T, S)
   if (!position_steps.empty()) result.positions = stack(position_steps, 1);    // (B, T)
   result.window = state->window();

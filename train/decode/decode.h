@@ -24,10 +24,14 @@ struct DecodeResult {
   int64_t window = 0;
   // The largest the key/value caches grew (zero for models without a cache).
   nn::KVCacheBytes peak_cache;
+  // Sentences that reached max_length tokens without </s>.
+  int64_t reached_max_length = 0;
 };
 
 // source: (B, S) int64, source_lengths: (B) int64. Runs under NoGradGuard; the
-// caller puts the model in eval mode. max_length: most tokens per sentence.
+// caller puts the model in eval mode. max_length: most tokens per sentence,
+// lowered to the model's own limit (a Transformer's positional table,
+// decode::model_max_length).
 // need_attention: false when only the tokens are wanted; `attention` is then
 // left undefined and the Transformer's attention all runs fused
 // (DecoderState::need_weights).
