@@ -215,4 +215,12 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
 Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          const Tensor& key_lengths = Tensor(), bool causal = false);
 
+// --- rotary positions (ops_rope.cpp) ---
+// RoPE (Su et al. 2021, RoFormer): each (T, D) slice of x has its step t at
+// position p = offset + t, and each pair of dimensions (2i, 2i+1) of that
+// step turned by the angle p * base^(-2i/D) (kernels/rope.h). Queries and
+// keys turned this way score by their relative position (RoFormer eq. 16).
+// x: (..., T, D), D even -> (..., T, D), contiguous.
+Tensor rope(const Tensor& x, int64_t offset = 0, double base = 10000.0);
+
 }  // namespace attn
