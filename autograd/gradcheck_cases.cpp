@@ -349,6 +349,23 @@ std::vector<GradcheckCase> make_cases() {
   add_case("flash_attention", "causal, q (1,2,4,3), k v (1,2,6,3)", [](Generator& g) {
              return Inputs{leaf(g, {1, 2, 4, 3}), leaf(g, {1, 2, 6, 3}), leaf(g, {1, 2, 6, 3})}; },
            [](const Inputs& x) { return flash_attention(x[0], x[1], x[2], Tensor(), true); });
+  // Grouped heads (GQA, MQA): each kv head's gradient sums its group's.
+  add_case("flash_attention", "GQA q (2,4,3,4) on k v (2,2,5,4), key lengths {5, 2}, causal",
+           [](Generator& g) {
+             return Inputs{leaf(g, {2, 4, 3, 4}), leaf(g, {2, 2, 5, 4}), leaf(g, {2, 2, 5, 4})}; },
+           [](const Inputs& x) {
+             return flash_attention(x[0], x[1], x[2], from_vector(std::vector<int64_t>{5, 2}, {2}),
+                                    true);
+           });
+  add_case("flash_attention", "MQA q (1,3,4,2) on k v (1,1,4,2)", [](Generator& g) {
+             return Inputs{leaf(g, {1, 3, 4, 2}), leaf(g, {1, 1, 4, 2}), leaf(g, {1, 1, 4, 2})}; },
+           [](const Inputs& x) { return flash_attention(x[0], x[1], x[2]); });
+  // Rotary positions: a rotation, so the backward is the rotation back.
+  add_case("rope", "(2,3,5,4) offset 0", [](Generator& g) { return Inputs{leaf(g, {2, 3, 5, 4})}; },
+           [](const Inputs& x) { return rope(x[0]).pow(2.0) * x[0]; });
+  add_case("rope", "(1,2,3,6) transposed, offset 7, base 100", [](Generator& g) {
+             return Inputs{randn({1, 3, 2, 6}, kFloat64, &g).transpose(1, 2).requires_grad_()}; },
+           [](const Inputs& x) { return rope(x[0], 7, 100.0) * 1.5; });
   // The gradient only flows to visible scores; rows 2 of sentence 1 see 1
   // key, and the causal case with Tq < Tk has every bound of the prefix.
   add_case("masked_softmax", "(2,2,3,5) key lengths {5, 2}, scale 0.5", [](Generator& g) {

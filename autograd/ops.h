@@ -199,8 +199,10 @@ Tensor luong_decoder(const Tensor& gi_emb, const Tensor& h0, const Tensor& c0,
 // scores (FlashAttention); the composed reference is
 // nn::scaled_dot_product_attention. key_lengths: int64 (B) or undefined, key j
 // of batch b visible when j < key_lengths[b]; causal: query i sees keys
-// j <= i + (Tk - Tq). A query that sees no key gets zeros.
-// q: (B, H, Tq, D), k and v: (B, H, Tk, D) -> (B, H, Tq, D)
+// j <= i + (Tk - Tq). A query that sees no key gets zeros. Grouped (MQA,
+// GQA): k and v may have Hkv heads, Hkv dividing H, query head h reading kv
+// head h / (H / Hkv); the gradients of k and v sum over each group.
+// q: (B, H, Tq, D), k and v: (B, Hkv, Tk, D) -> (B, H, Tq, D)
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& key_lengths = Tensor(), bool causal = false);
 // The same attention for inference (decoding, eval), with no graph: throws if
@@ -212,5 +214,13 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
 // (B, Tq, H, D) tensor: .transpose(1, 2) is contiguous.
 Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          const Tensor& key_lengths = Tensor(), bool causal = false);
+
+// --- rotary positions (ops_rope.cpp) ---
+// RoPE (Su et al. 2021, RoFormer): each (T, D) slice of x has its step t at
+// position p = offset + t, and each pair of dimensions (2i, 2i+1) of that
+// step turned by the angle p * base^(-2i/D) (kernels/rope.h). Queries and
+// keys turned this way score by their relative position (RoFormer eq. 16).
+// x: (..., T, D), D even -> (..., T, D), contiguous.
+Tensor rope(const Tensor& x, int64_t offset = 0, double base = 10000.0);
 
 }  // namespace attn

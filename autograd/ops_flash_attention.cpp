@@ -14,6 +14,14 @@
 //   dQ = dS K / sqrt(D),  dK = dS^T Q / sqrt(D)
 // Masks are the two that translation needs, given as numbers rather than
 // tensors: key_lengths (padding) and causal (the decoder's future).
+//
+// Grouped heads (MQA, GQA): k and v may have Hkv heads, Hkv dividing the H of
+// q; query head h reads kv head h / (H / Hkv) where it lies. A kv head read
+// by G = H / Hkv query heads is, for the chain rule, one input used G times,
+// so its gradient is the sum of the G heads' dK (and dV): the kernels take
+// that sum themselves (kernels/flash_attention.h). The teaching reference,
+// repeating each kv head G times first (nn::expand_kv_heads), gives the same
+// numbers, and expand's backward takes the same sum (tests/nn).
 #include <cmath>
 
 #include "autograd/op_helpers.h"
@@ -32,10 +40,12 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   check_same(op, q, v);
   check_floating(op, q);
   ATTN_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4 && k.shape() == v.shape() &&
-                 q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3),
-             op, ": expected q (B, H, Tq, D), k and v (B, H, Tk, D), got ", shape_str(q.shape()),
-             ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
-  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
+                 q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 &&
+                 q.size(1) % k.size(1) == 0,
+             op, ": expected q (B, H, Tq, D), k and v (B, Hkv, Tk, D) with Hkv dividing H, got ",
+             shape_str(q.shape()), ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
+  const int64_t B = q.size(0), H = q.size(1), Hkv = k.size(1), Tq = q.size(2), Tk = k.size(2),
+                D = q.size(3);
   const Tensor lengths =
       autograd::checked_key_lengths(op, key_lengths, B, Tk, "keys", k.shape(), q.device());
   Tensor qc = q.detach().contiguous(), kc = k.detach().contiguous(), vc = v.detach().contiguous();
@@ -45,14 +55,15 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   dispatch_floating(q.dtype(), q.device(), op, [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::flash_attention_forward<device>(
-        B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
+        B, H, Hkv, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
         lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr, causal, static_cast<T>(scale),
         out.data_ptr<T>(), lse.data_ptr<T>());
   });
   if (any_requires_grad({q, k, v})) {
     Tensor saved_out = out.detach();
     record("FlashAttentionBackward", out, {q, k, v},
-           [qc, kc, vc, saved_out, lse, lengths, causal, scale, B, H, Tq, Tk, D](const Tensor& g) {
+           [qc, kc, vc, saved_out, lse, lengths, causal, scale, B, H, Hkv, Tq, Tk,
+            D](const Tensor& g) {
              Tensor dout = g.contiguous();
              Tensor dq = Tensor::empty(qc.shape(), qc.options());
              Tensor dk = Tensor::empty(kc.shape(), kc.options());
@@ -61,7 +72,7 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                  qc.dtype(), qc.device(), "flash_attention backward", [&](auto zero, auto device) {
                    using T = decltype(zero);
                    kernels::flash_attention_backward<device>(
-                       B, H, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
+                       B, H, Hkv, Tq, Tk, D, qc.data_ptr<T>(), kc.data_ptr<T>(), vc.data_ptr<T>(),
                        saved_out.data_ptr<T>(), dout.data_ptr<T>(), lse.data_ptr<T>(),
                        lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr, causal,
                        static_cast<T>(scale), dq.data_ptr<T>(), dk.data_ptr<T>(), dv.data_ptr<T>());

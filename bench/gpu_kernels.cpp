@@ -318,8 +318,8 @@ void attention_rows(int64_t B, int64_t H, int64_t T, int64_t D) {
     });
     attempt("flash_attention_forward" + suffix, shape, [&] {
       const double ms = mean_ms([&] {
-        kernels::flash_attention_forward<Device::CUDA>(B, H, T, T, D, q.ptr, k.ptr, v.ptr, nullptr,
-                                                       causal, scale, out.ptr, lse.ptr);
+        kernels::flash_attention_forward<Device::CUDA>(B, H, H, T, T, D, q.ptr, k.ptr, v.ptr,
+                                                       nullptr, causal, scale, out.ptr, lse.ptr);
       });
       rows.push_back({"flash_attention_forward" + suffix, shape, format("%.3f ms", ms),
                       format("%.2f TFLOP/s", tflop_per_s(flops, ms)),

@@ -10,11 +10,11 @@
 //    64) at Hkv = 8 (MHA), 4, 2 (GQA) and 1 (MQA): the parameters of k_proj and
 //    v_proj, and the cache bytes per token per decoder layer, each by formula
 //    and from a real module or cache; then the toy model's parameter counts.
-// 2. What the expand in MultiheadAttention::attend does: the module against
-//    the same attention written head by head, query head h reading key/value
-//    head h / G (float64); an MHA module whose k/v rows are copied group-wise
-//    equals the GQA module, and its gradient, summed over each group, is the
-//    GQA module's gradient.
+// 2. What grouping means: the module (each kv head serving its group in
+//    place) against the same attention written head by head, query head h
+//    reading key/value head h / G (float64); an MHA module whose k/v rows are
+//    copied group-wise equals the GQA module, and its gradient, summed over
+//    each group, is the GQA module's gradient.
 // 3. A tiny Transformer trained three times on `dates` (MHA, GQA, MQA; the same
 //    seed, batches and recipe), the loss every few updates, then the cache
 //    of one greedily decoded test sentence for each.
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
     check(counted == parameters(64, 4, Hkv, 256, 2, Vs, Vt), "parameter_count() = the formula");
   }
 
-  section("2. What the expand does (float64, B = 2, Tq = 3, Tk = 5, D = 16, H = 4, Dh = 4)");
+  section("2. What grouping does (float64, B = 2, Tq = 3, Tk = 5, D = 16, H = 4, Dh = 4)");
   {
     const int64_t B = 2, Tq = 3, Tk = 5, D = 16, H = 4, Dh = D / H;
     attn::Generator generator(12);
@@ -288,7 +288,7 @@ int main(int argc, char** argv) {
                                          grouped.v_proj->parameter_count()),
                   same);
       check(same < 1e-12, "GQA = MHA whose heads in each group have equal k/v projections (to 1e-12)");
-      // The backward of expand sums the G copies' gradients into their one head.
+      // A shared head's gradient is the sum of what its G query heads send back.
       (module.output * direction).sum().backward();
       (copied.output * direction).sum().backward();
       Tensor summed = full.k_proj->weight.grad().reshape({Hkv, G, Dh, D}).sum(1).reshape({Hkv * Dh, D});

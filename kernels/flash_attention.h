@@ -14,7 +14,11 @@
 
 namespace attn::kernels {
 
-//   q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, D), out (B, H, Tq, D), all contiguous.
+//   q (B, H, Tq, D), k (B, Hkv, Tk, D), v (B, Hkv, Tk, D), out (B, H, Tq, D), all contiguous.
+//   Hkv divides H: the H query heads share Hkv key/value heads, query head h
+//     reading kv head h / (H / Hkv) (MHA when Hkv = H, MQA when Hkv = 1, GQA
+//     between). Each kv head serves its group of H / Hkv query heads where it
+//     lies; nothing is repeated to H heads first.
 //   key_lengths (B) or null: key j of batch b is visible only when j < key_lengths[b]
 //     (the padding mask of nn/scaled_dot_product_attention.h).
 //   causal: query i sees keys j <= i + (Tk - Tq) (aligned at the end, so a
@@ -23,25 +27,26 @@ namespace attn::kernels {
 //     -inf for a row that sees no key, whose output is then 0 (as the composed
 //     path's fully masked rows).
 template <Device Dev, typename T>
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
-                             const T* k, const T* v, const int64_t* key_lengths, bool causal,
-                             T scale, T* out, T* lse);
+void flash_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
+                             const T* q, const T* k, const T* v, const int64_t* key_lengths,
+                             bool causal, T scale, T* out, T* lse);
 
 // The backward recomputes the scores block by block from q, k and lse:
 //   P = exp(S - lse),  dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),
 //   dQ = dS K * scale,  dK = dS^T Q * scale.
+// With grouped heads a kv head's dK and dV are the sums of these over the
+// H / Hkv query heads of its group (the chain rule through a head that is
+// read by several: its gradient is the sum of what each reader sends back).
 // dq, dk, dv have the shapes of q, k, v and are overwritten.
 template <Device Dev, typename T>
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
-                              const T* k, const T* v, const T* out, const T* dout, const T* lse,
-                              const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk,
-                              T* dv);
+void flash_attention_backward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
+                              const T* q, const T* k, const T* v, const T* out, const T* dout,
+                              const T* lse, const int64_t* key_lengths, bool causal, T scale,
+                              T* dq, T* dk, T* dv);
 
 // Inference only (no lse, no backward), for decoding and eval: the same
-// attention, but
-//   - grouped: H query heads share Hkv key/value heads (Hkv divides H; query
-//     head h reads kv head h / (H / Hkv): MHA when Hkv = H, MQA when Hkv = 1),
-//     and each kv head is read once for its whole group of query heads;
+// grouped attention (Hkv dividing H, each kv head read once for its whole
+// group of query heads), but
 //   - strided: each operand is (B, heads, T, D) in memory with its own element
 //     strides for batch, head and position (AttentionStrides) and D contiguous,
 //     so a KV cache with room for more positions than it holds, the heads of

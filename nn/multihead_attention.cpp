@@ -24,6 +24,11 @@ int64_t checked_head_dim(const MultiheadAttentionOptions& o) {
              " must be divisible by num_kv_heads ", o.num_kv_heads);
   ATTN_CHECK(o.dropout >= 0.0 && o.dropout < 1.0, kName, ": dropout must be in [0, 1), got ",
              o.dropout);
+  ATTN_CHECK(!o.rope || (o.d_model / o.num_heads) % 2 == 0, kName, ": rotary positions turn "
+             "pairs of dimensions, so the head size d_model / num_heads = ", o.d_model, " / ",
+             o.num_heads, " = ", o.d_model / o.num_heads, " must be even");
+  ATTN_CHECK(!o.rope || o.rope_base > 1.0, kName, ": rope_base must be > 1 (RoFormer: 10000), got ",
+             o.rope_base);
   return o.d_model / o.num_heads;
 }
 
@@ -56,8 +61,13 @@ Tensor MultiheadAttention::split_heads(const Linear& proj, const Tensor& x, int6
   return projected.reshape({B, T, heads, head_dim_}).transpose(1, 2);  // (B, heads, T, Dh)
 }
 
-Tensor MultiheadAttention::project_keys(const Tensor& x) const {
-  return split_heads(*k_proj, x, num_kv_heads_, "key");  // (B, Hkv, T, Dh)
+Tensor MultiheadAttention::project_keys(const Tensor& x, int64_t position) const {
+  return rotate(split_heads(*k_proj, x, num_kv_heads_, "key"), position);  // (B, Hkv, T, Dh)
+}
+
+Tensor MultiheadAttention::rotate(const Tensor& heads, int64_t position) const {
+  if (!options_.rope) return heads;
+  return rope(heads, position, options_.rope_base);  // (B, heads, T, Dh), turned
 }
 
 Tensor MultiheadAttention::project_values(const Tensor& x) const {
@@ -94,10 +104,10 @@ MultiheadAttention::ProjectedQKV MultiheadAttention::project_qkv(const Tensor& x
 
 MultiheadAttentionOutput MultiheadAttention::attend(const Tensor& query, const Tensor& keys,
                                                     const Tensor& values,
-                                                    const AttentionMask& mask,
-                                                    bool need_weights) const {
+                                                    const AttentionMask& mask, bool need_weights,
+                                                    int64_t query_position) const {
   Tensor q = split_heads(*q_proj, query, options_.num_heads, "query");  // (B, H, Tq, Dh)
-  return attend_heads(q, keys, values, mask, need_weights);
+  return attend_heads(rotate(q, query_position), keys, values, mask, need_weights);
 }
 
 MultiheadAttentionOutput MultiheadAttention::attend_heads(const Tensor& q, const Tensor& keys,
@@ -113,35 +123,21 @@ MultiheadAttentionOutput MultiheadAttention::attend_heads(const Tensor& q, const
   ATTN_CHECK(q.defined() && q.dim() == 4 && q.size(1) == H && q.size(3) == Dh, kName,
              ": projected queries must be (B, H, Tq, Dh) = (B, ", H, ", Tq, ", Dh, "), got ",
              q.defined() ? shape_str(q.shape()) : "undefined");
-  const int64_t B = q.size(0), Tq = q.size(2), Tk = keys.size(2);
+  const int64_t B = q.size(0), Tq = q.size(2);
   ATTN_CHECK(keys.size(0) == B, kName, ": queries ", shape_str(q.shape()), " and keys ",
              shape_str(keys.shape()), " have different batch sizes");
 
   const AttentionOptions how = AttentionOptions().set_dropout(options_.dropout)
                                    .set_training(is_training()).set_need_weights(need_weights)
                                    .set_fused(options_.fused);
-  Tensor k = keys, v = values;                                  // (B, Hkv, Tk, Dh)
-  if (Hkv != H && !inference_attention_applies(q, k, v, mask, how)) {
-    // GQA/MQA: query head h uses key/value head h / (H / Hkv), so repeat
-    // each kv head H / Hkv times along the head dim: [k0, k0, k1, k1, ...].
-    // Only this view is H heads wide; the projections (and, when decoding,
-    // the cache) stay Hkv/H the size of MHA's. expand makes the repeat a
-    // stride-0 view; reshape copies it once, and expand's backward sums each
-    // group's gradients back into its one kv head. The training kernel and
-    // the composed path take as many kv heads as query heads; the inference
-    // kernel (when nothing needs a graph) reads each kv head once for its
-    // group instead, and gets keys and values as they are.
-    const int64_t group = H / Hkv;
-    k = expand(k.reshape({B, Hkv, 1, Tk, Dh}), {B, Hkv, group, Tk, Dh})
-            .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
-    v = expand(v.reshape({B, Hkv, 1, Tk, Dh}), {B, Hkv, group, Tk, Dh})
-            .reshape({B, H, Tk, Dh});                           // (B, H, Tk, Dh)
-  }
-
-  // The fused kernels when nothing needs the weights and the mask allows
-  // (inference_attention_applies and fused_attention_applies say exactly
-  // when), else the composed reference.
-  AttentionResult heads = scaled_dot_product_attention(q, k, v, mask, how);  // (B, H, Tq, Dh)
+  // GQA/MQA: query head h uses key/value head h / (H / Hkv). Every path
+  // below reads the Hkv heads as they are, each once for its group of
+  // H / Hkv query heads (nn/scaled_dot_product_attention.h, "grouped
+  // heads"): the fused kernels when nothing needs the weights and the mask
+  // allows (inference_attention_applies and fused_attention_applies say
+  // exactly when), else the composed path's grouped GEMMs.
+  AttentionResult heads =
+      scaled_dot_product_attention(q, keys, values, mask, how);  // (B, H, Tq, Dh)
   // Concat(head_1, ..., head_H): (B, H, Tq, Dh) -> (B, Tq, H*Dh), then W^O.
   // (The inference kernel writes its heads (B, Tq, H, Dh) already: no copy.)
   Tensor concat = heads.output.transpose(1, 2).reshape({B, Tq, H * Dh});  // (B, Tq, D)
@@ -161,6 +157,17 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
              key.defined() ? shape_str(key.shape()) : "undefined", " and value ",
              value.defined() ? shape_str(value.shape()) : "undefined");
   return attend(query, project_keys(key), project_values(value), mask, need_weights);
+}
+
+Tensor expand_kv_heads(const Tensor& kv, int64_t num_heads) {
+  ATTN_CHECK(kv.defined() && kv.dim() == 4 && kv.size(1) > 0 && num_heads > 0 &&
+                 num_heads % kv.size(1) == 0,
+             "expand_kv_heads: kv must be (B, Hkv, T, Dh) with Hkv dividing num_heads = ",
+             num_heads, ", got ", kv.defined() ? shape_str(kv.shape()) : "undefined");
+  const int64_t B = kv.size(0), Hkv = kv.size(1), T = kv.size(2), Dh = kv.size(3);
+  const int64_t group = num_heads / Hkv;
+  return expand(kv.reshape({B, Hkv, 1, T, Dh}), {B, Hkv, group, T, Dh})  // a stride-0 view
+      .reshape({B, num_heads, T, Dh});                                  // (B, H, T, Dh), a copy
 }
 
 }  // namespace attn::nn

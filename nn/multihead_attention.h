@@ -18,7 +18,22 @@
 //                   g share key/value head g.
 // What it saves: k_proj and v_proj are Hkv/H the size of the paper's, and so
 // is what a decoder has to keep for every past position (the KV cache) and
-// read back at every step, which is what bounds decoding speed.
+// read back at every step, which is what bounds decoding speed. Attention
+// itself reads the Hkv heads where they are, each serving its group of H/Hkv
+// query heads (grouped_scores of nn/scaled_dot_product_attention.h on the
+// composed path, the fused kernels of kernels/flash_attention.h otherwise):
+// no copy of the keys and values is ever made H heads wide. expand_kv_heads
+// below makes that copy, as the teaching reference the tests compare against.
+//
+// Rotary positions (rope = true; Su et al. 2021, RoFormer): queries and keys
+// are turned by their positions (attn::rope, kernels/rope.h) after the
+// projections and before the scores, so that a score depends on the distance
+// between query and key. Keys are turned once, when projected (project_keys,
+// at the position of their first step), and a KV cache keeps them turned;
+// queries are turned in attend(), at query_position. Values are never turned.
+// Only self-attention uses it: a decoder's queries and an encoder's keys have
+// positions in different sentences, and the Transformer leaves cross-attention
+// without it (docs/15-rotary-positions.md).
 //
 // Parameters are four Linear submodules with PyTorch's bias and init:
 // q_proj (D -> D), k_proj (D -> Hkv*Dh), v_proj (D -> Hkv*Dh), out_proj
@@ -53,6 +68,8 @@ struct MultiheadAttentionOptions {
   double dropout = 0.0;       // on the attention weights, in training only
   bool bias = true;           // biases in the four projections (as PyTorch)
   bool fused = true;          // the fused kernel where it applies; false = always composed
+  bool rope = false;          // rotary positions on queries and keys (RoFormer); off = the paper's
+  double rope_base = 10000.0; // theta_i = rope_base^(-2i/Dh) (RoFormer: 10000); needs even Dh
 
   MultiheadAttentionOptions(int64_t d, int64_t heads) : d_model(d), num_heads(heads) {}
   MultiheadAttentionOptions& set_num_heads(int64_t h) { num_heads = h; return *this; }
@@ -60,6 +77,8 @@ struct MultiheadAttentionOptions {
   MultiheadAttentionOptions& set_dropout(double p) { dropout = p; return *this; }
   MultiheadAttentionOptions& set_bias(bool on) { bias = on; return *this; }
   MultiheadAttentionOptions& set_fused(bool on) { fused = on; return *this; }
+  MultiheadAttentionOptions& set_rope(bool on) { rope = on; return *this; }
+  MultiheadAttentionOptions& set_rope_base(double b) { rope_base = b; return *this; }
 };
 
 struct MultiheadAttentionOutput {
@@ -79,6 +98,7 @@ class MultiheadAttention : public Module {
   // nonzero = may attend (padding_mask, causal_mask, combine_masks), or key
   // lengths and causal as numbers (AttentionMask::from_lengths, causal_only);
   // empty = all visible. need_weights: false lets the fused kernel run.
+  // With rope, query i and key j are at positions i and j (self-attention).
   // -> output (B, Tq, D), weights (B, H, Tq, Tk). = attend(query,
   // project_keys(key), project_values(value), mask, need_weights).
   MultiheadAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
@@ -86,16 +106,24 @@ class MultiheadAttention : public Module {
                                    bool need_weights = true) const;
 
   // The pieces a KV cache needs: keys and values projected once and kept.
-  // x: (B, T, D) -> (B, Hkv, T, Dh)
-  Tensor project_keys(const Tensor& x) const;
+  // x: (B, T, D) -> (B, Hkv, T, Dh). With rope, key t is turned at position
+  // `position` + t (values never are), so the cache holds turned keys.
+  Tensor project_keys(const Tensor& x, int64_t position = 0) const;
   Tensor project_values(const Tensor& x) const;
 
   // query: (B, Tq, D) unprojected; keys, values: (B, Hkv, Tk, Dh) from
   // project_keys / project_values; mask and need_weights as in forward.
+  // With rope, query i is turned at position query_position + i.
   // -> output (B, Tq, D), weights (B, H, Tq, Tk).
   MultiheadAttentionOutput attend(const Tensor& query, const Tensor& keys, const Tensor& values,
                                   const AttentionMask& mask = AttentionMask(),
-                                  bool need_weights = true) const;
+                                  bool need_weights = true, int64_t query_position = 0) const;
+
+  // RoPE on projected heads: heads (B, heads, T, Dh), step t at position
+  // `position` + t -> (B, heads, T, Dh) turned (attn::rope with rope_base);
+  // `heads` itself when rope is off. For callers that project q and k
+  // themselves (project_qkv while decoding).
+  Tensor rotate(const Tensor& heads, int64_t position) const;
 
   // Self-attention while decoding: q, k and v of x from ONE matrix product,
   // with the three projections stacked. stacked_qkv() gives the weight
@@ -113,7 +141,8 @@ class MultiheadAttention : public Module {
   ProjectedQKV project_qkv(const Tensor& x, const StackedQKV& stacked) const;
 
   // attend() after the query projection: q (B, H, Tq, Dh), e.g. split off a
-  // projection of q, k and v done as one matrix product while decoding.
+  // projection of q, k and v done as one matrix product while decoding;
+  // q and keys are taken as they are (with rope, already turned: rotate()).
   MultiheadAttentionOutput attend_heads(const Tensor& q, const Tensor& keys, const Tensor& values,
                                         const AttentionMask& mask = AttentionMask(),
                                         bool need_weights = true) const;
@@ -135,5 +164,15 @@ class MultiheadAttention : public Module {
   int64_t num_kv_heads_;
   int64_t head_dim_;
 };
+
+// The teaching reference of grouped attention: kv (B, Hkv, T, Dh) ->
+// (B, num_heads, T, Dh), each kv head repeated num_heads / Hkv times along
+// the head dim, [k0, k0, k1, k1, ...], so that query head h meets kv head
+// h / (num_heads / Hkv) as plain multi-head attention would. expand makes the
+// repeat a stride-0 view and reshape copies it once; expand's backward sums
+// each group's gradients back into its kv head. MultiheadAttention no longer
+// does this (each kv head serves its group where it lies); tests/nn and
+// docs/12-mqa-and-gqa.md compare against it. Throws unless Hkv divides num_heads.
+Tensor expand_kv_heads(const Tensor& kv, int64_t num_heads);
 
 }  // namespace attn::nn

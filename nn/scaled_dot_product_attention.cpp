@@ -41,6 +41,49 @@ double lowest_finite(DType dtype) {
                            : std::numeric_limits<double>::lowest();
 }
 
+// softmax of the scaled scores (..., Tq, Tk) over the keys `mask` lets each
+// query see (int64, broadcastable to the scores; undefined: every key), 0
+// at the hidden ones. q and k only name the shapes in an error.
+Tensor weights_of_scores(const Tensor& scores_in, const Tensor& mask, const Tensor& q,
+                         const Tensor& k) {
+  const char* op = "scaled_dot_product_attention";
+  Tensor scores = scores_in;
+  Tensor weights;
+  if (!mask.defined()) {
+    weights = softmax(scores, -1);                                     // (..., Tq, Tk)
+  } else {
+    bool ok = true;
+    Shape full = broadcast_or_fail(scores.shape(), mask.shape(), ok);
+    ATTN_CHECK(ok && mask.dim() <= scores.dim(), op, ": mask ", shape_str(mask.shape()),
+               " does not broadcast to the scores (..., Tq, Tk) = ", shape_str(scores.shape()),
+               " of q ", shape_str(q.shape()), " and k ", shape_str(k.shape()));
+    // A mask with a larger batch than q and k (one mask per sentence, shared
+    // q): give the scores the mask's batch first, masked_fill keeps x's shape.
+    if (full != scores.shape()) scores = expand(scores, full);
+    Tensor hidden = eq(mask, 0.0);                                     // int64, 1 = hidden
+    // Hidden scores get the most negative *finite* number, not the paper's
+    // -inf, and the hidden weights are then set to exactly 0.
+    //  - In a row with a visible key, exp(lowest - max) underflows to 0, so
+    //    this is the paper's -inf; the second fill changes nothing.
+    //  - In a fully masked row, -inf everywhere gives max = -inf and
+    //    -inf - (-inf) = NaN: the softmax kernel returns a NaN row (as
+    //    PyTorch does), and its backward, which sums g * y over the row,
+    //    NaN gradients. Our where-based masked_fill happens to select those
+    //    NaNs away again (it never multiplies), so -inf would also pass the
+    //    tests on the CPU; but correctness would then hang on how `where` is
+    //    implemented (cond * a + (1 - cond) * b turns 0 * NaN into NaN) and
+    //    every fully masked row would trip a NaN check. With a finite fill
+    //    the row softmaxes to a finite uniform row, which the second fill
+    //    turns into zeros, so the output is 0. Backward: the second fill
+    //    sends 0 to every hidden weight, softmax's backward of a zero g is 0,
+    //    and the first fill sends nothing to hidden scores. No NaN is ever
+    //    computed, forward or backward.
+    weights = softmax(masked_fill(scores, hidden, lowest_finite(scores.dtype())), -1);
+    weights = masked_fill(weights, hidden, 0.0);                       // (..., Tq, Tk)
+  }
+  return weights;
+}
+
 }  // namespace
 
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -70,47 +113,55 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
   Tensor scores = matmul(q, k.transpose(-2, -1)) *
                   (1.0 / std::sqrt(static_cast<double>(head_dim)));  // (..., Tq, Tk)
 
-  Tensor weights;
-  if (!mask.defined()) {
-    weights = softmax(scores, -1);                                     // (..., Tq, Tk)
-  } else {
-    Shape full = broadcast_or_fail(scores.shape(), mask.shape(), ok);
-    ATTN_CHECK(ok && mask.dim() <= scores.dim(), op, ": mask ", shape_str(mask.shape()),
-               " does not broadcast to the scores (..., Tq, Tk) = ", shape_str(scores.shape()),
-               " of q ", shape_str(q.shape()), " and k ", shape_str(k.shape()));
-    // A mask with a larger batch than q and k (one mask per sentence, shared
-    // q): give the scores the mask's batch first, masked_fill keeps x's shape.
-    if (full != scores.shape()) scores = expand(scores, full);
-    Tensor hidden = eq(mask, 0.0);                                     // int64, 1 = hidden
-    // Hidden scores get the most negative *finite* number, not the paper's
-    // -inf, and the hidden weights are then set to exactly 0.
-    //  - In a row with a visible key, exp(lowest - max) underflows to 0, so
-    //    this is the paper's -inf; the second fill changes nothing.
-    //  - In a fully masked row, -inf everywhere gives max = -inf and
-    //    -inf - (-inf) = NaN: the softmax kernel returns a NaN row (as
-    //    PyTorch does), and its backward, which sums g * y over the row,
-    //    NaN gradients. Our where-based masked_fill happens to select those
-    //    NaNs away again (it never multiplies), so -inf would also pass the
-    //    tests on the CPU; but correctness would then hang on how `where` is
-    //    implemented (cond * a + (1 - cond) * b turns 0 * NaN into NaN) and
-    //    every fully masked row would trip a NaN check. With a finite fill
-    //    the row softmaxes to a finite uniform row, which the second fill
-    //    turns into zeros, so the output is 0. Backward: the second fill
-    //    sends 0 to every hidden weight, softmax's backward of a zero g is 0,
-    //    and the first fill sends nothing to hidden scores. No NaN is ever
-    //    computed, forward or backward.
-    weights = softmax(masked_fill(scores, hidden, lowest_finite(scores.dtype())), -1);
-    weights = masked_fill(weights, hidden, 0.0);                       // (..., Tq, Tk)
-  }
-
   AttentionResult result;
-  result.weights = weights;
+  result.weights = weights_of_scores(scores, mask, q, k);             // (..., Tq, Tk)
   // Attention dropout drops whole query-key links; inverted, so the
   // surviving weights are scaled by 1 / (1 - p) and nothing changes at test time.
-  Tensor used = dropout > 0.0 && training ? attn::dropout(weights, dropout, training, generator)
-                                          : weights;
+  Tensor used = dropout > 0.0 && training
+                    ? attn::dropout(result.weights, dropout, training, generator)
+                    : result.weights;
   result.output = matmul(used, v);                                     // (..., Tq, Dv)
   return result;
+}
+
+
+// --- grouped heads: each kv head serves its group of query heads -----------------
+
+Tensor grouped_scores(const Tensor& q, const Tensor& k) {
+  ATTN_CHECK(q.defined() && k.defined() && q.dim() == 4 && k.dim() == 4 && q.size(0) == k.size(0) &&
+                 q.size(3) == k.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0,
+             "grouped_scores: expected q (B, H, Tq, Dk) and k (B, Hkv, Tk, Dk) with Hkv dividing "
+             "H, got q ", q.defined() ? shape_str(q.shape()) : "undefined", " and k ",
+             k.defined() ? shape_str(k.shape()) : "undefined");
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Dk = q.size(3);
+  const int64_t Hkv = k.size(1), Tk = k.size(2), G = H / Hkv;
+  if (G == 1) return matmul(q, k.transpose(-2, -1));                   // (B, H, Tq, Tk)
+  // Query head h = g * G + r belongs to kv head g, so the G heads of a group
+  // are neighbours along the head dim: (B, H, Tq, Dk) is (B, Hkv, G, Tq, Dk),
+  // and stacking each group's heads along the rows gives (B, Hkv, G*Tq, Dk).
+  Tensor rows = q.reshape({B, Hkv, G * Tq, Dk});                       // (B, Hkv, G*Tq, Dk)
+  // One GEMM per (b, g): (G*Tq, Dk) x (Dk, Tk), kv head g read once for all
+  // G query heads.
+  Tensor scores = matmul(rows, k.transpose(-2, -1));                   // (B, Hkv, G*Tq, Tk)
+  return scores.reshape({B, H, Tq, Tk});                               // (B, H, Tq, Tk), a view
+}
+
+Tensor grouped_weighted_sum(const Tensor& weights, const Tensor& v) {
+  ATTN_CHECK(weights.defined() && v.defined() && weights.dim() == 4 && v.dim() == 4 &&
+                 (weights.size(0) == v.size(0) || v.size(0) == 1) &&
+                 weights.size(3) == v.size(2) && v.size(1) > 0 &&
+                 weights.size(1) % v.size(1) == 0,
+             "grouped_weighted_sum: expected weights (B, H, Tq, Tk) and v (B, Hkv, Tk, Dv) with "
+             "Hkv dividing H, got weights ",
+             weights.defined() ? shape_str(weights.shape()) : "undefined", " and v ",
+             v.defined() ? shape_str(v.shape()) : "undefined");
+  const int64_t B = weights.size(0), H = weights.size(1), Tq = weights.size(2),
+                Tk = weights.size(3);
+  const int64_t Hkv = v.size(1), Dv = v.size(3), G = H / Hkv;
+  if (G == 1) return matmul(weights, v);                               // (B, H, Tq, Dv)
+  // The same grouping: the G heads' weights as (G*Tq) rows against value head g.
+  Tensor rows = weights.reshape({B, Hkv, G * Tq, Tk});                 // (B, Hkv, G*Tq, Tk)
+  return matmul(rows, v).reshape({B, H, Tq, Dv});                      // (B, H, Tq, Dv)
 }
 
 // --- the mask as numbers, and the choice of path --------------------------------
@@ -159,28 +210,46 @@ Tensor AttentionMask::to_dense(int64_t query_length, int64_t key_length, Device 
 
 namespace {
 
-// The composed path when the mask is numbers (key lengths, causal): the
-// equations of the dense-mask overload above, with the scale, both fills and
-// the softmax done by one kernel (attn::masked_softmax) instead of four
-// passes, and no dense mask built at all. q: (B, H, Tq, Dk), k: (B, H, Tk, Dk),
-// v: (B, H, Tk, Dv).
+// Whether q (B, H, Tq, Dk), k (B, Hkv, Tk, Dk), v (B, Hkv, Tk, Dv) are
+// 4-d with one batch, Hkv dividing H, and key_lengths (if any) (B).
+bool grouped_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMask& mask) {
+  return q.dim() == 4 && k.dim() == 4 && v.defined() && v.dim() == 4 && q.size(0) == k.size(0) &&
+         k.size(0) == v.size(0) && k.size(1) == v.size(1) && k.size(1) > 0 &&
+         q.size(1) % k.size(1) == 0 &&
+         (!mask.key_lengths.defined() || mask.key_lengths.shape() == Shape({q.size(0)}));
+}
+
+// The composed path for 4-d heads, grouped or not (grouped_scores and
+// grouped_weighted_sum: no kv head is repeated). With the mask as numbers
+// (key lengths, causal), the scale, both fills and the softmax are one kernel
+// (attn::masked_softmax) instead of four passes, and no dense mask is built;
+// with a dense mask, the fills of the reference overload above.
+// q: (B, H, Tq, Dk), k: (B, Hkv, Tk, Dk), v: (B, Hkv, Tk, Dv), Hkv dividing H.
 AttentionResult composed_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const AttentionMask& mask, const AttentionOptions& options) {
   const char* op = "scaled_dot_product_attention";
-  ATTN_CHECK(q.size(-1) == k.size(-1) && k.size(-2) == v.size(-2) && k.size(0) == v.size(0) &&
-                 k.size(1) == v.size(1),
-             op, ": expected q (B, H, Tq, Dk), k (B, H, Tk, Dk) and v (B, H, Tk, Dv), got q ",
-             shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()));
+  ATTN_CHECK(q.size(-1) == k.size(-1) && k.size(-2) == v.size(-2) && grouped_shapes(q, k, v, mask),
+             op, ": expected q (B, H, Tq, Dk), k (B, Hkv, Tk, Dk) and v (B, Hkv, Tk, Dv) with "
+             "Hkv dividing H, got q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ",
+             shape_str(v.shape()));
+  ATTN_CHECK(is_floating(q.dtype()) && q.dtype() == k.dtype() && q.dtype() == v.dtype(), op,
+             ": q, k and v must share one floating dtype, got ", dtype_name(q.dtype()), ", ",
+             dtype_name(k.dtype()), ", ", dtype_name(v.dtype()));
   ATTN_CHECK(options.dropout >= 0.0 && options.dropout < 1.0, op,
              ": dropout must be in [0, 1), got ", options.dropout);
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  Tensor scores = matmul(q, k.transpose(-2, -1));                          // (B, H, Tq, Tk)
+  Tensor scores = grouped_scores(q, k);                                    // (B, H, Tq, Tk)
   AttentionResult result;
-  result.weights = masked_softmax(scores, mask.key_lengths, mask.causal, scale);  // (B, H, Tq, Tk)
+  if (mask.dense.defined()) {
+    Tensor dense = mask.to_dense(q.size(2), k.size(2), q.device());
+    result.weights = weights_of_scores(scores * scale, dense, q, k);       // (B, H, Tq, Tk)
+  } else {
+    result.weights = masked_softmax(scores, mask.key_lengths, mask.causal, scale);  // (B,H,Tq,Tk)
+  }
   Tensor used = options.dropout > 0.0 && options.training
                     ? attn::dropout(result.weights, options.dropout, true, options.generator)
                     : result.weights;
-  result.output = matmul(used, v);                                         // (B, H, Tq, Dv)
+  result.output = grouped_weighted_sum(used, v);                           // (B, H, Tq, Dv)
   return result;
 }
 
@@ -195,8 +264,8 @@ bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
   if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return false;
   if (!is_floating(q.dtype()) || q.dtype() != k.dtype() || q.dtype() != v.dtype()) return false;
   if (q.device() != k.device() || q.device() != v.device()) return false;
-  return k.shape() == v.shape() && q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
-         q.size(3) == k.size(3) &&
+  return k.shape() == v.shape() && q.size(0) == k.size(0) && k.size(1) > 0 &&
+         q.size(1) % k.size(1) == 0 && q.size(3) == k.size(3) &&
          (!mask.key_lengths.defined() || mask.key_lengths.shape() == Shape({q.size(0)}));
 }
 
@@ -265,10 +334,8 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
   ATTN_CHECK(q.defined() && k.defined() && q.dim() >= 2 && k.dim() >= 2,
              "scaled_dot_product_attention: q (..., Tq, Dk) and k (..., Tk, Dk) need at least "
              "2 dims");
-  if (!mask.dense.defined() && q.dim() == 4 && k.dim() == 4 && v.defined() && v.dim() == 4 &&
-      q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
-      (!mask.key_lengths.defined() || mask.key_lengths.shape() == Shape({q.size(0)}))) {
-    return composed_attention(q, k, v, mask, options);
+  if (grouped_shapes(q, k, v, mask)) {
+    return composed_attention(q, k, v, mask, options);  // 4-d heads, grouped or not
   }
   Tensor dense = mask.to_dense(q.size(-2), k.size(-2), q.device());
   return scaled_dot_product_attention(q, k, v, dense, options.dropout, options.training,

@@ -128,27 +128,54 @@ struct AttentionOptions {
 //   and the mask is not dense (key lengths and/or causal, or nothing),
 //   and no dropout runs (dropout == 0 or not training: the kernel has no
 //       dropout, and dropping weights needs the weights),
-//   and q, k, v are (B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, D): one batch
-//       and head count (GQA callers repeat the kv heads first, as
-//       MultiheadAttention does) and Dv = Dk, on a floating dtype.
+//   and q, k, v are (B, H, Tq, D), (B, Hkv, Tk, D), (B, Hkv, Tk, D): one
+//       batch, Hkv dividing H (MHA, GQA, MQA: query head h reads kv head
+//       h / (H / Hkv), nothing repeated) and Dv = Dk, on a floating dtype.
 bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
                              const AttentionMask& mask, const AttentionOptions& options);
 
 // Whether the overload below runs attn::grouped_attention, the fused kernel
-// for inference: fused_attention_applies's conditions, except that k and v
-// may have fewer heads than q (Hkv dividing H: MQA, GQA), and no graph is
-// being built (grad mode off, or nothing requires grad).
+// for inference: fused_attention_applies's conditions, and no graph is being
+// built (grad mode off, or nothing requires grad).
 bool inference_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
                                  const AttentionMask& mask, const AttentionOptions& options);
 
 // The entry the models use: attn::grouped_attention when
 // inference_attention_applies, attn::flash_attention when
-// fused_attention_applies, else the composed version above with
-// mask.to_dense(). -> output (..., Tq, Dv) and, from the composed path
-// only, weights (..., Tq, Tk); undefined weights from the fused path.
+// fused_attention_applies, else composed: for 4-d heads (B, H, Tq, D) with
+// kv heads (B, Hkv, Tk, D), Hkv dividing H, through grouped_scores and
+// grouped_weighted_sum below (masked_softmax for a mask given as numbers,
+// the reference's fills for a dense one); any other shapes through the
+// reference version above with mask.to_dense(). -> output (..., Tq, Dv)
+// and, from the composed path only, weights (..., Tq, Tk); undefined
+// weights from the fused path.
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const AttentionMask& mask,
                                              const AttentionOptions& options);
+
+// --- grouped heads (MQA, GQA) without repeating the kv heads -----------------------
+//
+// Query head h = g * G + r (G = H / Hkv) belongs to kv head g, so the G query
+// heads of a group are neighbours: q (B, H, Tq, Dk) is q (B, Hkv, G, Tq, Dk),
+// and stacking each group's heads along the rows makes it (B, Hkv, G*Tq, Dk).
+// Then one batched GEMM per (b, g) against kv head g serves the whole group:
+//
+//     q      (B, Hkv, G*Tq, Dk)      the G heads of group g, one under the other
+//     k^T    (B, Hkv, Dk,   Tk)      kv head g, read once
+//     scores (B, Hkv, G*Tq, Tk)  ==  (B, H, Tq, Tk)   (the same memory)
+//
+// and back: weights (B, H, Tq, Tk) as (B, Hkv, G*Tq, Tk) times v (B, Hkv,
+// Tk, Dv) gives (B, Hkv, G*Tq, Dv) == (B, H, Tq, Dv). The scores and weights
+// are every head's, as MHA's; only k and v stay Hkv heads wide. Autograd
+// gives each kv head the sum of its group's gradients (the GEMM's backward
+// sums over the G*Tq rows). The teaching reference repeats each kv head G
+// times first (expand_kv_heads of nn/multihead_attention.h) and is what
+// tests/nn compares these against. With G = 1 both are a plain matmul.
+
+// q: (B, H, Tq, Dk), k: (B, Hkv, Tk, Dk), Hkv dividing H -> (B, H, Tq, Tk) = q k^T, unscaled.
+Tensor grouped_scores(const Tensor& q, const Tensor& k);
+// weights: (B, H, Tq, Tk), v: (B, Hkv, Tk, Dv), Hkv dividing H -> (B, H, Tq, Dv).
+Tensor grouped_weighted_sum(const Tensor& weights, const Tensor& v);
 
 // lengths: int64 (B), each in [0, key_length] -> int64 (B, 1, 1, Tk) with
 // Tk = key_length: 1 where key j < lengths[b] is a real word, 0 on padding.

@@ -114,17 +114,26 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
     source_embedding = register_module("source_embedding", make_embedding(o.source_vocab_size, D));
     target_embedding = register_module("target_embedding", make_embedding(o.target_vocab_size, D));
   }
-  auto positions = PositionalEncodingOptions(D).set_max_length(o.max_length)
-                       .set_dropout(o.dropout).set_learned(o.learned_positions);
-  source_positions = register_module("source_positions",
-                                     std::make_shared<PositionalEncoding>(positions));
-  target_positions = register_module("target_positions",
-                                     std::make_shared<PositionalEncoding>(positions));
+  ATTN_CHECK(o.positions == "sinusoidal" || o.positions == "learned" || o.positions == "rope",
+             kName, ": positions must be sinusoidal, learned or rope, got '", o.positions, "'");
+  const bool rope = o.positions == "rope";
+  if (rope) {
+    // Rotary positions live in the self-attentions; the embeddings get only
+    // the dropout that the paper puts on their sum with the positions.
+    embedding_dropout = register_module("embedding_dropout", std::make_shared<Dropout>(o.dropout));
+  } else {
+    auto positions = PositionalEncodingOptions(D).set_max_length(o.max_length)
+                         .set_dropout(o.dropout).set_learned(o.positions == "learned");
+    source_positions = register_module("source_positions",
+                                       std::make_shared<PositionalEncoding>(positions));
+    target_positions = register_module("target_positions",
+                                       std::make_shared<PositionalEncoding>(positions));
+  }
 
   TransformerLayerOptions layer(D, o.num_heads, o.d_ff);
   layer.set_num_kv_heads(o.num_kv_heads).set_dropout(o.dropout)
       .set_attention_dropout(o.attention_dropout).set_pre_ln(o.pre_ln)
-      .set_fused_attention(o.fused_attention);
+      .set_fused_attention(o.fused_attention).set_rope(rope);
   for (int64_t l = 0; l < o.encoder_layers; ++l) {
     encoder_layers.push_back(register_module("encoder_l" + std::to_string(l),
                                              std::make_shared<TransformerEncoderLayer>(layer)));
@@ -144,11 +153,12 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
   }
 }
 
-Tensor Transformer::embed(const Embedding& table, const PositionalEncoding& positions,
+Tensor Transformer::embed(const Embedding& table, const PositionalEncoding* positions,
                           const Tensor& ids, int64_t offset) const {
   const double scale = std::sqrt(static_cast<double>(options_.d_model));  // section 3.4
   Tensor x = table.forward(ids) * scale;                                   // (B, T, D)
-  return positions.forward(x, offset);  // + PE[offset..], then dropout (3.5, 5.4)
+  if (!positions) return embedding_dropout->forward(x);  // rope: positions act in attention
+  return positions->forward(x, offset);  // + PE[offset..], then dropout (3.5, 5.4)
 }
 
 Tensor Transformer::logits(const Tensor& y) const {
@@ -184,7 +194,7 @@ Tensor Transformer::run_encoder(const Tensor& source, const Tensor& source_lengt
   check_source(source, source_lengths);
   // The padding mask as numbers, so that the fused kernel can take it.
   const AttentionMask mask = AttentionMask::from_lengths(source_lengths);
-  Tensor x = embed(*source_embedding, *source_positions, source, 0);        // (B, S, D)
+  Tensor x = embed(*source_embedding, source_positions.get(), source, 0);   // (B, S, D)
   for (const auto& layer : encoder_layers) x = layer->forward(x, mask);     // (B, S, D)
   return encoder_norm ? encoder_norm->forward(x) : x;                       // (B, S, D)
 }
@@ -210,7 +220,7 @@ Tensor Transformer::run(const Tensor& source, const Tensor& source_lengths,
   // mask (B, 1, 1, S) are never built unless a composed path needs them.
   const AttentionMask causal = AttentionMask::causal_only();
   const AttentionMask padding = AttentionMask::from_lengths(source_lengths);
-  Tensor y = embed(*target_embedding, *target_positions, target_input, 0);  // (B, T, D)
+  Tensor y = embed(*target_embedding, target_positions.get(), target_input, 0);  // (B, T, D)
   if (cross_weights) cross_weights->clear();
   for (const auto& layer : decoder_layers) {
     TransformerDecoderLayerOutput out =
@@ -256,7 +266,7 @@ Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
              state->position, " is past this model's positional table (", options_.max_length,
              " positions, TransformerOptions::max_length); cap the output length below it");
   // The token at position t, embedded with position t's encoding.
-  Tensor y = embed(*target_embedding, *target_positions, previous.reshape({B, 1}),
+  Tensor y = embed(*target_embedding, target_positions.get(), previous.reshape({B, 1}),
                    state->position);                                        // (B, 1, D)
   // With weights, the cross-attention takes the composed path and the
   // (B, 1, 1, S) mask built once in start(); without, the fused kernel and
@@ -292,7 +302,7 @@ std::string Transformer::describe() const {
       << (kv == 1 ? " kv head: " : " kv heads: ") << kind << "), d_ff " << o.d_ff << ", " << (o.pre_ln ? "pre-LN" : "post-LN") << ", dropout "
       << o.dropout;
   if (o.attention_dropout > 0.0) out << ", attention dropout " << o.attention_dropout;
-  out << ", " << (o.learned_positions ? "learned" : "sinusoidal") << " positions";
+  out << ", " << (o.positions == "rope" ? "rotary (RoPE)" : o.positions) << " positions";
   if (o.shared_embeddings) out << ", shared embeddings";
   if (o.tied_output) out << ", tied output";
   out << ", vocabularies " << o.source_vocab_size << "/" << o.target_vocab_size << ", "

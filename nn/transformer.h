@@ -2,6 +2,7 @@
 // encoder-decoder made of attention and feed-forward layers only.
 //
 //   encoder   x_0 = Dropout(sqrt(D) E_src[source] + PE)     sections 3.4, 3.5, 5.4
+//             (+ PE: none with rotary positions, which act inside attention)
 //             x_l = EncoderLayer_l(x_{l-1}, source padding)  section 3.1, N layers
 //             memory = x_N  (pre-LN: LayerNorm(x_N))
 //   decoder   y_0 = Dropout(sqrt(D) E_tgt[target_in] + PE)
@@ -43,12 +44,18 @@
 //       also drops attention weights, with the same p as everything else;
 //   dropout inside the FFN after the ReLU, with P_drop (nn/transformer_layers.h);
 //   pre_ln (default false, the paper's post-LN);
-//   learned_positions (default false, the paper's sinusoids; Table 3 row E);
+//   positions (default "sinusoidal", the paper's): "learned", a trained table
+//       (Table 3 row E), or "rope", rotary positions (Su et al. 2021,
+//       RoFormer): nothing is added to the embeddings, and every
+//       self-attention turns its queries and keys by their positions
+//       (nn/multihead_attention.h; cross-attention has none);
 //   initialisation: PyTorch's for Linear and LayerNorm (the paper gives none).
 //
 // Generation: start() encodes once and projects every decoder layer's cross
 // keys and values once; step() embeds one token at position t, runs each
 // decoder layer on it with its key/value cache, and returns (B, V) logits.
+// With rope, step t turns its query and its new key at position t, and the
+// cache keeps the turned keys (docs/15-rotary-positions.md).
 // The cache grows by 2 * layers * B * Hkv * Dh numbers per step (design.md,
 // "Generation"); cache_bytes() reports it.
 //
@@ -84,7 +91,10 @@ struct TransformerOptions {
   bool pre_ln = false;             // LayerNorm before each sub-layer + one after each stack
   bool shared_embeddings = false;  // one table for source and target; equal vocabularies
   bool tied_output = false;        // logits use the target embedding matrix (section 3.4)
-  bool learned_positions = false;  // a learned table instead of sinusoids
+  // How the model knows word order: "sinusoidal" (the paper's, section 3.5),
+  // "learned" (a trained table, Table 3 row E) or "rope" (rotary positions in
+  // the self-attentions, RoFormer; none added to the embeddings).
+  std::string positions = "sinusoidal";
   bool fused_attention = true;     // attention through the fused kernel wherever no
                                    // weights are asked for (false: always composed)
   int64_t max_length = 512;        // the longest source or target sentence
@@ -112,7 +122,12 @@ struct TransformerOptions {
   TransformerOptions& set_pre_ln(bool on) { pre_ln = on; return *this; }
   TransformerOptions& set_shared_embeddings(bool on) { shared_embeddings = on; return *this; }
   TransformerOptions& set_tied_output(bool on) { tied_output = on; return *this; }
-  TransformerOptions& set_learned_positions(bool on) { learned_positions = on; return *this; }
+  TransformerOptions& set_positions(const std::string& kind) { positions = kind; return *this; }
+  // The older spelling of set_positions("learned") (on) / ("sinusoidal") (off).
+  TransformerOptions& set_learned_positions(bool on) {
+    positions = on ? "learned" : "sinusoidal";
+    return *this;
+  }
   TransformerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
   TransformerOptions& set_max_length(int64_t n) { max_length = n; return *this; }
 };
@@ -173,15 +188,17 @@ class Transformer : public Translator {
 
   std::shared_ptr<Embedding> source_embedding;  // (V_src, D); the same module as
   std::shared_ptr<Embedding> target_embedding;  // target_embedding when shared
-  std::shared_ptr<PositionalEncoding> source_positions, target_positions;
+  std::shared_ptr<PositionalEncoding> source_positions, target_positions;  // null with rope
+  std::shared_ptr<Dropout> embedding_dropout;  // rope only: Dropout(sqrt(D) E[ids]), section 5.4
   std::vector<std::shared_ptr<TransformerEncoderLayer>> encoder_layers;
   std::vector<std::shared_ptr<TransformerDecoderLayer>> decoder_layers;
   std::shared_ptr<LayerNorm> encoder_norm, decoder_norm;  // pre-LN only, else null
   std::shared_ptr<Linear> output;  // D -> V_tgt; null when tied_output
 
  private:
-  // ids: (B, T) int64 -> Dropout(sqrt(D) E[ids] + PE[offset : offset + T]): (B, T, D)
-  Tensor embed(const Embedding& table, const PositionalEncoding& positions, const Tensor& ids,
+  // ids: (B, T) int64 -> Dropout(sqrt(D) E[ids] + PE[offset : offset + T]): (B, T, D);
+  // positions null (rope): Dropout(sqrt(D) E[ids]).
+  Tensor embed(const Embedding& table, const PositionalEncoding* positions, const Tensor& ids,
                int64_t offset) const;
   // y: (..., D) from the last decoder layer -> logits (..., V)
   Tensor logits(const Tensor& y) const;

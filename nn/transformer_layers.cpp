@@ -21,11 +21,16 @@ void check_layer_options(const char* op, const TransformerLayerOptions& o) {
   // num_heads, num_kv_heads and attention_dropout are checked by MultiheadAttention.
 }
 
-MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o) {
+// self_attention: whether these are the options of a self-attention, the
+// only kind that gets rotary positions (cross-attention's queries and keys
+// are positions of different sentences).
+MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o,
+                                            bool self_attention) {
   return MultiheadAttentionOptions(o.d_model, o.num_heads)
       .set_num_kv_heads(o.num_kv_heads)
       .set_dropout(o.attention_dropout)
-      .set_fused(o.fused_attention);
+      .set_fused(o.fused_attention)
+      .set_rope(o.rope && self_attention);
 }
 
 // x: (B, T, D) with B, T given when they are not -1; names the op and the shape.
@@ -113,7 +118,7 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& 
   check_layer_options("TransformerEncoderLayer", options);
   const int64_t D = options.d_model;
   self_attention = register_module(
-      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options)));
+      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
   feed_forward = register_module("feed_forward", std::make_shared<PositionwiseFeedForward>(
                                                      D, options.d_ff, options.dropout));
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(
@@ -143,9 +148,9 @@ TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& 
   check_layer_options("TransformerDecoderLayer", options);
   const int64_t D = options.d_model;
   self_attention = register_module(
-      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options)));
+      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
   cross_attention = register_module(
-      "cross_attention", std::make_shared<MultiheadAttention>(attention_options(options)));
+      "cross_attention", std::make_shared<MultiheadAttention>(attention_options(options, false)));
   feed_forward = register_module("feed_forward", std::make_shared<PositionwiseFeedForward>(
                                                      D, options.d_ff, options.dropout));
   auto make_norm = [&](const char* name) {
@@ -227,14 +232,21 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
   // three weights): one GEMM instead of three, and views instead of copies.
   if (!cache.self_qkv.weight.defined()) cache.self_qkv = self_attention->stacked_qkv();
   const MultiheadAttention::ProjectedQKV qkv = self_attention->project_qkv(a, cache.self_qkv);
-  const Tensor& key = qkv.k;                                                   // (B, Hkv, 1, Dh)
-  const Tensor& value = qkv.v;                                                 // (B, Hkv, 1, Dh)
   if (cache.self_keys.defined()) {
+    const int64_t Hkv = qkv.k.size(1), Dh = qkv.k.size(3);
     ATTN_CHECK(cache.self_keys.dim() == 4 && cache.self_keys.size(0) == B &&
-                   cache.self_keys.size(1) == key.size(1) && cache.self_keys.size(3) == key.size(3),
-               op, ": cached self keys must be (", B, ", ", key.size(1), ", t, ", key.size(3),
-               "), got ", shape_of(cache.self_keys));
+                   cache.self_keys.size(1) == Hkv && cache.self_keys.size(3) == Dh,
+               op, ": cached self keys must be (", B, ", ", Hkv, ", t, ", Dh, "), got ",
+               shape_of(cache.self_keys));
   }
+  // With rotary positions, the new query and key are turned at this step's
+  // position t (the cache's length), the key before it joins the cache, as
+  // forward() turns position t of a whole target; without, rotate() is the
+  // identity.
+  const int64_t t = cache.self_keys.defined() ? cache.self_keys.size(2) : 0;
+  const Tensor query = self_attention->rotate(qkv.q, t);                       // (B, H, 1, Dh)
+  const Tensor key = self_attention->rotate(qkv.k, t);                         // (B, Hkv, 1, Dh)
+  const Tensor& value = qkv.v;                                                 // (B, Hkv, 1, Dh)
   if (key.requires_grad() || value.requires_grad()) {
     // A graph is being built through the step: cat, which autograd differentiates.
     cache.key_buffer = cache.value_buffer = Tensor();
@@ -244,7 +256,7 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
     append_in_place(cache, key, value);                                        // (B, Hkv, t+1, Dh)
   }
   MultiheadAttentionOutput self = self_attention->attend_heads(
-      qkv.q, cache.self_keys, cache.self_values, AttentionMask(), /*need_weights=*/false);
+      query, cache.self_keys, cache.self_values, AttentionMask(), /*need_weights=*/false);
   Tensor h = residual(x, self.output, *norm1, *dropout_, pre);                 // (B, 1, D)
   return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask,
                                 need_weights);

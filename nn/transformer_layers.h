@@ -52,6 +52,8 @@ struct TransformerLayerOptions {
   double attention_dropout = 0.0; // on the attention weights; the paper has none
   bool fused_attention = true;    // the fused kernel where it applies (MultiheadAttention)
   bool pre_ln = false;            // LayerNorm before each sub-layer instead of after
+  bool rope = false;              // rotary positions in the self-attentions (not in
+                                  // cross-attention); the model then adds none to embeddings
   double layer_norm_eps = 1e-5;   // PyTorch's default
 
   TransformerLayerOptions() = default;
@@ -62,6 +64,7 @@ struct TransformerLayerOptions {
   TransformerLayerOptions& set_attention_dropout(double p) { attention_dropout = p; return *this; }
   TransformerLayerOptions& set_pre_ln(bool on) { pre_ln = on; return *this; }
   TransformerLayerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
+  TransformerLayerOptions& set_rope(bool on) { rope = on; return *this; }
 };
 
 // --- the feed-forward network (section 3.3) -------------------------------------
@@ -125,6 +128,9 @@ struct TransformerDecoderLayerOutput {
 // and values are those of the sub-layer's input (after LayerNorm for pre-LN),
 // projected by k_proj / v_proj and split into heads, for every position
 // decoded so far; MQA and GQA keep Hkv < H heads here, which is their point.
+// With rotary positions the keys are kept turned, each at its own position
+// (turned once, when appended; a key never moves, so it never needs turning
+// again), and the values as projected.
 //
 // They live in buffers with room for more positions than they hold: step t
 // writes position t in place and self_keys / self_values are views of the
@@ -134,7 +140,7 @@ struct TransformerDecoderLayerOutput {
 // less than one more cache. (Under grad mode with parameters that require
 // grad, step() appends by cat instead, which autograd can differentiate.)
 struct TransformerDecoderLayerCache {
-  Tensor self_keys;     // (B, Hkv, t, Dh): undefined before the first step
+  Tensor self_keys;     // (B, Hkv, t, Dh): undefined before the first step; turned with rope
   Tensor self_values;   // (B, Hkv, t, Dh)
   Tensor key_buffer;    // (B, Hkv, capacity, Dh), capacity >= t: self_keys is its
   Tensor value_buffer;  //   first t positions; undefined until the first step

@@ -55,6 +55,10 @@ std::shared_ptr<nn::Translator> make_model(const ModelOptions& options) {
     t.attention_dropout = options.transformer_dropout_attention;
     t.pre_ln = options.pre_ln;
     t.tied_output = options.tied_embeddings;
+    ATTN_CHECK(options.positions == "sinusoidal" || options.positions == "learned" ||
+                   options.positions == "rope",
+               "--positions: expected sinusoidal, learned or rope, got '", options.positions, "'");
+    t.positions = options.positions;
     return std::make_shared<nn::Transformer>(t);
   }
   throw Error("--type: unknown model type '" + options.type +

@@ -73,6 +73,7 @@ std::map<std::string, std::string> ModelOptions::to_metadata() const {
           {"model.transformer_dropout_attention", std::to_string(transformer_dropout_attention)},
           {"model.pre_ln", pre_ln ? "1" : "0"},
           {"model.tied_embeddings", tied_embeddings ? "1" : "0"},
+          {"model.positions", positions},
           {"model.source_vocab_size", std::to_string(source_vocab_size)},
           {"model.target_vocab_size", std::to_string(target_vocab_size)}};
 }
@@ -105,6 +106,7 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
         get_double(metadata, "model.transformer_dropout_attention");
     options.pre_ln = get_bool(metadata, "model.pre_ln");
     options.tied_embeddings = get_bool(metadata, "model.tied_embeddings");
+    options.positions = get_or(metadata, "model.positions", "sinusoidal");  // older files: the paper's
   }
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");

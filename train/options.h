@@ -40,6 +40,7 @@ struct ModelOptions {
   double transformer_dropout_attention = 0.0; // --transformer-dropout-attention: on the weights (paper: none)
   bool pre_ln = false;                        // --pre-ln: LayerNorm before each sub-layer (paper: after)
   bool tied_embeddings = false;               // --tied-embeddings: output projection = target embeddings
+  std::string positions = "sinusoidal";       // --positions: sinusoidal (paper) | learned | rope (RoFormer)
   int64_t source_vocab_size = 0;   // filled in from the data
   int64_t target_vocab_size = 0;
 

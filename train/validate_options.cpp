@@ -85,6 +85,13 @@ void validate(const ModelOptions& o, const std::string& where) {
                name("--transformer-kv-heads", "transformer_kv_heads"), ": expected 0 or a divisor of ",
                name("--transformer-heads", "transformer_heads"), " ", o.transformer_heads, ", got ",
                o.transformer_kv_heads);
+    check_choice(name("--positions", "positions"), o.positions, {"sinusoidal", "learned", "rope"});
+    // RoPE turns pairs of dimensions (2i, 2i+1) of each head (RoFormer eq. 13).
+    ATTN_CHECK(o.positions != "rope" || (o.dim_emb / o.transformer_heads) % 2 == 0,
+               name("--positions", "positions"), " rope needs an even head size, but ",
+               name("--dim-emb", "dim_emb"), " ", o.dim_emb, " / ",
+               name("--transformer-heads", "transformer_heads"), " ", o.transformer_heads, " = ",
+               o.dim_emb / o.transformer_heads);
   }
   // Filled in from the data on the command line (0 until then); a model file must have them.
   if (!where.empty()) {

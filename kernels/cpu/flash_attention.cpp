@@ -46,7 +46,7 @@
 // Precision: the scores, the running max and sum, the accumulators and every
 // gradient sum are kept in double, for float too, and rounded to T once at
 // the end; this kernel is the reference the GPU is checked against. Each
-// (b, h) belongs to one thread and is computed in a fixed order, so results
+// (b, kv head) belongs to one thread and is computed in a fixed order, so results
 // do not depend on the number of threads.
 #include <algorithm>
 #include <cmath>
@@ -208,55 +208,67 @@ void run_task(const GroupedProblem<T>& p, int64_t task, T* scores, T* acc, T* su
 
 }  // namespace
 
+// Grouped heads (Hkv < H, MQA and GQA): a task is one (batch, kv head) pair,
+// which loads its kv head into double once and runs the G = H / Hkv query
+// heads of its group against it, query head h = g * G + r reading kv head g.
+// The backward sums the group's contributions to dk and dv in the task's own
+// buffers and writes them once: no two threads write the same kv head, so
+// there is nothing to synchronise and the sums do not depend on the number
+// of threads. With Hkv = H (G = 1) this is one task per head, as before.
 template <Device Dev, typename T>
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
-                             const T* k, const T* v, const int64_t* key_lengths, bool causal,
-                             T scale, T* out, T* lse) {
+void flash_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
+                             const T* q, const T* k, const T* v, const int64_t* key_lengths,
+                             bool causal, T scale, T* out, T* lse) {
   const Visibility vis{Tq, Tk, key_lengths, causal};
   const double s = static_cast<double>(scale);
-  parallel_for(B * H, Tq * Tk * D * 2 + Tq * Tk * kExpCost, [&](int64_t begin, int64_t end) {
-    // This thread's copies of one head's k and v in double, a query row, its
-    // accumulator and one block of scores: O(Tk D), never O(Tq Tk).
+  const int64_t G = H / Hkv;  // query heads per kv head
+  parallel_for(B * Hkv, G * (Tq * Tk * D * 2 + Tq * Tk * kExpCost), [&](int64_t begin,
+                                                                         int64_t end) {
+    // This thread's copies of one kv head's k and v in double, a query row,
+    // its accumulator and one block of scores: O(Tk D), never O(Tq Tk).
     std::vector<double> kh(static_cast<size_t>(Tk * D)), vh(static_cast<size_t>(Tk * D));
     std::vector<double> qi(static_cast<size_t>(D)), acc(static_cast<size_t>(D));
     double scores[kKeyBlock];
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t batch_keys = vis.keys_of_batch(bh / H);
-      // Only the keys some row can see are read.
-      to_double(k + bh * Tk * D, batch_keys * D, kh.data());
-      to_double(v + bh * Tk * D, batch_keys * D, vh.data());
-      for (int64_t i = 0; i < Tq; ++i) {
-        const int64_t row = bh * Tq + i;
-        const int64_t n = vis.keys_of_row(batch_keys, i);
-        to_double(q + row * D, D, qi.data());
-        double m = -std::numeric_limits<double>::infinity(), l = 0;
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t j0 = 0; j0 < n; j0 += kKeyBlock) {
-          const int64_t block = std::min(kKeyBlock, n - j0);
-          double block_max = -std::numeric_limits<double>::infinity();
-          for (int64_t j = 0; j < block; ++j) {
-            scores[j] = s * dot(qi.data(), &kh[(j0 + j) * D], D);
-            block_max = std::max(block_max, scores[j]);
+    for (int64_t bg = begin; bg < end; ++bg) {  // bg = b * Hkv + g
+      const int64_t batch_keys = vis.keys_of_batch(bg / Hkv);
+      // Only the keys some row can see are read, once for the whole group.
+      to_double(k + bg * Tk * D, batch_keys * D, kh.data());
+      to_double(v + bg * Tk * D, batch_keys * D, vh.data());
+      for (int64_t r = 0; r < G; ++r) {
+        const int64_t bh = bg * G + r;  // = b * H + g * G + r: query head g * G + r
+        for (int64_t i = 0; i < Tq; ++i) {
+          const int64_t row = bh * Tq + i;
+          const int64_t n = vis.keys_of_row(batch_keys, i);
+          to_double(q + row * D, D, qi.data());
+          double m = -std::numeric_limits<double>::infinity(), l = 0;
+          std::fill(acc.begin(), acc.end(), 0.0);
+          for (int64_t j0 = 0; j0 < n; j0 += kKeyBlock) {
+            const int64_t block = std::min(kKeyBlock, n - j0);
+            double block_max = -std::numeric_limits<double>::infinity();
+            for (int64_t j = 0; j < block; ++j) {
+              scores[j] = s * dot(qi.data(), &kh[(j0 + j) * D], D);
+              block_max = std::max(block_max, scores[j]);
+            }
+            const double m_new = std::max(m, block_max);
+            const double c = std::exp(m - m_new);  // e^-inf = 0 on the first block
+            l *= c;
+            for (int64_t d = 0; d < D; ++d) acc[d] *= c;
+            for (int64_t j = 0; j < block; ++j) {
+              const double p = std::exp(scores[j] - m_new);
+              l += p;
+              const double* vj = &vh[(j0 + j) * D];
+              for (int64_t d = 0; d < D; ++d) acc[d] += p * vj[d];
+            }
+            m = m_new;
           }
-          const double m_new = std::max(m, block_max);
-          const double c = std::exp(m - m_new);  // e^-inf = 0 on the first block
-          l *= c;
-          for (int64_t d = 0; d < D; ++d) acc[d] *= c;
-          for (int64_t j = 0; j < block; ++j) {
-            const double p = std::exp(scores[j] - m_new);
-            l += p;
-            const double* vj = &vh[(j0 + j) * D];
-            for (int64_t d = 0; d < D; ++d) acc[d] += p * vj[d];
+          T* o = out + row * D;
+          if (n == 0) {
+            for (int64_t d = 0; d < D; ++d) o[d] = T(0);
+            lse[row] = -std::numeric_limits<T>::infinity();
+          } else {
+            for (int64_t d = 0; d < D; ++d) o[d] = static_cast<T>(acc[d] / l);
+            lse[row] = static_cast<T>(m + std::log(l));
           }
-          m = m_new;
-        }
-        T* o = out + row * D;
-        if (n == 0) {
-          for (int64_t d = 0; d < D; ++d) o[d] = T(0);
-          lse[row] = -std::numeric_limits<T>::infinity();
-        } else {
-          for (int64_t d = 0; d < D; ++d) o[d] = static_cast<T>(acc[d] / l);
-          lse[row] = static_cast<T>(m + std::log(l));
         }
       }
     }
@@ -264,55 +276,60 @@ void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64
 }
 
 template <Device Dev, typename T>
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
-                              const T* k, const T* v, const T* out, const T* dout, const T* lse,
-                              const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk,
-                              T* dv) {
+void flash_attention_backward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
+                              const T* q, const T* k, const T* v, const T* out, const T* dout,
+                              const T* lse, const int64_t* key_lengths, bool causal, T scale,
+                              T* dq, T* dk, T* dv) {
   const Visibility vis{Tq, Tk, key_lengths, causal};
   const double s = static_cast<double>(scale);
-  parallel_for(B * H, Tq * Tk * D * 6 + Tq * Tk * kExpCost, [&](int64_t begin, int64_t end) {
-    // One head's k, v and the sums dk, dv in double; one query row's q, dO
-    // and dq. dk and dv gather contributions from every query row, so they
-    // are only written back when the head is done.
+  const int64_t G = H / Hkv;
+  parallel_for(B * Hkv, G * (Tq * Tk * D * 6 + Tq * Tk * kExpCost), [&](int64_t begin,
+                                                                         int64_t end) {
+    // One kv head's k, v and the sums dk, dv in double; one query row's q, dO
+    // and dq. dk and dv gather contributions from every query row of every
+    // head of the group, so they are only written back when the group is done.
     const size_t keys_size = static_cast<size_t>(Tk * D);
     std::vector<double> kh(keys_size), vh(keys_size), dkh(keys_size), dvh(keys_size);
     std::vector<double> qi(static_cast<size_t>(D)), doi(static_cast<size_t>(D)),
         dqi(static_cast<size_t>(D));
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t batch_keys = vis.keys_of_batch(bh / H);
-      to_double(k + bh * Tk * D, batch_keys * D, kh.data());
-      to_double(v + bh * Tk * D, batch_keys * D, vh.data());
+    for (int64_t bg = begin; bg < end; ++bg) {  // bg = b * Hkv + g
+      const int64_t batch_keys = vis.keys_of_batch(bg / Hkv);
+      to_double(k + bg * Tk * D, batch_keys * D, kh.data());
+      to_double(v + bg * Tk * D, batch_keys * D, vh.data());
       std::fill(dkh.begin(), dkh.end(), 0.0);
       std::fill(dvh.begin(), dvh.end(), 0.0);
-      for (int64_t i = 0; i < Tq; ++i) {
-        const int64_t row = bh * Tq + i;
-        const int64_t n = vis.keys_of_row(batch_keys, i);
-        std::fill(dqi.begin(), dqi.end(), 0.0);
-        if (n > 0) {  // a row that sees no key has lse -inf and no gradient
-          to_double(q + row * D, D, qi.data());
-          to_double(dout + row * D, D, doi.data());
-          double delta = 0;  // D_i = dO_i . O_i
-          for (int64_t d = 0; d < D; ++d) delta += doi[d] * static_cast<double>(out[row * D + d]);
-          const double row_lse = static_cast<double>(lse[row]);
-          for (int64_t j = 0; j < n; ++j) {
-            const double* kj = &kh[j * D];
-            const double* vj = &vh[j * D];
-            const double p = std::exp(s * dot(qi.data(), kj, D) - row_lse);
-            const double ds = p * (dot(doi.data(), vj, D) - delta);
-            double* dkj = &dkh[j * D];
-            double* dvj = &dvh[j * D];
-            for (int64_t d = 0; d < D; ++d) {
-              dvj[d] += p * doi[d];
-              dkj[d] += ds * qi[d];
-              dqi[d] += ds * kj[d];
+      for (int64_t r = 0; r < G; ++r) {
+        const int64_t bh = bg * G + r;  // query head g * G + r of batch b
+        for (int64_t i = 0; i < Tq; ++i) {
+          const int64_t row = bh * Tq + i;
+          const int64_t n = vis.keys_of_row(batch_keys, i);
+          std::fill(dqi.begin(), dqi.end(), 0.0);
+          if (n > 0) {  // a row that sees no key has lse -inf and no gradient
+            to_double(q + row * D, D, qi.data());
+            to_double(dout + row * D, D, doi.data());
+            double delta = 0;  // D_i = dO_i . O_i
+            for (int64_t d = 0; d < D; ++d) delta += doi[d] * static_cast<double>(out[row * D + d]);
+            const double row_lse = static_cast<double>(lse[row]);
+            for (int64_t j = 0; j < n; ++j) {
+              const double* kj = &kh[j * D];
+              const double* vj = &vh[j * D];
+              const double p = std::exp(s * dot(qi.data(), kj, D) - row_lse);
+              const double ds = p * (dot(doi.data(), vj, D) - delta);
+              double* dkj = &dkh[j * D];
+              double* dvj = &dvh[j * D];
+              for (int64_t d = 0; d < D; ++d) {
+                dvj[d] += p * doi[d];
+                dkj[d] += ds * qi[d];
+                dqi[d] += ds * kj[d];
+              }
             }
           }
+          for (int64_t d = 0; d < D; ++d) dq[row * D + d] = static_cast<T>(dqi[d] * s);
         }
-        for (int64_t d = 0; d < D; ++d) dq[row * D + d] = static_cast<T>(dqi[d] * s);
       }
       for (int64_t e = 0; e < Tk * D; ++e) {
-        dk[bh * Tk * D + e] = static_cast<T>(dkh[e] * s);
-        dv[bh * Tk * D + e] = static_cast<T>(dvh[e]);
+        dk[bg * Tk * D + e] = static_cast<T>(dkh[e] * s);
+        dv[bg * Tk * D + e] = static_cast<T>(dvh[e]);
       }
     }
   });
@@ -321,11 +338,11 @@ void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int6
 // Decoding asks less of attention than training: no backward (so no lse), and
 // usually one query row per head (Tq = 1) against a KV cache. The forward
 // above keeps its sums in double, as the reference the GPU is checked
-// against, and wants as many kv heads as query heads, contiguous. Here the
-// sums are in T, every operand is read through its strides where it lies,
-// and a task is one (batch, kv head) pair: each of its key and value rows is
-// loaded once and used by the G = H / Hkv query heads of its group, so MQA
-// and GQA read Hkv/H of MHA's cache instead of a copy expanded to H heads.
+// against, and wants its operands contiguous. Here the sums are in T, every
+// operand is read through its strides where it lies, and, as above, a task
+// is one (batch, kv head) pair: each of its key and value rows is loaded
+// once and used by the G = H / Hkv query heads of its group, so MQA and GQA
+// read Hkv/H of MHA's cache instead of a copy expanded to H heads.
 // A row's softmax takes two passes over its at most Tk scores (the max, then
 // the exps), which a row of one query can afford to keep. Each task belongs
 // to one thread and runs in a fixed order: the bits do not depend on the

@@ -50,6 +50,14 @@
 //      tiles: dq_i += ds_ij k_j * scale.
 // Scores are computed twice (in 2 and 3), the price of having no atomics.
 //
+// Grouped heads (MQA, GQA: Hkv kv heads, Hkv dividing H). The forward and
+// dq_kernel are laid out by query head as before; a block of query head h
+// reads kv head h / (H / Hkv) in place. dkdv_kernel is laid out by kv head:
+// a block owns Br keys of one kv head and streams the queries of every head
+// of its group past them, so each dk_j, dv_j is still written by one warp,
+// the group's sum taken in its registers (no atomics, the same bits every
+// run). With Hkv = H every group has one head and nothing changes.
+//
 // Masks: row i sees keys [0, n_i) (the CPU file says why it is a prefix), so
 // a key tile stops at n_i and a hidden key is never read; in dkdv_kernel a
 // query that does not see key j is skipped. A row with n_i = 0 gets out 0,
@@ -120,7 +128,7 @@ __device__ T warp_max(T x) {
 
 // The shapes and masks, passed by value to every kernel.
 struct Problem {
-  int64_t H, Tq, Tk;
+  int64_t H, Hkv, Tq, Tk;  // query heads, kv heads (Hkv divides H)
   int D;
   const int64_t* key_lengths;  // (B) on the device, or null
   bool causal;
@@ -130,6 +138,10 @@ struct Problem {
     if (!key_lengths) return Tk;
     const int64_t n = key_lengths[b];
     return n < 0 ? 0 : (n > Tk ? Tk : n);
+  }
+  // The kv head that query head bh = b * H + h reads: b * Hkv + h / (H / Hkv).
+  __device__ int64_t kv_head_of(int64_t bh) const {
+    return (bh / H) * Hkv + (bh % H) / (H / Hkv);
   }
   // Query i sees keys [0, n_i).
   __device__ int64_t keys_of_row(int64_t batch_keys, int64_t i) const {
@@ -183,8 +195,9 @@ __global__ void __launch_bounds__(Tiles<T>::kThreads)
   const int64_t last_row = (first_row + Br < p.Tq ? first_row + Br : p.Tq) - 1;
   const int64_t tile_keys = p.keys_of_row(batch_keys, last_row);
 
-  const T* kh = k + bh * p.Tk * D;
-  const T* vh = v + bh * p.Tk * D;
+  const int64_t kv = p.kv_head_of(bh);  // the kv head this query head reads
+  const T* kh = k + kv * p.Tk * D;
+  const T* vh = v + kv * p.Tk * D;
   const int64_t row = bh * p.Tq + i;  // index of this row in (B*H, Tq)
   if (active) {
     for (int d = lane; d < D; d += kWarp) q_rows[warp][d] = q[row * D + d];
@@ -253,8 +266,9 @@ __global__ void delta_kernel(int64_t rows, int D, const T* out, const T* dout, T
   }
 }
 
-// Grid: one block per (b*h, tile of Br keys). A warp owns key j and streams
-// the queries past it, lane r taking query i0 + r.
+// Grid: one block per (b*hkv, tile of Br keys) of a kv head. A warp owns key
+// j and streams the queries of every head of the kv head's group past it,
+// lane r taking query i0 + r.
 template <typename T>
 __global__ void __launch_bounds__(Tiles<T>::kThreads)
     dkdv_kernel(Problem p, const T* q, const T* k, const T* v, const T* dout, const T* lse,
@@ -269,13 +283,14 @@ __global__ void __launch_bounds__(Tiles<T>::kThreads)
 
   const int D = p.D;
   const int64_t key_tiles = (p.Tk + Bk - 1) / Bk;
-  const int64_t bh = blockIdx.x / key_tiles;
+  const int64_t bg = blockIdx.x / key_tiles;  // kv head b * Hkv + g
   const int64_t first_key = (blockIdx.x % key_tiles) * Bk;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int64_t j = first_key + warp;  // this warp's key
   const bool active = j < p.Tk;
-  const int64_t batch_keys = p.keys_of_batch(bh / p.H);
-  const int64_t key_row = bh * p.Tk + j;
+  const int64_t b = bg / p.Hkv, G = p.H / p.Hkv;
+  const int64_t batch_keys = p.keys_of_batch(b);
+  const int64_t key_row = bg * p.Tk + j;
   if (active) {
     for (int d = lane; d < D; d += kWarp) {
       k_rows[warp][d] = k[key_row * D + d];
@@ -288,49 +303,54 @@ __global__ void __launch_bounds__(Tiles<T>::kThreads)
   if (p.causal && first_key - (p.Tk - p.Tq) > 0) first_query = first_key - (p.Tk - p.Tq);
   const int64_t query_end = first_key < batch_keys ? p.Tq : 0;
 
-  const T* qh = q + bh * p.Tq * D;
-  const T* doh = dout + bh * p.Tq * D;
   T dk_acc[kDimsPerLane], dv_acc[kDimsPerLane];
 #pragma unroll
   for (int u = 0; u < kDimsPerLane; ++u) dk_acc[u] = dv_acc[u] = 0;
 
-  for (int64_t i0 = first_query; i0 < query_end; i0 += Bq) {  // uniform bounds
-    __syncthreads();
-    load_tile(q_tile, qh, i0, Bq, p.Tq, D);
-    load_tile(do_tile, doh, i0, Bq, p.Tq, D);
-    for (int r = threadIdx.x; r < Bq; r += blockDim.x) {
-      const bool in_range = i0 + r < p.Tq;
-      lse_tile[r] = in_range ? lse[bh * p.Tq + i0 + r] : T(0);
-      delta_tile[r] = in_range ? delta[bh * p.Tq + i0 + r] : T(0);
-    }
-    __syncthreads();
-    if (!active) continue;  // uniform in the warp; no barrier follows in this iteration
-    // Lanes as queries: p and ds of (query i0 + lane, key j).
-    const int64_t i = i0 + lane;
-    const bool sees = lane < Bq && i < p.Tq && j < p.keys_of_row(batch_keys, i);
-    T prob = 0, ds = 0;
-    if (sees) {
-      T s = 0, dp = 0;
-      for (int d = 0; d < D; ++d) {
-        s += q_tile[lane][d] * k_rows[warp][d];
-        dp += do_tile[lane][d] * v_rows[warp][d];
+  // The query heads g * G + m of the group, m = 0 .. G-1, one after the
+  // other: their contributions add up in dk_acc and dv_acc.
+  for (int64_t member = 0; member < G; ++member) {
+    const int64_t bh = b * p.H + (bg % p.Hkv) * G + member;  // its query head
+    const T* qh = q + bh * p.Tq * D;
+    const T* doh = dout + bh * p.Tq * D;
+    for (int64_t i0 = first_query; i0 < query_end; i0 += Bq) {  // uniform bounds
+      __syncthreads();
+      load_tile(q_tile, qh, i0, Bq, p.Tq, D);
+      load_tile(do_tile, doh, i0, Bq, p.Tq, D);
+      for (int r = threadIdx.x; r < Bq; r += blockDim.x) {
+        const bool in_range = i0 + r < p.Tq;
+        lse_tile[r] = in_range ? lse[bh * p.Tq + i0 + r] : T(0);
+        delta_tile[r] = in_range ? delta[bh * p.Tq + i0 + r] : T(0);
       }
-      prob = exp_of(s * scale - lse_tile[lane]);
-      ds = prob * (dp - delta_tile[lane]);
-    }
-    // Lanes as dimensions; queries that do not see key j are skipped, so a
-    // NaN in a row that has nothing to do with j cannot reach dk_j.
-    const unsigned seen = __ballot_sync(kFullMask, sees);
-    for (int r = 0; r < Bq; ++r) {
-      const T pr = __shfl_sync(kFullMask, prob, r);
-      const T dsr = __shfl_sync(kFullMask, ds, r);
-      if (!((seen >> r) & 1u)) continue;
+      __syncthreads();
+      if (!active) continue;  // uniform in the warp; no barrier follows in this iteration
+      // Lanes as queries: p and ds of (query i0 + lane, key j).
+      const int64_t i = i0 + lane;
+      const bool sees = lane < Bq && i < p.Tq && j < p.keys_of_row(batch_keys, i);
+      T prob = 0, ds = 0;
+      if (sees) {
+        T s = 0, dp = 0;
+        for (int d = 0; d < D; ++d) {
+          s += q_tile[lane][d] * k_rows[warp][d];
+          dp += do_tile[lane][d] * v_rows[warp][d];
+        }
+        prob = exp_of(s * scale - lse_tile[lane]);
+        ds = prob * (dp - delta_tile[lane]);
+      }
+      // Lanes as dimensions; queries that do not see key j are skipped, so a
+      // NaN in a row that has nothing to do with j cannot reach dk_j.
+      const unsigned seen = __ballot_sync(kFullMask, sees);
+      for (int r = 0; r < Bq; ++r) {
+        const T pr = __shfl_sync(kFullMask, prob, r);
+        const T dsr = __shfl_sync(kFullMask, ds, r);
+        if (!((seen >> r) & 1u)) continue;
 #pragma unroll
-      for (int u = 0; u < kDimsPerLane; ++u) {
-        const int d = lane + u * kWarp;
-        if (d < D) {
-          dv_acc[u] += pr * do_tile[r][d];
-          dk_acc[u] += dsr * q_tile[r][d];
+        for (int u = 0; u < kDimsPerLane; ++u) {
+          const int d = lane + u * kWarp;
+          if (d < D) {
+            dv_acc[u] += pr * do_tile[r][d];
+            dk_acc[u] += dsr * q_tile[r][d];
+          }
         }
       }
     }
@@ -370,8 +390,9 @@ __global__ void __launch_bounds__(Tiles<T>::kThreads)
   const int64_t last_row = (first_row + Br < p.Tq ? first_row + Br : p.Tq) - 1;
   const int64_t tile_keys = p.keys_of_row(batch_keys, last_row);
 
-  const T* kh = k + bh * p.Tk * D;
-  const T* vh = v + bh * p.Tk * D;
+  const int64_t kv = p.kv_head_of(bh);
+  const T* kh = k + kv * p.Tk * D;
+  const T* vh = v + kv * p.Tk * D;
   const int64_t row = bh * p.Tq + i;
   T row_lse = 0, row_delta = 0;  // read only when the row sees a key (lse finite)
   if (n > 0) {
@@ -424,11 +445,13 @@ __global__ void __launch_bounds__(Tiles<T>::kThreads)
 
 // --- launches ----------------------------------------------------------------
 
-Problem make_problem(const char* op, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+Problem make_problem(const char* op, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
                      const int64_t* key_lengths, bool causal) {
   ATTN_CHECK(D <= kMaxHeadDim, op, ": head dim D = ", D, " is larger than ", kMaxHeadDim,
              ", the most the CUDA kernel supports");
-  return Problem{H, Tq, Tk, static_cast<int>(D), key_lengths, causal};
+  ATTN_CHECK(Hkv > 0 && H % Hkv == 0, op, ": kv heads Hkv = ", Hkv,
+             " must divide the query heads H = ", H);
+  return Problem{H, Hkv, Tq, Tk, static_cast<int>(D), key_lengths, causal};
 }
 
 // Blocks for `rows` split in tiles of `tile`, for each of B*H heads.
@@ -497,10 +520,11 @@ __global__ void grouped_forward_kernel(int64_t B, int64_t H, int64_t Hkv, int64_
 }  // namespace
 
 template <Device Dev, typename T>
-void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
-                             const T* k, const T* v, const int64_t* key_lengths, bool causal,
-                             T scale, T* out, T* lse) {
-  const Problem p = make_problem("flash_attention_forward", H, Tq, Tk, D, key_lengths, causal);
+void flash_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
+                             const T* q, const T* k, const T* v, const int64_t* key_lengths,
+                             bool causal, T scale, T* out, T* lse) {
+  const Problem p =
+      make_problem("flash_attention_forward", H, Hkv, Tq, Tk, D, key_lengths, causal);
   if (B * H * Tq == 0) return;
   const unsigned blocks = grid_size("flash_attention_forward", B * H, Tq, Tiles<T>::kOwned);
   forward_kernel<T><<<blocks, Tiles<T>::kThreads>>>(p, q, k, v, scale, out, lse);
@@ -508,11 +532,12 @@ void flash_attention_forward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64
 }
 
 template <Device Dev, typename T>
-void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, const T* q,
-                              const T* k, const T* v, const T* out, const T* dout, const T* lse,
-                              const int64_t* key_lengths, bool causal, T scale, T* dq, T* dk,
-                              T* dv) {
-  const Problem p = make_problem("flash_attention_backward", H, Tq, Tk, D, key_lengths, causal);
+void flash_attention_backward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
+                              const T* q, const T* k, const T* v, const T* out, const T* dout,
+                              const T* lse, const int64_t* key_lengths, bool causal, T scale,
+                              T* dq, T* dk, T* dv) {
+  const Problem p =
+      make_problem("flash_attention_backward", H, Hkv, Tq, Tk, D, key_lengths, causal);
   if (B * H == 0) return;
   const int64_t rows = B * H * Tq;
   Scratch delta(static_cast<size_t>(rows) * sizeof(T));
@@ -525,7 +550,7 @@ void flash_attention_backward(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int6
     check_launch("flash_attention delta_kernel");
   }
   if (Tk > 0) {  // dk, dv: zero where no query sees the key, Tq = 0 included
-    const unsigned blocks = grid_size("flash_attention_backward", B * H, Tk, Tiles<T>::kOwned);
+    const unsigned blocks = grid_size("flash_attention_backward", B * Hkv, Tk, Tiles<T>::kOwned);
     dkdv_kernel<T><<<blocks, Tiles<T>::kThreads>>>(p, q, k, v, dout, lse, delta_ptr, scale, dk,
                                                    dv);
     check_launch("flash_attention dkdv_kernel");

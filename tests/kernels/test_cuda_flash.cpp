@@ -48,6 +48,8 @@ struct FlashCase {
   std::vector<int64_t> key_lengths;  // empty: no padding mask
   bool causal;
   Tolerances tol;
+  int64_t Hkv = 0;  // kv heads shared by the H query heads (MQA, GQA); 0 = H
+  int64_t kv_heads() const { return Hkv == 0 ? H : Hkv; }
 };
 
 // Float: a score sums D products and an output Tk terms, each rounding by
@@ -73,6 +75,10 @@ const std::vector<FlashCase> kCases = {
     // 257 = 8 * 32 + 1: one row or key alone in the last tile; sums of 257 terms.
     {"T = 257, causal, padding", 1, 2, 257, 257, 32, {200}, true, {3e-5, 1e-4, 1e-12, 1e-11}},
     {"T = 257, D = 128", 1, 1, 257, 257, 128, {}, false, {3e-5, 1e-4, 1e-12, 1e-11}},
+    // Grouped heads: dk and dv sum the G = H / Hkv heads of a group.
+    {"GQA 4 on 2, causal, padding", 2, 4, 37, 45, 17, {45, 20}, true,
+     {1e-5, 3e-5, 1e-12, 1e-11}, 2},
+    {"MQA decode, Tq = 1", 2, 4, 1, 100, 64, {100, 57}, true, {2e-5, 5e-5, 1e-12, 1e-11}, 1},
 };
 
 template <typename T>
@@ -82,13 +88,14 @@ attn::DType dtype_of() {
 
 template <typename T>
 void check_case(const FlashCase& c, uint64_t seed) {
-  SCOPED_TRACE(::testing::Message() << c.name << ": B " << c.B << " H " << c.H << " Tq " << c.Tq
-                                    << " Tk " << c.Tk << " D " << c.D << (c.causal ? " causal" : ""));
+  SCOPED_TRACE(::testing::Message() << c.name << ": B " << c.B << " H " << c.H << " Hkv "
+                                    << c.kv_heads() << " Tq " << c.Tq << " Tk " << c.Tk << " D "
+                                    << c.D << (c.causal ? " causal" : ""));
   const attn::DType dtype = dtype_of<T>();
   const bool is_float = std::is_same<T, float>::value;
   const double out_tol = is_float ? c.tol.out_float : c.tol.out_double;
   const double grad_tol = is_float ? c.tol.grad_float : c.tol.grad_double;
-  const attn::Shape q_shape{c.B, c.H, c.Tq, c.D}, kv_shape{c.B, c.H, c.Tk, c.D},
+  const attn::Shape q_shape{c.B, c.H, c.Tq, c.D}, kv_shape{c.B, c.kv_heads(), c.Tk, c.D},
       lse_shape{c.B, c.H, c.Tq};
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(c.D)));
 
@@ -107,11 +114,11 @@ void check_case(const FlashCase& c, uint64_t seed) {
     T* kp = k.data_ptr<T>();
     T* vp = v.data_ptr<T>();
     for (int64_t b = 0; b < c.B; ++b)
-      for (int64_t h = 0; h < c.H; ++h)
+      for (int64_t h = 0; h < c.kv_heads(); ++h)
         for (int64_t j = c.key_lengths[b]; j < c.Tk; ++j)
           for (int64_t d = 0; d < c.D; ++d) {
-            kp[((b * c.H + h) * c.Tk + j) * c.D + d] = std::numeric_limits<T>::quiet_NaN();
-            vp[((b * c.H + h) * c.Tk + j) * c.D + d] = std::numeric_limits<T>::quiet_NaN();
+            kp[((b * c.kv_heads() + h) * c.Tk + j) * c.D + d] = std::numeric_limits<T>::quiet_NaN();
+            vp[((b * c.kv_heads() + h) * c.Tk + j) * c.D + d] = std::numeric_limits<T>::quiet_NaN();
           }
   }
   Tensor gq = gpu(q), gk = gpu(k), gv = gpu(v), gdout = gpu(dout);
@@ -119,11 +126,12 @@ void check_case(const FlashCase& c, uint64_t seed) {
   // Forward.
   Tensor out = Tensor::empty(q_shape, dtype), lse = Tensor::empty(lse_shape, dtype);
   kernels::flash_attention_forward<Device::CPU>(
-      c.B, c.H, c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(), v.data_ptr<T>(), cpu_lengths_ptr,
-      c.causal, scale, out.data_ptr<T>(), lse.data_ptr<T>());
+      c.B, c.H, c.kv_heads(), c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(), v.data_ptr<T>(),
+      cpu_lengths_ptr, c.causal, scale, out.data_ptr<T>(), lse.data_ptr<T>());
   Tensor gout = gpu_empty(q_shape, dtype), glse = gpu_empty(lse_shape, dtype);
   kernels::flash_attention_forward<Device::CUDA>(
-      c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(), gv.data_ptr<T>(),
+      c.B, c.H, c.kv_heads(), c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(),
+      gv.data_ptr<T>(),
       gpu_lengths_ptr, c.causal, scale, gout.data_ptr<T>(), glse.data_ptr<T>());
   expect_close(out, gout, out_tol, "out");
   expect_close(lse, glse, out_tol, "lse");
@@ -132,14 +140,15 @@ void check_case(const FlashCase& c, uint64_t seed) {
   Tensor dq = Tensor::empty(q_shape, dtype), dk = Tensor::empty(kv_shape, dtype),
          dv = Tensor::empty(kv_shape, dtype);
   kernels::flash_attention_backward<Device::CPU>(
-      c.B, c.H, c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(), v.data_ptr<T>(),
+      c.B, c.H, c.kv_heads(), c.Tq, c.Tk, c.D, q.data_ptr<T>(), k.data_ptr<T>(), v.data_ptr<T>(),
       out.data_ptr<T>(), dout.data_ptr<T>(), lse.data_ptr<T>(), cpu_lengths_ptr, c.causal, scale,
       dq.data_ptr<T>(), dk.data_ptr<T>(), dv.data_ptr<T>());
   Tensor gout_cpu = gpu(out), glse_cpu = gpu(lse);
   Tensor gdq = gpu_empty(q_shape, dtype), gdk = gpu_empty(kv_shape, dtype),
          gdv = gpu_empty(kv_shape, dtype);
   kernels::flash_attention_backward<Device::CUDA>(
-      c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(), gv.data_ptr<T>(),
+      c.B, c.H, c.kv_heads(), c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(),
+      gv.data_ptr<T>(),
       gout_cpu.data_ptr<T>(), gdout.data_ptr<T>(), glse_cpu.data_ptr<T>(), gpu_lengths_ptr,
       c.causal, scale, gdq.data_ptr<T>(), gdk.data_ptr<T>(), gdv.data_ptr<T>());
   expect_close(dq, gdq, grad_tol, "dq");
@@ -150,7 +159,8 @@ void check_case(const FlashCase& c, uint64_t seed) {
   Tensor gdq2 = gpu_empty(q_shape, dtype), gdk2 = gpu_empty(kv_shape, dtype),
          gdv2 = gpu_empty(kv_shape, dtype);
   kernels::flash_attention_backward<Device::CUDA>(
-      c.B, c.H, c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(), gv.data_ptr<T>(),
+      c.B, c.H, c.kv_heads(), c.Tq, c.Tk, c.D, gq.data_ptr<T>(), gk.data_ptr<T>(),
+      gv.data_ptr<T>(),
       gout_cpu.data_ptr<T>(), gdout.data_ptr<T>(), glse_cpu.data_ptr<T>(), gpu_lengths_ptr,
       c.causal, scale, gdq2.data_ptr<T>(), gdk2.data_ptr<T>(), gdv2.data_ptr<T>());
   EXPECT_EQ(gdq.to_vector<T>(), gdq2.to_vector<T>());
@@ -185,7 +195,7 @@ TEST(CudaFlashAttention, HeadDimAbove128Throws) {
   // The check comes before any pointer is touched.
   try {
     kernels::flash_attention_forward<Device::CUDA, float>(
-        1, 1, 1, 1, 129, nullptr, nullptr, nullptr, nullptr, false, 1.0f, nullptr, nullptr);
+        1, 1, 1, 1, 1, 129, nullptr, nullptr, nullptr, nullptr, false, 1.0f, nullptr, nullptr);
     FAIL() << "no error for D = 129";
   } catch (const attn::Error& e) {
     const std::string what = e.what();
@@ -193,8 +203,8 @@ TEST(CudaFlashAttention, HeadDimAbove128Throws) {
     EXPECT_NE(what.find("129"), std::string::npos) << what;
   }
   EXPECT_THROW((kernels::flash_attention_backward<Device::CUDA, double>(
-                   1, 1, 1, 1, 200, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                   false, 1.0, nullptr, nullptr, nullptr)),
+                   1, 1, 1, 1, 1, 200, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                   nullptr, false, 1.0, nullptr, nullptr, nullptr)),
                attn::Error);
 }
 

@@ -10,7 +10,10 @@
 // double, so neither gradient is taken on trust. Then the promises the
 // contract makes: masked keys cannot leak into the output (bit for bit), rows
 // that see no key give 0, lse -inf and no NaN, huge scores do not overflow,
-// and the number of threads does not change a bit.
+// and the number of threads does not change a bit. Grouped heads (MQA, GQA:
+// Hkv kv heads shared by H query heads) run through every test that has a
+// case with Hkv < H; the reference reads kv head h / (H / Hkv) for query head
+// h and sums each group's dk, dv, written out independently of the kernel.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,15 +32,19 @@ namespace {
 namespace kernels = attn::kernels;
 using attn::Device;
 
-// One attention problem: q (B, H, Tq, D), k and v (B, H, Tk, D).
+// One attention problem: q (B, H, Tq, D), k and v (B, Hkv, Tk, D).
 struct Case {
   std::string name;
   int64_t B, H, Tq, Tk, D;
   std::vector<int64_t> key_lengths;  // empty: no padding mask
   bool causal;
+  int64_t Hkv = 0;                   // kv heads; 0 = H (MHA)
 
+  int64_t kv_heads() const { return Hkv == 0 ? H : Hkv; }
+  // The kv head (b * Hkv + g) that query head h of batch b reads.
+  int64_t kv_of(int64_t b, int64_t h) const { return b * kv_heads() + h / (H / kv_heads()); }
   int64_t q_size() const { return B * H * Tq * D; }
-  int64_t kv_size() const { return B * H * Tk * D; }
+  int64_t kv_size() const { return B * kv_heads() * Tk * D; }
   const int64_t* lengths() const { return key_lengths.empty() ? nullptr : key_lengths.data(); }
   double scale() const { return D > 0 ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0; }
   // The contract's mask, written independently of the kernel's.
@@ -48,8 +55,8 @@ struct Case {
 };
 
 ::testing::Message describe(const Case& c) {
-  return ::testing::Message() << c.name << ": B " << c.B << " H " << c.H << " Tq " << c.Tq
-                              << " Tk " << c.Tk << " D " << c.D;
+  return ::testing::Message() << c.name << ": B " << c.B << " H " << c.H << " Hkv "
+                              << c.kv_heads() << " Tq " << c.Tq << " Tk " << c.Tk << " D " << c.D;
 }
 
 const std::vector<Case> kCases = {
@@ -64,6 +71,9 @@ const std::vector<Case> kCases = {
     {"causal, Tq > Tk: early rows see no key", 2, 2, 12, 5, 8, {}, true},
     {"causal and padding", 2, 1, 10, 10, 3, {10, 4}, true},
     {"no keys at all", 1, 2, 3, 0, 4, {}, false},
+    {"GQA: 4 heads on 2 kv heads, causal and padding", 2, 4, 6, 9, 8, {9, 4}, true, 2},
+    {"MQA: 3 heads on 1 kv head, padding", 2, 3, 5, 7, 4, {7, 2}, false, 1},
+    {"MQA decode step over three blocks", 2, 4, 1, 150, 8, {150, 65}, true, 1},
 };
 
 // --- the naive reference -------------------------------------------------------
@@ -84,13 +94,13 @@ std::vector<double> ref_probs(const Case& c, const std::vector<double>& q,
   for (int64_t b = 0; b < c.B; ++b)
     for (int64_t h = 0; h < c.H; ++h)
       for (int64_t i = 0; i < c.Tq; ++i) {
-        const int64_t bh = b * c.H + h, row = bh * c.Tq + i;
+        const int64_t bh = b * c.H + h, row = bh * c.Tq + i, kv = c.kv_of(b, h);
         double* p = P.data() + row * c.Tk;  // (Tk may be 0: no element to take the address of)
         double m = -kInf;
         for (int64_t j = 0; j < c.Tk; ++j) {
           if (!c.visible(b, i, j)) continue;
           double s = 0;
-          for (int64_t d = 0; d < c.D; ++d) s += q[row * c.D + d] * k[(bh * c.Tk + j) * c.D + d];
+          for (int64_t d = 0; d < c.D; ++d) s += q[row * c.D + d] * k[(kv * c.Tk + j) * c.D + d];
           p[j] = s * c.scale();
           m = std::max(m, p[j]);
         }
@@ -112,14 +122,15 @@ Forward ref_forward(const Case& c, const std::vector<double>& q, const std::vect
     for (int64_t i = 0; i < c.Tq; ++i)
       for (int64_t j = 0; j < c.Tk; ++j)
         for (int64_t d = 0; d < c.D; ++d)
-          f.out[(bh * c.Tq + i) * c.D + d] +=
-              P[(bh * c.Tq + i) * c.Tk + j] * v[(bh * c.Tk + j) * c.D + d];
+          f.out[(bh * c.Tq + i) * c.D + d] += P[(bh * c.Tq + i) * c.Tk + j] *
+                                              v[(c.kv_of(bh / c.H, bh % c.H) * c.Tk + j) * c.D + d];
   return f;
 }
 
 // out = P v with P = softmax(S): dV = P^T dO, dP = dO V^T, and through the
 // softmax Jacobian dS_ij = P_ij (dP_ij - sum_l P_il dP_il); then S = q k^T *
-// scale gives dQ = dS K * scale and dK = dS^T Q * scale.
+// scale gives dQ = dS K * scale and dK = dS^T Q * scale. A kv head read by
+// several query heads gets the sum of what each sends back.
 Grads ref_backward(const Case& c, const std::vector<double>& q, const std::vector<double>& k,
                    const std::vector<double>& v, const std::vector<double>& dout) {
   std::vector<double> lse;
@@ -130,19 +141,19 @@ Grads ref_backward(const Case& c, const std::vector<double>& q, const std::vecto
   std::vector<double> dP(static_cast<size_t>(Tk));
   for (int64_t bh = 0; bh < c.B * c.H; ++bh)
     for (int64_t i = 0; i < c.Tq; ++i) {
-      const int64_t row = bh * c.Tq + i;
+      const int64_t row = bh * c.Tq + i, kv = c.kv_of(bh / c.H, bh % c.H);
       double rowsum = 0;
       for (int64_t j = 0; j < Tk; ++j) {
         dP[j] = 0;
-        for (int64_t d = 0; d < D; ++d) dP[j] += dout[row * D + d] * v[(bh * Tk + j) * D + d];
+        for (int64_t d = 0; d < D; ++d) dP[j] += dout[row * D + d] * v[(kv * Tk + j) * D + d];
         rowsum += P[row * Tk + j] * dP[j];
       }
       for (int64_t j = 0; j < Tk; ++j) {
         const double p = P[row * Tk + j], ds = p * (dP[j] - rowsum) * c.scale();
         for (int64_t d = 0; d < D; ++d) {
-          g.dv[(bh * Tk + j) * D + d] += p * dout[row * D + d];
-          g.dq[row * D + d] += ds * k[(bh * Tk + j) * D + d];
-          g.dk[(bh * Tk + j) * D + d] += ds * q[row * D + d];
+          g.dv[(kv * Tk + j) * D + d] += p * dout[row * D + d];
+          g.dq[row * D + d] += ds * k[(kv * Tk + j) * D + d];
+          g.dk[(kv * Tk + j) * D + d] += ds * q[row * D + d];
         }
       }
     }
@@ -177,8 +188,8 @@ Result<T> run_forward(const Case& c, const Inputs<T>& in) {
   Result<T> r{std::vector<T>(static_cast<size_t>(c.q_size()), T(kNaN)),
               std::vector<T>(static_cast<size_t>(c.B * c.H * c.Tq), T(kNaN))};
   kernels::flash_attention_forward<Device::CPU>(
-      c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(), c.lengths(), c.causal,
-      static_cast<T>(c.scale()), r.out.data(), r.lse.data());
+      c.B, c.H, c.kv_heads(), c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(), c.lengths(),
+      c.causal, static_cast<T>(c.scale()), r.out.data(), r.lse.data());
   return r;
 }
 
@@ -188,9 +199,9 @@ Gradient<T> run_backward(const Case& c, const Inputs<T>& in, const Result<T>& fw
   Gradient<T> g{std::vector<T>(in.q.size(), T(kNaN)), std::vector<T>(in.k.size(), T(kNaN)),
                 std::vector<T>(in.v.size(), T(kNaN))};
   kernels::flash_attention_backward<Device::CPU>(
-      c.B, c.H, c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(), fwd.out.data(), dout.data(),
-      fwd.lse.data(), c.lengths(), c.causal, static_cast<T>(c.scale()), g.dq.data(), g.dk.data(),
-      g.dv.data());
+      c.B, c.H, c.kv_heads(), c.Tq, c.Tk, c.D, in.q.data(), in.k.data(), in.v.data(),
+      fwd.out.data(), dout.data(), fwd.lse.data(), c.lengths(), c.causal,
+      static_cast<T>(c.scale()), g.dq.data(), g.dk.data(), g.dv.data());
   return g;
 }
 
@@ -301,6 +312,8 @@ TEST(FlashAttentionCpuChecks, BackwardMatchesFiniteDifferences) {
       {"padding with a length 0", 3, 1, 2, 3, 2, {3, 0, 2}, false},
       {"causal, Tq > Tk", 1, 2, 4, 3, 2, {}, true},
       {"causal, Tq < Tk, padding", 2, 1, 2, 5, 3, {4, 5}, true},
+      {"GQA 4 on 2, causal, padding", 2, 4, 3, 4, 2, {4, 2}, true, 2},
+      {"MQA 3 on 1", 1, 3, 2, 3, 2, {}, false, 1},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(describe(c));
@@ -327,43 +340,47 @@ TEST(FlashAttentionCpuChecks, BackwardMatchesFiniteDifferences) {
 
 TYPED_TEST(FlashAttentionCpu, PaddedKeysDoNotLeak) {
   using T = TypeParam;
-  const Case c{"", 3, 2, 5, 70, 6, {70, 9, 0}, false};
-  const Inputs<T> in = make_inputs<T>(c, 70);
-  const std::vector<T> dout = random_vector<T>(c.q_size(), -1, 1, 71);
-  const Result<T> fwd = run_forward(c, in);
-  const Gradient<T> g = run_backward(c, in, fwd, dout);
-  for (const double junk : {1e30, kNaN, kInf}) {
-    SCOPED_TRACE(::testing::Message() << "hidden keys and values set to " << junk);
-    Inputs<T> moved = in;
-    for (int64_t b = 0; b < c.B; ++b)
-      for (int64_t h = 0; h < c.H; ++h)
-        for (int64_t j = c.key_lengths[b]; j < c.Tk; ++j)
-          for (int64_t d = 0; d < c.D; ++d) {
-            moved.k[((b * c.H + h) * c.Tk + j) * c.D + d] = static_cast<T>(junk);
-            moved.v[((b * c.H + h) * c.Tk + j) * c.D + d] = static_cast<T>(junk);
-          }
-    const Result<T> fwd2 = run_forward(c, moved);
-    EXPECT_TRUE(bit_equal(fwd.out, fwd2.out));
-    EXPECT_TRUE(bit_equal(fwd.lse, fwd2.lse));
-    const Gradient<T> g2 = run_backward(c, moved, fwd2, dout);
-    EXPECT_TRUE(bit_equal(g.dq, g2.dq));
-    EXPECT_TRUE(bit_equal(g.dk, g2.dk));  // hidden keys get exactly 0 either way
-    EXPECT_TRUE(bit_equal(g.dv, g2.dv));
+  for (const Case& c : {Case{"MHA", 3, 2, 5, 70, 6, {70, 9, 0}, false},
+                        Case{"GQA 4 on 2", 3, 4, 5, 70, 6, {70, 9, 0}, false, 2}}) {
+    SCOPED_TRACE(describe(c));
+    const Inputs<T> in = make_inputs<T>(c, 70);
+    const std::vector<T> dout = random_vector<T>(c.q_size(), -1, 1, 71);
+    const Result<T> fwd = run_forward(c, in);
+    const Gradient<T> g = run_backward(c, in, fwd, dout);
+    for (const double junk : {1e30, kNaN, kInf}) {
+      SCOPED_TRACE(::testing::Message() << "hidden keys and values set to " << junk);
+      Inputs<T> moved = in;
+      for (int64_t b = 0; b < c.B; ++b)
+        for (int64_t kv = 0; kv < c.kv_heads(); ++kv)
+          for (int64_t j = c.key_lengths[b]; j < c.Tk; ++j)
+            for (int64_t d = 0; d < c.D; ++d) {
+              moved.k[((b * c.kv_heads() + kv) * c.Tk + j) * c.D + d] = static_cast<T>(junk);
+              moved.v[((b * c.kv_heads() + kv) * c.Tk + j) * c.D + d] = static_cast<T>(junk);
+            }
+      const Result<T> fwd2 = run_forward(c, moved);
+      EXPECT_TRUE(bit_equal(fwd.out, fwd2.out));
+      EXPECT_TRUE(bit_equal(fwd.lse, fwd2.lse));
+      const Gradient<T> g2 = run_backward(c, moved, fwd2, dout);
+      EXPECT_TRUE(bit_equal(g.dq, g2.dq));
+      EXPECT_TRUE(bit_equal(g.dk, g2.dk));  // hidden keys get exactly 0 either way
+      EXPECT_TRUE(bit_equal(g.dv, g2.dv));
+    }
   }
 }
 
 TYPED_TEST(FlashAttentionCpu, CausalFutureDoesNotLeak) {
   using T = TypeParam;
   for (const Case& c : {Case{"Tq < Tk", 1, 2, 6, 9, 4, {}, true},
-                        Case{"Tq > Tk", 1, 2, 9, 6, 4, {}, true}}) {
+                        Case{"Tq > Tk", 1, 2, 9, 6, 4, {}, true},
+                        Case{"MQA, Tq < Tk", 1, 3, 6, 9, 4, {}, true, 1}}) {
     SCOPED_TRACE(describe(c));
     const Inputs<T> in = make_inputs<T>(c, 80);
     const Result<T> fwd = run_forward(c, in);
     for (int64_t j = 0; j < c.Tk; ++j) {
-      // Key j and value j of every head, replaced by NaN: rows that do not see
-      // j must not change by a bit; rows that do see it become NaN.
+      // Key j and value j of every kv head, replaced by NaN: rows that do not
+      // see j must not change by a bit; rows that do see it become NaN.
       Inputs<T> moved = in;
-      for (int64_t bh = 0; bh < c.B * c.H; ++bh)
+      for (int64_t bh = 0; bh < c.B * c.kv_heads(); ++bh)
         for (int64_t d = 0; d < c.D; ++d) {
           moved.k[(bh * c.Tk + j) * c.D + d] = T(kNaN);
           moved.v[(bh * c.Tk + j) * c.D + d] = T(kNaN);
@@ -390,25 +407,28 @@ TYPED_TEST(FlashAttentionCpu, CausalFutureDoesNotLeak) {
 
 TYPED_TEST(FlashAttentionCpu, ThreadCountDoesNotChangeResults) {
   using T = TypeParam;
-  // Large enough for parallel_for to split the 16 heads over threads.
-  const Case c{"", 4, 4, 96, 128, 32, {128, 100, 1, 64}, true};
-  const Inputs<T> in = make_inputs<T>(c, 90);
-  const std::vector<T> dout = random_vector<T>(c.q_size(), -1, 1, 91);
-  Result<T> fwd1, fwd2;
-  Gradient<T> g1, g2;
-  with_threads(1, [&] {
-    fwd1 = run_forward(c, in);
-    g1 = run_backward(c, in, fwd1, dout);
-  });
-  with_threads(2, [&] {
-    fwd2 = run_forward(c, in);
-    g2 = run_backward(c, in, fwd2, dout);
-  });
-  EXPECT_TRUE(bit_equal(fwd1.out, fwd2.out));
-  EXPECT_TRUE(bit_equal(fwd1.lse, fwd2.lse));
-  EXPECT_TRUE(bit_equal(g1.dq, g2.dq));
-  EXPECT_TRUE(bit_equal(g1.dk, g2.dk));
-  EXPECT_TRUE(bit_equal(g1.dv, g2.dv));
+  // Large enough for parallel_for to split the 16 heads (8 kv heads) over threads.
+  for (const Case& c : {Case{"MHA", 4, 4, 96, 128, 32, {128, 100, 1, 64}, true},
+                        Case{"GQA 4 on 2", 4, 4, 96, 128, 32, {128, 100, 1, 64}, true, 2}}) {
+    SCOPED_TRACE(describe(c));
+    const Inputs<T> in = make_inputs<T>(c, 90);
+    const std::vector<T> dout = random_vector<T>(c.q_size(), -1, 1, 91);
+    Result<T> fwd1, fwd2;
+    Gradient<T> g1, g2;
+    with_threads(1, [&] {
+      fwd1 = run_forward(c, in);
+      g1 = run_backward(c, in, fwd1, dout);
+    });
+    with_threads(2, [&] {
+      fwd2 = run_forward(c, in);
+      g2 = run_backward(c, in, fwd2, dout);
+    });
+    EXPECT_TRUE(bit_equal(fwd1.out, fwd2.out));
+    EXPECT_TRUE(bit_equal(fwd1.lse, fwd2.lse));
+    EXPECT_TRUE(bit_equal(g1.dq, g2.dq));
+    EXPECT_TRUE(bit_equal(g1.dk, g2.dk));
+    EXPECT_TRUE(bit_equal(g1.dv, g2.dv));
+  }
 }
 
 }  // namespace

@@ -2,13 +2,14 @@
 // (nn/scaled_dot_product_attention.h, the overload that takes an
 // AttentionMask and AttentionOptions):
 //   - fused_attention_applies: fused only without weights, without a dense
-//     mask, without dropout in training, with matching heads;
+//     mask, without dropout in training, with kv heads dividing the heads;
 //   - scaled_dot_product_attention, fused against composed, forward and the
 //     gradients of q, k, v: no mask, padding, causal, both, causal with
 //     Tq < Tk (a cached step, Tq = 1, and a block of Tq = 3), in float32
 //     and float64, and the fused path really ran (FlashAttentionBackward);
 //   - MultiheadAttention with GQA and MQA: need_weights = false (fused)
-//     against need_weights = true (composed), forward and gradients;
+//     against need_weights = true (composed), forward and gradients, and no
+//     path repeats the kv heads (no ExpandBackward in the graph);
 //   - mask leak tests on the fused path: padded keys and values, and future
 //     keys and values, change nothing, bit for bit;
 //   - a whole Transformer with fused_attention on against off (same
@@ -19,8 +20,11 @@
 #include <attn/attn.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
+
+#include "autograd/gradcheck_cases.h"
 
 #include "golden_fixture.h"
 #include "nn/multihead_attention.h"
@@ -67,9 +71,13 @@ TEST(FusedAttention, AppliesOnlyWhereTheKernelCanDoTheWork) {
                                           without_weights().set_dropout(0.1).set_training(false)));
   // Forced off.
   EXPECT_FALSE(nn::fused_attention_applies(q, k, k, padding, without_weights().set_fused(false)));
-  // Fewer kv heads than heads (GQA before the repeat), Dv != Dk, 3-D inputs: composed.
+  // Fewer kv heads than heads, dividing them (GQA): fused, each kv head
+  // serving its group; 3 kv heads for 4 heads do not divide: composed.
   Tensor k2 = random({2, 2, 5, 8}, attn::kFloat32, g);
-  EXPECT_FALSE(nn::fused_attention_applies(q, k2, k2, padding, without_weights()));
+  EXPECT_TRUE(nn::fused_attention_applies(q, k2, k2, padding, without_weights()));
+  Tensor k3heads = random({2, 3, 5, 8}, attn::kFloat32, g);
+  EXPECT_FALSE(nn::fused_attention_applies(q, k3heads, k3heads, padding, without_weights()));
+  // Dv != Dk, 3-D inputs: composed.
   Tensor v6 = random({2, 4, 5, 6}, attn::kFloat32, g);
   EXPECT_FALSE(nn::fused_attention_applies(q, k, v6, padding, without_weights()));
   Tensor q3 = random({4, 3, 8}, attn::kFloat32, g), k3 = random({4, 5, 8}, attn::kFloat32, g);
@@ -142,7 +150,7 @@ TEST(FusedAttention, MatchesComposedForwardAndBackward) {
 }
 
 // MultiheadAttention: the same module with need_weights = true (composed) and
-// false (fused); GQA and MQA go through the repeat of the kv heads.
+// false (fused); GQA and MQA read their kv heads in place on both paths.
 TEST(FusedAttention, MultiheadAttentionWithAndWithoutWeights) {
   for (attn::DType dtype : {attn::kFloat32, attn::kFloat64}) {
     for (int64_t kv_heads : {4, 2, 1}) {
@@ -165,6 +173,11 @@ TEST(FusedAttention, MultiheadAttentionWithAndWithoutWeights) {
           nn::MultiheadAttentionOutput r =
               m.forward(query, keys, keys, masks[which], /*need_weights=*/fused == 0);
           EXPECT_EQ(r.weights.defined(), fused == 0) << where;
+          // Neither path repeats the kv heads: nothing was expanded, and
+          // the fused one really ran the kernel.
+          const std::set<std::string> nodes = attn::graph_node_names(r.output);
+          EXPECT_EQ(nodes.count("ExpandBackward"), 0u) << where;
+          EXPECT_EQ(nodes.count(kFusedNode), fused == 1 ? 1u : 0u) << where;
           r.output.pow(2.0).sum().backward();
           outputs[fused] = r.output.detach();
           for (const auto& [name, p] : m.named_parameters()) grads[fused][name] = p.grad();

@@ -44,7 +44,7 @@ nn::TransformerOptions tiny(int64_t kv_heads, bool pre_ln) {
 std::string name_of(const nn::TransformerOptions& o) {
   return "kv=" + std::to_string(o.num_kv_heads) + (o.pre_ln ? " pre-LN" : " post-LN") +
          (o.shared_embeddings ? " shared" : "") + (o.tied_output ? " tied" : "") +
-         (o.learned_positions ? " learned" : "");
+         (o.positions != "sinusoidal" ? " " + o.positions : std::string());
 }
 
 
@@ -92,6 +92,9 @@ std::vector<nn::TransformerOptions> all_configurations() {
   shared.target_vocab_size = kSourceVocab;
   configs.push_back(shared.set_shared_embeddings(true).set_tied_output(true)
                         .set_learned_positions(true));
+  // Rotary positions (tests/nn/test_rope.cpp has the rest), with GQA.
+  configs.push_back(tiny(2, false).set_positions("rope"));
+  configs.push_back(tiny(1, true).set_positions("rope"));
   return configs;
 }
 

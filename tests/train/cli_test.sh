@@ -214,6 +214,21 @@ if "$ATTN" train --type transformer --task reverse --task-train-size 200 --model
 else
   fail "train transformer: $(tail -5 "$WORK/transformer.log")"
 fi
+# Rotary positions (--positions rope): kept in the model file, so that
+# translate rebuilds the same model; an unknown kind is named.
+if "$ATTN" train --type transformer --positions rope --task reverse --task-train-size 200 \
+    --model "$WORK/rope.safetensors" --dim-emb 16 --transformer-heads 2 --transformer-kv-heads 1 \
+    --transformer-dim-ffn 32 --enc-depth 1 --dec-depth 1 --lr-warmup 10 --mini-batch 16 \
+    --after 10u --valid-freq 0 --quiet >"$WORK/rope.log" 2>&1 &&
+    grep -q "rotary (RoPE) positions" "$WORK/rope.log" &&
+    printf 'a b c\n' | "$ATTN" translate --model "$WORK/rope.safetensors" --beam-size 2 \
+      >"$WORK/rope.out" 2>"$WORK/err" && [ -s "$WORK/rope.out" ]; then
+  ok "train --positions rope, then translate it"
+else
+  fail "train/translate --positions rope: $(tail -3 "$WORK/rope.log") $(cat "$WORK/err")"
+fi
+expect_failure "train --positions relative" "--positions" "'relative'" -- \
+  "$ATTN" train --type transformer --positions relative --task reverse --model "$WORK/x.safetensors" --after 1u
 # Cells carry a tooltip (<title>) each: one panel of T x S of them per picture.
 if "$ATTN" plot --model "$TRANSFORMER" --sentence "a b c d" --layer 2 --head 1 \
     --output "$WORK/head.svg" >/dev/null 2>"$WORK/err"; then

@@ -66,6 +66,7 @@ declare -A TABLE=(
   [train:transformer-dropout-attention]="real ok err err err"
   [train:pre-ln]="switch"
   [train:tied-embeddings]="switch"
+  [train:positions]="string err err"
   # data
   [train:task]="string err err"             # empty: no training data, which names --task
   [train:task-train-size]="int ok err err err"
@@ -164,7 +165,7 @@ base() {
   case $sub in
     train)
       local new="$WORK/m$run_number.safetensors"
-      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings ]]; then
+      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings || $flag == positions ]]; then
         args=(--type transformer --dim-emb 8 --transformer-heads 2 --transformer-dim-ffn 8
               --enc-depth 1 --dec-depth 1)
       else

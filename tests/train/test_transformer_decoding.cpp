@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@
 #include "kernels/generator.h"
 #include "train/decode/beam_search.h"
 #include "train/decode/decode.h"
+#include "train/models.h"
+#include "train/options.h"
 
 namespace {
 
@@ -78,11 +81,18 @@ struct DecodingCase {
 // A small random Transformer in float64 (so that the two ways of computing
 // the same numbers differ far below any gap between candidate tokens) and a
 // batch of sources of different lengths.
-DecodingCase make_setup(int64_t kv_heads, bool pre_ln) {
+// positions: "sinusoidal" or "rope" (rotary: the cache holds turned keys).
+struct DecodingParams {
+  int64_t kv_heads;
+  bool pre_ln;
+  std::string positions;
+};
+
+DecodingCase make_setup(const DecodingParams& p) {
   attn::manual_seed(11);
   nn::TransformerOptions options(17, 19);
-  options.set_d_model(16).set_num_heads(4).set_num_kv_heads(kv_heads).set_d_ff(32);
-  options.set_layers(2, 2).set_pre_ln(pre_ln).set_dropout(0.0);
+  options.set_d_model(16).set_num_heads(4).set_num_kv_heads(p.kv_heads).set_d_ff(32);
+  options.set_layers(2, 2).set_pre_ln(p.pre_ln).set_dropout(0.0).set_positions(p.positions);
   DecodingCase s;
   s.model = std::make_shared<nn::Transformer>(options);
   s.model->to(attn::kFloat64);
@@ -100,11 +110,11 @@ DecodingCase make_setup(int64_t kv_heads, bool pre_ln) {
   return s;
 }
 
-class CachedDecoding : public ::testing::TestWithParam<std::pair<int64_t, bool>> {};
+class CachedDecoding : public ::testing::TestWithParam<DecodingParams> {};
 
 TEST_P(CachedDecoding, GreedyEqualsRecomputing) {
   attn::NoGradGuard no_grad;
-  DecodingCase s = make_setup(GetParam().first, GetParam().second);
+  DecodingCase s = make_setup(GetParam());
   RecomputingDecoder slow(s.model);
   auto cached = attn::decode::greedy_decode(*s.model, s.source, s.lengths, 12);
   auto recomputed = attn::decode::greedy_decode(slow, s.source, s.lengths, 12);
@@ -120,7 +130,7 @@ TEST_P(CachedDecoding, GreedyEqualsRecomputing) {
 
 TEST_P(CachedDecoding, BeamSearchEqualsRecomputing) {
   attn::NoGradGuard no_grad;
-  DecodingCase s = make_setup(GetParam().first, GetParam().second);
+  DecodingCase s = make_setup(GetParam());
   RecomputingDecoder slow(s.model);
   attn::decode::BeamSearchOptions options;
   options.beam_size = 4;
@@ -150,7 +160,7 @@ TEST_P(CachedDecoding, BeamSearchEqualsRecomputing) {
 // through forward()), tokens and scores, for greedy and beam search.
 TEST_P(CachedDecoding, FusedTokensOnlyDecodingEqualsRecomputing) {
   attn::NoGradGuard no_grad;
-  DecodingCase s = make_setup(GetParam().first, GetParam().second);
+  DecodingCase s = make_setup(GetParam());
   RecomputingDecoder slow(s.model);
   auto greedy = attn::decode::greedy_decode(*s.model, s.source, s.lengths, 12,
                                             /*need_attention=*/false);
@@ -179,9 +189,40 @@ TEST_P(CachedDecoding, FusedTokensOnlyDecodingEqualsRecomputing) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(MhaGqaMqaPostAndPreLn, CachedDecoding,
-                         ::testing::Values(std::make_pair(int64_t{4}, false),
-                                           std::make_pair(int64_t{2}, false),
-                                           std::make_pair(int64_t{1}, true)));
+INSTANTIATE_TEST_SUITE_P(MhaGqaMqaPostAndPreLnSinusoidalAndRope, CachedDecoding,
+                         ::testing::Values(DecodingParams{4, false, "sinusoidal"},
+                                           DecodingParams{2, false, "sinusoidal"},
+                                           DecodingParams{1, true, "sinusoidal"},
+                                           DecodingParams{2, false, "rope"},
+                                           DecodingParams{1, true, "rope"}));
+
+// --positions is kept in the model file's metadata, so `attn translate`
+// rebuilds the same model; a file from before the key means the paper's
+// sinusoids.
+TEST(ModelOptionsPositions, RoundTripAndOldFilesMeanSinusoidal) {
+  attn::train::ModelOptions options;
+  options.type = "transformer";
+  options.source_vocab_size = 9;
+  options.target_vocab_size = 9;
+  options.positions = "rope";
+  std::map<std::string, std::string> metadata = options.to_metadata();
+  EXPECT_EQ(attn::train::ModelOptions::from_metadata(metadata).positions, "rope");
+  metadata.erase("model.positions");
+  EXPECT_EQ(attn::train::ModelOptions::from_metadata(metadata).positions, "sinusoidal");
+  // make_model builds what the options say, and refuses a kind it does not know.
+  options.dim_emb = 8;
+  options.transformer_heads = 2;
+  auto model = std::dynamic_pointer_cast<nn::Transformer>(attn::train::make_model(options));
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->options().positions, "rope");
+  options.positions = "relative";
+  try {
+    attn::train::make_model(options);
+    FAIL() << "no error for --positions relative";
+  } catch (const attn::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--positions"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'relative'"), std::string::npos) << e.what();
+  }
+}
 
 }  // namespace
