@@ -98,7 +98,7 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   Shape a_batch(a.shape().begin(), a.shape().end() - 2);
   Shape b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch_shape = broadcast_shapes(a_batch, b_batch, "matmul");
-  int64_t batch = shape_numel(batch_shape);
+  int64_t batch = shape_numel(batch_shape, "matmul");
   Shape out_shape = batch_shape;
   out_shape.push_back(M);
   out_shape.push_back(N);

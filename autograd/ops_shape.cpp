@@ -141,7 +141,7 @@ Shape infer_shape(const Tensor& x, const Shape& shape, const char* op) {
       infer_at = static_cast<int64_t>(i);
     } else {
       ATTN_CHECK(out[i] >= 0, op, ": invalid size in ", shape_str(shape));
-      known *= out[i];
+      known = checked_mul(known, out[i], op, shape);
     }
   }
   if (infer_at >= 0) {
@@ -245,9 +245,10 @@ Tensor Tensor::narrow(int64_t dim_, int64_t start, int64_t length) const {
   int64_t d = wrap_dim(dim_, dim(), "narrow");
   ATTN_CHECK(dim() > 0, "narrow: cannot narrow a 0-dim tensor");
   if (start < 0) start += shape()[d];
-  ATTN_CHECK(start >= 0 && length >= 0 && start + length <= shape()[d], "narrow: range [",
-             start, ", ", start + length, ") is out of bounds for dim ", d, " of shape ",
-             shape_str(shape()));
+  // Compared without forming start + length, which a huge start would overflow.
+  ATTN_CHECK(start >= 0 && length >= 0 && start <= shape()[d] && length <= shape()[d] - start,
+             "narrow: ", length, " elements from ", start, " are out of bounds for dim ", d,
+             " of shape ", shape_str(shape()));
   Shape new_shape = shape();
   new_shape[d] = length;
   Tensor out = make_view(*this, new_shape, strides(), offset() + start * strides()[d]);
@@ -279,8 +280,8 @@ Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) con
   // A stepped slice: narrow, then multiply the stride (still a view).
   Tensor window = narrow(d, start, end - start);
   Shape new_shape = window.shape(), new_strides = window.strides();
-  new_shape[d] = (end - start + step - 1) / step;
-  new_strides[d] *= step;
+  new_shape[d] = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow for a huge step
+  if (new_shape[d] > 1) new_strides[d] = checked_mul(new_strides[d], step, "slice", shape());
   Tensor out = make_view(window, new_shape, new_strides, window.offset());
   if (any_requires_grad({window})) {
     record("SliceBackward", out, {window}, [shape = window.shape(), d, step](const Tensor& g) {
@@ -379,7 +380,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     ATTN_CHECK(compatible, "cat: tensor ", i, " has shape ", shape_str(t.shape()),
                " but tensor 0 has shape ", shape_str(first.shape()),
                "; all sizes must match except along dim ", d);
-    out_shape[d] += t.shape()[d];
+    out_shape[d] = checked_add(out_shape[d], t.shape()[d], "cat", t.shape());
   }
   Tensor out = autograd::empty_like_shape(first, out_shape);
   int64_t start = 0;

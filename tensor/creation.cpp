@@ -26,14 +26,11 @@ TensorOptions on_cpu(TensorOptions options) {
   return options;
 }
 
-}  // namespace
-
-Tensor empty(const Shape& shape, TensorOptions options) { return Tensor::empty(shape, options); }
-
-Tensor full(const Shape& shape, double value, TensorOptions options) {
+// full, zeros and ones, each naming itself in errors.
+Tensor filled(const char* op, const Shape& shape, double value, TensorOptions options) {
   TensorOptions here = options;
   here.requires_grad_ = false;
-  Tensor out = Tensor::empty(shape, here);
+  Tensor out = Tensor::empty(shape, here, op);
   dispatch_all(out.dtype(), out.device(), [&](auto zero, auto device) {
     using T = decltype(zero);
     kernels::fill<device>(out.numel(), static_cast<T>(value), out.data_ptr<T>());
@@ -41,8 +38,17 @@ Tensor full(const Shape& shape, double value, TensorOptions options) {
   return finish(out, options);
 }
 
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions options) { return Tensor::empty(shape, options); }
+
+Tensor full(const Shape& shape, double value, TensorOptions options) {
+  return filled("full", shape, value, options);
+}
+Tensor zeros(const Shape& shape, TensorOptions options) {
+  return filled("zeros", shape, 0.0, options);
+}
+Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1.0, options); }
 
 Tensor zeros_like(const Tensor& t) {
   return zeros(t.shape(), TensorOptions(t.dtype()).device(t.device()));
@@ -54,8 +60,12 @@ Tensor ones_like(const Tensor& t) {
 Tensor arange(double start, double end, double step, TensorOptions options) {
   ATTN_CHECK(step != 0, "arange: step must be nonzero");
   double count = std::ceil((end - start) / step);
+  // A count beyond int64 (or NaN, from an infinite bound) would be undefined
+  // to convert; anything this large is refused by Tensor::empty anyway.
+  ATTN_CHECK(std::isfinite(count) && count < 9.2e18, "arange: [", start, ", ", end, ") in steps of ",
+             step, " has ", count, " elements, more than a tensor can hold");
   int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
-  Tensor out = Tensor::empty({n}, on_cpu(options));
+  Tensor out = Tensor::empty({n}, on_cpu(options), "arange");
   dispatch_all(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* data = out.data_ptr<T>();
@@ -70,11 +80,12 @@ Tensor arange(int64_t end, TensorOptions options) {
 
 Tensor randn(const Shape& shape, TensorOptions options, Generator* generator) {
   Generator& gen = generator ? *generator : default_generator();
-  Tensor out = Tensor::empty(shape, on_cpu(options));
+  Tensor out = Tensor::empty(shape, on_cpu(options), "randn");
+  const int64_t n = out.numel();
   dispatch_floating(out.dtype(), "randn", [&](auto zero) {
     using T = decltype(zero);
     T* data = out.data_ptr<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) data[i] = static_cast<T>(gen.normal());
+    for (int64_t i = 0; i < n; ++i) data[i] = static_cast<T>(gen.normal());
   });
   return finish(out, options);
 }
@@ -83,7 +94,7 @@ Tensor rand(const Shape& shape, TensorOptions options, Generator* generator) {
   Generator& gen = generator ? *generator : default_generator();
   TensorOptions here = options;
   here.requires_grad_ = false;
-  Tensor out = Tensor::empty(shape, here);
+  Tensor out = Tensor::empty(shape, here, "rand");
   // Element i is the generator's (offset + i)-th number, computed from i alone
   // (kernels uniform), so the GPU fills the same values as the CPU would draw.
   const uint64_t offset = gen.offset();
@@ -98,10 +109,11 @@ Tensor rand(const Shape& shape, TensorOptions options, Generator* generator) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* generator) {
   ATTN_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
   Generator& gen = generator ? *generator : default_generator();
-  Tensor out = Tensor::empty(shape, kInt64);
+  Tensor out = Tensor::empty(shape, kInt64, "randint");
   int64_t* data = out.data_ptr<int64_t>();
-  uint64_t range = static_cast<uint64_t>(high - low);
-  for (int64_t i = 0; i < out.numel(); ++i) data[i] = low + static_cast<int64_t>(gen.below(range));
+  uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);  // no signed overflow
+  const int64_t n = out.numel();
+  for (int64_t i = 0; i < n; ++i) data[i] = low + static_cast<int64_t>(gen.below(range));
   return out;
 }
 
@@ -110,10 +122,10 @@ namespace {
 template <typename T>
 Tensor from_values(const std::vector<T>& values, const Shape& shape, TensorOptions options,
                    DType natural) {
-  ATTN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ",
-             values.size(), " values do not fill shape ", shape_str(shape), " (",
-             shape_numel(shape), " elements)");
-  Tensor natural_tensor = Tensor::empty(shape, natural);
+  const int64_t numel = shape_numel(shape, "from_vector");
+  ATTN_CHECK(static_cast<int64_t>(values.size()) == numel, "from_vector: ", values.size(),
+             " values do not fill shape ", shape_str(shape), " (", numel, " elements)");
+  Tensor natural_tensor = Tensor::empty(shape, natural, "from_vector");
   std::copy(values.begin(), values.end(), natural_tensor.data_ptr<T>());
   Tensor typed = options.dtype_ == natural ? natural_tensor : natural_tensor.to(options.dtype_);
   return finish(typed, options);

@@ -1,5 +1,6 @@
 #include "tensor/shape.h"
 
+#include <limits>
 #include <sstream>
 
 #include "kernels/error.h"
@@ -17,18 +18,32 @@ std::string shape_str(const Shape& shape) {
   return out.str();
 }
 
-int64_t shape_numel(const Shape& shape) {
+void throw_size_overflow(const char* op, int64_t a, const char* sign, int64_t b,
+                         const Shape& shape) {
+  throw Error(detail::join_message(op, ": size arithmetic on shape ", shape_str(shape),
+                                   " overflows int64: ", a, sign, b, " is beyond ",
+                                   std::numeric_limits<int64_t>::max()));
+}
+
+int64_t shape_numel(const Shape& shape, const char* op) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    ATTN_CHECK(shape[d] >= 0, op, ": negative size ", shape[d], " at dim ", d, " of shape ",
+               shape_str(shape), " (sizes must be >= 0)");
+    n = checked_mul(n, shape[d], op, shape);
+  }
   return n;
 }
 
-Shape contiguous_strides(const Shape& shape) {
+Shape contiguous_strides(const Shape& shape, const char* op) {
   Shape strides(shape.size());
   int64_t stride = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;
-    stride *= shape[i] > 0 ? shape[i] : 1;
+    ATTN_CHECK(shape[i] >= 0, op, ": negative size ", shape[i], " at dim ", i, " of shape ",
+               shape_str(shape), " (sizes must be >= 0)");
+    // The stride of dim 0 is never multiplied further: only its neighbours' sizes count.
+    if (i > 0) stride = checked_mul(stride, shape[i] > 0 ? shape[i] : 1, op, shape);
   }
   return strides;
 }

@@ -24,12 +24,25 @@
 // stays under kCacheLimit times the most ever in use, the blocks freed
 // longest ago going back first. empty_cache() gives everything back; the
 // counters (cpu_allocator_stats) show what is held.
+//
+// The limit on one allocation (max_allocation_bytes): a size read from a flag
+// or a file can ask for terabytes. Such a request is refused by name here,
+// before the OS is asked: mmap might even grant it (Linux overcommits) and
+// the first touch of its pages would then wake the OOM killer, or it fails
+// and the caller sees only std::bad_alloc. The default is the machine's
+// physical memory, because a bigger tensor could never be filled without
+// swapping; a request under the limit that the system still refuses gets the
+// cache emptied and one more try, then an attn::Error with the bytes.
 #include "tensor/storage.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <iterator>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <new>
@@ -38,9 +51,11 @@
 #include <vector>
 
 #include "kernels/cuda/runtime.h"
+#include "kernels/error.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
+#include <unistd.h>
 #define ATTN_HAVE_MMAP 1
 #endif
 
@@ -261,7 +276,117 @@ CpuAllocator& cpu_allocator() {
   return *instance;
 }
 
+// --- the limit on one allocation ---
+
+enum class LimitSource { PhysicalMemory, Environment, Program };
+
+struct LimitSetting {
+  size_t bytes;
+  LimitSource source;
+};
+
+constexpr const char* kLimitVariable = "ATTN_MAX_ALLOC_BYTES";
+
+size_t physical_memory_bytes() {
+#ifdef ATTN_HAVE_MMAP
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) return static_cast<size_t>(pages) * static_cast<size_t>(page_size);
+#endif
+  return std::numeric_limits<size_t>::max();  // unknown: no limit beyond what the OS says
+}
+
+// "8000000000", "8G", "512m": a positive number of bytes, with an optional
+// binary suffix K, M, G or T (a trailing "B" or "iB" is allowed: 8GiB).
+size_t parse_byte_count(const std::string& text) {
+  auto refuse = [&] {
+    throw Error(detail::join_message(kLimitVariable, ": expected a positive number of bytes ",
+                                     "such as 8000000000 or 8G (suffixes K, M, G, T), got '",
+                                     text, "'"));
+  };
+  size_t i = 0;
+  uint64_t value = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    if (__builtin_mul_overflow(value, uint64_t{10}, &value) ||
+        __builtin_add_overflow(value, static_cast<uint64_t>(text[i] - '0'), &value)) {
+      refuse();
+    }
+    ++i;
+  }
+  if (i == 0) refuse();
+  int shift = 0;
+  if (i < text.size()) {
+    switch (std::toupper(static_cast<unsigned char>(text[i]))) {
+      case 'K': shift = 10; break;
+      case 'M': shift = 20; break;
+      case 'G': shift = 30; break;
+      case 'T': shift = 40; break;
+      default: refuse();
+    }
+    std::string rest = text.substr(i + 1);
+    if (!(rest.empty() || rest == "B" || rest == "b" || rest == "iB" || rest == "ib")) refuse();
+  }
+  if (value == 0 || value > (std::numeric_limits<uint64_t>::max() >> shift)) refuse();
+  return static_cast<size_t>(value << shift);
+}
+
+LimitSetting default_limit() {
+  const char* env = std::getenv(kLimitVariable);
+  if (env && *env) return {parse_byte_count(env), LimitSource::Environment};
+  return {physical_memory_bytes(), LimitSource::PhysicalMemory};
+}
+
+// Read on every CPU allocation: two atomics, no lock.
+struct AllocationLimit {
+  std::atomic<size_t> bytes;
+  std::atomic<LimitSource> source;
+  explicit AllocationLimit(LimitSetting setting) : bytes(setting.bytes), source(setting.source) {}
+};
+
+AllocationLimit& allocation_limit() {
+  static AllocationLimit instance(default_limit());
+  return instance;
+}
+
 }  // namespace
+
+size_t max_allocation_bytes() { return allocation_limit().bytes.load(std::memory_order_relaxed); }
+
+void set_max_allocation_bytes(size_t bytes) {
+  const LimitSetting setting =
+      bytes > 0 ? LimitSetting{bytes, LimitSource::Program} : default_limit();
+  allocation_limit().bytes.store(setting.bytes);
+  allocation_limit().source.store(setting.source);
+}
+
+std::string format_bytes(size_t bytes) {
+  static const char* const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " bytes";
+  double value = static_cast<double>(bytes) / 1024.0;
+  int unit = 0;
+  while (value >= 1024.0 && unit < 5) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f %s", value, units[unit]);
+  return text;
+}
+
+std::string allocation_too_large_message(const std::string& what, size_t nbytes) {
+  const size_t limit = max_allocation_bytes();
+  const char* source = "";
+  switch (allocation_limit().source.load()) {
+    case LimitSource::PhysicalMemory:
+      source = "this machine's physical memory; ATTN_MAX_ALLOC_BYTES sets another limit";
+      break;
+    case LimitSource::Environment: source = "set by ATTN_MAX_ALLOC_BYTES"; break;
+    case LimitSource::Program: source = "set by set_max_allocation_bytes"; break;
+  }
+  return detail::join_message(what, " would need ", nbytes, " bytes (", format_bytes(nbytes),
+                              "), more than one allocation may take: ", limit, " bytes (",
+                              format_bytes(limit), ", ", source, ")");
+}
 
 size_t cpu_allocator_size_class(size_t nbytes) {
   if (nbytes <= 1024) return nbytes == 0 ? kAlignment : round_up(nbytes, kAlignment);
@@ -279,11 +404,33 @@ void set_cpu_allocator_caching(bool enabled) { cpu_allocator().set_caching(enabl
 bool cpu_allocator_caching() { return cpu_allocator().caching(); }
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  // Byte counts are int64 everywhere above this floor; a larger size_t is a
+  // wrapped negative number, not a request.
+  ATTN_CHECK(nbytes <= static_cast<size_t>(std::numeric_limits<int64_t>::max()), "Storage: ",
+             nbytes, " bytes on ", device_name(device), " is not a size (a negative number?)");
   if (device == Device::CUDA) {
     data_ = kernels::cuda::device_malloc(nbytes);
     return;
   }
-  data_ = cpu_allocator().allocate(nbytes, &capacity_, &cached_);
+  if (nbytes > max_allocation_bytes()) {
+    throw Error(allocation_too_large_message("Storage: a CPU buffer", nbytes));
+  }
+  try {
+    data_ = cpu_allocator().allocate(nbytes, &capacity_, &cached_);
+  } catch (const std::bad_alloc&) {
+    // Under the limit, yet refused (other processes hold the memory): give
+    // the cache back and try once more, as the CUDA allocator does.
+    empty_cache();
+    try {
+      data_ = cpu_allocator().allocate(nbytes, &capacity_, &cached_);
+    } catch (const std::bad_alloc&) {
+      const CpuAllocatorStats stats = cpu_allocator_stats();
+      throw Error(detail::join_message(
+          "Storage: the system refused ", nbytes, " bytes (", format_bytes(nbytes),
+          ") of CPU memory: out of memory (attn's tensors hold ",
+          format_bytes(static_cast<size_t>(stats.bytes_in_use)), ")"));
+    }
+  }
 }
 
 Storage::~Storage() {

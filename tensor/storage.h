@@ -10,11 +10,19 @@
 // ATTN_CPU_ALLOCATOR=malloc (or set_cpu_allocator_caching(false)) turns the
 // cache off, for debugging with valgrind or to compare; AddressSanitizer
 // builds never cache (a cached buffer would hide a use after free).
+//
+// One CPU allocation may take at most max_allocation_bytes(): by default this
+// machine's physical memory, or what ATTN_MAX_ALLOC_BYTES says (a number of
+// bytes, or one with a K, M, G or T suffix for KiB, MiB, GiB, TiB: 8G). A
+// larger request, say an embedding table from a mistyped --dim-emb, throws
+// attn::Error naming the bytes and the limit before any memory is touched,
+// rather than a nameless std::bad_alloc or a visit from the OOM killer.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "kernels/dtype.h"
 
@@ -24,7 +32,10 @@ class Storage {
  public:
   // Allocates nbytes on `device` (uninitialised: a reused CPU buffer holds
   // whatever its last tensor left). CPU buffers are 64-byte aligned so that
-  // vector loads never straddle a cache line at the start.
+  // vector loads never straddle a cache line at the start. Throws attn::Error
+  // naming the bytes when a CPU request is above max_allocation_bytes() or
+  // the system cannot give the memory (Tensor::empty checks first, with the
+  // tensor's shape in the message).
   Storage(size_t nbytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;
@@ -70,5 +81,20 @@ bool cpu_allocator_caching();
 
 // The size class a request of nbytes is rounded up to (exposed for tests).
 size_t cpu_allocator_size_class(size_t nbytes);
+
+// The most bytes one CPU allocation may take (see the top of this file).
+size_t max_allocation_bytes();
+// Sets that limit; 0 goes back to the default (ATTN_MAX_ALLOC_BYTES, read
+// again, else the physical memory). Throws attn::Error naming the variable
+// and its value when ATTN_MAX_ALLOC_BYTES is not a number of bytes.
+void set_max_allocation_bytes(size_t bytes);
+
+// The message for a CPU request of nbytes above the limit: `what` (for
+// example "randn: a float32 tensor of shape [20, 100000000000]"), the bytes
+// it needs, the limit and where the limit came from.
+std::string allocation_too_large_message(const std::string& what, size_t nbytes);
+
+// "7.28 TiB", "512 bytes": a byte count a person can read.
+std::string format_bytes(size_t bytes);
 
 }  // namespace attn

@@ -17,19 +17,31 @@ thread_local bool grad_mode_enabled = true;
 bool GradMode::is_enabled() { return grad_mode_enabled; }
 void GradMode::set_enabled(bool enabled) { grad_mode_enabled = enabled; }
 
-Tensor Tensor::empty(const Shape& shape, TensorOptions options) {
-  for (int64_t s : shape) {
-    ATTN_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
+Tensor Tensor::empty(const Shape& shape, TensorOptions options, const char* op) {
+  // Every size is checked here, once per tensor: the element count, the byte
+  // count and the strides must fit an int64_t, and a CPU buffer must fit the
+  // allocation limit (tensor/storage.h), all before any memory is touched.
+  // Kernels then trust numel() and never check again.
+  const int64_t numel = shape_numel(shape, op);
+  const auto item = static_cast<int64_t>(element_size(options.dtype_));
+  int64_t nbytes = 0;
+  ATTN_CHECK(!__builtin_mul_overflow(numel, item, &nbytes), op, ": a tensor of shape ",
+             shape_str(shape), " and dtype ", dtype_name(options.dtype_), " has ", numel,
+             " elements of ", item, " bytes each, more bytes than an int64 can count");
+  if (options.device_ == kCPU && static_cast<size_t>(nbytes) > max_allocation_bytes()) {
+    throw Error(allocation_too_large_message(
+        detail::join_message(op, ": a tensor of shape ", shape_str(shape), " and dtype ",
+                             dtype_name(options.dtype_)),
+        static_cast<size_t>(nbytes)));
   }
+  ATTN_CHECK(!options.requires_grad_ || is_floating(options.dtype_),
+             op, ": only floating-point tensors can require grad, got ", dtype_name(options.dtype_));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(
-      static_cast<size_t>(shape_numel(shape)) * element_size(options.dtype_), options.device_);
+  impl->strides = contiguous_strides(shape, op);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), options.device_);
   impl->shape = shape;
-  impl->strides = contiguous_strides(shape);
   impl->dtype = options.dtype_;
   impl->requires_grad = options.requires_grad_;
-  ATTN_CHECK(!options.requires_grad_ || is_floating(options.dtype_),
-             "empty: only floating-point tensors can require grad, got ", dtype_name(options.dtype_));
   return Tensor(impl);
 }
 
@@ -144,20 +156,27 @@ Tensor Tensor::detach() const {
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
   const TensorImpl& b = *base.unsafe_impl();
-#ifdef ATTN_DEBUG_CHECKS
-  // Debug builds prove every view stays inside its buffer: the first and the
-  // last element it can reach must both lie in the storage.
+  // Every view must stay inside its buffer: the first and the last element it
+  // can reach both lie in the storage. Checked in every build, with checked
+  // arithmetic, because a view is where sizes and offsets (a narrow's start,
+  // an expand's target, a reshape's sizes, all from callers) turn into
+  // addresses. It costs a few multiplications per view, none per element.
+  ATTN_CHECK(strides.size() == shape.size(), "make_view: shape ", shape_str(shape), " has ",
+             shape.size(), " dims but strides ", shape_str(strides), " has ", strides.size());
+  const int64_t numel = shape_numel(shape, "make_view");
   int64_t lowest = offset, highest = offset;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 0) { lowest = highest = offset; break; }
-    int64_t reach = (shape[d] - 1) * strides[d];
-    (reach < 0 ? lowest : highest) += reach;
+  if (numel > 0) {
+    for (size_t d = 0; d < shape.size(); ++d) {
+      const int64_t reach = checked_mul(shape[d] - 1, strides[d], "make_view", shape);
+      int64_t& end = reach < 0 ? lowest : highest;
+      end = checked_add(end, reach, "make_view", shape);
+    }
   }
-  int64_t capacity = static_cast<int64_t>(b.storage->nbytes() / element_size(b.dtype));
-  ATTN_CHECK(lowest >= 0 && (shape_numel(shape) == 0 || highest < capacity),
-             "make_view: a view of shape ", shape_str(shape), " strides ", shape_str(strides),
-             " offset ", offset, " reaches outside its buffer of ", capacity, " elements");
-#endif
+  const auto capacity = static_cast<int64_t>(b.storage->nbytes() / element_size(b.dtype));
+  ATTN_CHECK(offset >= 0 && (numel == 0 || (lowest >= 0 && highest < capacity)), "make_view: a view of shape ",
+             shape_str(shape), " strides ", shape_str(strides), " offset ", offset,
+             " reaches outside its buffer of ", capacity, " elements (elements ", lowest, " to ",
+             highest, ")");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = b.storage;
   impl->shape = shape;

@@ -67,8 +67,10 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // A new, uninitialised, contiguous tensor.
-  static Tensor empty(const Shape& shape, TensorOptions options = {});
+  // A new, uninitialised, contiguous tensor. Throws attn::Error naming `op`,
+  // the shape and the bytes when a size is negative, a count overflows, or
+  // the buffer would be larger than max_allocation_bytes() (tensor/storage.h).
+  static Tensor empty(const Shape& shape, TensorOptions options = {}, const char* op = "empty");
 
   bool defined() const { return impl_ != nullptr; }
 
@@ -200,7 +202,8 @@ class Tensor {
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
 
 // A view onto `base`'s storage with a new shape, strides and offset. The
-// building block of every view op; autograd is wired by the caller.
+// building block of every view op; autograd is wired by the caller. Throws
+// when the view would reach outside base's buffer or its sizes overflow.
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset);
 
 // Throws naming `op` unless the two tensors share a device and a dtype.

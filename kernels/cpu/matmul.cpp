@@ -10,7 +10,9 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <climits>
 
+#include "kernels/error.h"
 #include "kernels/matmul.h"
 #include "kernels/cpu/gemm_recorder.h"
 #include "kernels/cpu/parallel.h"
@@ -50,6 +52,15 @@ int64_t gemm_block_rows(int64_t M) {
   return std::max<int64_t>(64, (rows + 63) / 64 * 64);
 }
 
+// CBLAS takes sizes and leading dimensions as int: a larger one (a [1, 3e9]
+// row fits in 12 GB) would be cut to its low 32 bits and BLAS would read the
+// wrong memory. Refused by name instead, once per gemm and before any thread
+// starts (an exception must not leave a pool thread).
+void check_fits_int(int64_t value, const char* what) {
+  ATTN_CHECK(value >= 0 && value <= INT_MAX, "gemm: ", what, " = ", value,
+             " does not fit CBLAS's int (at most ", INT_MAX, ")");
+}
+
 // One single-threaded BLAS call per (float or double) type.
 void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -75,10 +86,17 @@ void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64
   // One matrix shared across a batch, and A not transposed: the whole batch is
   // a single taller GEMM (B*M, K) @ (K, N), which runs much faster than B
   // small ones. This is the common case of a Linear layer on (B, T, D).
-  if (batch > 1 && stride_b == 0 && !trans_a && stride_a == M * lda && stride_c == M * ldc) {
+  if (batch > 1 && stride_b == 0 && !trans_a && stride_a == M * lda && stride_c == M * ldc &&
+      M * batch <= INT_MAX) {
     M *= batch;
     batch = 1;
   }
+  check_fits_int(M, "M");  // the rows of each BLAS call are at most M, its columns at most N
+  check_fits_int(N, "N");
+  check_fits_int(K, "K");
+  check_fits_int(lda, "lda");
+  check_fits_int(ldb, "ldb");
+  check_fits_int(ldc, "ldc");
   if (batch > 1) {
     // Many matrices (attention's Q K^T per sentence): one thread per matrix.
     parallel_for(batch, M * N * K, [&](int64_t begin, int64_t end) {

@@ -177,7 +177,12 @@ void* device_malloc(size_t nbytes) {
       a.release_cached();
       status = cudaMalloc(&ptr, size);
     }
-    check_cuda(status, "cudaMalloc");
+    if (status != cudaSuccess) {
+      cudaGetLastError();  // an allocation failure is not sticky; clear it all the same
+      throw ::attn::Error(::attn::detail::join_message(
+          "cudaMalloc: could not allocate ", nbytes, " bytes (", size, " rounded up) on the GPU: ",
+          cudaGetErrorString(status), " (attn already holds ", a.in_use, " bytes there)"));
+    }
   }
   a.live_sizes[ptr] = size;
   a.in_use += size;
