@@ -13,6 +13,7 @@
 #                     sanitizers, so there they would only repeat the release
 #                     tree's run.
 # Both carry the label "fuzz": ctest -L fuzz runs them alone, -LE fuzz skips them.
+# test_fuzz_findings (GoogleTest) says in words what each finding was.
 set(ATTN_FUZZ_HARNESSES safetensors model_metadata vocab json tsv parallel tokenizer metrics)
 set(ATTN_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 
@@ -22,6 +23,9 @@ foreach(name ${ATTN_FUZZ_HARNESSES})
   add_test(NAME fuzz_replay_${name} COMMAND fuzz_replay_${name} ${ATTN_FUZZ_DIR}/corpus/${name})
   set_tests_properties(fuzz_replay_${name} PROPERTIES LABELS fuzz)
 endforeach()
+
+# Each finding in words, with the message the reader now gives.
+attn_test(test_fuzz_findings fuzz/test_fuzz_findings.cpp)
 
 # --- libFuzzer: a clang that links -fsanitize=fuzzer ---
 set(ATTN_FUZZ_SECONDS 15 CACHE STRING "Seconds each fuzz_NAME ctest fuzzes (scripts/fuzz runs longer)")

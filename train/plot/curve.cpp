@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "kernels/error.h"
@@ -40,7 +41,12 @@ double number_field(const json::Value& object, const std::string& key, const std
   ATTN_CHECK(value != nullptr, where, ": the record has no \"", key, "\"");
   ATTN_CHECK(value->kind == json::Value::Kind::Number, where, ": \"", key, "\" must be a number, got ",
              json::kind_name(value->kind));
-  return std::stod(value->text);
+  // strtod, not std::stod: a literal beyond a double's range (1e999) would make
+  // stod throw a bare std::out_of_range that names nothing.
+  const double number = std::strtod(value->text.c_str(), nullptr);
+  ATTN_CHECK(std::isfinite(number), where, ": \"", key, "\" is ", value->text,
+             ", beyond the range of a double: nothing to draw");
+  return number;
 }
 
 // Appends a point. A record at or before the last point's update comes from
