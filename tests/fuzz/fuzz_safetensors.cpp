@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                      "tensor '" + name + "' is not contiguous");
     bytes += tensor.numel() * static_cast<int64_t>(attn::element_size(tensor.dtype()));
   }
-  attn_fuzz::check(bytes <= static_cast<int64_t>(size), "the tensors hold more bytes than the file");
+  attn_fuzz::check(bytes <= static_cast<int64_t>(size),
+                   "the tensors hold more bytes than the file");
 
   // Written back, it loads again to the same thing.
   attn::save_safetensors(copy.path(), loaded.tensors, loaded.metadata);

@@ -28,7 +28,8 @@ endforeach()
 attn_test(test_fuzz_findings fuzz/test_fuzz_findings.cpp)
 
 # --- libFuzzer: a clang that links -fsanitize=fuzzer ---
-set(ATTN_FUZZ_SECONDS 15 CACHE STRING "Seconds each fuzz_NAME ctest fuzzes (scripts/fuzz runs longer)")
+set(ATTN_FUZZ_SECONDS 15 CACHE STRING
+  "Seconds each fuzz_NAME ctest fuzzes (scripts/fuzz runs longer)")
 set(ATTN_FUZZ_BUILD OFF)
 if(ATTN_FUZZ AND NOT ATTN_SANITIZE)
   find_program(ATTN_FUZZ_CLANG NAMES clang++ clang++-19 clang++-18 clang++-17 clang++-16
@@ -67,7 +68,8 @@ elseif(NOT ATTN_FUZZ_BUILD)
   message(STATUS "attn: fuzz harnesses: off (no clang with libFuzzer; scripts/install-deps "
                  "installs clang and libclang-rt-dev); their corpus replays still run")
 else()
-  message(STATUS "attn: fuzz harnesses: on (${ATTN_FUZZ_CLANG}, ${ATTN_FUZZ_SECONDS} s each in ctest)")
+  message(STATUS
+    "attn: fuzz harnesses: on (${ATTN_FUZZ_CLANG}, ${ATTN_FUZZ_SECONDS} s each in ctest)")
 endif()
 if(NOT ATTN_FUZZ_BUILD)
   return()

@@ -31,7 +31,8 @@ bool valid(const std::string& s) { return attn::data::find_invalid_utf8(s) == st
 bool has_space(const std::string& token) {
   for (size_t pos = 0; pos < token.size();) {
     int length = 0;
-    if (attn::data::is_space_code_point(attn::data::decode_code_point(token, pos, &length))) return true;
+    const uint32_t code_point = attn::data::decode_code_point(token, pos, &length);
+    if (attn::data::is_space_code_point(code_point)) return true;
     pos += static_cast<size_t>(length);
   }
   return false;
@@ -54,7 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       tokenizer.tokenize(text, "fuzz.txt:1");
       attn_fuzz::fail("invalid UTF-8 was tokenized");
     } catch (const attn::Error& e) {
-      const std::string where = "fuzz.txt:1: invalid UTF-8 at byte " + std::to_string(bad + 1) + " ";
+      const std::string where =
+          "fuzz.txt:1: invalid UTF-8 at byte " + std::to_string(bad + 1) + " ";
       check(std::string(e.what()).rfind(where, 0) == 0,
             "the message does not say where (" + where + "): " + e.what());
     }
@@ -69,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (char_level) {
       int length = 0;
       attn::data::decode_code_point(token, 0, &length);
-      check(static_cast<size_t>(length) == token.size(), "a char token of more than one code point");
+      check(static_cast<size_t>(length) == token.size(),
+            "a char token of more than one code point");
     }
   }
   const std::string back = tokenizer.detokenize(tokens);

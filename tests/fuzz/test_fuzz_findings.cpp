@@ -92,10 +92,38 @@ TEST(FuzzFindings, MetricsNumberBeyondADoubleNamesFileLineAndKey) {
   TempDir dir;
   const std::string path = dir.write(
       "m.metrics.jsonl",
-      "{\"kind\":\"train\",\"update\":1,\"loss\":2}\n{\"kind\":\"train\",\"update\":2,\"loss\":1e999}\n");
+      "{\"kind\":\"train\",\"update\":1,\"loss\":2}\n"
+      "{\"kind\":\"train\",\"update\":2,\"loss\":1e999}\n");
   const std::string message = error_of([&] { attn::plot::read_metrics_log(path); });
   EXPECT_TRUE(contains(message, path + ":2")) << message;
   EXPECT_TRUE(contains(message, "\"loss\" is 1e999")) << message;
+}
+
+// fuzz_metrics (150 s into its ten-minute run): an exact match of 4e307 is
+// finite, but as a percent (x 100) it is infinity, which reached the plot.
+TEST(FuzzFindings, MetricsScoreBeyondADoubleAsAPercentIsNamed) {
+  TempDir dir;
+  const std::string path =
+      dir.write("s.metrics.jsonl",
+                "{\"kind\":\"valid\",\"update\":1,\"loss\":1,\"exact_match\":0.411e308}\n");
+  const std::string message = error_of([&] { attn::plot::read_metrics_log(path); });
+  EXPECT_TRUE(contains(message, path + ":1: \"exact_match\" is 4.11e+307, beyond the range"))
+      << message;
+}
+
+// Found by reading what fuzz_metrics reaches, confirmed by UBSan: losses of
+// -1.7e308 and 1.7e308 are finite, but the axis between them is not, and the
+// tick exponent became a float-to-int conversion of infinity (undefined).
+TEST(FuzzFindings, CurveWhoseRangeOverflowsIsRefusedNotUndefined) {
+  TempDir dir;
+  const std::string path = dir.write("r.metrics.jsonl",
+                                     "{\"kind\":\"train\",\"update\":1,\"loss\":1.7e308}\n"
+                                     "{\"kind\":\"train\",\"update\":2,\"loss\":-1.7e308}\n");
+  const attn::plot::MetricsLog log = attn::plot::read_metrics_log(path);
+  const std::string message = error_of([&] { attn::plot::training_curve(log); });
+  EXPECT_TRUE(contains(message, "nice_ticks: the range [-1.7e+308, 1.7e+308] is wider than a "
+                                "double can hold"))
+      << message;
 }
 
 // Found by reading, not by the fuzzer: duplicate keys were found by scanning
@@ -103,7 +131,9 @@ TEST(FuzzFindings, MetricsNumberBeyondADoubleNamesFileLineAndKey) {
 // second one's offset, however far apart.
 TEST(FuzzFindings, JsonDuplicateKeysFoundAmongManyKeys) {
   std::string text = "{";
-  for (int i = 0; i < 20000; ++i) text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  for (int i = 0; i < 20000; ++i) {
+    text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  }
   const size_t offset = text.size();
   text += "\"k7\":0}";
   const std::string message = error_of([&] { attn::json::parse(text, "many.json"); });
