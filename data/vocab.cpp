@@ -155,6 +155,10 @@ Vocab Vocab::load(const std::string& path) {
   std::unordered_map<std::string, size_t> first_line;
   for (size_t i = 0; i < lines.size(); ++i) {
     ATTN_CHECK(!lines[i].empty(), where(i), ": empty line (every line holds one token)");
+    // read_lines splits at "\n" only: a lone "\r" inside a line is left for
+    // the constructor to refuse, and its message would not name the file.
+    std::string problem = token_problem(lines[i]);
+    ATTN_CHECK(problem.empty(), where(i), ": ", problem);
     auto inserted = first_line.emplace(lines[i], i);
     ATTN_CHECK(inserted.second, where(i), ": duplicate token \"", utf8_excerpt(lines[i]),
                "\", already on line ", inserted.first->second + 1);

@@ -26,10 +26,16 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/copy.h"  // kernels::kMaxDims
 #include "tensor/json.h"
 
 namespace attn {
 namespace {
+
+// The largest header read, as the reference implementation's MAX_HEADER_SIZE:
+// the header only names and places the tensors, so a larger one is a broken
+// or hostile file, refused before the bytes are allocated.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 using json::kind_name;
 using Json = json::Value;
@@ -107,15 +113,26 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
              "'; attn reads F32, F64 and I64");
 
   ATTN_CHECK(shape->kind == Json::Kind::Array, prefix, ": \"shape\" must be an array");
-  // nbytes, checked for overflow as it grows: a hostile shape must not wrap around.
-  int64_t nbytes = static_cast<int64_t>(element_size(entry.dtype));
+  ATTN_CHECK(shape->items.size() <= static_cast<size_t>(kernels::kMaxDims), prefix, " has ",
+             shape->items.size(), " dims; attn's tensors have at most ", kernels::kMaxDims);
   for (const Json& size : shape->items) {
-    int64_t n = to_index(path, size, "the shape of " + where);
-    entry.shape.push_back(n);
-    if (n != 0 && nbytes > INT64_MAX / n) {
-      throw Error(prefix + " has shape " + shape_str(entry.shape) + ", too large");
-    }
-    nbytes *= n;
+    entry.shape.push_back(to_index(path, size, "the shape of " + where));
+  }
+  // Two products, each checked for overflow as it grows, so that a hostile
+  // shape cannot wrap around: the bytes the tensor needs, and the bytes it
+  // would need with its zero sizes taken as 1, which bounds every stride a
+  // tensor of this shape computes ([0, 2^40, 2^40] holds no bytes, but its
+  // first stride would be 2^80).
+  const int64_t item = static_cast<int64_t>(element_size(entry.dtype));
+  int64_t nbytes = item;
+  int64_t extent = item;
+  for (int64_t n : entry.shape) {
+    const int64_t m = n > 0 ? n : 1;
+    ATTN_CHECK(extent <= INT64_MAX / m, prefix, " has shape ", shape_str(entry.shape),
+               ", too large: at ", item, " bytes an element (", dtype->text,
+               "), its sizes multiply past 2^63 bytes");
+    extent *= m;
+    nbytes *= n;  // <= extent: no overflow
   }
   entry.nbytes = nbytes;
 
@@ -261,6 +278,9 @@ SafetensorsFile load_safetensors(const std::string& path) {
   ATTN_CHECK(header_length <= static_cast<uint64_t>(file_size - 8), prefix, "the header length ",
              header_length, " is larger than the rest of the file (", file_size - 8,
              " bytes): the file is truncated or not safetensors");
+  ATTN_CHECK(header_length <= kMaxHeaderBytes, prefix, "the header length ", header_length,
+             " is larger than the ", kMaxHeaderBytes,
+             " bytes a safetensors header may have: the file is broken or not safetensors");
   std::string header(static_cast<size_t>(header_length), '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_length));
   ATTN_CHECK(in.good(), prefix, "reading the header failed");

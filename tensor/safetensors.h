@@ -25,10 +25,11 @@ struct SafetensorsFile {
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-// Loads and validates: the header length fits the file, the JSON parses, every
-// dtype is known (F32, F64, I64), every shape matches its byte range, the
-// ranges lie inside the file and do not overlap. Throws attn::Error naming the
-// file and what is wrong.
+// Loads and validates: the header length fits the file and 100 MB, the JSON
+// parses, every dtype is known (F32, F64, I64), every shape has at most 8 dims
+// whose sizes multiply within int64 (overflow-checked) and matches its byte
+// range, the ranges lie inside the file and do not overlap. Throws attn::Error
+// naming the file, what is wrong and the values.
 SafetensorsFile load_safetensors(const std::string& path);
 
 }  // namespace attn

@@ -159,7 +159,11 @@ MetricsLog read_metrics_log(const std::string& path) {
     add_point(log.valid_loss, update, loss);
     for (const ScoreField& field : kScoreFields) {
       if (find_member(record, field.key) == nullptr) continue;
-      const double value = number_field(record, field.key, where, non_finite) * field.to_percent;
+      const double number = number_field(record, field.key, where, non_finite);
+      // A fraction of 4e307 is no percent a double can hold.
+      const double value = number * field.to_percent;
+      ATTN_CHECK(std::isfinite(value), where, ": \"", field.key, "\" is ", number,
+                 ", beyond the range of a double as a percent: nothing to draw");
       auto series = std::find_if(log.valid_scores.begin(), log.valid_scores.end(),
                                  [&](const Series& s) { return s.key == field.key; });
       if (series == log.valid_scores.end()) {
@@ -182,6 +186,9 @@ Ticks nice_ticks(double low, double high, int max_ticks) {
              "nice_ticks: need finite low <= high, got [", low, ", ", high, "]");
   // Two ticks cannot cover a range around 0 (that takes -s, 0, s); three always can.
   ATTN_CHECK(max_ticks >= 3, "nice_ticks: max_ticks must be at least 3, got ", max_ticks);
+  // [-1e308, 1e308]: the width overflows to infinity, and so would the exponent below.
+  ATTN_CHECK(std::isfinite(high - low), "nice_ticks: the range [", low, ", ", high,
+             "] is wider than a double can hold");
   if (low == high) {  // one value: a small range around it
     const double pad = std::max(std::abs(low), 1.0) * 0.1;
     low -= pad;
