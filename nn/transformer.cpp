@@ -104,6 +104,9 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
              o.target_vocab_size, " (build a joint vocabulary, or turn shared_embeddings off)");
   const int64_t D = o.d_model;
   ATTN_CHECK(D > 0, kName, ": d_model must be positive, got ", D);
+  ATTN_CHECK(o.cla_factor >= 1 && o.cla_factor <= o.decoder_layers, kName,
+             ": cla_factor (--cla-factor) must be in 1..decoder_layers (--dec-depth) = 1..",
+             o.decoder_layers, ", got ", o.cla_factor);
 
   if (o.shared_embeddings) {
     // One module, registered once: its parameter appears once in
@@ -139,8 +142,11 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
                                              std::make_shared<TransformerEncoderLayer>(layer)));
   }
   for (int64_t l = 0; l < o.decoder_layers; ++l) {
+    // CLA: only the first layer of each group of cla_factor projects keys and values.
+    TransformerLayerOptions decoder = layer;
+    decoder.set_share_kv(l % o.cla_factor != 0);
     decoder_layers.push_back(register_module("decoder_l" + std::to_string(l),
-                                             std::make_shared<TransformerDecoderLayer>(layer)));
+                                             std::make_shared<TransformerDecoderLayer>(decoder)));
   }
   if (o.pre_ln) {
     // Pre-LN leaves the sum of all residuals un-normalised: one LayerNorm
@@ -222,9 +228,11 @@ Tensor Transformer::run(const Tensor& source, const Tensor& source_lengths,
   const AttentionMask padding = AttentionMask::from_lengths(source_lengths);
   Tensor y = embed(*target_embedding, target_positions.get(), target_input, 0);  // (B, T, D)
   if (cross_weights) cross_weights->clear();
-  for (const auto& layer : decoder_layers) {
-    TransformerDecoderLayerOutput out =
-        layer->forward(y, memory, causal, padding, /*need_weights=*/cross_weights != nullptr);
+  TransformerDecoderLayerOutput group;  // the output of the current CLA group's first layer
+  for (size_t l = 0; l < decoder_layers.size(); ++l) {
+    TransformerDecoderLayerOutput out = decoder_layers[l]->forward(
+        y, memory, causal, padding, /*need_weights=*/cross_weights != nullptr, &group);
+    if (kv_layer(static_cast<int64_t>(l)) == static_cast<int64_t>(l)) group = out;
     y = out.output;                                                         // (B, T, D)
     if (cross_weights) cross_weights->push_back(out.cross_weights);         // (B, H, T, S)
   }
@@ -275,8 +283,10 @@ Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
       state->need_weights ? AttentionMask(state->memory_mask)
                           : AttentionMask::from_lengths(state->source_lengths);
   for (size_t l = 0; l < decoder_layers.size(); ++l) {
+    // CLA: a sharing layer reads its group's first layer's cache, stepped just before.
     TransformerDecoderLayerOutput out =
-        decoder_layers[l]->step(y, state->layers[l], memory_mask, state->need_weights);
+        decoder_layers[l]->step(y, state->layers[l], memory_mask, state->need_weights,
+                                &state->layers[kv_layer(static_cast<int64_t>(l))]);
     y = out.output;                                                         // (B, 1, D)
     state->cross_weights[l] = state->need_weights ? out.cross_weights.squeeze(2)  // (B, H, S)
                                                   : Tensor();
@@ -305,6 +315,7 @@ std::string Transformer::describe() const {
   out << ", " << (o.positions == "rope" ? "rotary (RoPE)" : o.positions) << " positions";
   if (o.shared_embeddings) out << ", shared embeddings";
   if (o.tied_output) out << ", tied output";
+  if (o.cla_factor > 1) out << ", CLA factor " << o.cla_factor;
   out << ", vocabularies " << o.source_vocab_size << "/" << o.target_vocab_size << ", "
       << parameter_count() << " parameters";
   return out.str();

@@ -59,6 +59,18 @@
 // The cache grows by 2 * layers * B * Hkv * Dh numbers per step (design.md,
 // "Generation"); cache_bytes() reports it.
 //
+// Cross-Layer Attention (cla_factor N > 1; Brandon et al. 2024): the decoder
+// layers form groups of N adjacent layers, l = 0..N-1, N..2N-1, ...; the
+// first layer of each group projects the self-attention keys and values (from
+// its own input) and the cross-attention keys and values (from the memory),
+// and the other N-1 layers attend over those, with their own query and output
+// projections only (share_kv, nn/transformer_layers.h). One flag for both
+// kinds of attention (the paper's CLA2 is N = 2 on self-attention; sharing
+// the cross keys too saves the same factor of the fixed cross cache). When N
+// does not divide the decoder layers, the last group is smaller. Factor 1 is
+// the paper's model, parameter for parameter. The cache then holds
+// ceil(layers / N) sets instead of layers (TransformerState::cache_bytes).
+//
 //   attn::nn::Transformer model(attn::nn::TransformerOptions::toy(src_vocab, tgt_vocab));
 //   attn::Tensor logits = model.forward(source, source_lengths, target_input);  // (B, T, V)
 #pragma once
@@ -98,6 +110,8 @@ struct TransformerOptions {
   bool fused_attention = true;     // attention through the fused kernel wherever no
                                    // weights are asked for (false: always composed)
   int64_t max_length = 512;        // the longest source or target sentence
+  int64_t cla_factor = 1;          // Cross-Layer Attention: N adjacent decoder layers share
+                                   // one set of keys and values (1 = none, the paper's)
 
   TransformerOptions(int64_t source_vocab, int64_t target_vocab)
       : source_vocab_size(source_vocab), target_vocab_size(target_vocab) {}
@@ -130,12 +144,14 @@ struct TransformerOptions {
   }
   TransformerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
   TransformerOptions& set_max_length(int64_t n) { max_length = n; return *this; }
+  TransformerOptions& set_cla_factor(int64_t n) { cla_factor = n; return *this; }
 };
 
 // What the Transformer carries from one output position to the next.
 class TransformerState : public DecoderState {
  public:
-  std::vector<TransformerDecoderLayerCache> layers;  // one per decoder layer
+  std::vector<TransformerDecoderLayerCache> layers;  // one per decoder layer; with CLA the
+                                                     // layers that share hold no keys
   Tensor memory_mask;                 // (B, 1, 1, S) int64, on the source's device
   Tensor source_lengths;              // (B) int64, where the caller keeps it (often the CPU)
   int64_t position = 0;               // t: the position the next step() decodes
@@ -148,7 +164,11 @@ class TransformerState : public DecoderState {
   // its heads: (B, S), rows summing to 1 over the real source words. Other
   // layers and single heads often attend more sharply; cross_weights has them.
   Tensor last_attention() const override;
-  // Sums numel * element size over every cached key and value tensor.
+  // Sums numel * element size over every cached key and value tensor. With
+  // L decoder layers, CLA factor N, G = ceil(L / N) groups, after t steps:
+  //   self_attention  = 2 * G * B * Hkv * t * Dh * sizeof(dtype)
+  //   cross_attention = 2 * G * B * Hkv * S * Dh * sizeof(dtype)
+  // (N = 1: G = L, the formula of nn/translator.h.)
   KVCacheBytes cache_bytes() const override;
 };
 
@@ -192,6 +212,9 @@ class Transformer : public Translator {
   std::shared_ptr<Dropout> embedding_dropout;  // rope only: Dropout(sqrt(D) E[ids]), section 5.4
   std::vector<std::shared_ptr<TransformerEncoderLayer>> encoder_layers;
   std::vector<std::shared_ptr<TransformerDecoderLayer>> decoder_layers;
+  // The decoder layer whose keys and values layer l attends over: the first of
+  // its CLA group, l - l % cla_factor (l itself when it projects its own).
+  int64_t kv_layer(int64_t l) const { return l - l % options_.cla_factor; }
   std::shared_ptr<LayerNorm> encoder_norm, decoder_norm;  // pre-LN only, else null
   std::shared_ptr<Linear> output;  // D -> V_tgt; null when tied_output
 

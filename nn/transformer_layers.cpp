@@ -141,16 +141,73 @@ Tensor TransformerEncoderLayer::forward(const Tensor& x, const AttentionMask& ma
   return residual(h, feed_forward->forward(a), *norm2, *dropout_, pre);      // (B, S, D)
 }
 
+// --- SharedKVAttention ----------------------------------------------------------------
+
+SharedKVAttention::SharedKVAttention(const MultiheadAttentionOptions& options)
+    : options_(options),
+      num_kv_heads_(options.num_kv_heads == 0 ? options.num_heads : options.num_kv_heads),
+      head_dim_(0) {
+  const char* op = "SharedKVAttention";
+  ATTN_CHECK(options.d_model > 0 && options.num_heads > 0 &&
+                 options.d_model % options.num_heads == 0,
+             op, ": d_model ", options.d_model, " must be a positive multiple of num_heads ",
+             options.num_heads);
+  ATTN_CHECK(num_kv_heads_ > 0 && options.num_heads % num_kv_heads_ == 0, op, ": num_heads ",
+             options.num_heads, " must be divisible by num_kv_heads ", options.num_kv_heads);
+  head_dim_ = options.d_model / options.num_heads;
+  const int64_t D = options.d_model;
+  q_proj = register_module("q_proj", std::make_shared<Linear>(
+                                         LinearOptions(D, D).set_bias(options.bias)));
+  out_proj = register_module("out_proj", std::make_shared<Linear>(
+                                             LinearOptions(D, D).set_bias(options.bias)));
+}
+
+MultiheadAttentionOutput SharedKVAttention::attend(const Tensor& query, const Tensor& keys,
+                                                   const Tensor& values, const AttentionMask& mask,
+                                                   bool need_weights,
+                                                   int64_t query_position) const {
+  const char* op = "SharedKVAttention";
+  const int64_t D = options_.d_model, H = options_.num_heads, Hkv = num_kv_heads_, Dh = head_dim_;
+  check_sequence(op, "query", query, D);
+  const int64_t B = query.size(0), Tq = query.size(1);
+  ATTN_CHECK(keys.defined() && values.defined() && keys.dim() == 4 &&
+                 keys.shape() == values.shape() && keys.size(0) == B && keys.size(1) == Hkv &&
+                 keys.size(3) == Dh,
+             op, ": the shared keys and values must both be (", B, ", ", Hkv, ", Tk, ", Dh,
+             "), got keys ", shape_of(keys), " and values ", shape_of(values));
+  // As MultiheadAttention::attend: project, split into heads, turn (rope).
+  Tensor q = q_proj->forward(query).reshape({B, Tq, H, Dh}).transpose(1, 2);  // (B, H, Tq, Dh)
+  if (options_.rope) q = rope(q, query_position, options_.rope_base);
+  const AttentionOptions how = AttentionOptions().set_dropout(options_.dropout)
+                                   .set_training(is_training()).set_need_weights(need_weights)
+                                   .set_fused(options_.fused);
+  AttentionResult heads = scaled_dot_product_attention(q, keys, values, mask, how);  // (B, H, Tq, Dh)
+  Tensor concat = heads.output.transpose(1, 2).reshape({B, Tq, H * Dh});            // (B, Tq, D)
+  MultiheadAttentionOutput result;
+  result.output = out_proj->forward(concat);                                        // (B, Tq, D)
+  result.weights = heads.weights;                  // (B, H, Tq, Tk), or undefined if fused
+  return result;
+}
+
 // --- TransformerDecoderLayer ---------------------------------------------------------
 
 TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& options)
     : options_(options) {
   check_layer_options("TransformerDecoderLayer", options);
   const int64_t D = options.d_model;
-  self_attention = register_module(
-      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
-  cross_attention = register_module(
-      "cross_attention", std::make_shared<MultiheadAttention>(attention_options(options, false)));
+  if (options.share_kv) {
+    // Cross-Layer Attention: queries and outputs of its own, keys and values
+    // of the group's first layer; registered under the full layer's names.
+    shared_self_attention = register_module(
+        "self_attention", std::make_shared<SharedKVAttention>(attention_options(options, true)));
+    shared_cross_attention = register_module(
+        "cross_attention", std::make_shared<SharedKVAttention>(attention_options(options, false)));
+  } else {
+    self_attention = register_module(
+        "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
+    cross_attention = register_module(
+        "cross_attention", std::make_shared<MultiheadAttention>(attention_options(options, false)));
+  }
   feed_forward = register_module("feed_forward", std::make_shared<PositionwiseFeedForward>(
                                                      D, options.d_ff, options.dropout));
   auto make_norm = [&](const char* name) {
@@ -171,13 +228,17 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::cross_and_feed_forward(
   // (section 3.2.3, "encoder-decoder attention"); padding is hidden.
   Tensor a = sublayer_input(h, *norm2, pre);                                   // (B, T, D)
   MultiheadAttentionOutput cross =
-      cross_attention->attend(a, cross_keys, cross_values, memory_mask, need_weights);
+      options_.share_kv
+          ? shared_cross_attention->attend(a, cross_keys, cross_values, memory_mask, need_weights)
+          : cross_attention->attend(a, cross_keys, cross_values, memory_mask, need_weights);
   Tensor h2 = residual(h, cross.output, *norm2, *dropout_, pre);               // (B, T, D)
   // Sub-layer 3: the FFN.
   a = sublayer_input(h2, *norm3, pre);
   TransformerDecoderLayerOutput result;
   result.output = residual(h2, feed_forward->forward(a), *norm3, *dropout_, pre);  // (B, T, D)
   result.cross_weights = cross.weights;                      // (B, H, T, S), or undefined
+  result.cross_keys = cross_keys;                            // (B, Hkv, S, Dh)
+  result.cross_values = cross_values;
   return result;
 }
 
@@ -185,24 +246,51 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::forward(const Tensor& x,
                                                                const Tensor& memory,
                                                                const AttentionMask& self_mask,
                                                                const AttentionMask& memory_mask,
-                                                               bool need_weights) const {
+                                                               bool need_weights,
+                                                               const TransformerDecoderLayerOutput* shared) const {
   const bool pre = options_.pre_ln;
   const int64_t D = options_.d_model;
   check_sequence("TransformerDecoderLayer", "input", x, D);
   check_sequence("TransformerDecoderLayer", "memory", memory, D, x.size(0));
+  ATTN_CHECK(!options_.share_kv || (shared != nullptr && shared->self_keys.defined() &&
+                                    shared->cross_keys.defined()),
+             "TransformerDecoderLayer: a layer with share_kv (Cross-Layer Attention) needs the "
+             "keys and values of its group's first layer (forward's `shared`)");
   // Sub-layer 1: masked self-attention; the causal mask keeps position i
   // from seeing i+1.. (section 3.2.3), which is what makes step() possible.
+  // With share_kv the keys at positions 0..i are the group's first layer's,
+  // made from its input at 0..i: the mask hides the future just the same.
   Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, T, D)
-  Tensor h = residual(x, self_attention->forward(a, a, a, self_mask, /*need_weights=*/false).output,
-                      *norm1, *dropout_, pre);                                 // (B, T, D)
-  return cross_and_feed_forward(h, cross_attention->project_keys(memory),
-                                cross_attention->project_values(memory), memory_mask,
-                                need_weights);
+  Tensor self_keys, self_values, cross_keys, cross_values;
+  Tensor attended;
+  if (options_.share_kv) {
+    self_keys = shared->self_keys;                                             // (B, Hkv, T, Dh)
+    self_values = shared->self_values;
+    cross_keys = shared->cross_keys;                                           // (B, Hkv, S, Dh)
+    cross_values = shared->cross_values;
+    attended = shared_self_attention->attend(a, self_keys, self_values, self_mask,
+                                             /*need_weights=*/false).output;
+  } else {
+    // = self_attention->forward(a, a, a, ...), with the keys and values kept.
+    self_keys = self_attention->project_keys(a);                               // (B, Hkv, T, Dh)
+    self_values = self_attention->project_values(a);
+    cross_keys = cross_attention->project_keys(memory);                        // (B, Hkv, S, Dh)
+    cross_values = cross_attention->project_values(memory);
+    attended = self_attention->attend(a, self_keys, self_values, self_mask,
+                                      /*need_weights=*/false).output;
+  }
+  Tensor h = residual(x, attended, *norm1, *dropout_, pre);                    // (B, T, D)
+  TransformerDecoderLayerOutput result =
+      cross_and_feed_forward(h, cross_keys, cross_values, memory_mask, need_weights);
+  result.self_keys = self_keys;
+  result.self_values = self_values;
+  return result;
 }
 
 TransformerDecoderLayerCache TransformerDecoderLayer::start(const Tensor& memory) const {
   check_sequence("TransformerDecoderLayer::start", "memory", memory, options_.d_model);
   TransformerDecoderLayerCache cache;
+  if (options_.share_kv) return cache;  // CLA: the group's first layer caches for it
   // Contiguous, so that each head's S keys lie together for every step's reads.
   cache.cross_keys = cross_attention->project_keys(memory).contiguous();      // (B, Hkv, S, Dh)
   cache.cross_values = cross_attention->project_values(memory).contiguous();  // (B, Hkv, S, Dh)
@@ -213,9 +301,11 @@ TransformerDecoderLayerCache TransformerDecoderLayer::start(const Tensor& memory
 TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
                                                             TransformerDecoderLayerCache& cache,
                                                             const AttentionMask& memory_mask,
-                                                            bool need_weights) const {
+                                                            bool need_weights,
+                                                            const TransformerDecoderLayerCache* shared) const {
   const bool pre = options_.pre_ln;
   const char* op = "TransformerDecoderLayer::step";
+  if (options_.share_kv) return step_shared(x, shared, memory_mask, need_weights);
   ATTN_CHECK(cache.cross_keys.defined() && cache.cross_values.defined(), op,
              ": the cache has no cross-attention keys; make it with start(memory)");
   const int64_t B = cache.cross_keys.size(0);
@@ -259,6 +349,28 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
       query, cache.self_keys, cache.self_values, AttentionMask(), /*need_weights=*/false);
   Tensor h = residual(x, self.output, *norm1, *dropout_, pre);                 // (B, 1, D)
   return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask,
+                                need_weights);
+}
+
+TransformerDecoderLayerOutput TransformerDecoderLayer::step_shared(
+    const Tensor& x, const TransformerDecoderLayerCache* shared, const AttentionMask& memory_mask,
+    bool need_weights) const {
+  const char* op = "TransformerDecoderLayer::step";
+  ATTN_CHECK(shared != nullptr && shared->self_keys.defined() && shared->self_values.defined() &&
+                 shared->cross_keys.defined() && shared->cross_values.defined(),
+             op, ": a layer with share_kv (Cross-Layer Attention) reads the cache of its group's "
+             "first layer, stepped to this position first; got ",
+             shared == nullptr ? std::string("none") : "self keys " + shape_of(shared->self_keys));
+  const int64_t B = shared->cross_keys.size(0);
+  check_sequence(op, "input", x, options_.d_model, B, 1);
+  // The first layer of the group has appended position t already: its cache
+  // holds t+1 positions, and this layer's query is position t.
+  const int64_t t = shared->self_keys.size(2) - 1;
+  Tensor a = sublayer_input(x, *norm1, options_.pre_ln);                       // (B, 1, D)
+  MultiheadAttentionOutput self = shared_self_attention->attend(
+      a, shared->self_keys, shared->self_values, AttentionMask(), /*need_weights=*/false, t);
+  Tensor h = residual(x, self.output, *norm1, *dropout_, options_.pre_ln);     // (B, 1, D)
+  return cross_and_feed_forward(h, shared->cross_keys, shared->cross_values, memory_mask,
                                 need_weights);
 }
 

@@ -27,6 +27,14 @@
 // query against t keys instead of recomputing the whole prefix, and gives
 // the same numbers as forward() on the prefix (tests/nn/test_transformer.cpp).
 //
+// Cross-Layer Attention (Brandon et al. 2024, "Reducing Transformer
+// Key-Value Cache Size with Cross-Layer Attention"): a decoder layer built
+// with share_kv = true has no key/value projections of its own. Its
+// self-attention attends over the keys and values that the first layer of its
+// group projected (from that layer's input), and its cross-attention over
+// that layer's cross keys and values; it keeps its own query and output
+// projections (SharedKVAttention below). nn/transformer.h groups the layers.
+//
 // Shapes: B batch, S source length, T target length, D = d_model, H heads,
 // Hkv key/value heads, Dh = D / H, F = d_ff.
 #pragma once
@@ -55,6 +63,8 @@ struct TransformerLayerOptions {
   bool rope = false;              // rotary positions in the self-attentions (not in
                                   // cross-attention); the model then adds none to embeddings
   double layer_norm_eps = 1e-5;   // PyTorch's default
+  bool share_kv = false;          // Cross-Layer Attention, decoder only: no k/v projections;
+                                  // attend over the keys and values of the group's first layer
 
   TransformerLayerOptions() = default;
   TransformerLayerOptions(int64_t d, int64_t heads, int64_t ff)
@@ -65,6 +75,7 @@ struct TransformerLayerOptions {
   TransformerLayerOptions& set_pre_ln(bool on) { pre_ln = on; return *this; }
   TransformerLayerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
   TransformerLayerOptions& set_rope(bool on) { rope = on; return *this; }
+  TransformerLayerOptions& set_share_kv(bool on) { share_kv = on; return *this; }
 };
 
 // --- the feed-forward network (section 3.3) -------------------------------------
@@ -116,12 +127,49 @@ class TransformerEncoderLayer : public Module {
   std::shared_ptr<Dropout> dropout_;
 };
 
+// --- attention over keys and values another layer projected (CLA) ----------------
+
+// MultiheadAttention without k_proj and v_proj: the query and output
+// projections of a Cross-Layer Attention layer, which attends over the keys
+// and values (B, Hkv, Tk, Dh) that the first layer of its group projected
+// (and with rope, turned) with its own MultiheadAttention. The heads are
+// attended exactly as MultiheadAttention::attend does, grouped (GQA/MQA)
+// included; the parameters are q_proj and out_proj, under the same names, so
+// a layer's state_dict differs from a full one only by the missing k_proj
+// and v_proj.
+class SharedKVAttention : public Module {
+ public:
+  // The options of the MultiheadAttention it stands beside (H, Hkv, rope...).
+  explicit SharedKVAttention(const MultiheadAttentionOptions& options);
+
+  // query: (B, Tq, D) unprojected; keys, values: (B, Hkv, Tk, Dh) from the
+  // owning layer's project_keys / project_values; mask and need_weights as
+  // in MultiheadAttention::forward; with rope, query i is turned at position
+  // query_position + i. -> output (B, Tq, D), weights (B, H, Tq, Tk).
+  MultiheadAttentionOutput attend(const Tensor& query, const Tensor& keys, const Tensor& values,
+                                  const AttentionMask& mask = AttentionMask(),
+                                  bool need_weights = true, int64_t query_position = 0) const;
+
+  const MultiheadAttentionOptions& options() const { return options_; }
+
+  std::shared_ptr<Linear> q_proj;    // D -> H*Dh = D
+  std::shared_ptr<Linear> out_proj;  // H*Dh = D -> D
+
+ private:
+  MultiheadAttentionOptions options_;
+  int64_t num_kv_heads_;
+  int64_t head_dim_;
+};
+
 // --- decoder layer ---------------------------------------------------------------
 
 struct TransformerDecoderLayerOutput {
   Tensor output;         // (B, T, D), or (B, 1, D) from step()
   Tensor cross_weights;  // (B, H, T, S), or (B, H, 1, S) from step(): for heatmaps;
                          // undefined when need_weights was false
+  // forward() only: the keys and values the layer attended over, (B, Hkv, T, Dh)
+  // and (B, Hkv, S, Dh): what the other layers of its CLA group read.
+  Tensor self_keys, self_values, cross_keys, cross_values;
 };
 
 // One decoder layer's share of the decoding state. The self-attention keys
@@ -131,6 +179,12 @@ struct TransformerDecoderLayerOutput {
 // With rotary positions the keys are kept turned, each at its own position
 // (turned once, when appended; a key never moves, so it never needs turning
 // again), and the values as projected.
+//
+// With Cross-Layer Attention a layer with share_kv keeps none of these
+// tensors: its cache stays empty (the stacked weights aside), and its step()
+// reads the cache of its group's first layer, which the first layer's step()
+// has already advanced to this position. That is the whole saving: one set
+// of self and cross keys and values per group instead of per layer.
 //
 // They live in buffers with room for more positions than they hold: step t
 // writes position t in place and self_keys / self_values are views of the
@@ -166,39 +220,59 @@ class TransformerDecoderLayer : public Module {
   // need_weights: false leaves cross_weights undefined and lets the
   // cross-attention run fused (the self-attention's weights are never kept).
   // -> output (B, T, D), cross_weights (B, H, T, S)
+  // shared: with share_kv, the forward() output of the first layer of this
+  // layer's CLA group, whose keys and values it attends over (required then,
+  // ignored otherwise).
+  // -> output (B, T, D), cross_weights (B, H, T, S), and the keys and values used
   TransformerDecoderLayerOutput forward(const Tensor& x, const Tensor& memory,
                                         const AttentionMask& self_mask = AttentionMask(),
                                         const AttentionMask& memory_mask = AttentionMask(),
-                                        bool need_weights = true) const;
+                                        bool need_weights = true,
+                                        const TransformerDecoderLayerOutput* shared = nullptr) const;
 
   // Before the first step: memory (B, S, D) -> a cache holding the
-  // cross-attention keys and values (B, Hkv, S, Dh) and no self keys yet.
+  // cross-attention keys and values (B, Hkv, S, Dh) and no self keys yet
+  // (with share_kv: an empty cache, the group's first layer holds them).
   TransformerDecoderLayerCache start(const Tensor& memory) const;
 
   // One position t (t = the cache's current length).
   // x: (B, 1, D), the layer's input at position t; cache: from start(),
   // advanced by every earlier step (its self keys/values become
   // (B, Hkv, t+1, Dh)); memory_mask: as in forward, (B, H, 1, S) when dense;
-  // need_weights as in forward.
+  // need_weights as in forward; shared: with share_kv, the cache of the
+  // first layer of this layer's CLA group, already stepped to position t
+  // (required then, ignored otherwise).
   // -> output (B, 1, D), cross_weights (B, H, 1, S)
   TransformerDecoderLayerOutput step(const Tensor& x, TransformerDecoderLayerCache& cache,
                                      const AttentionMask& memory_mask = AttentionMask(),
-                                     bool need_weights = true) const;
+                                     bool need_weights = true,
+                                     const TransformerDecoderLayerCache* shared = nullptr) const;
 
   const TransformerLayerOptions& options() const { return options_; }
 
+  // A layer that projects its own keys and values has these two (null with share_kv):
   std::shared_ptr<MultiheadAttention> self_attention;   // masked (causal), section 3.2.3
   std::shared_ptr<MultiheadAttention> cross_attention;  // "encoder-decoder attention"
+  // A layer with share_kv has these two instead, under the same names (null otherwise):
+  std::shared_ptr<SharedKVAttention> shared_self_attention;
+  std::shared_ptr<SharedKVAttention> shared_cross_attention;
   std::shared_ptr<PositionwiseFeedForward> feed_forward;
   std::shared_ptr<LayerNorm> norm1, norm2, norm3;       // around each sub-layer, in order
 
  private:
   // The two sub-layers after self-attention, shared by forward() and step():
-  // h: (B, T, D) after self-attention; cross keys/values (B, Hkv, S, Dh).
+  // h: (B, T, D) after self-attention; cross keys/values (B, Hkv, S, Dh),
+  // this layer's or (share_kv) its group's first layer's.
   TransformerDecoderLayerOutput cross_and_feed_forward(const Tensor& h, const Tensor& cross_keys,
                                                        const Tensor& cross_values,
                                                        const AttentionMask& memory_mask,
                                                        bool need_weights) const;
+  // step() of a layer with share_kv: x (B, 1, D) against the group's first
+  // layer's cache `shared`, holding t+1 positions. -> as step()
+  TransformerDecoderLayerOutput step_shared(const Tensor& x,
+                                            const TransformerDecoderLayerCache* shared,
+                                            const AttentionMask& memory_mask,
+                                            bool need_weights) const;
 
   TransformerLayerOptions options_;
   std::shared_ptr<Dropout> dropout_;

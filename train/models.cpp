@@ -59,6 +59,7 @@ std::shared_ptr<nn::Translator> make_model(const ModelOptions& options) {
                    options.positions == "rope",
                "--positions: expected sinusoidal, learned or rope, got '", options.positions, "'");
     t.positions = options.positions;
+    t.cla_factor = options.cla_factor;  // Cross-Layer Attention (nn/transformer.h)
     return std::make_shared<nn::Transformer>(t);
   }
   throw Error("--type: unknown model type '" + options.type +

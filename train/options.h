@@ -41,6 +41,7 @@ struct ModelOptions {
   bool pre_ln = false;                        // --pre-ln: LayerNorm before each sub-layer (paper: after)
   bool tied_embeddings = false;               // --tied-embeddings: output projection = target embeddings
   std::string positions = "sinusoidal";       // --positions: sinusoidal (paper) | learned | rope (RoFormer)
+  int64_t cla_factor = 1;                     // --cla-factor: decoder layers per shared K/V set (1 = none)
   int64_t source_vocab_size = 0;   // filled in from the data
   int64_t target_vocab_size = 0;
 

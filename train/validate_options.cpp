@@ -86,6 +86,9 @@ void validate(const ModelOptions& o, const std::string& where) {
                name("--transformer-heads", "transformer_heads"), " ", o.transformer_heads, ", got ",
                o.transformer_kv_heads);
     check_choice(name("--positions", "positions"), o.positions, {"sinusoidal", "learned", "rope"});
+    // Cross-Layer Attention: groups of cla_factor decoder layers (the last may be smaller).
+    check_flag(name("--cla-factor", "cla_factor"), o.cla_factor, 1, o.dec_depth,
+               "at most --dec-depth");
     // RoPE turns pairs of dimensions (2i, 2i+1) of each head (RoFormer eq. 13).
     ATTN_CHECK(o.positions != "rope" || (o.dim_emb / o.transformer_heads) % 2 == 0,
                name("--positions", "positions"), " rope needs an even head size, but ",

@@ -227,6 +227,21 @@ if "$ATTN" train --type transformer --positions rope --task reverse --task-train
 else
   fail "train/translate --positions rope: $(tail -3 "$WORK/rope.log") $(cat "$WORK/err")"
 fi
+# Cross-Layer Attention (--cla-factor): kept in the model file; translate
+# rebuilds the model; its cross cache is 2 groups x 8 rows x 5 x 8 x 2 x 4 bytes
+# (half of the 10240 of 4 layers without CLA).
+if "$ATTN" train --type transformer --cla-factor 2 --task reverse --task-train-size 200 \
+    --model "$WORK/cla.safetensors" --dim-emb 16 --transformer-heads 2 --transformer-kv-heads 1 \
+    --transformer-dim-ffn 32 --enc-depth 1 --dec-depth 4 --lr-warmup 10 --mini-batch 16 \
+    --after 10u --valid-freq 0 --quiet >"$WORK/cla.log" 2>&1 &&
+    grep -q "CLA factor 2" "$WORK/cla.log" &&
+    printf 'a b c d e\nf g h\n' | "$ATTN" translate --model "$WORK/cla.safetensors" --beam-size 4 \
+      --report-cache >"$WORK/cla.out" 2>"$WORK/err" &&
+    grep -q "cross-attention 5120)" "$WORK/err"; then
+  ok "train --cla-factor 2, then translate it with half the cache"
+else
+  fail "train/translate --cla-factor 2: $(tail -3 "$WORK/cla.log") $(cat "$WORK/err")"
+fi
 expect_failure "train --positions relative" "--positions" "'relative'" -- \
   "$ATTN" train --type transformer --positions relative --task reverse --model "$WORK/x.safetensors" --after 1u
 # Cells carry a tooltip (<title>) each: one panel of T x S of them per picture.

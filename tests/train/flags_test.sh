@@ -67,6 +67,7 @@ declare -A TABLE=(
   [train:pre-ln]="switch"
   [train:tied-embeddings]="switch"
   [train:positions]="string err err"
+  [train:cla-factor]="int err err err err"   # 1..--dec-depth (1 here)
   # data
   [train:task]="string err err"             # empty: no training data, which names --task
   [train:task-train-size]="int ok err err err"
@@ -165,7 +166,7 @@ base() {
   case $sub in
     train)
       local new="$WORK/m$run_number.safetensors"
-      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings || $flag == positions ]]; then
+      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings || $flag == positions || $flag == cla-factor ]]; then
         args=(--type transformer --dim-emb 8 --transformer-heads 2 --transformer-dim-ffn 8
               --enc-depth 1 --dec-depth 1)
       else
@@ -301,6 +302,9 @@ check_relation "kv heads not dividing the heads" "--transformer-kv-heads" \
 check_relation "kv heads above the heads" "--transformer-kv-heads" \
   "$ATTN" train "${TINY[@]}" --model "$WORK/r3.safetensors" --type transformer --dim-emb 8 \
   --transformer-heads 2 --transformer-kv-heads 4
+check_relation "a CLA factor above the decoder layers" "--cla-factor" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/rcla.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --transformer-dim-ffn 8 --enc-depth 1 --dec-depth 2 --cla-factor 3
 check_relation "halving that never halves" "--lr-decay-freq" \
   "$ATTN" train "${TINY[@]}" --model "$WORK/r4.safetensors" --lr-schedule halving
 check_relation "a transformer's --max-length past its positional table" "--max-length" \

@@ -81,18 +81,22 @@ struct DecodingCase {
 // A small random Transformer in float64 (so that the two ways of computing
 // the same numbers differ far below any gap between candidate tokens) and a
 // batch of sources of different lengths.
-// positions: "sinusoidal" or "rope" (rotary: the cache holds turned keys).
+// positions: "sinusoidal" or "rope" (rotary: the cache holds turned keys);
+// cla_factor: Cross-Layer Attention over decoder_layers decoder layers.
 struct DecodingParams {
   int64_t kv_heads;
   bool pre_ln;
   std::string positions;
+  int64_t cla_factor = 1;
+  int64_t decoder_layers = 2;
 };
 
 DecodingCase make_setup(const DecodingParams& p) {
   attn::manual_seed(11);
   nn::TransformerOptions options(17, 19);
   options.set_d_model(16).set_num_heads(4).set_num_kv_heads(p.kv_heads).set_d_ff(32);
-  options.set_layers(2, 2).set_pre_ln(p.pre_ln).set_dropout(0.0).set_positions(p.positions);
+  options.set_layers(2, p.decoder_layers).set_pre_ln(p.pre_ln).set_dropout(0.0)
+      .set_positions(p.positions).set_cla_factor(p.cla_factor);
   DecodingCase s;
   s.model = std::make_shared<nn::Transformer>(options);
   s.model->to(attn::kFloat64);
@@ -195,6 +199,49 @@ INSTANTIATE_TEST_SUITE_P(MhaGqaMqaPostAndPreLnSinusoidalAndRope, CachedDecoding,
                                            DecodingParams{1, true, "sinusoidal"},
                                            DecodingParams{2, false, "rope"},
                                            DecodingParams{1, true, "rope"}));
+
+// Cross-Layer Attention: factor 2 (MHA over 2 layers; GQA with rope over 4),
+// and factor 2 over 3 layers (the last group a single layer) with MQA,
+// pre-LN and rope.
+INSTANTIATE_TEST_SUITE_P(CrossLayerAttention, CachedDecoding,
+                         ::testing::Values(DecodingParams{4, false, "sinusoidal", 2, 2},
+                                           DecodingParams{2, false, "rope", 2, 4},
+                                           DecodingParams{1, true, "rope", 2, 3}));
+
+// --cla-factor is kept in the model file (model.cla_factor); a file from
+// before the key means 1, no sharing. make_model builds the sharing layers.
+TEST(ModelOptionsClaFactor, RoundTripAndOldFilesMeanOne) {
+  attn::train::ModelOptions options;
+  options.type = "transformer";
+  options.source_vocab_size = 9;
+  options.target_vocab_size = 9;
+  options.dim_emb = 8;
+  options.transformer_heads = 2;
+  options.dec_depth = 4;
+  options.cla_factor = 2;
+  std::map<std::string, std::string> metadata = options.to_metadata();
+  EXPECT_EQ(metadata.at("model.cla_factor"), "2");
+  EXPECT_EQ(attn::train::ModelOptions::from_metadata(metadata).cla_factor, 2);
+  metadata.erase("model.cla_factor");
+  EXPECT_EQ(attn::train::ModelOptions::from_metadata(metadata).cla_factor, 1);
+  auto model = std::dynamic_pointer_cast<nn::Transformer>(attn::train::make_model(options));
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->options().cla_factor, 2);
+  EXPECT_FALSE(model->decoder_layers[0]->options().share_kv);
+  EXPECT_TRUE(model->decoder_layers[1]->options().share_kv);
+  EXPECT_FALSE(model->decoder_layers[2]->options().share_kv);
+  EXPECT_TRUE(model->decoder_layers[3]->options().share_kv);
+  // A file that claims more sharing than it has layers is refused by key.
+  metadata = options.to_metadata();
+  metadata["model.cla_factor"] = "5";
+  try {
+    attn::train::ModelOptions::from_metadata(metadata);
+    FAIL() << "no error for model.cla_factor 5 over 4 decoder layers";
+  } catch (const attn::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cla_factor"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("5"), std::string::npos) << e.what();
+  }
+}
 
 // --positions is kept in the model file's metadata, so `attn translate`
 // rebuilds the same model; a file from before the key means the paper's
