@@ -55,6 +55,7 @@ struct TransformerLayerOptions {
   bool rope = false;              // rotary positions in the self-attentions (not in
                                   // cross-attention); the model then adds none to embeddings
   double layer_norm_eps = 1e-5;   // PyTorch's default
+  int64_t kv_rank = 0;            // Low-Rank KV rank r in every attention (MultiheadAttention); 0 = off
 
   TransformerLayerOptions() = default;
   TransformerLayerOptions(int64_t d, int64_t heads, int64_t ff)
@@ -65,6 +66,7 @@ struct TransformerLayerOptions {
   TransformerLayerOptions& set_pre_ln(bool on) { pre_ln = on; return *this; }
   TransformerLayerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
   TransformerLayerOptions& set_rope(bool on) { rope = on; return *this; }
+  TransformerLayerOptions& set_kv_rank(int64_t r) { kv_rank = r; return *this; }
 };
 
 // --- the feed-forward network (section 3.3) -------------------------------------
