@@ -74,6 +74,7 @@ std::map<std::string, std::string> ModelOptions::to_metadata() const {
           {"model.pre_ln", pre_ln ? "1" : "0"},
           {"model.tied_embeddings", tied_embeddings ? "1" : "0"},
           {"model.positions", positions},
+          {"model.kv_rank", std::to_string(kv_rank)},
           {"model.source_vocab_size", std::to_string(source_vocab_size)},
           {"model.target_vocab_size", std::to_string(target_vocab_size)}};
 }
@@ -107,6 +108,8 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
     options.pre_ln = get_bool(metadata, "model.pre_ln");
     options.tied_embeddings = get_bool(metadata, "model.tied_embeddings");
     options.positions = get_or(metadata, "model.positions", "sinusoidal");  // older files: the paper's
+    // Older files: no Low-Rank KV.
+    if (metadata.count("model.kv_rank")) options.kv_rank = get_int(metadata, "model.kv_rank");
   }
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");
