@@ -130,8 +130,9 @@ MultiheadAttention::StackedQKV MultiheadAttention::stacked_qkv() const {
   if (options_.kv_rank > 0) {  // LRKV: k and v come out compact, [shared | latents]
     stacked.weight = cat({q_proj->weight, k_proj->weight, k_down->weight, v_proj->weight,
                           v_down->weight}, 0);                        // (D + 2 (Dh + H r), D)
-    if (options_.bias)
+    if (options_.bias) {
       stacked.bias = cat({q_proj->bias, k_proj->bias, k_down->bias, v_proj->bias, v_down->bias}, 0);
+    }
     return stacked;
   }
   stacked.weight = cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);  // (D + 2 Hkv Dh, D)
