@@ -35,6 +35,30 @@
 // positions in different sentences, and the Transformer leaves cross-attention
 // without it (docs/15-rotary-positions.md).
 //
+// Low-Rank KV (kv_rank = r > 0; O'Neill, Clancy, Matskevichus and Reid 2026,
+// "Low-Rank Key Value Attention", arXiv:2601.11471): every head's key (and,
+// the same way, value) projection is one shared full-rank projection plus a
+// low-rank residual of its own,
+//     W_h^K = W^K_shared + A_h^K B_h^K,   A_h^K (D, r), B_h^K (r, Dh)
+//     K_h   = X W^K_shared + (X A_h^K) B_h^K
+// so r sets a continuous knob between MQA (r = 0: one shared K) and separate
+// heads. We could not read the paper's equations here, only its abstract and
+// the authors' summary; this is the formulation they describe (shared base +
+// head-specific low-rank residual), with our letters. What a cache keeps per
+// position is the shared K (Dh numbers) and every head's latent X A_h (r
+// each), not the H reconstructed keys:
+//     cache per position, per K or V:  Dh + H r   (MHA: H Dh)
+// The compact form travels as one tensor (B, 1, T, Dh + H r), [shared |
+// latent_0 | ... | latent_{H-1}] on the last dim, through project_keys,
+// project_values, project_qkv and a Transformer's KV cache exactly where
+// MHA's (B, Hkv, T, Dh) goes; attend_heads rebuilds the H keys and values
+// from it (expand_low_rank) before attending. Parameters: k_proj and v_proj
+// become the shared D -> Dh, k_down / v_down the A_h side by side
+// (D -> H r), k_up / v_up the B_h as one (H, r, Dh) tensor. With r = Dh,
+// W_shared = 0 and B_h = I, A_h = W_h^K is MHA's projection exactly
+// (tests/nn/test_lrkv.cpp). Not with rope (the cache would need its keys
+// turned after the sum) and not with GQA (num_kv_heads must be 0 or H).
+//
 // Parameters are four Linear submodules with PyTorch's bias and init:
 // q_proj (D -> D), k_proj (D -> Hkv*Dh), v_proj (D -> Hkv*Dh), out_proj
 // (D -> D), Dh = D / H. torch.nn.MultiheadAttention keeps q, k, v in one
@@ -70,6 +94,7 @@ struct MultiheadAttentionOptions {
   bool fused = true;          // the fused kernel where it applies; false = always composed
   bool rope = false;          // rotary positions on queries and keys (RoFormer); off = the paper's
   double rope_base = 10000.0; // theta_i = rope_base^(-2i/Dh) (RoFormer: 10000); needs even Dh
+  int64_t kv_rank = 0;        // r: Low-Rank KV, 1..Dh; 0 = off (the paper's projections)
 
   MultiheadAttentionOptions(int64_t d, int64_t heads) : d_model(d), num_heads(heads) {}
   MultiheadAttentionOptions& set_num_heads(int64_t h) { num_heads = h; return *this; }
@@ -79,6 +104,7 @@ struct MultiheadAttentionOptions {
   MultiheadAttentionOptions& set_fused(bool on) { fused = on; return *this; }
   MultiheadAttentionOptions& set_rope(bool on) { rope = on; return *this; }
   MultiheadAttentionOptions& set_rope_base(double b) { rope_base = b; return *this; }
+  MultiheadAttentionOptions& set_kv_rank(int64_t r) { kv_rank = r; return *this; }
 };
 
 struct MultiheadAttentionOutput {
@@ -106,13 +132,14 @@ class MultiheadAttention : public Module {
                                    bool need_weights = true) const;
 
   // The pieces a KV cache needs: keys and values projected once and kept.
-  // x: (B, T, D) -> (B, Hkv, T, Dh). With rope, key t is turned at position
+  // x: (B, T, D) -> (B, Hkv, T, Dh); with kv_rank r > 0 the compact
+  // (B, 1, T, Dh + H r) instead (kv_heads() x kv_width()). With rope, key t is turned at position
   // `position` + t (values never are), so the cache holds turned keys.
   Tensor project_keys(const Tensor& x, int64_t position = 0) const;
   Tensor project_values(const Tensor& x) const;
 
   // query: (B, Tq, D) unprojected; keys, values: (B, Hkv, Tk, Dh) from
-  // project_keys / project_values; mask and need_weights as in forward.
+  // project_keys / project_values (LRKV: (B, 1, Tk, Dh + H r)); mask and need_weights as in forward.
   // With rope, query i is turned at position query_position + i.
   // -> output (B, Tq, D), weights (B, H, Tq, Tk).
   MultiheadAttentionOutput attend(const Tensor& query, const Tensor& keys, const Tensor& values,
@@ -128,7 +155,8 @@ class MultiheadAttention : public Module {
   // Self-attention while decoding: q, k and v of x from ONE matrix product,
   // with the three projections stacked. stacked_qkv() gives the weight
   // (D + 2 Hkv Dh, D), rows q_proj | k_proj | v_proj, and the bias (undefined
-  // without biases); take it once per decode, as the weights may change
+  // without biases; LRKV: rows q_proj | k_proj | k_down | v_proj | v_down,
+  // D + 2 (Dh + H r), and k, v come out compact, (B, 1, T, Dh + H r)); take it once per decode, as the weights may change
   // between decodes. x: (B, T, D) -> q (B, H, T, Dh), k and v (B, Hkv, T, Dh),
   // views of the one product.
   struct StackedQKV {
@@ -150,15 +178,34 @@ class MultiheadAttention : public Module {
   const MultiheadAttentionOptions& options() const { return options_; }
   int64_t head_dim() const { return head_dim_; }          // Dh = D / H
   int64_t num_kv_heads() const { return num_kv_heads_; }  // Hkv, with 0 resolved to H
+  // What project_keys / project_values hand back per position: kv_heads()
+  // heads of kv_width() numbers each. (Hkv, Dh); LRKV: (1, Dh + H r).
+  int64_t kv_heads() const { return options_.kv_rank > 0 ? 1 : num_kv_heads_; }
+  int64_t kv_width() const {
+    return options_.kv_rank > 0 ? head_dim_ + options_.num_heads * options_.kv_rank : head_dim_;
+  }
+
+  // LRKV: compact (B, 1, T, Dh + H r) and up = k_up or v_up (H, r, Dh) ->
+  // the H heads (B, H, T, Dh), head h = shared + latent_h B_h.
+  Tensor expand_low_rank(const Tensor& compact, const Tensor& up) const;
 
   std::shared_ptr<Linear> q_proj;    // D -> H*Dh = D: the W_i^Q side by side
   std::shared_ptr<Linear> k_proj;    // D -> Hkv*Dh
   std::shared_ptr<Linear> v_proj;    // D -> Hkv*Dh
   std::shared_ptr<Linear> out_proj;  // H*Dh = D -> D: W^O
+  // LRKV only (kv_rank r > 0; null / undefined otherwise). k_proj and v_proj
+  // are then the shared D -> Dh.
+  std::shared_ptr<Linear> k_down;    // D -> H*r: the A_h^K side by side
+  std::shared_ptr<Linear> v_down;    // D -> H*r: the A_h^V
+  Tensor k_up;                       // (H, r, Dh): the B_h^K
+  Tensor v_up;                       // (H, r, Dh): the B_h^V
 
  private:
   // x: (B, T, D) through `proj` (D -> heads*Dh) -> (B, heads, T, Dh)
   Tensor split_heads(const Linear& proj, const Tensor& x, int64_t heads, const char* what) const;
+  // LRKV: x (B, T, D) -> compact (B, 1, T, Dh + H r) = [shared(x) | down(x)]
+  Tensor project_low_rank(const Linear& shared, const Linear& down, const Tensor& x,
+                          const char* what) const;
 
   MultiheadAttentionOptions options_;
   int64_t num_kv_heads_;

@@ -136,7 +136,7 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
   TransformerLayerOptions layer(D, o.num_heads, o.d_ff);
   layer.set_num_kv_heads(o.num_kv_heads).set_dropout(o.dropout)
       .set_attention_dropout(o.attention_dropout).set_pre_ln(o.pre_ln)
-      .set_fused_attention(o.fused_attention).set_rope(rope);
+      .set_fused_attention(o.fused_attention).set_rope(rope).set_kv_rank(o.kv_rank);
   for (int64_t l = 0; l < o.encoder_layers; ++l) {
     encoder_layers.push_back(register_module("encoder_l" + std::to_string(l),
                                              std::make_shared<TransformerEncoderLayer>(layer)));
@@ -312,6 +312,7 @@ std::string Transformer::describe() const {
       << (kv == 1 ? " kv head: " : " kv heads: ") << kind << "), d_ff " << o.d_ff << ", " << (o.pre_ln ? "pre-LN" : "post-LN") << ", dropout "
       << o.dropout;
   if (o.attention_dropout > 0.0) out << ", attention dropout " << o.attention_dropout;
+  if (o.kv_rank > 0) out << ", low-rank KV (rank " << o.kv_rank << ")";
   out << ", " << (o.positions == "rope" ? "rotary (RoPE)" : o.positions) << " positions";
   if (o.shared_embeddings) out << ", shared embeddings";
   if (o.tied_output) out << ", tied output";

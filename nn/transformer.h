@@ -112,6 +112,8 @@ struct TransformerOptions {
   int64_t max_length = 512;        // the longest source or target sentence
   int64_t cla_factor = 1;          // Cross-Layer Attention: N adjacent decoder layers share
                                    // one set of keys and values (1 = none, the paper's)
+  int64_t kv_rank = 0;             // Low-Rank KV rank r in every attention, 1..D/H; 0 = off
+                                   // (nn/multihead_attention.h, docs/17-low-rank-kv.md)
 
   TransformerOptions(int64_t source_vocab, int64_t target_vocab)
       : source_vocab_size(source_vocab), target_vocab_size(target_vocab) {}
@@ -137,6 +139,7 @@ struct TransformerOptions {
   TransformerOptions& set_shared_embeddings(bool on) { shared_embeddings = on; return *this; }
   TransformerOptions& set_tied_output(bool on) { tied_output = on; return *this; }
   TransformerOptions& set_positions(const std::string& kind) { positions = kind; return *this; }
+  TransformerOptions& set_kv_rank(int64_t r) { kv_rank = r; return *this; }
   // The older spelling of set_positions("learned") (on) / ("sinusoidal") (off).
   TransformerOptions& set_learned_positions(bool on) {
     positions = on ? "learned" : "sinusoidal";

@@ -30,7 +30,8 @@ MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o,
       .set_num_kv_heads(o.num_kv_heads)
       .set_dropout(o.attention_dropout)
       .set_fused(o.fused_attention)
-      .set_rope(o.rope && self_attention);
+      .set_rope(o.rope && self_attention)
+      .set_kv_rank(o.kv_rank);
 }
 
 // x: (B, T, D) with B, T given when they are not -1; names the op and the shape.

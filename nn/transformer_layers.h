@@ -65,6 +65,7 @@ struct TransformerLayerOptions {
   double layer_norm_eps = 1e-5;   // PyTorch's default
   bool share_kv = false;          // Cross-Layer Attention, decoder only: no k/v projections;
                                   // attend over the keys and values of the group's first layer
+  int64_t kv_rank = 0;            // Low-Rank KV rank r in every attention (MultiheadAttention); 0 = off
 
   TransformerLayerOptions() = default;
   TransformerLayerOptions(int64_t d, int64_t heads, int64_t ff)
@@ -76,6 +77,7 @@ struct TransformerLayerOptions {
   TransformerLayerOptions& set_fused_attention(bool on) { fused_attention = on; return *this; }
   TransformerLayerOptions& set_rope(bool on) { rope = on; return *this; }
   TransformerLayerOptions& set_share_kv(bool on) { share_kv = on; return *this; }
+  TransformerLayerOptions& set_kv_rank(int64_t r) { kv_rank = r; return *this; }
 };
 
 // --- the feed-forward network (section 3.3) -------------------------------------

@@ -48,6 +48,7 @@ std::shared_ptr<nn::Translator> make_model(const ModelOptions& options) {
     t.d_model = options.dim_emb;
     t.num_heads = options.transformer_heads;
     t.num_kv_heads = options.transformer_kv_heads;
+    t.kv_rank = options.kv_rank;
     t.d_ff = options.transformer_dim_ffn;
     t.encoder_layers = options.enc_depth;
     t.decoder_layers = options.dec_depth;

@@ -75,6 +75,7 @@ std::map<std::string, std::string> ModelOptions::to_metadata() const {
           {"model.tied_embeddings", tied_embeddings ? "1" : "0"},
           {"model.positions", positions},
           {"model.cla_factor", std::to_string(cla_factor)},
+          {"model.kv_rank", std::to_string(kv_rank)},
           {"model.source_vocab_size", std::to_string(source_vocab_size)},
           {"model.target_vocab_size", std::to_string(target_vocab_size)}};
 }
@@ -111,6 +112,8 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
     if (metadata.count("model.cla_factor")) {  // older files: 1, no Cross-Layer Attention
       options.cla_factor = get_int(metadata, "model.cla_factor");
     }
+    // Older files: no Low-Rank KV.
+    if (metadata.count("model.kv_rank")) options.kv_rank = get_int(metadata, "model.kv_rank");
   }
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");

@@ -42,6 +42,7 @@ struct ModelOptions {
   bool tied_embeddings = false;               // --tied-embeddings: output projection = target embeddings
   std::string positions = "sinusoidal";       // --positions: sinusoidal (paper) | learned | rope (RoFormer)
   int64_t cla_factor = 1;                     // --cla-factor: decoder layers per shared K/V set (1 = none)
+  int64_t kv_rank = 0;                        // --kv-rank: Low-Rank KV rank r, 1..head size; 0 = off
   int64_t source_vocab_size = 0;   // filled in from the data
   int64_t target_vocab_size = 0;
 

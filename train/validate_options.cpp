@@ -74,6 +74,7 @@ void validate(const ModelOptions& o, const std::string& where) {
              false, "a probability");
   check_real_flag(name("--transformer-dropout-attention", "transformer_dropout_attention"),
              o.transformer_dropout_attention, 0.0, 1.0, false, "a probability");
+  check_flag(name("--kv-rank", "kv_rank"), o.kv_rank, 0, kMaxDimension, "0 = off");
   if (o.type == "transformer") {
     // Each head sees d_model / h dimensions (paper 3.2.2), and each key/value
     // head serves heads / kv_heads query heads (GQA).
@@ -89,6 +90,23 @@ void validate(const ModelOptions& o, const std::string& where) {
     // Cross-Layer Attention: groups of cla_factor decoder layers (the last may be smaller).
     check_flag(name("--cla-factor", "cla_factor"), o.cla_factor, 1, o.dec_depth,
                "at most --dec-depth");
+    // Low-Rank KV (nn/multihead_attention.h): a per-head correction of rank
+    // up to the head size; it shares keys itself, so no GQA and no RoPE.
+    ATTN_CHECK(o.kv_rank <= o.dim_emb / o.transformer_heads, name("--kv-rank", "kv_rank"),
+               ": expected 0..head size ", name("--dim-emb", "dim_emb"), " ", o.dim_emb, " / ",
+               name("--transformer-heads", "transformer_heads"), " ", o.transformer_heads, " = ",
+               o.dim_emb / o.transformer_heads, ", got ", o.kv_rank);
+    ATTN_CHECK(o.kv_rank == 0 || o.transformer_kv_heads == 0 ||
+                   o.transformer_kv_heads == o.transformer_heads,
+               name("--kv-rank", "kv_rank"), " ", o.kv_rank, " needs ",
+               name("--transformer-kv-heads", "transformer_kv_heads"), " 0 (Low-Rank KV shares "
+               "keys and values itself), got ", o.transformer_kv_heads);
+    ATTN_CHECK(o.kv_rank == 0 || o.positions != "rope", name("--kv-rank", "kv_rank"), " ",
+               o.kv_rank, " does not combine with ", name("--positions", "positions"), " rope");
+    // A CLA layer borrows its group's keys and values as MultiheadAttention
+    // caches them; Low-Rank KV caches them in its own compact layout.
+    ATTN_CHECK(o.kv_rank == 0 || o.cla_factor == 1, name("--kv-rank", "kv_rank"), " ", o.kv_rank,
+               " does not combine with ", name("--cla-factor", "cla_factor"), " ", o.cla_factor);
     // RoPE turns pairs of dimensions (2i, 2i+1) of each head (RoFormer eq. 13).
     ATTN_CHECK(o.positions != "rope" || (o.dim_emb / o.transformer_heads) % 2 == 0,
                name("--positions", "positions"), " rope needs an even head size, but ",

@@ -68,6 +68,7 @@ declare -A TABLE=(
   [train:tied-embeddings]="switch"
   [train:positions]="string err err"
   [train:cla-factor]="int err err err err"   # 1..--dec-depth (1 here)
+  [train:kv-rank]="int ok err err err"  # 0 = off (Low-Rank KV)
   # data
   [train:task]="string err err"             # empty: no training data, which names --task
   [train:task-train-size]="int ok err err err"
@@ -166,7 +167,7 @@ base() {
   case $sub in
     train)
       local new="$WORK/m$run_number.safetensors"
-      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings || $flag == positions || $flag == cla-factor ]]; then
+      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings || $flag == positions || $flag == cla-factor || $flag == kv-rank ]]; then
         args=(--type transformer --dim-emb 8 --transformer-heads 2 --transformer-dim-ffn 8
               --enc-depth 1 --dec-depth 1)
       else
@@ -305,6 +306,27 @@ check_relation "kv heads above the heads" "--transformer-kv-heads" \
 check_relation "a CLA factor above the decoder layers" "--cla-factor" \
   "$ATTN" train "${TINY[@]}" --model "$WORK/rcla.safetensors" --type transformer --dim-emb 8 \
   --transformer-heads 2 --transformer-dim-ffn 8 --enc-depth 1 --dec-depth 2 --cla-factor 3
+check_relation "a low-rank KV rank above the head size" "--kv-rank" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/r7.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --kv-rank 5
+check_relation "low-rank KV with GQA" "--kv-rank" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/r8.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --transformer-kv-heads 1 --kv-rank 2
+check_relation "low-rank KV with CLA" "--cla-factor" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/r10.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --dec-depth 2 --cla-factor 2 --kv-rank 2
+check_relation "low-rank KV with rope" "--kv-rank" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/r9.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --positions rope --kv-rank 2
+# A low-rank KV model trains, keeps its rank in the file, and translates.
+cases=$((cases + 1))
+if "$ATTN" train "${TINY[@]}" --model "$WORK/lrkv.safetensors" --type transformer --dim-emb 8 \
+     --transformer-heads 2 --transformer-dim-ffn 8 --enc-depth 1 --dec-depth 1 --kv-rank 2 \
+     </dev/null >"$WORK/out" 2>"$WORK/err" &&
+   "$ATTN" translate --model "$WORK/lrkv.safetensors" --max-length 8 --report-cache \
+     <"$WORK/input.txt" >"$WORK/out" 2>"$WORK/err"; then :; else
+  fail "train + translate with --kv-rank 2: $(head -c 400 "$WORK/err")"
+fi
 check_relation "halving that never halves" "--lr-decay-freq" \
   "$ATTN" train "${TINY[@]}" --model "$WORK/r4.safetensors" --lr-schedule halving
 check_relation "a transformer's --max-length past its positional table" "--max-length" \

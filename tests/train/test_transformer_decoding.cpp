@@ -89,6 +89,7 @@ struct DecodingParams {
   std::string positions;
   int64_t cla_factor = 1;
   int64_t decoder_layers = 2;
+  int64_t kv_rank = 0;  // Low-Rank KV rank; 0 = off
 };
 
 DecodingCase make_setup(const DecodingParams& p) {
@@ -97,6 +98,7 @@ DecodingCase make_setup(const DecodingParams& p) {
   options.set_d_model(16).set_num_heads(4).set_num_kv_heads(p.kv_heads).set_d_ff(32);
   options.set_layers(2, p.decoder_layers).set_pre_ln(p.pre_ln).set_dropout(0.0)
       .set_positions(p.positions).set_cla_factor(p.cla_factor);
+  options.set_kv_rank(p.kv_rank);
   DecodingCase s;
   s.model = std::make_shared<nn::Transformer>(options);
   s.model->to(attn::kFloat64);
@@ -208,6 +210,12 @@ INSTANTIATE_TEST_SUITE_P(CrossLayerAttention, CachedDecoding,
                                            DecodingParams{2, false, "rope", 2, 4},
                                            DecodingParams{1, true, "rope", 2, 3}));
 
+// Low-Rank KV (nn/multihead_attention.h): the cache holds the shared key and
+// value and the per-head latents; rank 1 and full rank (Dh = 4).
+INSTANTIATE_TEST_SUITE_P(LowRankKv, CachedDecoding,
+                         ::testing::Values(DecodingParams{4, true, "sinusoidal", 1, 2, 1},
+                                           DecodingParams{4, false, "sinusoidal", 1, 2, 4}));
+
 // --cla-factor is kept in the model file (model.cla_factor); a file from
 // before the key means 1, no sharing. make_model builds the sharing layers.
 TEST(ModelOptionsClaFactor, RoundTripAndOldFilesMeanOne) {
@@ -241,6 +249,26 @@ TEST(ModelOptionsClaFactor, RoundTripAndOldFilesMeanOne) {
     EXPECT_NE(std::string(e.what()).find("cla_factor"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("5"), std::string::npos) << e.what();
   }
+}
+
+// --kv-rank is kept in the model file's metadata; files from before the key
+// mean no Low-Rank KV.
+TEST(ModelOptionsKvRank, RoundTripAndOldFilesMeanOff) {
+  attn::train::ModelOptions options;
+  options.type = "transformer";
+  options.source_vocab_size = 9;
+  options.target_vocab_size = 9;
+  options.dim_emb = 8;
+  options.transformer_heads = 2;
+  options.kv_rank = 3;
+  std::map<std::string, std::string> metadata = options.to_metadata();
+  EXPECT_EQ(metadata.at("model.kv_rank"), "3");
+  EXPECT_EQ(attn::train::ModelOptions::from_metadata(metadata).kv_rank, 3);
+  auto model = std::dynamic_pointer_cast<nn::Transformer>(attn::train::make_model(options));
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->options().kv_rank, 3);
+  metadata.erase("model.kv_rank");
+  EXPECT_EQ(attn::train::ModelOptions::from_metadata(metadata).kv_rank, 0);
 }
 
 // --positions is kept in the model file's metadata, so `attn translate`

@@ -42,7 +42,8 @@ int run_train(int argc, char** argv) {
       ("pre-ln", "LayerNorm before each sub-layer and after the stacks (the paper: after each residual)", cxxopts::value(model.pre_ln))
       ("tied-embeddings", "the output projection reuses the target embedding matrix (paper 3.4)", cxxopts::value(model.tied_embeddings))
       ("positions", "sinusoidal (the paper's), learned (a trained table) or rope (rotary, inside self-attention; RoFormer)", cxxopts::value(model.positions)->default_value(model.positions))
-      ("cla-factor", "Cross-Layer Attention: each group of N adjacent decoder layers shares one set of self- and cross-attention keys and values (1 = none; 1..--dec-depth)", cxxopts::value(model.cla_factor)->default_value("1"));
+      ("cla-factor", "Cross-Layer Attention: each group of N adjacent decoder layers shares one set of self- and cross-attention keys and values (1 = none; 1..--dec-depth)", cxxopts::value(model.cla_factor)->default_value("1"))
+      ("kv-rank", "Low-Rank KV: keys and values from one shared projection plus per-head corrections of this rank, 1..d_model/heads (0 = off: the paper's projections)", cxxopts::value(model.kv_rank)->default_value("0"));
   options.add_options("Data")
       ("task", "built-in task: reverse, dates, toy-lang", cxxopts::value(data.task))
       ("task-train-size", "training pairs of the built-in task (0: its default)", cxxopts::value(data.task_train_size)->default_value("0"))
