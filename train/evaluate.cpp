@@ -106,16 +106,6 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
   return result;
 }
 
-bool metric_higher_is_better(const std::string& metric) {
-  if (metric == "cross-entropy" || metric == "perplexity") return false;
-  if (metric == "exact-match" || metric == "token-accuracy" || metric == "bleu" ||
-      metric == "chrf") {
-    return true;
-  }
-  throw Error("--valid-metrics: unknown metric '" + metric +
-              "' (known: cross-entropy, perplexity, exact-match, token-accuracy, bleu, chrf)");
-}
-
 double metric_value(const ValidationResult& result, const std::string& metric) {
   metric_higher_is_better(metric);  // throws for an unknown name
   if (metric == "cross-entropy") return result.loss;

@@ -16,6 +16,7 @@
 #include "nn/translator.h"
 #include "train/decode/beam_search.h"
 #include "train/dataset.h"
+#include "train/options.h"
 
 namespace attn::train {
 
@@ -55,9 +56,7 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
 // (2 * length + 10; evaluate lowers it to the length cap, decode::length_cap).
 int64_t max_output_length(int64_t source_length);
 
-// The names --valid-metrics accepts, and whether larger is better for each.
-// Throws attn::Error naming the flag for an unknown one.
-bool metric_higher_is_better(const std::string& metric);
+// metric_higher_is_better (the names --valid-metrics accepts) is in train/options.h.
 // The value of `metric` in `result` (cross-entropy, perplexity, exact-match,
 // token-accuracy, bleu, chrf).
 double metric_value(const ValidationResult& result, const std::string& metric);

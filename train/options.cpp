@@ -180,6 +180,16 @@ std::vector<std::string> split_metrics(const std::string& text) {
   return metrics;
 }
 
+bool metric_higher_is_better(const std::string& metric) {
+  if (metric == "cross-entropy" || metric == "perplexity") return false;
+  if (metric == "exact-match" || metric == "token-accuracy" || metric == "bleu" ||
+      metric == "chrf") {
+    return true;
+  }
+  throw Error("--valid-metrics: unknown metric '" + metric +
+              "' (known: cross-entropy, perplexity, exact-match, token-accuracy, bleu, chrf)");
+}
+
 std::string best_model_path(const std::string& model_path) {
   const std::string ext = ".safetensors";
   if (model_path.size() > ext.size() &&

@@ -126,6 +126,10 @@ StopAfter parse_after(const std::string& text);
 // (train/evaluate.h checks the names).
 std::vector<std::string> split_metrics(const std::string& text);
 
+// The names --valid-metrics accepts, and whether larger is better for each.
+// Throws attn::Error naming the flag for an unknown one.
+bool metric_higher_is_better(const std::string& metric);
+
 // --- Checking what the user gave (train/validate_options.cpp) -------------------------
 //
 // Every flag is checked right after parsing, and a model file's metadata the
