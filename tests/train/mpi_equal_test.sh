@@ -104,7 +104,7 @@ if "${MPIRUN[@]}" -np 2 "$ATTN" "${TINY[@]}" "${DROPOUT[@]}" --after 40u --model
     fail "resume with 2 ranks: $("$COMPARE" "$straight" "$resumed" 0)"
   fi
 else
-  fail "the 2-rank runs with dropout failed: $(tail -5 "$WORK"/*half.log "$WORK/straight.log")"
+  fail "the 2-rank runs with dropout failed: $(tail -n 5 "$WORK"/*half.log "$WORK/straight.log")"
 fi
 
 "$ATTN" "${TINY[@]}" "${DROPOUT[@]}" --after 60u --model "$resumed" >"$WORK/one.log" 2>&1
