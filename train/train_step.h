@@ -14,6 +14,13 @@
 // examples/04_training_loop.cpp writes the same lines out by hand, to teach
 // them.
 //
+// With a communicator of N > 1 ranks (`mpirun -np N attn train`), `batch` is
+// this rank's share of the global batch (train/distributed/data_parallel.h):
+// the loss is this share's token-summed loss divided by the global batch's
+// tokens, and after backward the gradients are summed over the ranks, so that
+// clipping and the step see the global batch's gradient, the same on every
+// rank. The result then describes the global batch.
+//
 // A step whose loss or gradient is not finite (NaN or inf) does not update:
 // the optimizer does not step, so the parameters and its moments stay as they
 // were (the .grad fields hold that step's gradients), and the result says
@@ -26,6 +33,7 @@
 #include "data/batch.h"
 #include "nn/translator.h"
 #include "tensor/tensor.h"
+#include "train/distributed/communicator.h"
 #include "train/optim/optimizer.h"
 #include "train/optim/schedule.h"
 
@@ -38,14 +46,17 @@ struct TrainStepOptions {
   // incoming gradient norm, and the graph behind the loss is written to PATH
   // as Graphviz DOT (autograd/graph_dump.h), after backward, before clipping.
   std::string dump_graph = "";
+  // Non-null with size() > 1: data parallel, `batch` is this rank's share (maybe empty).
+  distributed::Communicator* communicator = nullptr;
 };
 
 struct TrainStepResult {
   double loss = 0.0;             // mean cross-entropy per non-pad target token (smoothed when asked)
-  int64_t target_tokens = 0;     // non-pad target tokens the loss averaged over
-  int64_t sentences = 0;         // B
+  int64_t target_tokens = 0;     // non-pad target tokens the loss averaged over (all ranks')
+  int64_t sentences = 0;         // B (the global batch's)
   double grad_norm = 0.0;        // global norm of all gradients, before clipping
   double learning_rate = 0.0;    // the rate this step used: schedule.rate(update)
+  double allreduce_seconds = 0.0;  // data parallel: time in the gradients' all-reduce
   bool stepped = false;          // false: the loss or a gradient was not finite; no update
   std::string nonfinite_parameter = "";  // !stepped: the first parameter with a non-finite
                                          // gradient, "" when the loss itself was not finite

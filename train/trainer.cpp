@@ -19,6 +19,8 @@
 #include "kernels/generator.h"
 #include "train/checkpoint.h"
 #include "train/decode/decode.h"
+#include "train/distributed/communicator.h"
+#include "train/distributed/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/metrics/metrics.h"
 #include "train/models.h"
@@ -103,10 +105,27 @@ void draw_progress(int64_t done, int64_t total) {
 void clear_progress() { std::fprintf(stderr, "\r%60s\r", ""); }
 
 
+// Data parallel, only rank 0 speaks: while this lives, the other ranks'
+// std::cout goes nowhere (their errors still reach std::cerr).
+class QuietUnlessLead {
+ public:
+  explicit QuietUnlessLead(bool lead) : buffer_(std::cout.rdbuf()) {
+    if (!lead) std::cout.rdbuf(nullptr);
+  }
+  ~QuietUnlessLead() { std::cout.rdbuf(buffer_); }
+
+ private:
+  std::streambuf* buffer_;
+};
+
 // Everything one run of `attn train` holds from one update to the next.
 struct Run {
-  explicit Run(const TrainOptions& options) : opt(options) {}
+  Run(const TrainOptions& options, distributed::Communicator& communicator)
+      : opt(options), comm(communicator), lead(communicator.rank() == 0) {}
   const TrainOptions& opt;
+  // The ranks of `mpirun -np N` (train/distributed/): one process is rank 0 of 1.
+  distributed::Communicator& comm;
+  bool lead;  // rank 0: the one rank that writes logs, metrics, validation and checkpoints
   bool resuming = false;  // a checkpoint was found beside --model
   TextPipeline pipeline;  // tokenizer and vocabularies
   EncodedPairs train_set, valid_set;
@@ -131,6 +150,9 @@ struct Run {
   int64_t last_saved_update = -1;  // -1: no checkpoint yet
   bool progress_bar = false;
   std::chrono::steady_clock::time_point clock_start;
+  // Data parallel: rank 0's time in train_step and in its all-reduce, over `steps` updates.
+  double step_seconds = 0.0, allreduce_seconds = 0.0;
+  int64_t steps = 0;
 };
 
 // The updates since the last display line, which it averages over.
@@ -196,6 +218,7 @@ std::map<std::string, std::string> resume_settings(const ModelOptions& model,
 // "--mini-batch 64", or "training data of 200 pairs (...)".
 std::string describe_setting(const std::string& name, const std::string& value) {
   if (name == "train-data") return "training data of " + value;
+  if (name == "world-size") return value == "1" ? "one process" : "mpirun -np " + value;
   return "--" + name + " " + value;
 }
 
@@ -212,12 +235,18 @@ void check_resumable(const std::string& model_path, const Checkpoint& checkpoint
   }
   const ChangedSetting changed = changed_setting(checkpoint.state.settings, settings);
   if (changed.name.empty()) return;
+  // The ranks' reduction order and dropout streams depend on their number:
+  // only the same number continues the run exactly (docs/16, section 5).
+  const std::string why =
+      changed.name == "world-size"
+          ? "the run's exact continuation (the order its gradients are added in, each rank's "
+            "dropout stream) depends on the number of ranks"
+          : "its data position (epoch " + std::to_string(checkpoint.state.epoch + 1) + ", batch " +
+                std::to_string(checkpoint.state.batch_in_epoch) +
+                ") counts the batches of the run that saved it";
   throw Error("resume: " + checkpoint_state_path(model_path) + " was saved with " +
               describe_setting(changed.name, changed.saved) + ", but this run has " +
-              describe_setting(changed.name, changed.given) + ": its data position (epoch " +
-              std::to_string(checkpoint.state.epoch + 1) + ", batch " +
-              std::to_string(checkpoint.state.batch_in_epoch) + ") counts the batches of the run "
-              "that saved it. Resume with " +
+              describe_setting(changed.name, changed.given) + ": " + why + ". Resume with " +
               (changed.name == "train-data" ? "the same training data (--task, --train-tsv or "
                                               "--train-sets)"
                                             : describe_setting(changed.name, changed.saved)) +
@@ -240,6 +269,7 @@ Checkpoint prepare_data(Run& run, ModelOptions& model_options, const DataOptions
   std::vector<data::SentencePair> valid_pairs =
       load_pairs(data_options, Split::Valid, data_options.valid_tsv, data_options.valid_sets);
   run.settings = resume_settings(model_options, data_options, opt, train_pairs);
+  run.settings["world-size"] = std::to_string(run.comm.size());  // the ranks (mpirun -np N)
   if (run.resuming) {
     check_resumable(opt.model_path, checkpoint, model_options, run.settings);
     try {
@@ -325,8 +355,11 @@ void announce(const Run& run) {
             << run.pipeline.target_vocab.size() << "; " << run.schedule->describe() << std::endl;
 }
 
-// The model and the training state beside it (train/checkpoint.h).
+// The model and the training state beside it (train/checkpoint.h). Rank 0
+// alone writes: every rank holds the same weights and the same state.
 void save(Run& run) {
+  run.last_saved_update = run.state.update;
+  if (!run.lead) return;
   TrainingState& state = run.state;
   state.epoch = run.batches->epoch();
   state.batch_in_epoch = run.batches->position();
@@ -339,7 +372,6 @@ void save(Run& run) {
   if (run.halving) state.counters["lr_halvings"] = run.halving->halvings();
   state.settings = run.settings;
   save_checkpoint(run.opt.model_path, *run.model, run.metadata, state);
-  run.last_saved_update = state.update;
 }
 
 void install_signal_handlers() {
@@ -363,8 +395,19 @@ void report_graph_dump(const std::string& path, int64_t update) {
             << " (render: dot -Tsvg " << path << " -o graph.svg)\n";
 }
 
+// What this rank trains on at `update`: the global batch, or, data parallel,
+// its share of it (every rank drew the same global batch from the same
+// shuffle), with its dropout masks drawn from a stream of its own.
+data::Batch share_of_batch(const Run& run, const data::Batch& global, int64_t update) {
+  if (run.comm.size() <= 1) return global;
+  distributed::seed_rank_generator(run.batching.seed, run.comm.rank(), update);
+  return distributed::local_batch(global, run.train_set.sources, run.train_set.targets,
+                                  run.comm.rank(), run.comm.size());
+}
+
 // A non-finite loss or gradient: stop without saving, naming what went wrong.
 int stop_on_nonfinite(const Run& run, const TrainStepResult& step, int64_t update) {
+  if (!run.lead) return 1;  // every rank saw the same global loss and norm; rank 0 says so
   if (run.progress_bar) clear_progress();
   std::cerr << timestamp() << " error: non-finite "
             << (std::isfinite(step.loss) ? "gradient in parameter '" + step.nonfinite_parameter + "'"
@@ -482,10 +525,30 @@ bool validate(Run& run, int64_t update) {
   return false;
 }
 
-// Ctrl-C, SIGTERM or SIGXCPU arrived during `update`: save, say how to resume.
-int stop_on_signal(Run& run, int64_t update) {
+// Data parallel: rank 0 alone validates (and keeps the best model); the
+// others take its decisions, which the next updates depend on: stop early,
+// the stall count, and the rate's halvings. `stop` is rank 0's answer.
+bool share_validation(Run& run, bool stop) {
+  if (run.comm.size() <= 1) return stop;
+  int64_t decisions[3] = {stop ? 1 : 0, run.stalls, run.halving ? run.halving->halvings() : 0};
+  run.comm.broadcast(decisions, sizeof decisions, 0);
+  run.stalls = decisions[1];
+  if (run.halving) run.halving->set_halvings(decisions[2]);
+  return decisions[0] != 0;
+}
+
+// The signal that stops the run, 0 for none. Data parallel, mpirun hands a
+// Ctrl-C to every rank, but not at the same update: the ranks agree on the
+// largest they have, and all stop at this update together.
+int agreed_signal(Run& run) {
+  int64_t signal = pending_signal;
+  if (run.comm.size() > 1) run.comm.allreduce_max(&signal, 1);
+  return static_cast<int>(signal);
+}
+
+// `signal` (Ctrl-C, SIGTERM or SIGXCPU) arrived during `update`: save, say how to resume.
+int stop_on_signal(Run& run, int64_t update, int signal) {
   if (run.progress_bar) clear_progress();
-  int signal = pending_signal;
   save(run);
   std::cout << timestamp() << " Interrupted by signal " << signal << " at update " << update
             << ": checkpoint saved to " << run.opt.model_path << "; rerun the same command to resume\n";
@@ -499,6 +562,15 @@ int finish(Run& run) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run.clock_start).count();
   std::cout << timestamp() << " Training finished at update " << run.state.update << " after "
             << elapsed << " s; model saved to " << run.opt.model_path << "\n";
+  if (run.comm.size() > 1 && run.steps > 0) {
+    char line[160];
+    std::snprintf(line, sizeof line, "the gradients' all-reduce took %.1f%% of rank 0's step time "
+                  "(%.2f of %.2f ms per update)", 100.0 * run.allreduce_seconds / run.step_seconds,
+                  1000.0 * run.allreduce_seconds / run.steps,
+                  1000.0 * run.step_seconds / run.steps);
+    std::cout << timestamp() << " Data parallel, " << run.comm.size() << " ranks over "
+              << run.comm.name() << ": " << line << std::endl;
+  }
   return 0;
 }
 
@@ -515,22 +587,30 @@ int Trainer::run() {
   ATTN_CHECK(!opt.model_path.empty(), "--model PATH is required");
   const StopAfter after = parse_after(opt.after);
   manual_seed(opt.seed);
-  Run run(opt);
+  // Under `mpirun -np N`, this process is one of N ranks (train/distributed/).
+  Run run(opt, distributed::communicator_for(parse_device(opt.device)));
+  QuietUnlessLead quiet(run.lead);
   const Checkpoint checkpoint = prepare_data(run, model_options_, data_options_);
   prepare_model(run, model_options_, data_options_);
   if (run.resuming) resume(run, checkpoint);
+  distributed::broadcast_parameters(run.model->parameters(), run.comm);  // one start for all ranks
   announce(run);
-  run.metrics_log.open(metrics_log_path(opt.model_path), std::ios::app);
+  if (run.comm.size() > 1) {
+    std::cout << timestamp() << " Data parallel: " << run.comm.size() << " ranks over "
+              << run.comm.name() << ", each training on its share of every batch" << std::endl;
+  }
+  if (run.lead) run.metrics_log.open(metrics_log_path(opt.model_path), std::ios::app);
   run.last_saved_update = run.resuming ? run.state.update : -1;
 
   install_signal_handlers();
-  run.progress_bar = !opt.quiet && isatty(STDERR_FILENO) && opt.disp_freq > 0;  // 0: no log lines
+  run.progress_bar = run.lead && !opt.quiet && isatty(STDERR_FILENO) && opt.disp_freq > 0;  // 0: no log lines
   run.clock_start = std::chrono::steady_clock::now();
   Window window;
   window.since = run.clock_start;
   TrainStepOptions step_options;
   step_options.label_smoothing = opt.label_smoothing;
   step_options.clip_norm = opt.clip_norm;
+  step_options.communicator = &run.comm;
   bool graph_dumped = false;  // --dump-graph: only the first update of this run
   data::BatchIterator& batches = *run.batches;
   run.model->train();
@@ -542,12 +622,17 @@ int Trainer::run() {
       if (after.epochs > 0 && batches.epoch() >= after.epochs) break;
     }
     if (after.epochs > 0 && batches.epoch() >= after.epochs) break;
-    data::Batch batch = batches.next();
     const int64_t update = run.state.update + 1;
+    data::Batch batch = share_of_batch(run, batches.next(), update);
 
-    step_options.dump_graph = graph_dumped ? "" : opt.dump_graph;
+    step_options.dump_graph = graph_dumped || !run.lead ? "" : opt.dump_graph;
+    const auto step_start = std::chrono::steady_clock::now();
     TrainStepResult step =
         train_step(*run.model, batch, *run.optimizer, *run.schedule, update, step_options);
+    run.step_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+    run.allreduce_seconds += step.allreduce_seconds;
+    ++run.steps;
     if (!step_options.dump_graph.empty()) {
       report_graph_dump(opt.dump_graph, update);
       graph_dumped = true;
@@ -558,11 +643,11 @@ int Trainer::run() {
     add_to_window(run, window, step);
     if (opt.disp_freq > 0 && update % opt.disp_freq == 0) display(run, window, update, step.learning_rate);
     if (opt.valid_freq > 0 && update % opt.valid_freq == 0 && run.valid_set.size() > 0) {
-      if (validate(run, update)) stop = true;
+      if (share_validation(run, run.lead && validate(run, update))) stop = true;
     }
     if (opt.save_freq > 0 && update % opt.save_freq == 0) save(run);
     if (after.updates > 0 && update >= after.updates) stop = true;
-    if (pending_signal != 0) return stop_on_signal(run, update);
+    if (int signal = agreed_signal(run)) return stop_on_signal(run, update, signal);
   }
   return finish(run);
 }

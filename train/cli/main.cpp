@@ -18,6 +18,7 @@
 #include <attn/attn.h>
 
 #include "train/cli/cli.h"
+#include "train/distributed/communicator.h"
 #include "kernels/cuda/runtime.h"
 
 namespace {
@@ -142,7 +143,9 @@ int parse_command_line(cxxopts::Options& options, int argc, char** argv,
 
 }  // namespace attn::cli
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_command(int argc, char** argv) {
   if (argc < 2) {
     print_usage(std::cerr);
     return 2;
@@ -168,10 +171,30 @@ int main(int argc, char** argv) {
     print_usage(std::cerr);
     return 2;
   } catch (const attn::Error& error) {
-    std::cerr << "attn " << command << ": error: " << error.what() << "\n";
+    std::cerr << "attn " << command << ": error: " << attn::distributed::rank_label()
+              << error.what() << "\n";
+    attn::distributed::end_job_after_error(1);  // under mpirun: the other ranks stop too, now
     return 1;
   } catch (const std::exception& error) {
-    std::cerr << "attn " << command << ": " << error.what() << "\n";
+    std::cerr << "attn " << command << ": " << attn::distributed::rank_label() << error.what()
+              << "\n";
+    attn::distributed::end_job_after_error(1);
     return 1;
   }
+}
+
+}  // namespace
+
+// Under mpirun, MPI starts before the command and ends after it
+// (train/distributed/communicator.h); otherwise these do nothing.
+int main(int argc, char** argv) {
+  try {
+    attn::distributed::start(&argc, &argv);
+  } catch (const attn::Error& error) {
+    std::cerr << "attn: error: " << error.what() << "\n";
+    return 1;
+  }
+  const int exit_code = run_command(argc, argv);
+  attn::distributed::finish();
+  return exit_code;
 }
