@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>  // truncate
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -124,6 +125,16 @@ TEST(FuzzFindings, CurveWhoseRangeOverflowsIsRefusedNotUndefined) {
   EXPECT_TRUE(contains(message, "nice_ticks: the range [-1.7e+308, 1.7e+308] is wider than a "
                                 "double can hold"))
       << message;
+}
+
+// Found by fuzz_metrics in ctest's 15-second run (after the merge of issue
+// 15's branches): updates 0 and 1e-323 give an axis whose step, a tenth of a
+// subnormal, rounds to 0, and the tick exponent became int(-inf) (undefined).
+TEST(FuzzFindings, CurveOverASubnormalRangeIsDrawnNotUndefined) {
+  const attn::plot::Ticks ticks = attn::plot::nice_ticks(0, 1e-323, 6);
+  EXPECT_TRUE(std::isfinite(ticks.step) && ticks.step > 0) << ticks.step;
+  EXPECT_LE(ticks.low, 0.0);
+  EXPECT_GE(ticks.high, 1e-323);
 }
 
 // Found by reading, not by the fuzzer: duplicate keys were found by scanning

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -189,7 +190,10 @@ Ticks nice_ticks(double low, double high, int max_ticks) {
   // [-1e308, 1e308]: the width overflows to infinity, and so would the exponent below.
   ATTN_CHECK(std::isfinite(high - low), "nice_ticks: the range [", low, ", ", high,
              "] is wider than a double can hold");
-  if (low == high) {  // one value: a small range around it
+  // One value, or a range so narrow that a step would be below the smallest
+  // normal double (update 0 and update 1e-323: log10 of 0 is -inf below):
+  // a small range around it.
+  if (low == high || (high - low) / (max_ticks - 1) < std::numeric_limits<double>::min()) {
     const double pad = std::max(std::abs(low), 1.0) * 0.1;
     low -= pad;
     high += pad;
