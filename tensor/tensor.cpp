@@ -55,6 +55,11 @@ int64_t Tensor::stride(int64_t dim) const {
 
 bool Tensor::is_contiguous() const {
   const TensorImpl& t = checked();
+  // No elements: nothing is out of order (as in PyTorch), whatever the
+  // strides (contiguous_strides counts a size of 0 as 1, tensor/shape.h).
+  for (int64_t size : t.shape) {
+    if (size == 0) return true;
+  }
   int64_t expected = 1;
   for (size_t i = t.shape.size(); i-- > 0;) {
     if (t.shape[i] == 1) continue;  // the stride of a size-1 dim never matters

@@ -17,6 +17,8 @@ mkdir -p "$work/corpus" "$work/artifacts"
 args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
       -artifact_prefix="$work/artifacts/")
 [ -n "$dict" ] && args+=(-dict="$dict")
+# ATTN_FUZZ_SEED (ctest sets 1): a fixed seed instead of a new one each run.
+[ -n "${ATTN_FUZZ_SEED:-}" ] && args+=(-seed="$ATTN_FUZZ_SEED")
 if "$harness" "${args[@]}" "$work/corpus" "$seeds"; then
   echo "$name: ${seconds} s without a finding"
   exit 0

@@ -99,6 +99,17 @@ TEST(CheckedSizes, NumelOverflowIsRefusedWithShapeAndOperands) {
   EXPECT_HAS(message, "overflows int64");
 }
 
+// A size of 0 counts as 1 in contiguous_strides (so a zero cannot hide an
+// overflowing product), and a tensor with no elements is contiguous whatever
+// its strides, as in PyTorch: fuzz_safetensors found a [5, 0] tensor that a
+// reader made and is_contiguous then refused.
+TEST(CheckedSizes, EmptyTensorsAreContiguous) {
+  EXPECT_TRUE(attn::zeros({5, 0}).is_contiguous());
+  EXPECT_TRUE(attn::zeros({0, 3, 2}).is_contiguous());
+  EXPECT_TRUE(attn::zeros({2, 3}).transpose(0, 1).narrow(0, 0, 0).is_contiguous());
+  EXPECT_FALSE(attn::zeros({2, 3}).transpose(0, 1).is_contiguous());
+}
+
 TEST(CheckedSizes, NegativeSizesAreRefusedByName) {
   std::string message = error_of([] { attn::empty({2, -3}); });
   EXPECT_HAS(message, "empty: negative size -3 at dim 1 of shape [2, -3]");
