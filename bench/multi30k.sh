@@ -37,7 +37,9 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo; then
 fi
 data=${MULTI30K:-../shared/data/multi30k/tok}
 attn=${ATTN:-build/release/attn}
-out=runs/multi30k/$model
+# RUN_NAME and EXTRA_FLAGS let one model type run as several variants
+# (bench/kv_variants.sh: RUN_NAME=mqa EXTRA_FLAGS="--transformer-kv-heads 1").
+out=runs/multi30k/${RUN_NAME:-$model}
 mkdir -p "$out"
 
 [ -f "$data/train.lc.norm.tok.de" ] || { echo "bench/multi30k.sh: no Multi30k in $data" >&2; exit 1; }
@@ -64,6 +66,8 @@ case "$model" in
             beam_flags=(--beam-size 4 --normalize 0.6) ;;
   *) echo "bench/multi30k.sh: model must be bahdanau, luong or transformer, got '$model'" >&2; exit 1 ;;
 esac
+read -r -a extra_flags <<<"${EXTRA_FLAGS:-}"
+model_flags+=("${extra_flags[@]}")
 
 train() {
   # CPU seconds spent by earlier runs of this model (a resumed run adds to them).

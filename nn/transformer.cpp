@@ -85,6 +85,9 @@ KVCacheBytes TransformerState::cache_bytes() const {
   for (const TransformerDecoderLayerCache& cache : layers) {
     bytes.self_attention += bytes_of(cache.self_keys) + bytes_of(cache.self_values);
     bytes.cross_attention += bytes_of(cache.cross_keys) + bytes_of(cache.cross_values);
+    // Every set holds the same rows and positions; count them once.
+    if (bytes.tokens == 0 && cache.self_keys.defined())
+      bytes.tokens = cache.self_keys.size(0) * cache.self_keys.size(2);
   }
   return bytes;
 }

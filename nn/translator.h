@@ -20,7 +20,11 @@ namespace attn::nn {
 struct KVCacheBytes {
   int64_t self_attention = 0;   // 2 * layers * B * Hkv * t * Dh * sizeof(dtype): grows per step
   int64_t cross_attention = 0;  // 2 * layers * B * Hkv * S * Dh * sizeof(dtype): fixed
+  int64_t tokens = 0;           // B * t: the (row, position) pairs the self-attention holds
   int64_t total() const { return self_attention + cross_attention; }
+  // What one more decoded token of one row adds: 2 * layers * Hkv * Dh * sizeof(dtype)
+  // for the paper's model; each variant's formula for the others (docs/12's table).
+  int64_t self_attention_per_token() const { return tokens > 0 ? self_attention / tokens : 0; }
 };
 
 // What a decoder carries from one output position to the next (RNN states,

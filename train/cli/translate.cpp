@@ -132,7 +132,9 @@ int run_translate(int argc, char** argv) {
                   << sources.size() << " sentences x beam " << beam.beam_size << ", peak "
                   << result.peak_cache.total() << " bytes (self-attention "
                   << result.peak_cache.self_attention << ", cross-attention "
-                  << result.peak_cache.cross_attention << ")";
+                  << result.peak_cache.cross_attention << "), "
+                  << result.peak_cache.self_attention_per_token()
+                  << " self-attention bytes per token";
         cache_line = line_out.str();
       }
     }
