@@ -19,7 +19,7 @@
 #
 # The budget is CPU time, whatever else the machine runs (as bench/multi30k.sh:
 # `ulimit -S -t`, then attn train saves and stops): TOY_SECONDS (default 60)
-# for toy-lang, M30K_MINUTES (default 10) for Multi30k, one thread each
+# for toy-lang, M30K_MINUTES (default 8) for Multi30k, one thread each
 # (ATTN_THREADS). Finished runs are kept; RETRAIN=1 trains again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,8 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo; then
 fi
 
 # The one setting each variant changes. toy-lang's model has 4 heads of 16
-# (d_model 64), Multi30k's 8 heads of 32 (d_model 256, bench/multi30k.sh).
+# (d_model 64), Multi30k's 8 heads of 16 (d_model 128, bench/multi30k.sh's
+# transformer-small).
 flags_for() {  # variant heads head_dim
   local h=$2 dh=$3
   case "$1" in
@@ -81,8 +82,8 @@ toy() {
 
 m30k() {
   local v=$1
-  RUN_NAME=kv-$v EXTRA_FLAGS="$(flags_for "$v" 8 32)" ATTN_THREADS=$threads \
-    bench/multi30k.sh all transformer "${M30K_MINUTES:-10}"
+  RUN_NAME=kv-$v EXTRA_FLAGS="$(flags_for "$v" 8 16)" ATTN_THREADS=$threads \
+    bench/multi30k.sh all transformer-small "${M30K_MINUTES:-8}"
 }
 
 case "$what" in
