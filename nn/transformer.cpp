@@ -322,8 +322,13 @@ std::string Transformer::describe() const {
   const char* kind = kv == o.num_heads ? "MHA" : (kv == 1 ? "MQA" : "GQA");
   std::ostringstream out;
   out << "transformer: " << o.encoder_layers << "+" << o.decoder_layers << " layers, d_model "
-      << o.d_model << ", " << o.num_heads << " heads (" << kv
-      << (kv == 1 ? " kv head: " : " kv heads: ") << kind << "), d_ff " << o.d_ff << ", " << (o.pre_ln ? "pre-LN" : "post-LN") << ", dropout "
+      << o.d_model << ", " << o.num_heads << " heads (";
+  if (o.mla_kv_latent > 0) {
+    out << "MLA";  // no kv heads: keys and values come from the one latent
+  } else {
+    out << kv << (kv == 1 ? " kv head: " : " kv heads: ") << kind;
+  }
+  out << "), d_ff " << o.d_ff << ", " << (o.pre_ln ? "pre-LN" : "post-LN") << ", dropout "
       << o.dropout;
   if (o.attention_dropout > 0.0) out << ", attention dropout " << o.attention_dropout;
   if (o.kv_rank > 0) out << ", low-rank KV (rank " << o.kv_rank << ")";
