@@ -28,6 +28,8 @@
 #include "tensor/grad_mode.h"
 #include "train/decode/beam_search.h"
 #include "train/decode/decode.h"
+#include "train/models.h"
+#include "train/options.h"
 
 namespace {
 
@@ -329,6 +331,43 @@ TEST(LatentAttention, TransformerDoesNotLeak) {
   }
   Tensor changed = attn::from_vector(ids, {3, 5});
   EXPECT_EQ(max_diff(before, model.forward(changed, batch.lengths, batch.target)), 0.0);
+}
+
+// --mla-* are kept in the model file's metadata, so `attn translate`, `eval`
+// and `plot` rebuild the same model; files from before the keys mean no MLA.
+TEST(LatentAttention, ModelFileKeepsTheSizesAndOldFilesMeanOff) {
+  attn::train::ModelOptions options;
+  options.type = "transformer";
+  options.source_vocab_size = 9;
+  options.target_vocab_size = 9;
+  options.dim_emb = 8;
+  options.transformer_heads = 2;
+  options.mla_kv_latent = 5;
+  options.mla_q_latent = 3;
+  options.mla_rope_dim = 4;
+  std::map<std::string, std::string> metadata = options.to_metadata();
+  EXPECT_EQ(metadata.at("model.mla_kv_latent"), "5");
+  const attn::train::ModelOptions back = attn::train::ModelOptions::from_metadata(metadata);
+  EXPECT_EQ(back.mla_kv_latent, 5);
+  EXPECT_EQ(back.mla_q_latent, 3);
+  EXPECT_EQ(back.mla_rope_dim, 4);
+  auto model = std::dynamic_pointer_cast<nn::Transformer>(attn::train::make_model(back));
+  ASSERT_NE(model, nullptr);
+  ASSERT_NE(model->decoder_layers[0]->latent_self_attention, nullptr);
+  EXPECT_EQ(model->decoder_layers[0]->latent_self_attention->cache_width(), 5 + 4);
+  EXPECT_NE(model->decoder_layers[0]->latent_self_attention->q_down, nullptr);
+  for (const char* key : {"model.mla_kv_latent", "model.mla_q_latent", "model.mla_rope_dim"}) {
+    metadata.erase(key);
+  }
+  EXPECT_EQ(attn::train::ModelOptions::from_metadata(metadata).mla_kv_latent, 0);
+  // The checks of the command line, on what a file says.
+  options.mla_rope_dim = 3;
+  EXPECT_NE(error_of([&] { attn::train::validate(options, ""); }).find("--mla-rope-dim"),
+            std::string::npos);
+  options.mla_rope_dim = 0;
+  options.kv_rank = 2;
+  EXPECT_NE(error_of([&] { attn::train::validate(options, ""); }).find("--kv-rank 2"),
+            std::string::npos);
 }
 
 // Decodes by recomputing the prefix at every step: no cache at all.
