@@ -75,6 +75,7 @@ variant mqa 128 --transformer-kv-heads 1
 variant rope 256 --positions rope
 variant cla2 128 --cla-factor 2
 variant lrkv 192 --kv-rank 2
+variant mla 160 --mla-kv-latent 16 --mla-rope-dim 4
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
 echo "all checks passed"
