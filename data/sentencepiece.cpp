@@ -90,8 +90,9 @@ SentencePieceModel SentencePieceModel::from_bytes(const std::string& bytes, cons
   auto impl = std::make_shared<Impl>();
   impl->bytes = bytes;
   sentencepiece::util::Status status = impl->processor.LoadFromSerializedProto(bytes);
+  const std::string why = reason(status);
   ATTN_CHECK(status.ok(), where, ": not a SentencePiece model (", bytes.size(),
-             " bytes that do not parse as one: ", reason(status),
+             " bytes that do not parse as one", why.empty() ? "" : ": " + why,
              "); give a NAME.model file written by spm_train or by attn");
   SentencePieceModel model;
   model.impl_ = std::move(impl);

@@ -168,9 +168,13 @@ data::Tokenizer sentencepiece_tokenizer(const DataOptions& options,
   } catch (const Error& error) {
     std::string reason = error.what();
     if (!reason.empty() && reason.back() != '.') reason += '.';
+    // SentencePiece says "too high" when the text has fewer pieces to offer,
+    // "smaller than required_chars" when the text has more characters.
+    const bool too_small = reason.find("smaller than") != std::string::npos;
     throw Error("--spm-vocab-size " + std::to_string(options.spm_vocab_size) + " (--spm-type " +
                 options.spm_type + "): " + reason +
-                " Give a smaller --spm-vocab-size, or more training data");
+                (too_small ? " Give a larger --spm-vocab-size"
+                           : " Give a smaller --spm-vocab-size, or more training data"));
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
