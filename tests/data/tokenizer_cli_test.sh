@@ -129,6 +129,18 @@ else
   fail "--spm-model: $(tail -3 "$WORK/train.log")"
 fi
 
+# --- resuming keeps the stored model; another --spm-vocab-size is named ---
+if "$ATTN" train --tokenizer spm --spm-vocab-size 60 --train-sets train.de,train.en \
+     --valid-sets valid.de,valid.en --model "$WORK/uni/m.safetensors" --after 125u "${TINY[@]}" \
+     >"$WORK/train.log" 2>&1 && ! grep -qF "SentencePiece: learned" "$WORK/train.log"; then
+  ok "resume with --tokenizer spm uses the model stored in the checkpoint"
+else
+  fail "resume: $(tail -3 "$WORK/train.log")"
+fi
+expect_failure "resume with another --spm-vocab-size" "--spm-vocab-size 60" "--spm-vocab-size 55" -- \
+  "$ATTN" train --tokenizer spm --spm-vocab-size 55 --train-sets train.de,train.en \
+  --valid-sets valid.de,valid.en --model "$WORK/uni/m.safetensors" --after 130u "${TINY[@]}"
+
 # --- space: I_TURN_LEFT stays one token ---
 printf 'jump twice\tI_JUMP I_JUMP\nturn left\tI_TURN_LEFT\nwalk\tI_WALK\n' >space.tsv
 "$ATTN" train --tokenizer space --train-tsv space.tsv --valid-tsv space.tsv \
