@@ -117,16 +117,44 @@ uint32_t lowercase_code_point(uint32_t c) {
   return c;
 }
 
-Tokenizer::Tokenizer(TokenizerKind kind, bool lowercase) : kind_(kind), lowercase_(lowercase) {}
+std::string lowercase_text(const std::string& text, const std::string& where) {
+  std::string out;
+  out.reserve(text.size());
+  for (uint32_t c : decode_all(text, where)) append_utf8(lowercase_code_point(c), &out);
+  return out;
+}
+
+Tokenizer::Tokenizer(TokenizerKind kind, bool lowercase) : kind_(kind), lowercase_(lowercase) {
+  ATTN_CHECK(kind != TokenizerKind::kSentencePiece,
+             "the spm tokenizer needs its SentencePiece model: use Tokenizer::sentencepiece(model)");
+}
 
 Tokenizer Tokenizer::from_name(const std::string& name, bool lowercase) {
   if (name == "word") return Tokenizer(TokenizerKind::kWord, lowercase);
   if (name == "char") return Tokenizer(TokenizerKind::kChar, lowercase);
-  ATTN_CHECK(false, "unknown tokenizer \"", name, "\"; known tokenizers: word, char");
+  if (name == "space") return Tokenizer(TokenizerKind::kSpace, lowercase);
+  ATTN_CHECK(name != "spm", "the spm tokenizer needs its SentencePiece model, not only its name");
+  ATTN_CHECK(false, "unknown tokenizer \"", name, "\"; known tokenizers: word, char, space, spm");
   return Tokenizer();  // not reached
 }
 
-std::string Tokenizer::name() const { return kind_ == TokenizerKind::kWord ? "word" : "char"; }
+Tokenizer Tokenizer::sentencepiece(SentencePieceModel model, bool lowercase) {
+  ATTN_CHECK(!model.empty(), "the spm tokenizer needs a SentencePiece model, got none");
+  Tokenizer tokenizer(TokenizerKind::kWord, lowercase);
+  tokenizer.kind_ = TokenizerKind::kSentencePiece;
+  tokenizer.model_ = std::move(model);
+  return tokenizer;
+}
+
+std::string Tokenizer::name() const {
+  switch (kind_) {
+    case TokenizerKind::kWord: return "word";
+    case TokenizerKind::kChar: return "char";
+    case TokenizerKind::kSpace: return "space";
+    case TokenizerKind::kSentencePiece: return "spm";
+  }
+  return "word";  // not reached
+}
 
 std::vector<std::string> Tokenizer::tokenize(const std::string& text, const std::string& where) const {
   std::vector<uint32_t> code_points = decode_all(text, where);
@@ -134,6 +162,28 @@ std::vector<std::string> Tokenizer::tokenize(const std::string& text, const std:
     for (uint32_t& c : code_points) c = lowercase_code_point(c);
   }
   std::vector<std::string> tokens;
+
+  if (kind_ == TokenizerKind::kSentencePiece) {
+    // Checked (and lowercased) above; the pieces are the model's business.
+    if (!lowercase_) return model_.encode(text);
+    std::string lowered;
+    for (uint32_t c : code_points) append_utf8(c, &lowered);
+    return model_.encode(lowered);
+  }
+
+  if (kind_ == TokenizerKind::kSpace) {
+    std::string token;
+    for (uint32_t c : code_points) {
+      if (is_space_code_point(c)) {
+        if (!token.empty()) tokens.push_back(std::move(token));
+        token.clear();
+      } else {
+        append_utf8(c, &token);
+      }
+    }
+    if (!token.empty()) tokens.push_back(std::move(token));
+    return tokens;
+  }
 
   if (kind_ == TokenizerKind::kChar) {
     bool pending_space = false;  // a space run waits until a character follows it
@@ -175,6 +225,11 @@ std::vector<std::string> Tokenizer::tokenize(const std::string& text, const std:
 
 std::string Tokenizer::detokenize(const std::vector<std::string>& tokens) const {
   std::string text;
+  if (kind_ == TokenizerKind::kSentencePiece) return model_.decode(tokens);
+  if (kind_ == TokenizerKind::kSpace) {
+    for (size_t i = 0; i < tokens.size(); ++i) text += (i ? " " : "") + tokens[i];
+    return text;
+  }
   if (kind_ == TokenizerKind::kChar) {
     for (const std::string& token : tokens) text += token == kSpaceToken ? " " : token;
     return text;

@@ -1,7 +1,10 @@
 #include "train/dataset.h"
 
+#include <chrono>
+#include <iostream>
 #include <sstream>
 
+#include "data/base64.h"
 #include "data/tasks.h"
 #include "kernels/error.h"
 
@@ -47,16 +50,33 @@ std::vector<std::vector<std::string>> tokenize_all(const data::Tokenizer& tokeni
 }  // namespace
 
 std::map<std::string, std::string> TextPipeline::to_metadata() const {
-  return {{"data.tokenizer", tokenizer.name()},
-          {"data.lowercase", tokenizer.lowercase() ? "1" : "0"},
-          {"vocab.source", join_lines(source_vocab.tokens())},
-          {"vocab.target", join_lines(target_vocab.tokens())}};
+  std::map<std::string, std::string> metadata = {
+      {"data.tokenizer", tokenizer.name()},
+      {"data.lowercase", tokenizer.lowercase() ? "1" : "0"},
+      {"vocab.source", join_lines(source_vocab.tokens())},
+      {"vocab.target", join_lines(target_vocab.tokens())}};
+  // The SentencePiece model travels with the vocabularies: its bytes are
+  // binary and metadata is JSON text, hence base64 (data/base64.h).
+  if (tokenizer.kind() == data::TokenizerKind::kSentencePiece) {
+    metadata["data.spm_model"] = data::encode_base64(tokenizer.sentencepiece_model().bytes());
+  }
+  return metadata;
 }
 
 TextPipeline TextPipeline::from_metadata(const std::map<std::string, std::string>& metadata) {
-  return {data::Tokenizer::from_name(lookup(metadata, "data.tokenizer"),
-                                     lookup(metadata, "data.lowercase") == "1"),
-          data::Vocab(split_lines(lookup(metadata, "vocab.source"))),
+  const std::string& name = lookup(metadata, "data.tokenizer");
+  const bool lowercase = lookup(metadata, "data.lowercase") == "1";
+  data::Tokenizer tokenizer;
+  if (name == "spm") {
+    const std::string where = "model metadata key 'data.spm_model'";
+    tokenizer = data::Tokenizer::sentencepiece(
+        data::SentencePieceModel::from_bytes(
+            data::decode_base64(lookup(metadata, "data.spm_model"), where), where),
+        lowercase);
+  } else {
+    tokenizer = data::Tokenizer::from_name(name, lowercase);
+  }
+  return {tokenizer, data::Vocab(split_lines(lookup(metadata, "vocab.source"))),
           data::Vocab(split_lines(lookup(metadata, "vocab.target")))};
 }
 
@@ -111,6 +131,61 @@ std::vector<data::SentencePair> load_pairs(const DataOptions& options, Split spl
   return pairs;
 }
 
+namespace {
+
+// --tokenizer spm: the model from --spm-model, or one learned here.
+data::Tokenizer sentencepiece_tokenizer(const DataOptions& options,
+                                        const std::vector<data::SentencePair>& train_pairs,
+                                        bool lowercase) {
+  if (!options.spm_model.empty()) {
+    data::check_input_file(options.spm_model, "--spm-model");
+    try {
+      return data::Tokenizer::sentencepiece(data::SentencePieceModel::load(options.spm_model), lowercase);
+    } catch (const Error& error) {
+      throw Error("--spm-model " + std::string(error.what()));
+    }
+  }
+  // One joint model for both sides, as Marian trains by default: a piece
+  // shared by the two languages (names, numbers, cognates) is cut the same
+  // way in both, and there is one model to store. The vocabularies stay one
+  // per side, built from the pieces each side uses.
+  std::vector<std::string> sentences;
+  sentences.reserve(2 * train_pairs.size());
+  for (const data::SentencePair& pair : train_pairs) sentences.push_back(pair.source);
+  for (const data::SentencePair& pair : train_pairs) sentences.push_back(pair.target);
+  if (lowercase) {
+    for (size_t i = 0; i < sentences.size(); ++i) {
+      sentences[i] = data::lowercase_text(sentences[i], "sentence " + std::to_string(i + 1));
+    }
+  }
+  data::SentencePieceOptions spm;
+  spm.model_type = options.spm_type;
+  spm.vocab_size = options.spm_vocab_size;
+  const auto start = std::chrono::steady_clock::now();
+  data::SentencePieceModel model;
+  try {
+    model = data::SentencePieceModel::train(sentences, spm);
+  } catch (const Error& error) {
+    std::string reason = error.what();
+    if (!reason.empty() && reason.back() != '.') reason += '.';
+    // SentencePiece says "too high" when the text has fewer pieces to offer,
+    // "smaller than required_chars" when the text has more characters.
+    const bool too_small = reason.find("smaller than") != std::string::npos;
+    throw Error("--spm-vocab-size " + std::to_string(options.spm_vocab_size) + " (--spm-type " +
+                options.spm_type + "): " + reason +
+                (too_small ? " Give a larger --spm-vocab-size"
+                           : " Give a smaller --spm-vocab-size, or more training data"));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "SentencePiece: learned a " << options.spm_type << " model of " << model.size()
+            << " pieces from " << sentences.size() << " sentences (source and target) in "
+            << static_cast<int64_t>(seconds * 10) / 10.0 << " s\n";
+  return data::Tokenizer::sentencepiece(std::move(model), lowercase);
+}
+
+}  // namespace
+
 TextPipeline build_pipeline(const DataOptions& options,
                             const std::vector<data::SentencePair>& train_pairs) {
   ATTN_CHECK(!train_pairs.empty(), "the training data (", options.task.empty() ? "" : "--task " + options.task,
@@ -120,7 +195,9 @@ TextPipeline build_pipeline(const DataOptions& options,
   // The built-in dates and toy-lang tasks are written in lowercase, so their
   // models lowercase what they are given to translate ("March" is "march").
   bool lowercase = options.lowercase || options.task == "dates" || options.task == "toy-lang";
-  data::Tokenizer tokenizer = data::Tokenizer::from_name(options.tokenizer, lowercase);
+  data::Tokenizer tokenizer = options.tokenizer == "spm"
+                                  ? sentencepiece_tokenizer(options, train_pairs, lowercase)
+                                  : data::Tokenizer::from_name(options.tokenizer, lowercase);
   TextPipeline pipeline{tokenizer, {}, {}};
   pipeline.source_vocab = data::Vocab::build(tokenize_all(tokenizer, train_pairs, true),
                                              options.vocab_min_frequency, options.vocab_max_size);

@@ -61,7 +61,12 @@ struct DataOptions {
   std::string train_sets;          // --train-sets SRC,TGT: two line-aligned files
   std::string valid_tsv;           // --valid-tsv
   std::string valid_sets;          // --valid-sets
-  std::string tokenizer = "word";  // --tokenizer: word | char
+  std::string tokenizer = "word";  // --tokenizer: word | char | space | spm (data/tokenizer.h)
+  // SentencePiece (--tokenizer spm): one joint model for source and target,
+  // learned from the training pairs unless --spm-model gives one.
+  std::string spm_type = "unigram";  // --spm-type: unigram (SentencePiece's default) | bpe
+  int64_t spm_vocab_size = 8000;     // --spm-vocab-size: pieces to learn
+  std::string spm_model;             // --spm-model FILE: a trained model (spm_train's NAME.model)
   bool lowercase = false;          // --lowercase (always on for the lowercase tasks dates, toy-lang)
   int64_t vocab_min_frequency = 1; // --vocab-min-freq
   int64_t vocab_max_size = 0;      // --vocab-max-size (0: no cap)

@@ -205,6 +205,11 @@ std::map<std::string, std::string> resume_settings(const ModelOptions& model,
       {"lowercase", lowercase ? "1" : "0"},
       {"vocab-min-freq", std::to_string(data.vocab_min_frequency)},
       {"vocab-max-size", std::to_string(data.vocab_max_size)}};
+  // The pieces a learned SentencePiece model makes decide the tokens too.
+  if (data.tokenizer == "spm" && data.spm_model.empty()) {
+    settings["spm-type"] = data.spm_type;
+    settings["spm-vocab-size"] = std::to_string(data.spm_vocab_size);
+  }
   // The flags that make a built-in task's pairs, so that a change is named
   // by its flag (the fingerprint alone would say only that the data differ).
   if (!data.task.empty() && data.train_tsv.empty() && data.train_sets.empty()) {

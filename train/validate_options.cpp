@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "data/corpus.h"
+#include "data/sentencepiece.h"
 #include "data/tasks.h"
 #include "data/vocab.h"
 #include "kernels/error.h"
@@ -154,11 +155,45 @@ void validate(const ModelOptions& o, const std::string& where) {
   }
 }
 
+namespace {
+
+// --spm-type, --spm-vocab-size and --spm-model: in range, used only with
+// --tokenizer spm, and not both a model to load and settings to learn one.
+void check_spm_flags(const DataOptions& d) {
+  const DataOptions defaults;
+  check_choice("--spm-type", d.spm_type, {"unigram", "bpe"});
+  check_flag("--spm-vocab-size", d.spm_vocab_size, 8, kMaxVocabSize,
+             "SentencePiece needs room for its <unk> <s> </s> and every character of the text");
+  const bool learn_settings =
+      d.spm_type != defaults.spm_type || d.spm_vocab_size != defaults.spm_vocab_size;
+  if (d.tokenizer != "spm") {
+    ATTN_CHECK(d.spm_model.empty(), "--spm-model ", d.spm_model, ": used only with --tokenizer spm, "
+               "got --tokenizer ", d.tokenizer);
+    ATTN_CHECK(!learn_settings, d.spm_type != defaults.spm_type ? "--spm-type " + d.spm_type
+               : "--spm-vocab-size " + std::to_string(d.spm_vocab_size),
+               ": used only with --tokenizer spm, got --tokenizer ", d.tokenizer);
+    return;
+  }
+  ATTN_CHECK(data::sentencepiece_available(), "--tokenizer spm: attn was built without "
+             "SentencePiece (CMake said \"sentencepiece: off\"). Install libsentencepiece-dev "
+             "(scripts/install-deps), then configure and build again; or use --tokenizer word, "
+             "char or space");
+  if (d.spm_model.empty()) return;
+  data::check_input_file(d.spm_model, "--spm-model");
+  ATTN_CHECK(!learn_settings, "--spm-model ", d.spm_model, " brings its own pieces: ",
+             d.spm_type != defaults.spm_type ? "--spm-type " + d.spm_type
+                                             : "--spm-vocab-size " + std::to_string(d.spm_vocab_size),
+             " applies only when attn learns the model (without --spm-model)");
+}
+
+}  // namespace
+
 void validate(const DataOptions& d, const ModelOptions& model) {
   std::vector<std::string> tasks = data::task_names();
   tasks.insert(tasks.begin(), "");
   check_choice("--task", d.task, tasks);
-  check_choice("--tokenizer", d.tokenizer, {"word", "char"});
+  check_choice("--tokenizer", d.tokenizer, {"word", "char", "space", "spm"});
+  check_spm_flags(d);
   check_flag("--vocab-min-freq", d.vocab_min_frequency, 1, kMaxCount);
   if (d.vocab_max_size != 0) {
     check_flag("--vocab-max-size", d.vocab_max_size, data::kNumSpecials, kMaxVocabSize,

@@ -81,6 +81,9 @@ declare -A TABLE=(
   [train:valid-tsv]="path ok err err"
   [train:valid-sets]="path ok err err"
   [train:tokenizer]="string err err"
+  [train:spm-type]="string err err"
+  [train:spm-vocab-size]="int err err err err"  # 8 and up; other values only with --tokenizer spm
+  [train:spm-model]="path ok err err"       # empty = learn one; given: only with --tokenizer spm
   [train:lowercase]="switch"
   [train:vocab-min-freq]="int err err err err"
   [train:vocab-max-size]="int ok err err err"  # 0 = no cap
