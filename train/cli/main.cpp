@@ -17,8 +17,13 @@
 
 #include <attn/attn.h>
 
+#include "kernels/cpu/parallel.h"
+#include "kernels/error.h"
+
+#include "train/cli/arguments.h"
 #include "train/cli/cli.h"
 #include "train/distributed/communicator.h"
+#include "train/options.h"
 #include "kernels/cuda/runtime.h"
 
 namespace {
@@ -27,7 +32,8 @@ void print_usage(std::ostream& out) {
   out << "attn " << ATTN_VERSION << ": learn attention by building it\n\n"
       << "Usage: attn <command> [options]\n\n"
       << "Commands:\n"
-      << "  train       train a translation model (--type bahdanau|luong|s2s, --task or files)\n"
+      << "  train       train a translation model (--type bahdanau|luong|s2s|transformer, --task or\n"
+      << "              files; settings from YAML files with --config)\n"
       << "  translate   translate sentences with a trained model (beam search; stdin to stdout)\n"
       << "  eval        score a trained model on a test set (BLEU, chrF, exact match; beam search)\n"
       << "  plot        draw an attention heatmap, or the loss curves of a run (SVG or PNG)\n"
@@ -45,7 +51,9 @@ namespace {
 
 // cxxopts's message for `error`, with the flag named where cxxopts names only
 // the value it could not read ("--dim-emb: cannot read 'abc' as its value").
-std::string describe_parse_error(const cxxopts::exceptions::exception& error, int argc, char** argv) {
+// `flag` receives the flag's long name when it was found.
+std::string describe_parse_error(const cxxopts::exceptions::exception& error,
+                                 const std::vector<std::string>& tokens, std::string& flag) {
   std::string message = error.what();
   // cxxopts says "Argument ‘abc’ failed to parse", naming the value but not
   // the flag it was given to: find the flag on the command line.
@@ -61,15 +69,15 @@ std::string describe_parse_error(const cxxopts::exceptions::exception& error, in
     return text.find(',') != std::string::npos &&
            ("," + text + ",").find("," + value + ",") != std::string::npos;
   };
-  for (int i = 1; i < argc; ++i) {
-    std::string argument = argv[i];
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& argument = tokens[i];
     if (argument.size() < 2 || argument[0] != '-') continue;
     size_t equals = argument.find('=');
-    if (equals != std::string::npos && holds(argument.substr(equals + 1))) {
-      return argument.substr(0, equals) + ": cannot read '" + value + "' as its value (" + message + ")";
-    }
-    if (equals == std::string::npos && i + 1 < argc && holds(argv[i + 1])) {
-      return argument + ": cannot read '" + value + "' as its value (" + message + ")";
+    std::string name = argument.substr(0, equals);
+    if (equals != std::string::npos ? holds(argument.substr(equals + 1))
+                                    : i + 1 < tokens.size() && holds(tokens[i + 1])) {
+      flag = name.compare(0, 2, "--") == 0 ? name.substr(2) : name;
+      return name + ": cannot read '" + value + "' as its value (" + message + ")";
     }
   }
   return message;
@@ -91,8 +99,8 @@ bool holds_real(const cxxopts::ParseResult& args, const std::string& key) {
 // cxxopts reads a number with std::stringstream, which stops at the first
 // character it cannot use, so "--learn-rate 1.5x" would train at 1.5. Each
 // number given is read again here, and must be used whole. Returns "" or the
-// message naming the flag.
-std::string check_numbers_whole(const cxxopts::ParseResult& args) {
+// message naming the flag (its long name in `flag`).
+std::string check_numbers_whole(const cxxopts::ParseResult& args, std::string& flag) {
   for (const cxxopts::KeyValue& option : args.arguments()) {
     if (!holds_real(args, option.key())) continue;
     std::string text = option.value() + ",";
@@ -101,6 +109,7 @@ std::string check_numbers_whole(const cxxopts::ParseResult& args) {
       char* end = nullptr;
       std::strtod(number.c_str(), &end);
       if (number.empty() || end == nullptr || *end != '\0') {
+        flag = option.key();
         return "--" + option.key() + ": cannot read '" + option.value() + "' as a number";
       }
     }
@@ -113,9 +122,32 @@ std::string check_numbers_whole(const cxxopts::ParseResult& args) {
 int parse_command_line(cxxopts::Options& options, int argc, char** argv,
                        const std::vector<std::string>& groups, std::set<std::string>* given,
                        cxxopts::ParseResult* result) {
+  // Multi-value flags written Marian's way (--train-sets a b) become --train-sets=a,b.
+  const std::vector<std::string> tokens = flatten(split_arguments(options, {argv + 1, argv + argc}));
+  return parse_command_line(options, tokens, groups, given, result);
+}
+
+int parse_command_line(cxxopts::Options& options, const std::vector<std::string>& tokens,
+                       const std::vector<std::string>& groups, std::set<std::string>* given,
+                       cxxopts::ParseResult* result,
+                       const std::map<std::string, std::string>& origins) {
   std::string name = options.program();
+  // A value from a config file is named by its file and line, as an attn::Error (exit 1).
+  auto fail = [&](const std::string& flag, const std::string& message) {
+    auto origin = origins.find(flag);
+    if (origin != origins.end()) {
+      const std::string dashes = "--" + flag + ": ";
+      const std::string what = message.compare(0, dashes.size(), dashes) == 0
+                                   ? message.substr(dashes.size()) : message;
+      throw Error(origin->second + ": key '" + flag + "': " + what);
+    }
+    std::cerr << name << ": " << message << " (see " << name << " --help)\n";
+    return 2;
+  };
+  std::vector<const char*> argv = {name.c_str()};
+  for (const std::string& token : tokens) argv.push_back(token.c_str());
   try {
-    cxxopts::ParseResult args = options.parse(argc, argv);
+    cxxopts::ParseResult args = options.parse(static_cast<int>(argv.size()), argv.data());
     if (result) *result = args;
     if (args.count("help")) {
       std::cout << (groups.empty() ? options.help() : options.help(groups)) << "\n";
@@ -126,19 +158,25 @@ int parse_command_line(cxxopts::Options& options, int argc, char** argv,
                 << " --help)\n";
       return 2;
     }
-    if (std::string message = check_numbers_whole(args); !message.empty()) {
-      std::cerr << name << ": " << message << " (see " << name << " --help)\n";
-      return 2;
+    std::string flag;
+    if (std::string message = check_numbers_whole(args, flag); !message.empty()) {
+      return fail(flag, message);
     }
     if (given) {
       for (const cxxopts::KeyValue& option : args.arguments()) given->insert(option.key());
     }
   } catch (const cxxopts::exceptions::exception& error) {
-    std::cerr << name << ": " << describe_parse_error(error, argc, argv) << " (see " << name
-              << " --help)\n";
-    return 2;
+    std::string flag;
+    const std::string message = describe_parse_error(error, tokens, flag);
+    return fail(flag, message);
   }
   return -1;
+}
+
+void apply_cpu_threads(int64_t threads) {
+  train::check_flag("--cpu-threads", threads, 0, kMaxCpuThreads,
+                    "0 = ATTN_NUM_THREADS, or else every core");
+  if (threads > 0) kernels::cpu::set_num_threads(static_cast<int>(threads));
 }
 
 }  // namespace attn::cli
