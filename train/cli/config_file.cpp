@@ -2,6 +2,7 @@
 // carry a Mark (line and column) that names where each key was written.
 #include "train/cli/config_file.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -172,6 +173,10 @@ MergedCommandLine merge_config_files(const cxxopts::Options& options,
 
 std::string number_text(double value) {
   char text[64];
+  if (value == std::floor(value) && std::fabs(value) < 1e15) {  // 4000, not 4e+03
+    std::snprintf(text, sizeof text, "%.0f", value);
+    return text;
+  }
   for (int digits = 1; digits <= 17; ++digits) {
     std::snprintf(text, sizeof text, "%.*g", digits, value);
     if (std::strtod(text, nullptr) == value) break;
