@@ -106,8 +106,8 @@ void save_best_model(const std::string& path, const nn::Module& module,
 
 // The settings of the run as YAML beside a model it saves (Marian's habit):
 // MODEL.yml, model_path + ".yml", written to MODEL.yml.tmp and renamed, so
-// that a reader never sees half a file. `attn train --config MODEL.yml`
-// reads it back (train/cli/config_file.h).
+// that a reader never sees half a file. `attn train --config MODEL.yml
+// --model NEW` trains the same way again (train/cli/config_file.h).
 std::string config_file_path(const std::string& model_path);
 void save_config_file(const std::string& model_path, const std::string& yaml);
 

@@ -109,8 +109,9 @@ struct TrainOptions {
   std::string valid_log_path;      // --valid-log FILE: the validation lines also go to FILE
   int64_t cpu_threads = 0;         // --cpu-threads: 0 = ATTN_NUM_THREADS or every core (train/cli/cli.h)
   // The effective settings as YAML (train/cli/config_file.h, --dump-config),
-  // written beside every saved model as MODEL.yml and into its metadata as
-  // "train.config"; empty: neither.
+  // less the paths of the run's own files (--model, --log, --valid-log,
+  // --dump-graph), written beside every saved model as MODEL.yml and into its
+  // metadata as "train.config"; empty: neither.
   std::string config_yaml;
 };
 

@@ -593,9 +593,12 @@ int stop_on_signal(Run& run, int64_t update, int signal) {
   return 128 + signal;
 }
 
-int finish(Run& run) {
+// `trained`: this run did updates. A rerun of a finished command did none and
+// rewrites nothing: the files on disk (MODEL.yml too) stay those of the run
+// that trained them.
+int finish(Run& run, bool trained) {
   if (run.progress_bar) clear_progress();
-  save(run);
+  if (trained) save(run);
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run.clock_start).count();
   std::cout << timestamp() << " Training finished at update " << run.state.update << " after "
@@ -657,7 +660,8 @@ int Trainer::run() {
   data::BatchIterator& batches = *run.batches;
   run.model->train();
 
-  bool stop = finished_before(run, after);
+  const bool finished_already = finished_before(run, after);
+  bool stop = finished_already;
   while (!stop) {
     if (!batches.has_next()) {
       batches.next_epoch();
@@ -691,7 +695,7 @@ int Trainer::run() {
     if (after.updates > 0 && update >= after.updates) stop = true;
     if (int signal = agreed_signal(run)) return stop_on_signal(run, update, signal);
   }
-  return finish(run);
+  return finish(run, !finished_already);
 }
 
 }  // namespace attn::train

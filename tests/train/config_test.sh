@@ -66,15 +66,24 @@ if ATTN_NUM_THREADS=2 "$ATTN" train "${RUN[@]}" --cpu-threads 1 >"$WORK/out" 2>"
 else
   fail "train from a config file: $(tail -3 "$WORK/err")"
 fi
-# The --cpu-threads run dumps cpu-threads: 1; the expectation was dumped without it.
-sed 's/^cpu-threads: 0$/cpu-threads: 1/' "$WORK/expected.yml" >"$WORK/expected_threads.yml"
-check "MODEL.yml holds the settings --dump-config prints" cmp -s "$WORK/expected_threads.yml" "$MODEL.yml"
+# The --cpu-threads run has cpu-threads: 1; the expectation was dumped without
+# it. MODEL.yml leaves out the paths of the run's own files (--model, --log, --valid-log).
+sed -e 's/^cpu-threads: 0$/cpu-threads: 1/' -e '/^model: /d' -e '/^log: /d' -e '/^valid-log: /d' \
+  "$WORK/expected.yml" >"$WORK/expected_threads.yml"
+check "MODEL.yml holds the settings --dump-config prints, less the run's own paths" \
+  cmp -s "$WORK/expected_threads.yml" "$MODEL.yml"
+check "MODEL.yml names no path of the run's own files" bash -c "! grep -q 'model.safetensors\|train.log' \"$MODEL.yml\""
 check "the best model has its .yml too" cmp -s "$MODEL.yml" "$WORK/model.best.safetensors.yml"
 check "no temporary .yml is left" bash -c "! ls \"$WORK\"/*.tmp >/dev/null 2>&1"
 check "the settings are in the model's metadata (train.config)" \
   bash -c "head -c 200000 \"$MODEL\" | grep -aq '\"train.config\"'"
 "$ATTN" train -c "$MODEL.yml" --dump-config >"$WORK/from_model.yml" 2>"$WORK/err"
 check "MODEL.yml reads back to the same settings" cmp -s "$MODEL.yml" "$WORK/from_model.yml"
+# A rerun of the finished command trains no more and rewrites nothing.
+cp "$MODEL.yml" "$WORK/before_rerun.yml"
+"$ATTN" train "${RUN[@]}" --disp-freq 1 >"$WORK/out" 2>"$WORK/err"
+check "a rerun of a finished run leaves MODEL.yml as the run that trained wrote it" \
+  cmp -s "$MODEL.yml" "$WORK/before_rerun.yml"
 check "--cpu-threads wins over ATTN_NUM_THREADS" grep -q "; 1 CPU thread$" "$WORK/train.log"
 check "--log holds the log lines" \
   bash -c "grep -q 'Training on 4 sentence pairs' \"$WORK/train.log\" && grep -q 'Training finished' \"$WORK/train.log\""

@@ -186,7 +186,8 @@ std::string number_text(double value) {
 
 std::string dump_config(const cxxopts::Options& options, const cxxopts::ParseResult& parsed,
                         const std::vector<std::string>& groups,
-                        const std::map<std::string, std::string>& overrides) {
+                        const std::map<std::string, std::string>& overrides,
+                        const std::set<std::string>& leave_out) {
   // The values given, by key: the last one for a single value, all of them
   // (joined) for a list given more than once.
   std::map<std::string, std::string> given;
@@ -204,7 +205,7 @@ std::string dump_config(const cxxopts::Options& options, const cxxopts::ParseRes
     const std::string& key = option.details.l.front();
     bool skip = false;
     for (const char* refused : kNotInFiles) skip = skip || key == refused;
-    if (skip) continue;
+    if (skip || leave_out.count(key)) continue;
     std::string value;
     if (overrides.count(key)) {
       value = overrides.at(key);

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,10 +68,12 @@ MergedCommandLine merge_config_files(const cxxopts::Options& options,
 // `groups` (--help's; empty: cxxopts's), each group under a comment with its name. A key's value is, first found: `overrides` (values
 // the program worked out after parsing, such as a Transformer's defaults), the
 // value given (command line or config file), the option's default. Left out:
-// options that have none of these, and help, config and dump-config.
+// options that have none of these, help, config and dump-config, and the
+// options named in `leave_out`.
 std::string dump_config(const cxxopts::Options& options, const cxxopts::ParseResult& parsed,
                         const std::vector<std::string>& groups = {},
-                        const std::map<std::string, std::string>& overrides = {});
+                        const std::map<std::string, std::string>& overrides = {},
+                        const std::set<std::string>& leave_out = {});
 
 // The shortest text that reads back as exactly `value` ("0.001", not
 // "0.0010000000000000000208"): for the numbers in `overrides`.

@@ -172,12 +172,16 @@ int run_train(int argc, char** argv) {
   } catch (const Error& error) {
     throw Error(error.what() + place_of_flag(error.what(), line.origins));
   }
-  train.config_yaml = dump_config(options, parsed, groups,
-                                  settings_after_defaults(model, train, defaulted));
+  const std::map<std::string, std::string> computed = settings_after_defaults(model, train, defaulted);
   if (dump_only) {
-    std::cout << train.config_yaml;
+    std::cout << dump_config(options, parsed, groups, computed);
     return 0;
   }
+  // MODEL.yml and the metadata leave out where this run writes its files: a
+  // model says how it was trained, not where, so two runs that differ only in
+  // their paths write byte-identical models (tests/train/kill_test.sh).
+  train.config_yaml = dump_config(options, parsed, groups, computed,
+                                  {"model", "log", "valid-log", "dump-graph"});
   apply_cpu_threads(train.cpu_threads);
   // --log: rank 0 of a data-parallel run alone writes it, as it alone logs.
   LogFile log(train.log_path, distributed::world().rank() == 0);
