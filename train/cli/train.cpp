@@ -19,10 +19,14 @@ namespace {
 
 // The values apply_transformer_defaults gave the flags in `defaulted`, as
 // --dump-config writes them: without these, MODEL.yml would say dim-emb 128
-// for a model of d_model 512, and reading it back would build that model.
+// for a model of d_model 512, and reading it back would build that model. A
+// defaulted flag missing from the table below goes to `unknown`, which the
+// dump leaves out: read back, the flag is again not given and takes the same
+// default, so the settings stay right, only less visible.
 std::map<std::string, std::string> settings_after_defaults(const train::ModelOptions& model,
                                                            const train::TrainOptions& train,
-                                                           const std::set<std::string>& defaulted) {
+                                                           const std::set<std::string>& defaulted,
+                                                           std::set<std::string>& unknown) {
   std::string params;
   for (double value : train.optimizer_params) params += (params.empty() ? "" : ",") + number_text(value);
   const std::map<std::string, std::string> values = {
@@ -36,10 +40,11 @@ std::map<std::string, std::string> settings_after_defaults(const train::ModelOpt
       {"learn-rate", number_text(train.learn_rate)}};
   std::map<std::string, std::string> settings;
   for (const std::string& flag : defaulted) {
-    // A default added to apply_transformer_defaults needs its line above.
-    ATTN_CHECK(values.count(flag), "attn train: --", flag, " has a transformer default that "
-               "--dump-config cannot write (add it to settings_after_defaults in train/cli/train.cpp)");
-    settings[flag] = values.at(flag);
+    if (values.count(flag)) {
+      settings[flag] = values.at(flag);
+    } else {
+      unknown.insert(flag);  // a default added to apply_transformer_defaults: add its line above
+    }
   }
   return settings;
 }
@@ -172,16 +177,18 @@ int run_train(int argc, char** argv) {
   } catch (const Error& error) {
     throw Error(error.what() + place_of_flag(error.what(), line.origins));
   }
-  const std::map<std::string, std::string> computed = settings_after_defaults(model, train, defaulted);
+  std::set<std::string> leave_out;  // defaults worked out after parsing that the dump cannot show
+  const std::map<std::string, std::string> computed =
+      settings_after_defaults(model, train, defaulted, leave_out);
   if (dump_only) {
-    std::cout << dump_config(options, parsed, groups, computed);
+    std::cout << dump_config(options, parsed, groups, computed, leave_out);
     return 0;
   }
   // MODEL.yml and the metadata leave out where this run writes its files: a
   // model says how it was trained, not where, so two runs that differ only in
   // their paths write byte-identical models (tests/train/kill_test.sh).
-  train.config_yaml = dump_config(options, parsed, groups, computed,
-                                  {"model", "log", "valid-log", "dump-graph"});
+  for (const char* path : {"model", "log", "valid-log", "dump-graph"}) leave_out.insert(path);
+  train.config_yaml = dump_config(options, parsed, groups, computed, leave_out);
   apply_cpu_threads(train.cpu_threads);
   // --log: rank 0 of a data-parallel run alone writes it, as it alone logs.
   LogFile log(train.log_path, distributed::world().rank() == 0);
