@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <utility>
 
 #include "attn.h"  // ATTN_VERSION, recorded in every file
@@ -317,6 +318,23 @@ void save_best_model(const std::string& path, const nn::Module& module,
   std::map<std::string, Tensor> weights = module.state_dict();
   model_metadata[kChecksumKey] = hex64(checkpoint_checksum(weights, model_metadata));
   save_safetensors(path, weights, model_metadata);
+}
+
+std::string config_file_path(const std::string& model_path) { return model_path + ".yml"; }
+
+void save_config_file(const std::string& model_path, const std::string& yaml) {
+  const std::string path = config_file_path(model_path);
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << yaml;
+    out.close();
+    ATTN_CHECK(out.good(), "save_config_file: cannot write ", temporary, ": ", std::strerror(errno));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    throw Error("save_config_file: cannot rename " + temporary + " to " + path + ": " +
+                std::strerror(errno));
+  }
 }
 
 Checkpoint load_checkpoint_weights(const std::string& model_path) {

@@ -104,6 +104,13 @@ void save_best_model(const std::string& path, const nn::Module& module,
                      const std::map<std::string, std::string>& metadata,
                      const std::map<std::string, std::string>& settings);
 
+// The settings of the run as YAML beside a model it saves (Marian's habit):
+// MODEL.yml, model_path + ".yml", written to MODEL.yml.tmp and renamed, so
+// that a reader never sees half a file. `attn train --config MODEL.yml
+// --model NEW` trains the same way again (train/cli/config_file.h).
+std::string config_file_path(const std::string& model_path);
+void save_config_file(const std::string& model_path, const std::string& yaml);
+
 // Reads and verifies both files (checksums, pairing, kinds, counters). Throws
 // attn::Error naming the file and what is wrong: a training-state or best-model
 // file given as the model says what it is and which file to give instead.

@@ -64,7 +64,8 @@ ValidationResult evaluate(nn::Translator& model, const EncodedPairs& set,
     if (greedy) {
       decode::DecodeResult decoded = decode::greedy_decode(
           model, batch.source, batch.source_lengths,
-          std::min(max_output_length(batch.source.size(1)), cap.tokens), /*need_attention=*/false);
+          std::min(decode::beam_max_length(batch.source.size(1), options.beam), cap.tokens),
+          /*need_attention=*/false);
       outputs = std::move(decoded.tokens);
       reached_max_length += decoded.reached_max_length;
     } else {

@@ -99,6 +99,12 @@ struct TrainOptions {
   std::string valid_metrics = "cross-entropy";
   int64_t valid_samples = 3;       // --valid-samples: translations shown per validation
   int64_t valid_max_sentences = 0; // --valid-max-sentences: 0 = the whole set
+  // Validation's greedy outputs stop at min(factor * source length + offset,
+  // max length) tokens, as `attn translate` and `attn eval` decode; 0 turns
+  // the factor or the cap off (not both). Outputs cut there are counted.
+  double valid_max_length_factor = 3.0;  // --valid-max-length-factor
+  int64_t valid_max_length_offset = 10;  // --valid-max-length-offset
+  int64_t valid_max_length = 512;        // --valid-max-length (decode::kDefaultMaxLength)
   // --optimizer-params: Adam's beta1 beta2 eps (Marian's flag); empty = 0.9 0.999 1e-8
   std::vector<double> optimizer_params;
   uint64_t seed = 1234;            // --seed: initialisation, dropout and shuffling
@@ -107,6 +113,14 @@ struct TrainOptions {
   // --dump-graph: write the first update's autograd graph (op names, shapes,
   // gradient norms before clipping) as Graphviz DOT to this path (autograd/graph_dump.h)
   std::string dump_graph;
+  std::string log_path;            // --log FILE: the log lines also go to FILE (appended)
+  std::string valid_log_path;      // --valid-log FILE: the validation lines also go to FILE
+  int64_t cpu_threads = 0;         // --cpu-threads: 0 = ATTN_NUM_THREADS or every core (train/cli/cli.h)
+  // The effective settings as YAML (train/cli/config_file.h, --dump-config),
+  // less the paths of the run's own files (--model, --log, --valid-log,
+  // --dump-graph), written beside every saved model as MODEL.yml and into its
+  // metadata as "train.config"; empty: neither.
+  std::string config_yaml;
 };
 
 // With --type transformer, the paper's base configuration and training recipe

@@ -10,14 +10,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
 
 #include "tensor/grad_mode.h"
 #include "data/batch.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/generator.h"
 #include "train/checkpoint.h"
+#include "train/decode/beam_search.h"
 #include "train/decode/decode.h"
 #include "train/distributed/communicator.h"
 #include "train/distributed/data_parallel.h"
@@ -147,6 +150,7 @@ struct Run {
   int64_t stalls = 0;
   EvaluateOptions valid_options;
   std::ofstream metrics_log;       // the JSONL beside the model
+  std::ofstream valid_log;         // --valid-log: the validation lines, appended
   int64_t last_saved_update = -1;  // -1: no checkpoint yet
   bool progress_bar = false;
   std::chrono::steady_clock::time_point clock_start;
@@ -324,6 +328,13 @@ void prepare_model(Run& run, const ModelOptions& model_options, const DataOption
   run.valid_options.batch_size = data_options.mini_batch;
   run.valid_options.max_sentences = opt.valid_max_sentences;
   run.valid_options.pipeline = &run.pipeline;
+  // Validation decodes greedily under the same rule as `attn translate`:
+  // min(factor * source + offset, cap) output tokens.
+  run.valid_options.beam.max_length_factor = opt.valid_max_length_factor;
+  run.valid_options.beam.max_length_offset = opt.valid_max_length_offset;
+  run.valid_options.beam.max_length = opt.valid_max_length;
+  // The run's settings travel with the model (and as MODEL.yml beside it, save()).
+  if (!opt.config_yaml.empty()) run.metadata["train.config"] = opt.config_yaml;
 }
 
 // Puts back what the checkpoint saved: weights, optimizer moments, the data
@@ -357,7 +368,9 @@ void announce(const Run& run) {
             << timestamp() << " Training on " << run.batches->num_examples() << " sentence pairs ("
             << run.batches->num_filtered() << " longer than --max-length left out), validating on "
             << run.valid_set.size() << "; vocabularies " << run.pipeline.source_vocab.size() << "/"
-            << run.pipeline.target_vocab.size() << "; " << run.schedule->describe() << std::endl;
+            << run.pipeline.target_vocab.size() << "; " << run.schedule->describe() << "; "
+            << kernels::cpu::num_threads() << (kernels::cpu::num_threads() == 1 ? " CPU thread" : " CPU threads")
+            << std::endl;
 }
 
 // The model and the training state beside it (train/checkpoint.h). Rank 0
@@ -377,6 +390,7 @@ void save(Run& run) {
   if (run.halving) state.counters["lr_halvings"] = run.halving->halvings();
   state.settings = run.settings;
   save_checkpoint(run.opt.model_path, *run.model, run.metadata, state);
+  if (!run.opt.config_yaml.empty()) save_config_file(run.opt.model_path, run.opt.config_yaml);
 }
 
 void install_signal_handlers() {
@@ -474,9 +488,12 @@ void show_samples(Run& run) {
   }
   if (!sample.empty()) {
     data::Batch b = data::make_batch(valid_set.sources, valid_set.targets, sample);
+    // The limit validation decodes under (--valid-max-length-factor, ...).
+    const decode::BeamSearchOptions& limits = run.valid_options.beam;
+    const int64_t max_length = std::min(decode::beam_max_length(b.source.size(1), limits),
+                                        decode::length_cap(model, limits).tokens);
     decode::DecodeResult decoded = decode::greedy_decode(model, b.source.to(model.device()), b.source_lengths,
-                                                         max_output_length(b.source.size(1)),
-                                                         /*need_attention=*/false);
+                                                         max_length, /*need_attention=*/false);
     for (size_t k = 0; k < sample.size(); ++k) {
       std::cout << "    source: " << valid_set.pairs[sample[k]].source << "\n"
                 << "    output: "
@@ -498,6 +515,9 @@ bool validate(Run& run, int64_t update) {
     run.best_metric = value;
     run.stalls = 0;
     save_best_model(best_model_path(run.opt.model_path), *run.model, run.metadata, run.settings);
+    if (!run.opt.config_yaml.empty()) {
+      save_config_file(best_model_path(run.opt.model_path), run.opt.config_yaml);
+    }
   } else {
     ++run.stalls;
     if (run.halving) run.halving->halve();
@@ -512,15 +532,33 @@ bool validate(Run& run, int64_t update) {
                 valid.chrf, run.deciding.c_str(),
                 improved ? "new best" : ("stalled " + std::to_string(run.stalls) + " times").c_str());
   std::cout << timestamp() << " " << line << std::endl;
+  if (run.valid_log.is_open()) run.valid_log << timestamp() << " " << line << std::endl;
   if (valid.reached_max_length > 0) {
-    std::cout << timestamp() << " [valid] " << valid.reached_max_length << " outputs stopped at the "
-              << "length limit without </s>" << std::endl;
+    // Outputs that could not be right: say how many, and which flags move the limit.
+    const int64_t validated = run.opt.valid_max_sentences > 0
+                                  ? std::min<int64_t>(run.opt.valid_max_sentences, run.valid_set.size())
+                                  : static_cast<int64_t>(run.valid_set.size());
+    const decode::BeamSearchOptions& limits = run.valid_options.beam;
+    std::ostringstream cut;
+    cut << "[valid] " << valid.reached_max_length << " of " << validated << " outputs stopped at "
+        << "the length limit without </s> (--valid-max-length-factor " << limits.max_length_factor
+        << " x source + --valid-max-length-offset " << limits.max_length_offset;
+    const decode::LengthCap cap = decode::length_cap(*run.model, limits);
+    if (cap.tokens == std::numeric_limits<int64_t>::max()) {
+      cut << ", no absolute cap)";
+    } else {
+      cut << ", at most " << cap.tokens << " tokens: "
+          << (cap.tokens == limits.max_length ? "--valid-max-length" : cap.reason) << ")";
+    }
+    std::cout << timestamp() << " " << cut.str() << std::endl;
+    if (run.valid_log.is_open()) run.valid_log << timestamp() << " " << cut.str() << std::endl;
   }
   run.metrics_log << "{\"kind\":\"valid\",\"update\":" << update << ",\"epoch\":" << epoch
                   << ",\"loss\":" << valid.loss << ",\"ppl\":" << valid.perplexity
                   << ",\"exact_match\":" << valid.exact_match
                   << ",\"token_accuracy\":" << valid.token_accuracy << ",\"bleu\":" << valid.bleu
-                  << ",\"chrf\":" << valid.chrf << "}" << std::endl;
+                  << ",\"chrf\":" << valid.chrf
+                  << ",\"stopped_at_length_limit\":" << valid.reached_max_length << "}" << std::endl;
   show_samples(run);
   if (run.opt.early_stopping > 0 && run.stalls >= run.opt.early_stopping) {
     std::cout << timestamp() << " No improvement in " << run.stalls << " validations: stopping early"
@@ -560,9 +598,12 @@ int stop_on_signal(Run& run, int64_t update, int signal) {
   return 128 + signal;
 }
 
-int finish(Run& run) {
+// `trained`: this run did updates. A rerun of a finished command did none and
+// rewrites nothing: the files on disk (MODEL.yml too) stay those of the run
+// that trained them.
+int finish(Run& run, bool trained) {
   if (run.progress_bar) clear_progress();
-  save(run);
+  if (trained) save(run);
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run.clock_start).count();
   std::cout << timestamp() << " Training finished at update " << run.state.update << " after "
@@ -605,6 +646,10 @@ int Trainer::run() {
               << run.comm.name() << ", each training on its share of every batch" << std::endl;
   }
   if (run.lead) run.metrics_log.open(metrics_log_path(opt.model_path), std::ios::app);
+  if (run.lead && !opt.valid_log_path.empty()) {
+    run.valid_log.open(opt.valid_log_path, std::ios::app);
+    ATTN_CHECK(run.valid_log.is_open(), "--valid-log ", opt.valid_log_path, ": cannot open it to write");
+  }
   run.last_saved_update = run.resuming ? run.state.update : -1;
 
   install_signal_handlers();
@@ -620,7 +665,8 @@ int Trainer::run() {
   data::BatchIterator& batches = *run.batches;
   run.model->train();
 
-  bool stop = finished_before(run, after);
+  const bool finished_already = finished_before(run, after);
+  bool stop = finished_already;
   while (!stop) {
     if (!batches.has_next()) {
       batches.next_epoch();
@@ -654,7 +700,7 @@ int Trainer::run() {
     if (after.updates > 0 && update >= after.updates) stop = true;
     if (int signal = agreed_signal(run)) return stop_on_signal(run, update, signal);
   }
-  return finish(run);
+  return finish(run, !finished_already);
 }
 
 }  // namespace attn::train

@@ -258,6 +258,17 @@ void validate(const TrainOptions& t) {
   for (const std::string& metric : split_metrics(t.valid_metrics)) metric_higher_is_better(metric);
   check_flag("--valid-samples", t.valid_samples, 0, kMaxCount);
   check_flag("--valid-max-sentences", t.valid_max_sentences, 0, kMaxCount, "0 = the whole set");
+  // The ranges of `attn translate`'s --max-length-factor, -offset and --max-length.
+  check_real_flag("--valid-max-length-factor", t.valid_max_length_factor, 0.0, 1000.0, true,
+                  "0 = --valid-max-length alone");
+  check_flag("--valid-max-length-offset", t.valid_max_length_offset, 0, decode::kMaxOutputLength);
+  check_flag("--valid-max-length", t.valid_max_length, 0, decode::kMaxOutputLength,
+             "0 = no cap of its own");
+  ATTN_CHECK(t.valid_max_length_factor > 0.0 || t.valid_max_length > 0,
+             "--valid-max-length-factor and --valid-max-length are both 0, which leaves "
+             "validation's outputs unbounded");
+  if (!t.log_path.empty()) data::check_output_file(t.log_path, "--log");
+  if (!t.valid_log_path.empty()) data::check_output_file(t.valid_log_path, "--valid-log");
 }
 
 }  // namespace attn::train

@@ -44,6 +44,9 @@ mkdir "$WORK/folder"
 # --- the table: SUBCOMMAND:FLAG -> "KIND zero neg huge nan" (numbers) or "KIND empty nonsense"
 # (strings), "path empty missing dir" (paths), "switch" (switches). -------------------------------
 declare -A TABLE=(
+  # attn train: config files (a missing file and a folder are named; --dump-config prints and exits 0)
+  [train:config]="path err err err"
+  [train:dump-config]="switch"
   # attn train: the model
   [train:type]="string err err"
   [train:model]="path err ok err"          # a new file is what --model names
@@ -104,6 +107,7 @@ declare -A TABLE=(
   [train:optimizer-params]="real err err err err"  # three numbers, not one
   [train:seed]="uint ok err ok err"
   [train:device]="string err err"
+  [train:cpu-threads]="int ok err err err"     # 0 = ATTN_NUM_THREADS or every core
   # validation and logging: a frequency of 0 is "never"
   [train:disp-freq]="int ok err err err"
   [train:valid-freq]="int ok err err err"
@@ -112,6 +116,11 @@ declare -A TABLE=(
   [train:valid-metrics]="string err err"
   [train:valid-samples]="int ok err err err"
   [train:valid-max-sentences]="int ok err err err"
+  [train:valid-max-length-factor]="real ok err err err"  # 0: --valid-max-length alone
+  [train:valid-max-length-offset]="int ok err err err"
+  [train:valid-max-length]="int ok err err err"          # 0 = no cap of its own
+  [train:log]="path ok err err"             # empty = none
+  [train:valid-log]="path ok err err"
   [train:quiet]="switch"
   [train:dump-graph]="path ok err err"      # empty = none; missing = a folder that does not exist
 
@@ -128,6 +137,7 @@ declare -A TABLE=(
   [translate:max-length-crop]="switch"
   [translate:n-best]="int ok err err err"
   [translate:device]="string err err"
+  [translate:cpu-threads]="int ok err err err"
   [translate:report-cache]="switch"
 
   # attn eval (the tiny RNN, a two-line test file)
@@ -144,6 +154,7 @@ declare -A TABLE=(
   [eval:max-length-crop]="switch"
   [eval:output]="path ok err err"
   [eval:device]="string err err"
+  [eval:cpu-threads]="int ok err err err"
 
   # attn plot (the tiny transformer: 2 decoder layers, 2 heads)
   [plot:model]="path err err err"

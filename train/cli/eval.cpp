@@ -27,16 +27,17 @@ int run_eval(int argc, char** argv) {
   std::string test_tsv, test_sets;
   train::EvaluateOptions evaluate;
   bool crop = false;
+  int64_t cpu_threads = 0;
   decode::BeamSearchOptions& beam = evaluate.beam;
   beam.beam_size = 5;
   options.add_options()
       ("m,model", "model file written by attn train", cxxopts::value(model_path))
       ("task", "use the test split of a built-in task", cxxopts::value(data.task))
       ("test-tsv", "test pairs, source<TAB>target per line", cxxopts::value(test_tsv))
-      ("test-sets", "test pairs as two line-aligned files SRC,TGT", cxxopts::value(test_sets))
+      ("test-sets", "test pairs as two line-aligned files: SRC TGT (or SRC,TGT)", cxxopts::value(test_sets))
       ("mini-batch", "sentences per batch", cxxopts::value(evaluate.batch_size)->default_value("64"))
-      ("beam-size", "hypotheses kept per sentence; 1 = greedy decoding", cxxopts::value(beam.beam_size)->default_value("5"))
-      ("normalize", "rank by score / length^alpha (0: raw log-probability)", cxxopts::value(beam.normalize)->default_value("0"))
+      ("beam-size", "hypotheses kept per sentence; 1 = greedy decoding. Default: 5; a transformer model: 4, the paper's", cxxopts::value(beam.beam_size))
+      ("normalize", "rank by score / length^alpha (0: raw log-probability). Default: 0; a transformer model: 0.6, the paper's length penalty", cxxopts::value(beam.normalize))
       ("max-length-factor", "at most this many output tokens per source token, plus --max-length-offset", cxxopts::value(beam.max_length_factor)->default_value("3"))
       ("max-length-offset", "tokens added to the factor's limit", cxxopts::value(beam.max_length_offset)->default_value("10"))
       ("max-length", "the longest test source and output, in tokens: a longer source is refused (or cut, "
@@ -46,12 +47,15 @@ int run_eval(int argc, char** argv) {
        "instead of refusing it", cxxopts::value(crop))
       ("o,output", "write the translations to this file, one per line", cxxopts::value(output_path))
       ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
+      ("cpu-threads", "threads of the CPU kernels (0: the ATTN_NUM_THREADS environment variable, or else every core)",
+       cxxopts::value(cpu_threads)->default_value("0"))
       ("h,help", "show this help");
   std::set<std::string> given;
   if (int exit_code = parse_command_line(options, argc, argv, {}, &given); exit_code >= 0) {
     return exit_code;
   }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
+  apply_cpu_threads(cpu_threads);
   train::check_flag("--mini-batch", evaluate.batch_size, 1, train::kMaxBatchSentences);
   decode::check_beam_search_options(beam);
   std::vector<std::string> tasks = data::task_names();

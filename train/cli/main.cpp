@@ -27,7 +27,8 @@ void print_usage(std::ostream& out) {
   out << "attn " << ATTN_VERSION << ": learn attention by building it\n\n"
       << "Usage: attn <command> [options]\n\n"
       << "Commands:\n"
-      << "  train       train a translation model (--type bahdanau|luong|s2s, --task or files)\n"
+      << "  train       train a translation model (--type bahdanau|luong|s2s|transformer, --task or\n"
+      << "              files; settings from YAML files with --config)\n"
       << "  translate   translate sentences with a trained model (beam search; stdin to stdout)\n"
       << "  eval        score a trained model on a test set (BLEU, chrF, exact match; beam search)\n"
       << "  plot        draw an attention heatmap, or the loss curves of a run (SVG or PNG)\n"
@@ -39,109 +40,6 @@ void print_usage(std::ostream& out) {
 }
 
 }  // namespace
-
-namespace attn::cli {
-namespace {
-
-// cxxopts's message for `error`, with the flag named where cxxopts names only
-// the value it could not read ("--dim-emb: cannot read 'abc' as its value").
-std::string describe_parse_error(const cxxopts::exceptions::exception& error, int argc, char** argv) {
-  std::string message = error.what();
-  // cxxopts says "Argument ‘abc’ failed to parse", naming the value but not
-  // the flag it was given to: find the flag on the command line.
-  const std::string head = "Argument " + cxxopts::LQUOTE, tail = cxxopts::RQUOTE + " failed to parse";
-  if (dynamic_cast<const cxxopts::exceptions::incorrect_argument_type*>(&error) == nullptr ||
-      message.compare(0, head.size(), head) != 0 || message.size() < head.size() + tail.size()) {
-    return message;
-  }
-  const std::string value = message.substr(head.size(), message.size() - head.size() - tail.size());
-  // The value as a whole, or one element of a comma-separated list (a vector option).
-  auto holds = [&](const std::string& text) {
-    if (text == value) return true;
-    return text.find(',') != std::string::npos &&
-           ("," + text + ",").find("," + value + ",") != std::string::npos;
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string argument = argv[i];
-    if (argument.size() < 2 || argument[0] != '-') continue;
-    size_t equals = argument.find('=');
-    if (equals != std::string::npos && holds(argument.substr(equals + 1))) {
-      return argument.substr(0, equals) + ": cannot read '" + value + "' as its value (" + message + ")";
-    }
-    if (equals == std::string::npos && i + 1 < argc && holds(argv[i + 1])) {
-      return argument + ": cannot read '" + value + "' as its value (" + message + ")";
-    }
-  }
-  return message;
-}
-
-// Whether the option `key` holds a floating-point number (or a list of them).
-bool holds_real(const cxxopts::ParseResult& args, const std::string& key) {
-  for (int kind = 0; kind < 2; ++kind) {
-    try {
-      if (kind == 0) args[key].as<double>();
-      if (kind == 1) args[key].as<std::vector<double>>();
-      return true;
-    } catch (const std::bad_cast&) {
-    }
-  }
-  return false;
-}
-
-// cxxopts reads a number with std::stringstream, which stops at the first
-// character it cannot use, so "--learn-rate 1.5x" would train at 1.5. Each
-// number given is read again here, and must be used whole. Returns "" or the
-// message naming the flag.
-std::string check_numbers_whole(const cxxopts::ParseResult& args) {
-  for (const cxxopts::KeyValue& option : args.arguments()) {
-    if (!holds_real(args, option.key())) continue;
-    std::string text = option.value() + ",";
-    for (size_t begin = 0, comma; (comma = text.find(',', begin)) != std::string::npos; begin = comma + 1) {
-      const std::string number = text.substr(begin, comma - begin);
-      char* end = nullptr;
-      std::strtod(number.c_str(), &end);
-      if (number.empty() || end == nullptr || *end != '\0') {
-        return "--" + option.key() + ": cannot read '" + option.value() + "' as a number";
-      }
-    }
-  }
-  return "";
-}
-
-}  // namespace
-
-int parse_command_line(cxxopts::Options& options, int argc, char** argv,
-                       const std::vector<std::string>& groups, std::set<std::string>* given,
-                       cxxopts::ParseResult* result) {
-  std::string name = options.program();
-  try {
-    cxxopts::ParseResult args = options.parse(argc, argv);
-    if (result) *result = args;
-    if (args.count("help")) {
-      std::cout << (groups.empty() ? options.help() : options.help(groups)) << "\n";
-      return 0;
-    }
-    if (!args.unmatched().empty()) {
-      std::cerr << name << ": unexpected argument '" << args.unmatched()[0] << "' (see " << name
-                << " --help)\n";
-      return 2;
-    }
-    if (std::string message = check_numbers_whole(args); !message.empty()) {
-      std::cerr << name << ": " << message << " (see " << name << " --help)\n";
-      return 2;
-    }
-    if (given) {
-      for (const cxxopts::KeyValue& option : args.arguments()) given->insert(option.key());
-    }
-  } catch (const cxxopts::exceptions::exception& error) {
-    std::cerr << name << ": " << describe_parse_error(error, argc, argv) << " (see " << name
-              << " --help)\n";
-    return 2;
-  }
-  return -1;
-}
-
-}  // namespace attn::cli
 
 namespace {
 

@@ -7,6 +7,7 @@
 //   0 ||| the translation ||| F0= -1.2345 ||| -0.2469
 // (the sum of log-probabilities, then the score --normalize ranks by). Marian's
 // --n-best is a switch that prints the whole beam; ours says how many.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -27,7 +28,7 @@ namespace attn::cli {
 int run_translate(int argc, char** argv) {
   cxxopts::Options options("attn translate", "Translate sentences, one per line");
   std::string model_path, input_path, output_path, device;
-  int64_t mini_batch = 64, n_best = 0;
+  int64_t mini_batch = 64, n_best = 0, cpu_threads = 0;
   bool report_cache = false, crop = false;
   decode::BeamSearchOptions beam;
   beam.need_attention = false;  // translations only: the Transformer's attention all runs fused
@@ -37,9 +38,10 @@ int run_translate(int argc, char** argv) {
       ("o,output", "write translations to this file (default: stdout)", cxxopts::value(output_path))
       ("mini-batch", "sentences translated together", cxxopts::value(mini_batch)->default_value("64"))
       ("b,beam-size", "hypotheses kept per sentence; 1 = greedy decoding (Joey NMT's default 5; "
-       "Marian's is 12)", cxxopts::value(beam.beam_size)->default_value("5"))
+       "Marian's is 12). Default: 5; a transformer model: 4, the paper's", cxxopts::value(beam.beam_size))
       ("n,normalize", "rank translations by score / length^ARG, the length counting </s>; 0 = by "
-       "log-probability, which favours short outputs", cxxopts::value(beam.normalize)->default_value("0"))
+       "log-probability, which favours short outputs. Default: 0; a transformer model: 0.6, the "
+       "paper's length penalty", cxxopts::value(beam.normalize))
       ("max-length-factor", "output at most ARG times the source length in tokens, plus --max-length-offset",
        cxxopts::value(beam.max_length_factor)->default_value("3"))
       ("max-length-offset", "tokens added to the factor's limit, for short sources with long translations",
@@ -54,6 +56,8 @@ int run_translate(int argc, char** argv) {
        "ID ||| translation ||| F0= score ||| normalized score; 0 = the best only",
        cxxopts::value(n_best)->default_value("0"))
       ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
+      ("cpu-threads", "threads of the CPU kernels (0: the ATTN_NUM_THREADS environment variable, or else every core)",
+       cxxopts::value(cpu_threads)->default_value("0"))
       ("report-cache", "print, per batch, the most bytes the key/value caches held (transformer; to stderr)",
        cxxopts::value(report_cache))
       ("h,help", "show this help");
@@ -62,6 +66,7 @@ int run_translate(int argc, char** argv) {
     return exit_code;
   }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
+  apply_cpu_threads(cpu_threads);
   train::check_flag("--mini-batch", mini_batch, 1, train::kMaxBatchSentences);
   ATTN_CHECK(n_best >= 0, "--n-best: expected 0 (the best only) or a count up to --beam-size, got ",
              n_best);
@@ -100,12 +105,14 @@ int run_translate(int argc, char** argv) {
     const int64_t first_id = line_number - static_cast<int64_t>(lines.size());  // 0-based
     std::vector<std::vector<int64_t>> sources;
     std::vector<size_t> nonempty;  // the line of each source
+    std::vector<std::string> places;  // "stdin:12" of each source, for warnings
     for (size_t i = 0; i < lines.size(); ++i) {
       std::string where = (input_path.empty() ? "stdin" : input_path) + ":" +
                           std::to_string(first_id + static_cast<int64_t>(i) + 1);
       auto tokens = loaded.pipeline.tokenizer.tokenize(lines[i], where);
       if (tokens.empty()) continue;
       nonempty.push_back(i);
+      places.push_back(where);
       sources.push_back(loaded.pipeline.source_vocab.encode(tokens));
       if (decode::fit_source(sources.back(), cap, crop, where)) {
         std::cerr << "attn translate: warning: " << where << ": " << tokens.size()
@@ -122,7 +129,15 @@ int run_translate(int argc, char** argv) {
       decode::BeamSearchResult result =
           decode::beam_search(*loaded.model, batch.source, batch.source_lengths, beam);
       for (size_t k = 0; k < nonempty.size(); ++k) {
-        if (result.nbest[k].front().reached_max_length) ++at_limit;
+        if (result.nbest[k].front().reached_max_length) {
+          // Each cut translation named by its line: it is not a whole translation.
+          const int64_t limit = std::min(
+              decode::beam_max_length(static_cast<int64_t>(sources[k].size()), beam), cap.tokens);
+          std::cerr << "attn translate: warning: " << places[k] << ": the translation stopped at "
+                    << "the length limit (" << limit << (limit == 1 ? " token" : " tokens")
+                    << ") without </s>\n";
+          ++at_limit;
+        }
         hypotheses[nonempty[k]] = std::move(result.nbest[k]);
       }
       translated += static_cast<int64_t>(nonempty.size());
