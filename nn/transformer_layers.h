@@ -195,6 +195,8 @@ struct TransformerDecoderLayerOutput {
 // twice its size (the old positions copied once), so the copies add up to
 // less than one more cache. (Under grad mode with parameters that require
 // grad, step() appends by cat instead, which autograd can differentiate.)
+class PagedKVCache;  // nn/paged_kv_cache.h
+
 struct TransformerDecoderLayerCache {
   Tensor self_keys;     // (B, Hkv, t, Dh): undefined before the first step; turned with rope
   Tensor self_values;   // (B, Hkv, t, Dh)
@@ -204,6 +206,11 @@ struct TransformerDecoderLayerCache {
   Tensor cross_values;  // (B, Hkv, S, Dh)
   MultiheadAttention::StackedQKV self_qkv;  // the self-attention's projections stacked,
                                             // for one product per step (start())
+  // Paged instead (Transformer::set_kv_cache): self_keys and the buffers stay
+  // undefined, and step() writes and attends in layer-set `paged_set` of this
+  // shared cache, which Transformer::step has advanced to position t first.
+  PagedKVCache* paged = nullptr;
+  int64_t paged_set = 0;
 
   // The capacity of the first buffers, in positions; each growth doubles it.
   static constexpr int64_t kFirstCapacity = 32;

@@ -31,7 +31,7 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
   for (int64_t t = 0; t < max_length && remaining > 0; ++t) {
     Tensor logits = model.step(*state, previous);   // (B, V)
     const nn::KVCacheBytes cache = state->cache_bytes();
-    if (cache.total() > result.peak_cache.total()) result.peak_cache = cache;
+    nn::keep_peak(result.peak_cache, cache);
     Tensor next = argmax(logits, -1);               // (B)
     Tensor weights = state->last_attention();       // (B, S) or undefined
     if (need_attention && weights.defined()) attention_steps.push_back(weights);
