@@ -147,7 +147,8 @@ int run_translate(int argc, char** argv) {
           // --kv-cache paged: the most blocks in use, beside what the rows
           // would hold with no sharing and what a contiguous cache holds.
           line_out << "\n[cache] paged: peak " << peak.blocks << " blocks of "
-                   << kv_cache.block_size << " positions x " << peak.block_bytes << " bytes = "
+                   << kv_cache.block_size << (kv_cache.block_size == 1 ? " position x " : " positions x ")
+                   << peak.block_bytes << " bytes = "
                    << peak.blocks * peak.block_bytes << " bytes; unshared (" << beam.beam_size
                    << " copies for beam " << beam.beam_size << ") " << peak.unshared_blocks
                    << " blocks = " << peak.unshared_blocks * peak.block_bytes
