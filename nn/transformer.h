@@ -58,6 +58,10 @@
 // cache keeps the turned keys (docs/15-rotary-positions.md).
 // The cache grows by 2 * layers * B * Hkv * Dh numbers per step (design.md,
 // "Generation"); cache_bytes() reports it.
+// set_kv_cache(paged) keeps the self-attention keys and values in blocks
+// from a pool instead, a block table per row, so that beam search's reorder
+// shares blocks instead of copying rows (vLLM's PagedAttention,
+// nn/paged_kv_cache.h, docs/20-paged-kv-cache.md); the numbers are the same.
 //
 // Cross-Layer Attention (cla_factor N > 1; Brandon et al. 2024): the decoder
 // layers form groups of N adjacent layers, l = 0..N-1, N..2N-1, ...; the

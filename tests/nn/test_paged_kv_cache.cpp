@@ -9,7 +9,9 @@
 //     the contiguous one, greedy and beam 4 (MHA, GQA, MQA, rope, CLA), and
 //     every block is back in the pool at the end;
 //   - cached steps equal forward() (recomputing), after a reorder too;
-//   - bad options are refused, naming the flag and the value.
+//   - bad options are refused, naming the flag and the value;
+//   - on a machine with a GPU: the CUDA kernels against the CPU's, and a paged
+//     beam search on the GPU against the contiguous one on the CPU.
 #include <gtest/gtest.h>
 
 #include <attn/attn.h>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "golden_fixture.h"
+#include "kernels/cuda/runtime.h"
 #include "nn/kv_block_pool.h"
 #include "nn/paged_attention.h"
 #include "nn/paged_kv_cache.h"
@@ -116,6 +119,58 @@ TEST(PagedAttention, RowOfLengthZeroIsZeroAndLengthsPastTheTableAreRefused) {
   } catch (const attn::Error& e) {
     EXPECT_NE(std::string(e.what()).find("length 3"), std::string::npos) << e.what();
   }
+}
+
+// The CUDA kernels against the CPU's on the same pool (skipped without a GPU).
+TEST(PagedAttention, CudaEqualsCpu) {
+  if (!attn::kernels::cuda::is_available()) {
+    GTEST_SKIP() << "no usable GPU: " << attn::kernels::cuda::why_unavailable();
+  }
+  for (attn::DType dtype : {attn::kFloat32, attn::kFloat64}) {
+    attn::manual_seed(74);
+    const int64_t B = 3, H = 6, Hkv = 2, Dh = 12, P = 4, M = 3, N = 12;
+    Tensor key_pool = attn::zeros({N, Hkv, P, Dh}, dtype), value_pool = attn::zeros({N, Hkv, P, Dh}, dtype);
+    Tensor gpu_keys = key_pool.to(attn::kCUDA), gpu_values = value_pool.to(attn::kCUDA);
+    Tensor k = attn::randn({B, Hkv, Dh}).to(dtype), v = attn::randn({B, Hkv, Dh}).to(dtype);
+    Tensor slots = attn::from_vector(std::vector<int64_t>{5, 40, 17}, {B});
+    nn::paged_cache_write(key_pool, value_pool, k, v, slots);
+    nn::paged_cache_write(gpu_keys, gpu_values, k.to(attn::kCUDA), v.to(attn::kCUDA),
+                          slots.to(attn::kCUDA));
+    EXPECT_EQ(max_diff(gpu_keys.cpu(), key_pool), 0.0);
+    EXPECT_EQ(max_diff(gpu_values.cpu(), value_pool), 0.0);
+    key_pool = attn::randn({N, Hkv, P, Dh}).to(dtype);
+    value_pool = attn::randn({N, Hkv, P, Dh}).to(dtype);
+    Tensor q = attn::randn({B, H, Dh}).to(dtype);
+    Tensor tables = attn::from_vector(std::vector<int64_t>{3, 7, 1, 3, 0, 11, 9, 2, 4}, {B, M});
+    Tensor lengths = lengths_of({12, 5, 1});
+    Tensor cpu = nn::paged_attention(q, key_pool, value_pool, tables, lengths);
+    Tensor gpu = nn::paged_attention(q.to(attn::kCUDA), key_pool.to(attn::kCUDA),
+                                     value_pool.to(attn::kCUDA), tables.to(attn::kCUDA),
+                                     lengths.to(attn::kCUDA));
+    EXPECT_LT(max_diff(gpu.cpu(), cpu), dtype == attn::kFloat64 ? 1e-12 : 1e-5)
+        << attn::dtype_name(dtype);
+  }
+  // A paged beam search on the GPU: the contiguous CPU search's tokens.
+  attn::manual_seed(75);
+  nn::Transformer model(tiny(2, 3, 2).set_positions("rope"));
+  model.to(attn::kFloat64);  // no near-tie between candidates turns on the last bits
+  model.eval();
+  attn::NoGradGuard no_grad;
+  Batch batch;
+  attn::decode::BeamSearchOptions beam;
+  beam.beam_size = 4;
+  beam.need_attention = false;
+  beam.max_length = 20;
+  auto on_cpu = attn::decode::beam_search(model, batch.source, batch.lengths, beam);
+  model.to(attn::kCUDA);
+  model.set_kv_cache(paged(4));
+  auto on_gpu = attn::decode::beam_search(model, batch.source.to(attn::kCUDA),
+                                          batch.lengths.to(attn::kCUDA), beam);
+  for (size_t b = 0; b < on_cpu.nbest.size(); ++b) {
+    EXPECT_EQ(on_gpu.nbest[b][0].tokens, on_cpu.nbest[b][0].tokens);
+    EXPECT_NEAR(on_gpu.nbest[b][0].score, on_cpu.nbest[b][0].score, 1e-9);
+  }
+  EXPECT_EQ(model.kv_block_pool()->in_use(), 0);
 }
 
 // --- the pool -------------------------------------------------------------------------
