@@ -59,12 +59,20 @@ Tensor paged_attention(const Tensor& q, const Tensor& key_pool, const Tensor& va
   check_index(op, "lengths", lengths, {B}, q.device());
   ATTN_CHECK(!(GradMode::is_enabled() && (q.requires_grad() || key_pool.requires_grad())), op,
              ": inference only (a decoding step), but an input requires grad");
-  // A length past the table would read blocks the row does not own.
-  const Tensor host_lengths = lengths.cpu();
+  // A length past the table, or a block id outside the pool, would read
+  // memory that is not the row's: checked on the host (B * M numbers).
+  const Tensor host_lengths = lengths.cpu(), host_tables = block_tables.cpu();
   const int64_t* n = host_lengths.data_ptr<int64_t>();
+  const int64_t* table = host_tables.data_ptr<int64_t>();
+  const int64_t N = key_pool.size(0);
   for (int64_t b = 0; b < B; ++b) {
     ATTN_CHECK(n[b] >= 0 && n[b] <= M * P, op, ": row ", b, " has length ", n[b],
                ", but its table holds ", M, " blocks of ", P, " positions");
+    for (int64_t i = 0; i < (n[b] + P - 1) / P; ++i) {
+      ATTN_CHECK(table[b * M + i] >= 0 && table[b * M + i] < N, op, ": row ", b,
+                 "'s logical block ", i, " maps to block ", table[b * M + i],
+                 ", outside the pool's ", N, " blocks");
+    }
   }
   const Tensor qc = q.contiguous();
   Tensor out = Tensor::empty({B, H, Dh}, q.options());

@@ -19,9 +19,8 @@ namespace attn::nn {
 // attends over its positions 0..lengths[b]-1, position j in block
 // block_tables[b, j / P] at slot j % P; lengths[b] <= M * P.
 // -> (B, H, Dh): softmax(q k^T / sqrt(Dh)) v, each kv head serving its group
-// of H / Hkv query heads. Throws on any mismatch, naming the shapes.
-// (Block ids are not checked against N: the cache that builds the tables
-// owns the pool and hands out only its own blocks.)
+// of H / Hkv query heads. Throws on any mismatch, naming the shapes, and on
+// a block id outside the pool among a row's first ceil(lengths[b] / P).
 Tensor paged_attention(const Tensor& q, const Tensor& key_pool, const Tensor& value_pool,
                        const Tensor& block_tables, const Tensor& lengths);
 

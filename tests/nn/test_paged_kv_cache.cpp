@@ -106,7 +106,7 @@ TEST(PagedAttention, KernelEqualsComposedAttention) {
   }
 }
 
-TEST(PagedAttention, RowOfLengthZeroIsZeroAndLengthsPastTheTableAreRefused) {
+TEST(PagedAttention, RowOfLengthZeroIsZeroAndBadTablesAreRefused) {
   Tensor pool = attn::ones({2, 1, 2, 3}, attn::kFloat64);
   Tensor q = attn::ones({2, 2, 3}, attn::kFloat64);
   Tensor tables = attn::from_vector(std::vector<int64_t>{0, 1}, {2, 1});
@@ -118,6 +118,13 @@ TEST(PagedAttention, RowOfLengthZeroIsZeroAndLengthsPastTheTableAreRefused) {
     FAIL() << "a length of 3 over one block of 2 must be refused";
   } catch (const attn::Error& e) {
     EXPECT_NE(std::string(e.what()).find("length 3"), std::string::npos) << e.what();
+  }
+  try {
+    nn::paged_attention(q, pool, pool, attn::from_vector(std::vector<int64_t>{0, 2}, {2, 1}),
+                        lengths_of({1, 1}));
+    FAIL() << "block 2 of a pool of 2 must be refused";
+  } catch (const attn::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("block 2, outside"), std::string::npos) << e.what();
   }
 }
 
