@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
                            "Greedy Transformer decoding: KV-cached steps against recomputing the "
                            "prefix (threads: ATTN_NUM_THREADS)");
   std::string config_name = "tiny";
-  int64_t batch = 256, length = 64, source_length = 64, kv_heads = 0;
+  int64_t batch = 256, length = 64, source_length = 64, kv_heads = 0, cla_factor = 1, kv_rank = 0;
+  std::string positions = "sinusoidal";
   int reps = 1;
   bool cached_only = false;
   options.add_options()
@@ -196,6 +197,12 @@ int main(int argc, char** argv) {
        cxxopts::value(source_length)->default_value("64"))
       ("kv-heads", "key/value heads: 0 = one per head (MHA), 1 = MQA, a divisor of the heads = GQA",
        cxxopts::value(kv_heads)->default_value("0"))
+      ("positions", "sinusoidal, learned or rope (attn train's --positions)",
+       cxxopts::value(positions)->default_value("sinusoidal"))
+      ("cla-factor", "decoder layers sharing one set of keys and values (CLA; 1 = none)",
+       cxxopts::value(cla_factor)->default_value("1"))
+      ("kv-rank", "Low-Rank KV rank per head (0 = off)",
+       cxxopts::value(kv_rank)->default_value("0"))
       ("reps", "timed runs per variant, median (--decode-reps)",
        cxxopts::value(reps)->default_value("1"))
       ("cached-only", "time the cached variant alone, no checks (for perf record)",
@@ -218,6 +225,7 @@ int main(int argc, char** argv) {
     attn::nn::TransformerOptions o(c.vocab, c.vocab);
     o.set_d_model(c.d_model).set_num_heads(c.num_heads).set_num_kv_heads(kv_heads)
         .set_d_ff(c.d_ff).set_layers(c.layers, c.layers).set_dropout(0.1)
+        .set_positions(positions).set_cla_factor(cla_factor).set_kv_rank(kv_rank)
         .set_max_length(std::max<int64_t>(512, std::max(length, source_length) + 1));
     built = std::make_unique<attn::nn::Transformer>(o);
   } catch (const attn::Error& e) {

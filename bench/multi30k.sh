@@ -24,8 +24,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step=${1:?usage: bench/multi30k.sh train|eval|all bahdanau|luong|transformer [MINUTES]}
-model=${2:?usage: bench/multi30k.sh train|eval|all bahdanau|luong|transformer [MINUTES]}
+step=${1:?usage: bench/multi30k.sh train|eval|all bahdanau|luong|transformer|transformer-small [MINUTES]}
+model=${2:?usage: bench/multi30k.sh train|eval|all bahdanau|luong|transformer|transformer-small [MINUTES]}
 minutes=${3:-45}
 threads=${ATTN_THREADS:-1}
 # OpenBLAS 0.3.21 does not recognise this machine's CPU and falls back to its
@@ -37,7 +37,9 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo; then
 fi
 data=${MULTI30K:-../shared/data/multi30k/tok}
 attn=${ATTN:-build/release/attn}
-out=runs/multi30k/$model
+# RUN_NAME and EXTRA_FLAGS let one model type run as several variants
+# (bench/kv_variants.sh: RUN_NAME=mqa EXTRA_FLAGS="--transformer-kv-heads 1").
+out=runs/multi30k/${RUN_NAME:-$model}
 mkdir -p "$out"
 
 [ -f "$data/train.lc.norm.tok.de" ] || { echo "bench/multi30k.sh: no Multi30k in $data" >&2; exit 1; }
@@ -62,8 +64,18 @@ case "$model" in
                             --transformer-heads 8 --transformer-dim-ffn 512 --transformer-dropout 0.1
                             --tied-embeddings --lr-warmup 1000 --learn-rate 0.0007)
             beam_flags=(--beam-size 4 --normalize 0.6) ;;
-  *) echo "bench/multi30k.sh: model must be bahdanau, luong or transformer, got '$model'" >&2; exit 1 ;;
+  # Half the tutorial's width and two layers each side (8 heads of 16): the
+  # model bench/kv_variants.sh compares every KV-cache variant on, under a
+  # budget of minutes; warm-up 400 and a peak rate of 1e-3 to match.
+  transformer-small)
+            model_flags=(--type transformer --dim-emb 128 --enc-depth 2 --dec-depth 2
+                         --transformer-heads 8 --transformer-dim-ffn 512 --transformer-dropout 0.1
+                         --tied-embeddings --lr-warmup 400 --learn-rate 0.001)
+            beam_flags=(--beam-size 4 --normalize 0.6) ;;
+  *) echo "bench/multi30k.sh: model must be bahdanau, luong, transformer or transformer-small, got '$model'" >&2; exit 1 ;;
 esac
+read -r -a extra_flags <<<"${EXTRA_FLAGS:-}"
+model_flags+=("${extra_flags[@]}")
 
 train() {
   # CPU seconds spent by earlier runs of this model (a resumed run adds to them).

@@ -89,6 +89,9 @@ KVCacheBytes TransformerState::cache_bytes() const {
   for (const TransformerDecoderLayerCache& cache : layers) {
     bytes.self_attention += bytes_of(cache.self_keys) + bytes_of(cache.self_values);
     bytes.cross_attention += bytes_of(cache.cross_keys) + bytes_of(cache.cross_values);
+    // Every set holds the same rows and positions; count them once.
+    if (bytes.tokens == 0 && cache.self_keys.defined())
+      bytes.tokens = cache.self_keys.size(0) * cache.self_keys.size(2);
   }
   if (paged) {
     // Whole blocks, each counted once however many rows share it; beside it
@@ -101,6 +104,7 @@ KVCacheBytes TransformerState::cache_bytes() const {
     bytes.unshared_blocks = paged->unshared_blocks();
     bytes.contiguous_self_attention = bytes.block_bytes / pool.block_size() * paged->rows() *
                                       paged->length();
+    bytes.tokens = paged->rows() * paged->length();
   }
   return bytes;
 }
@@ -123,6 +127,19 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
   ATTN_CHECK(o.cla_factor >= 1 && o.cla_factor <= o.decoder_layers, kName,
              ": cla_factor (--cla-factor) must be in 1..decoder_layers (--dec-depth) = 1..",
              o.decoder_layers, ", got ", o.cla_factor);
+
+  if (o.mla_kv_latent > 0) {
+    // MLA brings its own shared rotary key and compressed keys and values.
+    ATTN_CHECK(o.kv_rank == 0 && (o.num_kv_heads == 0 || o.num_kv_heads == o.num_heads) &&
+                   o.cla_factor == 1,
+               kName, ": mla_kv_latent ", o.mla_kv_latent, " (Multi-Head Latent Attention) "
+               "compresses keys and values itself; it needs kv_rank 0, num_kv_heads 0 and "
+               "cla_factor 1, got ", o.kv_rank, ", ", o.num_kv_heads, " and ", o.cla_factor);
+  } else {
+    ATTN_CHECK(o.mla_q_latent == 0 && o.mla_rope_dim == 0, kName, ": mla_q_latent ",
+               o.mla_q_latent, " and mla_rope_dim ", o.mla_rope_dim,
+               " need mla_kv_latent > 0 (Multi-Head Latent Attention)");
+  }
 
   if (o.shared_embeddings) {
     // One module, registered once: its parameter appears once in
@@ -152,7 +169,8 @@ Transformer::Transformer(const TransformerOptions& options) : options_(options) 
   TransformerLayerOptions layer(D, o.num_heads, o.d_ff);
   layer.set_num_kv_heads(o.num_kv_heads).set_dropout(o.dropout)
       .set_attention_dropout(o.attention_dropout).set_pre_ln(o.pre_ln)
-      .set_fused_attention(o.fused_attention).set_rope(rope).set_kv_rank(o.kv_rank);
+      .set_fused_attention(o.fused_attention).set_rope(rope).set_kv_rank(o.kv_rank)
+      .set_mla(o.mla_kv_latent, o.mla_q_latent, o.mla_rope_dim);
   for (int64_t l = 0; l < o.encoder_layers; ++l) {
     encoder_layers.push_back(register_module("encoder_l" + std::to_string(l),
                                              std::make_shared<TransformerEncoderLayer>(layer)));
@@ -336,6 +354,10 @@ void Transformer::set_kv_cache(const KVCacheOptions& options) {
              ": --kv-cache paged does not support Low-Rank KV (--kv-rank ", options_.kv_rank,
              "): its cache holds one compact key per position, not Hkv heads; use "
              "--kv-cache contiguous");
+  ATTN_CHECK(!options.paged() || options_.mla_kv_latent == 0, kName,
+             ": --kv-cache paged does not support Multi-Head Latent Attention (--mla-kv-latent ",
+             options_.mla_kv_latent, "): its cache holds a latent and a rotary key per position, "
+             "not Hkv heads of keys and values; use --kv-cache contiguous");
   kv_cache_ = options;
 }
 
@@ -352,11 +374,23 @@ std::string Transformer::describe() const {
   const char* kind = kv == o.num_heads ? "MHA" : (kv == 1 ? "MQA" : "GQA");
   std::ostringstream out;
   out << "transformer: " << o.encoder_layers << "+" << o.decoder_layers << " layers, d_model "
-      << o.d_model << ", " << o.num_heads << " heads (" << kv
-      << (kv == 1 ? " kv head: " : " kv heads: ") << kind << "), d_ff " << o.d_ff << ", " << (o.pre_ln ? "pre-LN" : "post-LN") << ", dropout "
+      << o.d_model << ", " << o.num_heads << " heads (";
+  if (o.mla_kv_latent > 0) {
+    out << "MLA";  // no kv heads: keys and values come from the one latent
+  } else {
+    out << kv << (kv == 1 ? " kv head: " : " kv heads: ") << kind;
+  }
+  out << "), d_ff " << o.d_ff << ", " << (o.pre_ln ? "pre-LN" : "post-LN") << ", dropout "
       << o.dropout;
   if (o.attention_dropout > 0.0) out << ", attention dropout " << o.attention_dropout;
   if (o.kv_rank > 0) out << ", low-rank KV (rank " << o.kv_rank << ")";
+  if (o.mla_kv_latent > 0) {
+    out << ", latent attention (MLA: d_c " << o.mla_kv_latent << ", d_c' "
+        << (o.mla_q_latent > 0 ? std::to_string(o.mla_q_latent) : std::string("none")) << ", d_R "
+        << (o.mla_rope_dim > 0 ? o.mla_rope_dim
+                               : MultiHeadLatentAttention::default_rope_dim(o.d_model / o.num_heads))
+        << ")";
+  }
   out << ", " << (o.positions == "rope" ? "rotary (RoPE)" : o.positions) << " positions";
   if (o.shared_embeddings) out << ", shared embeddings";
   if (o.tied_output) out << ", tied output";

@@ -119,6 +119,14 @@ struct TransformerOptions {
                                    // one set of keys and values (1 = none, the paper's)
   int64_t kv_rank = 0;             // Low-Rank KV rank r in every attention, 1..D/H; 0 = off
                                    // (nn/multihead_attention.h, docs/17-low-rank-kv.md)
+  // Multi-Head Latent Attention in the self-attentions of encoder and decoder
+  // (nn/latent_attention.h, docs/19-latent-attention.md); cross-attention
+  // stays MHA: its keys come from the memory, once per sentence, and its
+  // queries and keys are positions of different sentences, for which the
+  // decoupled rotary key has no meaning (the paper is decoder-only).
+  int64_t mla_kv_latent = 0;       // d_c, the cached latent; 0 = off
+  int64_t mla_q_latent = 0;        // d_c', the query latent; 0 = no query compression
+  int64_t mla_rope_dim = 0;        // d_R, the decoupled rotary key; 0 = D/H / 2 (the paper's)
 
   TransformerOptions(int64_t source_vocab, int64_t target_vocab)
       : source_vocab_size(source_vocab), target_vocab_size(target_vocab) {}
@@ -145,6 +153,9 @@ struct TransformerOptions {
   TransformerOptions& set_tied_output(bool on) { tied_output = on; return *this; }
   TransformerOptions& set_positions(const std::string& kind) { positions = kind; return *this; }
   TransformerOptions& set_kv_rank(int64_t r) { kv_rank = r; return *this; }
+  TransformerOptions& set_mla(int64_t kv_latent, int64_t q_latent = 0, int64_t rope_dim = 0) {
+    mla_kv_latent = kv_latent; mla_q_latent = q_latent; mla_rope_dim = rope_dim; return *this;
+  }
   // The older spelling of set_positions("learned") (on) / ("sinusoidal") (off).
   TransformerOptions& set_learned_positions(bool on) {
     positions = on ? "learned" : "sinusoidal";
@@ -179,7 +190,8 @@ class TransformerState : public DecoderState {
   // L decoder layers, CLA factor N, G = ceil(L / N) groups, after t steps:
   //   self_attention  = 2 * G * B * Hkv * t * Dh * sizeof(dtype)
   //   cross_attention = 2 * G * B * Hkv * S * Dh * sizeof(dtype)
-  // (N = 1: G = L, the formula of nn/translator.h.)
+  // (N = 1: G = L, the formula of nn/translator.h.) With MLA (d_c, d_R):
+  //   self_attention  = L * B * t * (d_c + d_R) * sizeof(dtype)
   KVCacheBytes cache_bytes() const override;
 };
 
@@ -211,7 +223,8 @@ class Transformer : public Translator {
   // How start() caches the self-attention keys and values: contiguous (the
   // default) or paged (nn/paged_kv_cache.h), a decoding choice, not stored in
   // the model file. Throws on a bad kind or block size, and for paged with
-  // Low-Rank KV (kv_rank > 0), whose cache is not per kv head.
+  // Low-Rank KV (kv_rank > 0) or MLA (mla_kv_latent > 0), whose caches are
+  // not per kv head.
   void set_kv_cache(const KVCacheOptions& options);
   const KVCacheOptions& kv_cache() const { return kv_cache_; }
   // The pool the paged caches of this model's decodes take their blocks from

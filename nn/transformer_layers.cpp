@@ -35,6 +35,14 @@ MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o,
       .set_kv_rank(o.kv_rank);
 }
 
+// The self-attention of a layer with MLA (mla_kv_latent > 0).
+LatentAttentionOptions latent_options(const TransformerLayerOptions& o) {
+  return LatentAttentionOptions(o.d_model, o.num_heads, o.mla_kv_latent)
+      .set_q_latent(o.mla_q_latent)
+      .set_rope_dim(o.mla_rope_dim)
+      .set_dropout(o.attention_dropout);
+}
+
 // x: (B, T, D) with B, T given when they are not -1; names the op and the shape.
 void check_sequence(const char* op, const char* what, const Tensor& x, int64_t d_model,
                     int64_t batch = -1, int64_t length = -1) {
@@ -69,7 +77,8 @@ Tensor residual(const Tensor& x, const Tensor& y, const LayerNorm& norm, const D
 // replaced by one of twice the capacity holding the t cached positions.
 void append_in_place(TransformerDecoderLayerCache& cache, const Tensor& key, const Tensor& value) {
   const int64_t t = cache.self_keys.defined() ? cache.self_keys.size(2) : 0;
-  const int64_t B = key.size(0), Hkv = key.size(1), Dh = key.size(3);
+  // Keys and values may differ in width (MLA: k_R d_R, c_KV d_c).
+  const int64_t B = key.size(0), Hkv = key.size(1), Dh = key.size(3), Dv = value.size(3);
   const bool fits = cache.key_buffer.defined() && cache.value_buffer.defined() &&
                     cache.key_buffer.size(0) == B && cache.key_buffer.size(2) > t &&
                     (t == 0 || (cache.self_keys.shares_storage_with(cache.key_buffer) &&
@@ -79,7 +88,7 @@ void append_in_place(TransformerDecoderLayerCache& cache, const Tensor& key, con
     if (cache.key_buffer.defined()) capacity = std::max(capacity, 2 * cache.key_buffer.size(2));
     while (capacity <= t) capacity *= 2;
     Tensor keys = Tensor::empty({B, Hkv, capacity, Dh}, key.options());     // (B, Hkv, C, Dh)
-    Tensor values = Tensor::empty({B, Hkv, capacity, Dh}, value.options());
+    Tensor values = Tensor::empty({B, Hkv, capacity, Dv}, value.options());
     if (t > 0) {
       keys.narrow(2, 0, t).copy_(cache.self_keys);
       values.narrow(2, 0, t).copy_(cache.self_values);
@@ -119,8 +128,13 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& 
     : options_(options) {
   check_layer_options("TransformerEncoderLayer", options);
   const int64_t D = options.d_model;
-  self_attention = register_module(
-      "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
+  if (options.mla_kv_latent > 0) {
+    latent_self_attention = register_module(
+        "self_attention", std::make_shared<MultiHeadLatentAttention>(latent_options(options)));
+  } else {
+    self_attention = register_module(
+        "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
+  }
   feed_forward = register_module("feed_forward", std::make_shared<PositionwiseFeedForward>(
                                                      D, options.d_ff, options.dropout));
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(
@@ -136,8 +150,10 @@ Tensor TransformerEncoderLayer::forward(const Tensor& x, const AttentionMask& ma
   // Sub-layer 1: every position attends to every real position of the same
   // sentence (section 3.2.3, "encoder self-attention").
   Tensor a = sublayer_input(x, *norm1, pre);                                   // (B, S, D)
-  Tensor h = residual(x, self_attention->forward(a, a, a, mask, /*need_weights=*/false).output,
-                      *norm1, *dropout_, pre);                                  // (B, S, D)
+  Tensor attended = latent_self_attention
+                        ? latent_self_attention->forward(a, mask).output
+                        : self_attention->forward(a, a, a, mask, /*need_weights=*/false).output;
+  Tensor h = residual(x, attended, *norm1, *dropout_, pre);                    // (B, S, D)
   // Sub-layer 2: the FFN, position by position (section 3.3).
   a = sublayer_input(h, *norm2, pre);
   return residual(h, feed_forward->forward(a), *norm2, *dropout_, pre);      // (B, S, D)
@@ -205,8 +221,13 @@ TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& 
     shared_cross_attention = register_module(
         "cross_attention", std::make_shared<SharedKVAttention>(attention_options(options, false)));
   } else {
-    self_attention = register_module(
-        "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
+    if (options.mla_kv_latent > 0) {
+      latent_self_attention = register_module(
+          "self_attention", std::make_shared<MultiHeadLatentAttention>(latent_options(options)));
+    } else {
+      self_attention = register_module(
+          "self_attention", std::make_shared<MultiheadAttention>(attention_options(options, true)));
+    }
     cross_attention = register_module(
         "cross_attention", std::make_shared<MultiheadAttention>(attention_options(options, false)));
   }
@@ -272,6 +293,14 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::forward(const Tensor& x,
     cross_values = shared->cross_values;
     attended = shared_self_attention->attend(a, self_keys, self_values, self_mask,
                                              /*need_weights=*/false).output;
+  } else if (latent_self_attention) {
+    // MLA: what its cache would hold, k_R (B, 1, T, d_R) and c_KV (B, 1, T, d_c).
+    self_keys = latent_self_attention->project_rope_keys(a);
+    self_values = latent_self_attention->project_latent(a);
+    cross_keys = cross_attention->project_keys(memory);                        // (B, Hkv, S, Dh)
+    cross_values = cross_attention->project_values(memory);
+    attended = latent_self_attention->attend(a, self_values, self_keys, self_mask,
+                                             /*need_weights=*/false, 0).output;
   } else {
     // = self_attention->forward(a, a, a, ...), with the keys and values kept.
     self_keys = self_attention->project_keys(a);                               // (B, Hkv, T, Dh)
@@ -296,7 +325,12 @@ TransformerDecoderLayerCache TransformerDecoderLayer::start(const Tensor& memory
   // Contiguous, so that each head's S keys lie together for every step's reads.
   cache.cross_keys = cross_attention->project_keys(memory).contiguous();      // (B, Hkv, S, Dh)
   cache.cross_values = cross_attention->project_values(memory).contiguous();  // (B, Hkv, S, Dh)
-  cache.self_qkv = self_attention->stacked_qkv();  // the weights as they are for this decode
+  // The weights as they are for this decode: stacked, or (MLA) folded.
+  if (latent_self_attention) {
+    cache.absorbed = latent_self_attention->absorb();
+  } else {
+    cache.self_qkv = self_attention->stacked_qkv();
+  }
   return cache;
 }
 
@@ -308,6 +342,7 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
   const bool pre = options_.pre_ln;
   const char* op = "TransformerDecoderLayer::step";
   if (options_.share_kv) return step_shared(x, shared, memory_mask, need_weights);
+  if (latent_self_attention) return step_latent(x, cache, memory_mask, need_weights);
   ATTN_CHECK(cache.cross_keys.defined() && cache.cross_values.defined(), op,
              ": the cache has no cross-attention keys; make it with start(memory)");
   const int64_t B = cache.cross_keys.size(0);
@@ -365,6 +400,41 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
   MultiheadAttentionOutput self = self_attention->attend_heads(
       query, cache.self_keys, cache.self_values, AttentionMask(), /*need_weights=*/false);
   Tensor h = residual(x, self.output, *norm1, *dropout_, pre);                 // (B, 1, D)
+  return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask,
+                                need_weights);
+}
+
+TransformerDecoderLayerOutput TransformerDecoderLayer::step_latent(
+    const Tensor& x, TransformerDecoderLayerCache& cache, const AttentionMask& memory_mask,
+    bool need_weights) const {
+  const char* op = "TransformerDecoderLayer::step";
+  ATTN_CHECK(cache.cross_keys.defined() && cache.cross_values.defined(), op,
+             ": the cache has no cross-attention keys; make it with start(memory)");
+  const int64_t B = cache.cross_keys.size(0);
+  check_sequence(op, "input", x, options_.d_model, B, 1);
+  ATTN_CHECK(cache.self_keys.defined() == cache.self_values.defined(), op,
+             ": cached rope keys ", shape_of(cache.self_keys), " and latents ",
+             shape_of(cache.self_values), " must both be set or both be empty");
+  const MultiHeadLatentAttention& mla = *latent_self_attention;
+  const int64_t t = cache.self_keys.defined() ? cache.self_keys.size(2) : 0;
+  Tensor a = sublayer_input(x, *norm1, options_.pre_ln);                       // (B, 1, D)
+  // Position t's latent and rotary key join the cache: d_c + d_R numbers,
+  // all that MLA keeps of a position (attend_absorbed checks the shapes).
+  const Tensor key = mla.project_rope_keys(a, t);                              // (B, 1, 1, d_R)
+  const Tensor latent = mla.project_latent(a);                                 // (B, 1, 1, d_c)
+  if (key.requires_grad() || latent.requires_grad()) {
+    cache.key_buffer = cache.value_buffer = Tensor();
+    cache.self_keys = cache.self_keys.defined() ? cat({cache.self_keys, key}, 2) : key;
+    cache.self_values = cache.self_values.defined() ? cat({cache.self_values, latent}, 2) : latent;
+  } else {
+    append_in_place(cache, key, latent);                       // (B, 1, t+1, d_R), (B, 1, t+1, d_c)
+  }
+  if (!cache.absorbed.query.defined()) cache.absorbed = mla.absorb();
+  // The query sees every cached position: no mask. W^UK and W^UV are folded
+  // into the query and output projections (section 2.1.3).
+  Tensor attended = mla.attend_absorbed(a, cache.self_values, cache.self_keys, cache.absorbed,
+                                        t);                                    // (B, 1, D)
+  Tensor h = residual(x, attended, *norm1, *dropout_, options_.pre_ln);        // (B, 1, D)
   return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask,
                                 need_weights);
 }

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "nn/latent_attention.h"
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/multihead_attention.h"
@@ -66,6 +67,10 @@ struct TransformerLayerOptions {
   bool share_kv = false;          // Cross-Layer Attention, decoder only: no k/v projections;
                                   // attend over the keys and values of the group's first layer
   int64_t kv_rank = 0;            // Low-Rank KV rank r in every attention (MultiheadAttention); 0 = off
+  int64_t mla_kv_latent = 0;      // MLA d_c: the self-attentions are MultiHeadLatentAttention
+                                  // (nn/latent_attention.h); 0 = off
+  int64_t mla_q_latent = 0;       // MLA d_c' (0 = queries not compressed)
+  int64_t mla_rope_dim = 0;       // MLA d_R (0 = d_h / 2, the paper's)
 
   TransformerLayerOptions() = default;
   TransformerLayerOptions(int64_t d, int64_t heads, int64_t ff)
@@ -78,6 +83,9 @@ struct TransformerLayerOptions {
   TransformerLayerOptions& set_rope(bool on) { rope = on; return *this; }
   TransformerLayerOptions& set_share_kv(bool on) { share_kv = on; return *this; }
   TransformerLayerOptions& set_kv_rank(int64_t r) { kv_rank = r; return *this; }
+  TransformerLayerOptions& set_mla(int64_t kv_latent, int64_t q_latent, int64_t rope_dim) {
+    mla_kv_latent = kv_latent; mla_q_latent = q_latent; mla_rope_dim = rope_dim; return *this;
+  }
 };
 
 // --- the feed-forward network (section 3.3) -------------------------------------
@@ -119,7 +127,8 @@ class TransformerEncoderLayer : public Module {
 
   const TransformerLayerOptions& options() const { return options_; }
 
-  std::shared_ptr<MultiheadAttention> self_attention;
+  std::shared_ptr<MultiheadAttention> self_attention;  // null with MLA
+  std::shared_ptr<MultiHeadLatentAttention> latent_self_attention;  // MLA only, same name
   std::shared_ptr<PositionwiseFeedForward> feed_forward;
   std::shared_ptr<LayerNorm> norm1;  // around self-attention
   std::shared_ptr<LayerNorm> norm2;  // around the FFN
@@ -195,6 +204,12 @@ struct TransformerDecoderLayerOutput {
 // twice its size (the old positions copied once), so the copies add up to
 // less than one more cache. (Under grad mode with parameters that require
 // grad, step() appends by cat instead, which autograd can differentiate.)
+//
+// With Multi-Head Latent Attention (mla_kv_latent = d_c > 0) the self cache
+// holds what MLA caches and nothing else: self_keys is the rotary key k_R
+// (B, 1, t, d_R), self_values the latent c_KV (B, 1, t, d_c), kept in the
+// same buffers; `absorbed` holds the folded matrices for the step's
+// absorbed attention (nn/latent_attention.h).
 class PagedKVCache;  // nn/paged_kv_cache.h
 
 struct TransformerDecoderLayerCache {
@@ -211,6 +226,7 @@ struct TransformerDecoderLayerCache {
   // shared cache, which Transformer::step has advanced to position t first.
   PagedKVCache* paged = nullptr;
   int64_t paged_set = 0;
+  MultiHeadLatentAttention::Absorbed absorbed;  // MLA: W^UK and W^UV folded (start())
 
   // The capacity of the first buffers, in positions; each growth doubles it.
   static constexpr int64_t kFirstCapacity = 32;
@@ -265,6 +281,8 @@ class TransformerDecoderLayer : public Module {
   // A layer with share_kv has these two instead, under the same names (null otherwise):
   std::shared_ptr<SharedKVAttention> shared_self_attention;
   std::shared_ptr<SharedKVAttention> shared_cross_attention;
+  // With MLA the self-attention is this one instead, under the same name (null otherwise):
+  std::shared_ptr<MultiHeadLatentAttention> latent_self_attention;
   std::shared_ptr<PositionwiseFeedForward> feed_forward;
   std::shared_ptr<LayerNorm> norm1, norm2, norm3;       // around each sub-layer, in order
 
@@ -280,6 +298,11 @@ class TransformerDecoderLayer : public Module {
   // layer's cache `shared`, holding t+1 positions. -> as step()
   TransformerDecoderLayerOutput step_shared(const Tensor& x,
                                             const TransformerDecoderLayerCache* shared,
+                                            const AttentionMask& memory_mask,
+                                            bool need_weights) const;
+
+  // step() of a layer with MLA: appends k_R and c_KV, attends absorbed. -> as step()
+  TransformerDecoderLayerOutput step_latent(const Tensor& x, TransformerDecoderLayerCache& cache,
                                             const AttentionMask& memory_mask,
                                             bool need_weights) const;
 

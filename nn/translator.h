@@ -27,7 +27,11 @@ struct KVCacheBytes {
   int64_t block_bytes = 0;          // keys and values of one block, every layer-set
   int64_t unshared_blocks = 0;      // the blocks with no sharing: B * ceil(t / block_size)
   int64_t contiguous_self_attention = 0;  // what a contiguous cache would hold: the formula above
+  int64_t tokens = 0;           // B * t: the (row, position) pairs the self-attention holds
   int64_t total() const { return self_attention + cross_attention; }
+  // What one more decoded token of one row adds: 2 * layers * Hkv * Dh * sizeof(dtype)
+  // for the paper's model; each variant's formula for the others (docs/12's table).
+  int64_t self_attention_per_token() const { return tokens > 0 ? self_attention / tokens : 0; }
 };
 
 // Beam search and greedy decoding keep the largest reading over a decode:

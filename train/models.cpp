@@ -49,6 +49,7 @@ std::shared_ptr<nn::Translator> make_model(const ModelOptions& options) {
     t.num_heads = options.transformer_heads;
     t.num_kv_heads = options.transformer_kv_heads;
     t.kv_rank = options.kv_rank;
+    t.set_mla(options.mla_kv_latent, options.mla_q_latent, options.mla_rope_dim);
     t.d_ff = options.transformer_dim_ffn;
     t.encoder_layers = options.enc_depth;
     t.decoder_layers = options.dec_depth;

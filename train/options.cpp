@@ -76,6 +76,9 @@ std::map<std::string, std::string> ModelOptions::to_metadata() const {
           {"model.positions", positions},
           {"model.cla_factor", std::to_string(cla_factor)},
           {"model.kv_rank", std::to_string(kv_rank)},
+          {"model.mla_kv_latent", std::to_string(mla_kv_latent)},
+          {"model.mla_q_latent", std::to_string(mla_q_latent)},
+          {"model.mla_rope_dim", std::to_string(mla_rope_dim)},
           {"model.source_vocab_size", std::to_string(source_vocab_size)},
           {"model.target_vocab_size", std::to_string(target_vocab_size)}};
 }
@@ -114,6 +117,12 @@ ModelOptions ModelOptions::from_metadata(const std::map<std::string, std::string
     }
     // Older files: no Low-Rank KV.
     if (metadata.count("model.kv_rank")) options.kv_rank = get_int(metadata, "model.kv_rank");
+    // Older files: no Multi-Head Latent Attention.
+    if (metadata.count("model.mla_kv_latent")) {
+      options.mla_kv_latent = get_int(metadata, "model.mla_kv_latent");
+      options.mla_q_latent = get_int(metadata, "model.mla_q_latent");
+      options.mla_rope_dim = get_int(metadata, "model.mla_rope_dim");
+    }
   }
   options.source_vocab_size = get_int(metadata, "model.source_vocab_size");
   options.target_vocab_size = get_int(metadata, "model.target_vocab_size");

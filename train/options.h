@@ -43,6 +43,9 @@ struct ModelOptions {
   std::string positions = "sinusoidal";       // --positions: sinusoidal (paper) | learned | rope (RoFormer)
   int64_t cla_factor = 1;                     // --cla-factor: decoder layers per shared K/V set (1 = none)
   int64_t kv_rank = 0;                        // --kv-rank: Low-Rank KV rank r, 1..head size; 0 = off
+  int64_t mla_kv_latent = 0;                  // --mla-kv-latent: MLA's cached latent d_c; 0 = off
+  int64_t mla_q_latent = 0;                   // --mla-q-latent: MLA's query latent d_c'; 0 = none
+  int64_t mla_rope_dim = 0;                   // --mla-rope-dim: MLA's rotary key d_R; 0 = head size / 2
   int64_t source_vocab_size = 0;   // filled in from the data
   int64_t target_vocab_size = 0;
 

@@ -75,6 +75,20 @@ void validate(const ModelOptions& o, const std::string& where) {
   check_real_flag(name("--transformer-dropout-attention", "transformer_dropout_attention"),
              o.transformer_dropout_attention, 0.0, 1.0, false, "a probability");
   check_flag(name("--kv-rank", "kv_rank"), o.kv_rank, 0, kMaxDimension, "0 = off");
+  check_flag(name("--mla-kv-latent", "mla_kv_latent"), o.mla_kv_latent, 0, kMaxDimension, "0 = off");
+  check_flag(name("--mla-q-latent", "mla_q_latent"), o.mla_q_latent, 0, kMaxDimension,
+             "0 = queries not compressed");
+  check_flag(name("--mla-rope-dim", "mla_rope_dim"), o.mla_rope_dim, 0, kMaxDimension,
+             "0 = head size / 2");
+  // The latent-attention sizes mean nothing without latent attention.
+  ATTN_CHECK(o.mla_kv_latent > 0 || (o.mla_q_latent == 0 && o.mla_rope_dim == 0),
+             name("--mla-q-latent", "mla_q_latent"), " ", o.mla_q_latent, " and ",
+             name("--mla-rope-dim", "mla_rope_dim"), " ", o.mla_rope_dim, " need ",
+             name("--mla-kv-latent", "mla_kv_latent"), " > 0 (Multi-Head Latent Attention)");
+  ATTN_CHECK(o.mla_kv_latent == 0 || o.type == "transformer",
+             name("--mla-kv-latent", "mla_kv_latent"), " ", o.mla_kv_latent,
+             " (Multi-Head Latent Attention) needs ", name("--type", "type"),
+             " transformer, got ", o.type);
   if (o.type == "transformer") {
     // Each head sees d_model / h dimensions (paper 3.2.2), and each key/value
     // head serves heads / kv_heads query heads (GQA).
@@ -107,6 +121,23 @@ void validate(const ModelOptions& o, const std::string& where) {
     // caches them; Low-Rank KV caches them in its own compact layout.
     ATTN_CHECK(o.kv_rank == 0 || o.cla_factor == 1, name("--kv-rank", "kv_rank"), " ", o.kv_rank,
                " does not combine with ", name("--cla-factor", "cla_factor"), " ", o.cla_factor);
+    // Multi-Head Latent Attention (nn/latent_attention.h) compresses keys and
+    // values into its own latent and shares one rotary key: no other sharing.
+    if (o.mla_kv_latent > 0) {
+      const std::string mla = name("--mla-kv-latent", "mla_kv_latent") + " " +
+                              std::to_string(o.mla_kv_latent);
+      ATTN_CHECK(o.kv_rank == 0, mla, " does not combine with ", name("--kv-rank", "kv_rank"),
+                 " ", o.kv_rank, ": both compress the keys and values");
+      ATTN_CHECK(o.transformer_kv_heads == 0 || o.transformer_kv_heads == o.transformer_heads,
+                 mla, " needs ", name("--transformer-kv-heads", "transformer_kv_heads"),
+                 " 0 (every head's keys come from the one latent), got ", o.transformer_kv_heads);
+      ATTN_CHECK(o.cla_factor == 1, mla, " does not combine with ",
+                 name("--cla-factor", "cla_factor"), " ", o.cla_factor,
+                 ": a CLA layer borrows keys and values as MultiheadAttention caches them");
+      ATTN_CHECK(o.mla_rope_dim % 2 == 0, name("--mla-rope-dim", "mla_rope_dim"),
+                 ": RoPE turns pairs of dimensions, so expected an even number (0 = head size / "
+                 "2), got ", o.mla_rope_dim);
+    }
     // RoPE turns pairs of dimensions (2i, 2i+1) of each head (RoFormer eq. 13).
     ATTN_CHECK(o.positions != "rope" || (o.dim_emb / o.transformer_heads) % 2 == 0,
                name("--positions", "positions"), " rope needs an even head size, but ",

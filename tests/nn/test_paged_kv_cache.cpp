@@ -407,6 +407,13 @@ TEST(PagedKVCache, BadOptionsAreRefusedByName) {
   } catch (const attn::Error& e) {
     EXPECT_NE(std::string(e.what()).find("--kv-rank"), std::string::npos) << e.what();
   }
+  nn::Transformer latent(tiny(0, 2).set_positions("rope").set_mla(4, 0, 2));
+  try {
+    latent.set_kv_cache(paged(16));
+    FAIL() << "paged with MLA must be refused";
+  } catch (const attn::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--mla-kv-latent"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

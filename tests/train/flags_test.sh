@@ -69,6 +69,9 @@ declare -A TABLE=(
   [train:positions]="string err err"
   [train:cla-factor]="int err err err err"   # 1..--dec-depth (1 here)
   [train:kv-rank]="int ok err err err"  # 0 = off (Low-Rank KV)
+  [train:mla-kv-latent]="int ok err err err"  # 0 = off (Multi-Head Latent Attention)
+  [train:mla-q-latent]="int ok err err err"   # 0 = queries not compressed
+  [train:mla-rope-dim]="int ok err err err"   # 0 = head size / 2
   # data
   [train:task]="string err err"             # empty: no training data, which names --task
   [train:task-train-size]="int ok err err err"
@@ -171,7 +174,7 @@ base() {
   case $sub in
     train)
       local new="$WORK/m$run_number.safetensors"
-      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings || $flag == positions || $flag == cla-factor || $flag == kv-rank ]]; then
+      if [[ $flag == transformer-* || $flag == pre-ln || $flag == tied-embeddings || $flag == positions || $flag == cla-factor || $flag == kv-rank || $flag == mla-* ]]; then
         args=(--type transformer --dim-emb 8 --transformer-heads 2 --transformer-dim-ffn 8
               --enc-depth 1 --dec-depth 1)
       else
@@ -322,6 +325,38 @@ check_relation "low-rank KV with CLA" "--cla-factor" \
 check_relation "low-rank KV with rope" "--kv-rank" \
   "$ATTN" train "${TINY[@]}" --model "$WORK/r9.safetensors" --type transformer --dim-emb 8 \
   --transformer-heads 2 --positions rope --kv-rank 2
+check_relation "latent attention with low-rank KV" "--kv-rank" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/m1.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --mla-kv-latent 4 --kv-rank 2
+check_relation "latent attention with GQA" "--transformer-kv-heads" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/m2.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --transformer-kv-heads 1 --mla-kv-latent 4
+check_relation "latent attention with CLA" "--cla-factor" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/m3.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --dec-depth 2 --cla-factor 2 --mla-kv-latent 4
+check_relation "a query latent without latent attention" "--mla-kv-latent" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/m4.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --mla-q-latent 4
+check_relation "an odd rotary size for latent attention" "--mla-rope-dim" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/m5.safetensors" --type transformer --dim-emb 8 \
+  --transformer-heads 2 --mla-kv-latent 4 --mla-rope-dim 3
+check_relation "latent attention in an RNN" "--mla-kv-latent" \
+  "$ATTN" train "${TINY[@]}" --model "$WORK/m6.safetensors" --mla-kv-latent 4
+# A latent-attention model trains, keeps its sizes in the file, translates,
+# evaluates and plots.
+cases=$((cases + 1))
+if "$ATTN" train "${TINY[@]}" --model "$WORK/mla.safetensors" --type transformer --dim-emb 8 \
+     --transformer-heads 2 --transformer-dim-ffn 8 --enc-depth 1 --dec-depth 1 \
+     --positions rope --mla-kv-latent 4 --mla-q-latent 6 </dev/null >"$WORK/out" 2>"$WORK/err" &&
+   "$ATTN" translate --model "$WORK/mla.safetensors" --max-length 8 --report-cache \
+     <"$WORK/input.txt" >"$WORK/out" 2>"$WORK/err" &&
+   grep -qF "self-attention" "$WORK/err" &&
+   "$ATTN" eval --model "$WORK/mla.safetensors" --test-tsv "$WORK/test.tsv" --max-length 8 \
+     </dev/null >"$WORK/out" 2>"$WORK/err" &&
+   "$ATTN" plot --model "$WORK/mla.safetensors" --sentence "a b c" --output "$WORK/mla.svg" \
+     </dev/null >"$WORK/out" 2>"$WORK/err"; then :; else
+  fail "train + translate + eval + plot with --mla-kv-latent 4: $(head -c 400 "$WORK/err")"
+fi
 # A low-rank KV model trains, keeps its rank in the file, and translates.
 cases=$((cases + 1))
 if "$ATTN" train "${TINY[@]}" --model "$WORK/lrkv.safetensors" --type transformer --dim-emb 8 \
@@ -338,6 +373,8 @@ check_relation "--kv-cache paged with --kv-rank" "--kv-rank" \
   "$ATTN" translate --model "$WORK/lrkv.safetensors" --kv-cache paged --input "$WORK/input.txt"
 check_relation "eval --kv-cache paged with --kv-rank" "--kv-rank" \
   "$ATTN" eval --model "$WORK/lrkv.safetensors" --kv-cache paged --test-tsv "$WORK/test.tsv"
+check_relation "--kv-cache paged with --mla-kv-latent" "--mla-kv-latent" \
+  "$ATTN" translate --model "$WORK/mla.safetensors" --kv-cache paged --input "$WORK/input.txt"
 # The same translations with either cache; --report-cache gives the block figures.
 cases=$((cases + 1))
 if "$ATTN" translate --model "$TF" --beam-size 4 <"$WORK/test.src" >"$WORK/contiguous.out" 2>"$WORK/err" &&

@@ -43,7 +43,10 @@ int run_train(int argc, char** argv) {
       ("tied-embeddings", "the output projection reuses the target embedding matrix (paper 3.4)", cxxopts::value(model.tied_embeddings))
       ("positions", "sinusoidal (the paper's), learned (a trained table) or rope (rotary, inside self-attention; RoFormer)", cxxopts::value(model.positions)->default_value(model.positions))
       ("cla-factor", "Cross-Layer Attention: each group of N adjacent decoder layers shares one set of self- and cross-attention keys and values (1 = none; 1..--dec-depth)", cxxopts::value(model.cla_factor)->default_value("1"))
-      ("kv-rank", "Low-Rank KV: keys and values from one shared projection plus per-head corrections of this rank, 1..d_model/heads (0 = off: the paper's projections)", cxxopts::value(model.kv_rank)->default_value("0"));
+      ("kv-rank", "Low-Rank KV: keys and values from one shared projection plus per-head corrections of this rank, 1..d_model/heads (0 = off: the paper's projections)", cxxopts::value(model.kv_rank)->default_value("0"))
+      ("mla-kv-latent", "Multi-Head Latent Attention (DeepSeek-V2) in the self-attentions: keys and values through a cached latent of this size d_c (paper: 4 x head size; 0 = off)", cxxopts::value(model.mla_kv_latent)->default_value("0"))
+      ("mla-q-latent", "MLA: queries through a latent of this size d_c' (paper: 12 x head size; 0 = not compressed)", cxxopts::value(model.mla_q_latent)->default_value("0"))
+      ("mla-rope-dim", "MLA: size d_R of the decoupled rotary query and shared key per head, even (0 = head size / 2, the paper's)", cxxopts::value(model.mla_rope_dim)->default_value("0"));
   options.add_options("Data")
       ("task", "built-in task: reverse, dates, toy-lang", cxxopts::value(data.task))
       ("task-train-size", "training pairs of the built-in task (0: its default)", cxxopts::value(data.task_train_size)->default_value("0"))

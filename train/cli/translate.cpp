@@ -141,7 +141,9 @@ int run_translate(int argc, char** argv) {
                   << sources.size() << " sentences x beam " << beam.beam_size << ", peak "
                   << result.peak_cache.total() << " bytes (self-attention "
                   << result.peak_cache.self_attention << ", cross-attention "
-                  << result.peak_cache.cross_attention << ")";
+                  << result.peak_cache.cross_attention << "), "
+                  << result.peak_cache.self_attention_per_token()
+                  << " self-attention bytes per token";
         const nn::KVCacheBytes& peak = result.peak_cache;
         if (peak.block_bytes > 0) {
           // --kv-cache paged: the most blocks in use, beside what the rows

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Greedy decoding with the KV cache for every cache variant (docs/12's table):
+# bench_decode (bench/decode.cpp) on random weights, batch 256 x 64 output
+# tokens from 64 source tokens, one variant after another in one run so that
+# they share the machine's state. Prints one row per variant: cached tok/s,
+# recomputed tok/s, and the peak self-attention cache.
+#
+#   bench/kv_decode.sh                       tiny configuration, 1 thread
+#   CONFIG=small THREADS=2 bench/kv_decode.sh
+#   VARIANTS="mha mqa" bench/kv_decode.sh
+#
+# Run it on a quiet machine: it measures wall time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench=${BENCH_DECODE:-build/release/bench/bench_decode}
+[ -x "$bench" ] || { echo "bench/kv_decode.sh: build bench_decode first (cmake --preset release)" >&2; exit 1; }
+config=${CONFIG:-tiny}
+threads=${THREADS:-1}
+variants=${VARIANTS:-mha gqa mqa rope cla2 lrkv mla paged}
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo; then
+  export OPENBLAS_CORETYPE=Haswell  # bench/multi30k.sh says why
+fi
+# tiny: 4 heads of 32 (d_model 128), 2 + 2 layers; small: 8 heads of 32, 3 + 3.
+heads=$([ "$config" = small ] && echo 8 || echo 4)
+dh=32
+flags_for() {
+  case "$1" in
+    mha)   echo "" ;;
+    gqa)   echo "--kv-heads $(( heads / 2 ))" ;;
+    mqa)   echo "--kv-heads 1" ;;
+    rope)  echo "--positions rope" ;;
+    cla2)  echo "--cla-factor 2" ;;
+    lrkv)  echo "--kv-rank $(( dh / 4 ))" ;;
+    mla)   echo "--mla-kv-latent $(( 2 * dh )) --mla-rope-dim $(( dh / 2 ))" ;;
+    paged) echo "--kv-cache paged" ;;
+    *) echo "bench/kv_decode.sh: unknown variant '$1'" >&2; exit 1 ;;
+  esac
+}
+echo "| variant ($config, $threads thread(s)) | flags | cached tok/s | recomputed tok/s | cached / recomputed | peak self-attention cache |"
+echo "|---|---|---|---|---|---|"
+for v in $variants; do
+  # shellcheck disable=SC2046
+  text=$(ATTN_NUM_THREADS=$threads "$bench" --config "$config" --reps "${REPS:-3}" $(flags_for "$v") 2>&1) || {
+    echo "| $v | \`$(flags_for "$v")\` | failed: $(echo "$text" | tail -1) | | | |"; continue; }
+  cached=$(echo "$text" | awk '$1 == "cached" && $2 == "total" { print $(NF-1) }')
+  recomputed=$(echo "$text" | awk '$1 == "recomputed" { print $(NF-1) }')
+  ratio=$(echo "$text" | grep -o 'cached over recomputed: [0-9.]*x' | awk '{ print $4 }')
+  self=$(echo "$text" | grep -o 'self-attention [0-9]*' | head -1 | awk '{ print $2 }')
+  echo "| $v | \`$(flags_for "$v")\` | $cached | $recomputed | $ratio | $self bytes |"
+done
