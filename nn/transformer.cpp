@@ -53,6 +53,10 @@ void TransformerState::reorder(const Tensor& indices) {
   auto pick = [&](Tensor& t) {
     if (t.defined()) t = index_select(t, 0, indices);
   };
+  if (paged) {
+    // No key moves: each new row takes its parent's block table (nn/paged_kv_cache.h).
+    paged->reorder(indices.cpu().to_vector<int64_t>());
+  }
   for (TransformerDecoderLayerCache& cache : layers) {
     if (cache.key_buffer.defined()) {
       // The buffers keep their capacity; the views are taken again.
@@ -88,6 +92,19 @@ KVCacheBytes TransformerState::cache_bytes() const {
     // Every set holds the same rows and positions; count them once.
     if (bytes.tokens == 0 && cache.self_keys.defined())
       bytes.tokens = cache.self_keys.size(0) * cache.self_keys.size(2);
+  }
+  if (paged) {
+    // Whole blocks, each counted once however many rows share it; beside it
+    // what the contiguous cache would hold (its formula) and what the rows
+    // would hold in blocks without sharing.
+    const KVBlockPool& pool = paged->pool();
+    bytes.blocks = paged->blocks_in_use();
+    bytes.block_bytes = pool.block_bytes();
+    bytes.self_attention = bytes.blocks * bytes.block_bytes;
+    bytes.unshared_blocks = paged->unshared_blocks();
+    bytes.contiguous_self_attention = bytes.block_bytes / pool.block_size() * paged->rows() *
+                                      paged->length();
+    bytes.tokens = paged->rows() * paged->length();
   }
   return bytes;
 }
@@ -276,6 +293,24 @@ std::unique_ptr<DecoderState> Transformer::start(const Tensor& source,
   // The memory never changes while decoding: each layer projects its cross
   // keys and values once, here, instead of at every step.
   for (const auto& layer : decoder_layers) state->layers.push_back(layer->start(memory));
+  if (kv_cache_.paged()) {
+    // One layer-set per CLA group; every set's blocks under one block table per row.
+    const int64_t L = static_cast<int64_t>(decoder_layers.size()), N = options_.cla_factor;
+    const int64_t sets = (L + N - 1) / N, H = options_.num_heads;
+    const int64_t Hkv = options_.num_kv_heads == 0 ? H : options_.num_kv_heads;
+    const int64_t Dh = options_.d_model / H, P = kv_cache_.block_size;
+    // The pool outlives the decode (as vLLM's, made once per engine); a new
+    // one when the shape, dtype or device changed. Decodes alive at once share it.
+    if (!kv_pool_ || !kv_pool_->fits(sets, Hkv, Dh, P, memory.dtype(), memory.device())) {
+      kv_pool_ = std::make_shared<KVBlockPool>(sets, Hkv, Dh, P, memory.dtype(), memory.device());
+    }
+    state->paged = std::make_unique<PagedKVCache>(kv_pool_, source.size(0));
+    for (int64_t l = 0; l < L; ++l) {
+      if (kv_layer(l) != l) continue;  // CLA: reads its group's first layer's set
+      state->layers[l].paged = state->paged.get();
+      state->layers[l].paged_set = l / N;
+    }
+  }
   state->cross_weights.resize(decoder_layers.size());
   return state;
 }
@@ -296,6 +331,7 @@ Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
   // With weights, the cross-attention takes the composed path and the
   // (B, 1, 1, S) mask built once in start(); without, the fused kernel and
   // the lengths (reordered with the rest of the state by beam search).
+  if (state->paged) state->paged->append_position();  // room for position t in every row
   const AttentionMask memory_mask =
       state->need_weights ? AttentionMask(state->memory_mask)
                           : AttentionMask::from_lengths(state->source_lengths);
@@ -310,6 +346,19 @@ Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
   }
   ++state->position;
   return logits(y).squeeze(1);                                              // (B, V)
+}
+
+void Transformer::set_kv_cache(const KVCacheOptions& options) {
+  options.check();
+  ATTN_CHECK(!options.paged() || options_.kv_rank == 0, kName,
+             ": --kv-cache paged does not support Low-Rank KV (--kv-rank ", options_.kv_rank,
+             "): its cache holds one compact key per position, not Hkv heads; use "
+             "--kv-cache contiguous");
+  ATTN_CHECK(!options.paged() || options_.mla_kv_latent == 0, kName,
+             ": --kv-cache paged does not support Multi-Head Latent Attention (--mla-kv-latent ",
+             options_.mla_kv_latent, "): its cache holds a latent and a rotary key per position, "
+             "not Hkv heads of keys and values; use --kv-cache contiguous");
+  kv_cache_ = options;
 }
 
 KVCacheBytes Transformer::cache_bytes(const DecoderState& state) {

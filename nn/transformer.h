@@ -58,6 +58,10 @@
 // cache keeps the turned keys (docs/15-rotary-positions.md).
 // The cache grows by 2 * layers * B * Hkv * Dh numbers per step (design.md,
 // "Generation"); cache_bytes() reports it.
+// set_kv_cache(paged) keeps the self-attention keys and values in blocks
+// from a pool instead, a block table per row, so that beam search's reorder
+// shares blocks instead of copying rows (vLLM's PagedAttention,
+// nn/paged_kv_cache.h, docs/20-paged-kv-cache.md); the numbers are the same.
 //
 // Cross-Layer Attention (cla_factor N > 1; Brandon et al. 2024): the decoder
 // layers form groups of N adjacent layers, l = 0..N-1, N..2N-1, ...; the
@@ -81,6 +85,7 @@
 #include <vector>
 
 #include "nn/layers.h"
+#include "nn/paged_kv_cache.h"
 #include "nn/positional_encoding.h"
 #include "nn/transformer_layers.h"
 #include "nn/translator.h"
@@ -171,6 +176,9 @@ class TransformerState : public DecoderState {
   int64_t position = 0;               // t: the position the next step() decodes
   std::vector<Tensor> cross_weights;  // per decoder layer, (B, H, S): the last step's,
                                       // undefined while need_weights (DecoderState) is false
+  // With Transformer::set_kv_cache paged: the self-attention keys and values
+  // of every layer-set in blocks (nn/paged_kv_cache.h); null: contiguous.
+  std::unique_ptr<PagedKVCache> paged;
 
   // Every cached tensor keeps the rows `indices` (int64 (B')), in that order.
   void reorder(const Tensor& indices) override;
@@ -212,6 +220,17 @@ class Transformer : public Translator {
   // (B, V) for position t+1's token; appends position t to every cache.
   Tensor step(DecoderState& state, const Tensor& previous) override;
 
+  // How start() caches the self-attention keys and values: contiguous (the
+  // default) or paged (nn/paged_kv_cache.h), a decoding choice, not stored in
+  // the model file. Throws on a bad kind or block size, and for paged with
+  // Low-Rank KV (kv_rank > 0) or MLA (mla_kv_latent > 0), whose caches are
+  // not per kv head.
+  void set_kv_cache(const KVCacheOptions& options);
+  const KVCacheOptions& kv_cache() const { return kv_cache_; }
+  // The pool the paged caches of this model's decodes take their blocks from
+  // (made by start(); null before the first paged decode).
+  std::shared_ptr<KVBlockPool> kv_block_pool() const { return kv_pool_; }
+
   // "transformer: 2+2 layers, d_model 64, 4 heads (4 kv heads: MHA), d_ff 256, post-LN, ..."
   std::string describe() const override;
 
@@ -251,6 +270,8 @@ class Transformer : public Translator {
              std::vector<Tensor>* cross_weights);
 
   TransformerOptions options_;
+  KVCacheOptions kv_cache_;
+  std::shared_ptr<KVBlockPool> kv_pool_;  // paged decoding only, kept between decodes
 };
 
 }  // namespace attn::nn

@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "kernels/error.h"
+#include "nn/paged_kv_cache.h"
 #include "tensor/shape.h"
 
 namespace attn::nn {
@@ -369,10 +370,25 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step(const Tensor& x,
   // position t (the cache's length), the key before it joins the cache, as
   // forward() turns position t of a whole target; without, rotate() is the
   // identity.
-  const int64_t t = cache.self_keys.defined() ? cache.self_keys.size(2) : 0;
+  const int64_t t = cache.paged ? cache.paged->length() - 1
+                  : cache.self_keys.defined() ? cache.self_keys.size(2) : 0;
   const Tensor query = self_attention->rotate(qkv.q, t);                       // (B, H, 1, Dh)
   const Tensor key = self_attention->rotate(qkv.k, t);                         // (B, Hkv, 1, Dh)
   const Tensor& value = qkv.v;                                                 // (B, Hkv, 1, Dh)
+  if (cache.paged) {
+    // The paged cache (nn/paged_kv_cache.h): position t into the row's block,
+    // then one query per row and head over its blocks, heads laid out
+    // (B, H, Dh) = (B, 1, H * Dh) for the output projection.
+    ATTN_CHECK(!key.requires_grad() && !value.requires_grad(), op,
+               ": the paged cache is for decoding without gradients (NoGradGuard)");
+    cache.paged->write(cache.paged_set, key, value);
+    const Tensor heads = cache.paged->attend(cache.paged_set, query);          // (B, H, Dh)
+    Tensor attended = self_attention->out_proj->forward(
+        heads.reshape({B, 1, heads.size(1) * heads.size(2)}));                 // (B, 1, D)
+    Tensor h = residual(x, attended, *norm1, *dropout_, pre);                  // (B, 1, D)
+    return cross_and_feed_forward(h, cache.cross_keys, cache.cross_values, memory_mask,
+                                  need_weights);
+  }
   if (key.requires_grad() || value.requires_grad()) {
     // A graph is being built through the step: cat, which autograd differentiates.
     cache.key_buffer = cache.value_buffer = Tensor();
@@ -427,7 +443,8 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step_shared(
     const Tensor& x, const TransformerDecoderLayerCache* shared, const AttentionMask& memory_mask,
     bool need_weights) const {
   const char* op = "TransformerDecoderLayer::step";
-  ATTN_CHECK(shared != nullptr && shared->self_keys.defined() && shared->self_values.defined() &&
+  ATTN_CHECK(shared != nullptr && (shared->paged || (shared->self_keys.defined() &&
+                                                     shared->self_values.defined())) &&
                  shared->cross_keys.defined() && shared->cross_values.defined(),
              op, ": a layer with share_kv (Cross-Layer Attention) reads the cache of its group's "
              "first layer, stepped to this position first; got ",
@@ -436,11 +453,23 @@ TransformerDecoderLayerOutput TransformerDecoderLayer::step_shared(
   check_sequence(op, "input", x, options_.d_model, B, 1);
   // The first layer of the group has appended position t already: its cache
   // holds t+1 positions, and this layer's query is position t.
-  const int64_t t = shared->self_keys.size(2) - 1;
+  const int64_t t = shared->paged ? shared->paged->length() - 1 : shared->self_keys.size(2) - 1;
   Tensor a = sublayer_input(x, *norm1, options_.pre_ln);                       // (B, 1, D)
-  MultiheadAttentionOutput self = shared_self_attention->attend(
-      a, shared->self_keys, shared->self_values, AttentionMask(), /*need_weights=*/false, t);
-  Tensor h = residual(x, self.output, *norm1, *dropout_, options_.pre_ln);     // (B, 1, D)
+  Tensor attended;
+  if (shared->paged) {
+    // Paged: this layer's own query, turned at t as attend() turns it, over
+    // the group's layer-set; the output projection as in attend().
+    const MultiheadAttentionOptions& o = shared_self_attention->options();
+    const int64_t H = o.num_heads, Dh = o.d_model / H;
+    Tensor q = shared_self_attention->q_proj->forward(a).reshape({B, 1, H, Dh}).transpose(1, 2);
+    if (o.rope) q = rope(q, t, o.rope_base);                                   // (B, H, 1, Dh)
+    const Tensor heads = shared->paged->attend(shared->paged_set, q);          // (B, H, Dh)
+    attended = shared_self_attention->out_proj->forward(heads.reshape({B, 1, H * Dh}));
+  } else {
+    attended = shared_self_attention->attend(a, shared->self_keys, shared->self_values,
+                                             AttentionMask(), /*need_weights=*/false, t).output;
+  }
+  Tensor h = residual(x, attended, *norm1, *dropout_, options_.pre_ln);        // (B, 1, D)
   return cross_and_feed_forward(h, shared->cross_keys, shared->cross_values, memory_mask,
                                 need_weights);
 }

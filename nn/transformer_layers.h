@@ -210,6 +210,8 @@ struct TransformerDecoderLayerOutput {
 // (B, 1, t, d_R), self_values the latent c_KV (B, 1, t, d_c), kept in the
 // same buffers; `absorbed` holds the folded matrices for the step's
 // absorbed attention (nn/latent_attention.h).
+class PagedKVCache;  // nn/paged_kv_cache.h
+
 struct TransformerDecoderLayerCache {
   Tensor self_keys;     // (B, Hkv, t, Dh): undefined before the first step; turned with rope
   Tensor self_values;   // (B, Hkv, t, Dh)
@@ -219,6 +221,11 @@ struct TransformerDecoderLayerCache {
   Tensor cross_values;  // (B, Hkv, S, Dh)
   MultiheadAttention::StackedQKV self_qkv;  // the self-attention's projections stacked,
                                             // for one product per step (start())
+  // Paged instead (Transformer::set_kv_cache): self_keys and the buffers stay
+  // undefined, and step() writes and attends in layer-set `paged_set` of this
+  // shared cache, which Transformer::step has advanced to position t first.
+  PagedKVCache* paged = nullptr;
+  int64_t paged_set = 0;
   MultiHeadLatentAttention::Absorbed absorbed;  // MLA: W^UK and W^UV folded (start())
 
   // The capacity of the first buffers, in positions; each growth doubles it.

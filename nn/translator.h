@@ -6,6 +6,7 @@
 // once per output position, feeding back the token it chose.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,12 +21,32 @@ namespace attn::nn {
 struct KVCacheBytes {
   int64_t self_attention = 0;   // 2 * layers * B * Hkv * t * Dh * sizeof(dtype): grows per step
   int64_t cross_attention = 0;  // 2 * layers * B * Hkv * S * Dh * sizeof(dtype): fixed
+  // The paged cache only (nn/paged_kv_cache.h; all 0 with the contiguous one).
+  // self_attention is then blocks * block_bytes.
+  int64_t blocks = 0;               // physical blocks the rows point at (shared ones once)
+  int64_t block_bytes = 0;          // keys and values of one block, every layer-set
+  int64_t unshared_blocks = 0;      // the blocks with no sharing: B * ceil(t / block_size)
+  int64_t contiguous_self_attention = 0;  // what a contiguous cache would hold: the formula above
   int64_t tokens = 0;           // B * t: the (row, position) pairs the self-attention holds
   int64_t total() const { return self_attention + cross_attention; }
   // What one more decoded token of one row adds: 2 * layers * Hkv * Dh * sizeof(dtype)
   // for the paper's model; each variant's formula for the others (docs/12's table).
   int64_t self_attention_per_token() const { return tokens > 0 ? self_attention / tokens : 0; }
 };
+
+// Beam search and greedy decoding keep the largest reading over a decode:
+// the snapshot of the largest total, with the paged figures each at its own
+// largest (sentences leaving the batch shrink the cross cache, so the largest
+// total and the most blocks need not come at the same step).
+inline void keep_peak(KVCacheBytes& peak, const KVCacheBytes& now) {
+  KVCacheBytes most = now.total() > peak.total() ? now : peak;
+  most.blocks = std::max(peak.blocks, now.blocks);
+  most.block_bytes = std::max(peak.block_bytes, now.block_bytes);
+  most.unshared_blocks = std::max(peak.unshared_blocks, now.unshared_blocks);
+  most.contiguous_self_attention =
+      std::max(peak.contiguous_self_attention, now.contiguous_self_attention);
+  peak = most;
+}
 
 // What a decoder carries from one output position to the next (RNN states,
 // the encoder's memory, a key/value cache...). Models subclass it.

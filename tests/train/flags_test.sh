@@ -139,6 +139,8 @@ declare -A TABLE=(
   [translate:device]="string err err"
   [translate:cpu-threads]="int ok err err err"
   [translate:report-cache]="switch"
+  [translate:kv-cache]="string err err"
+  [translate:kv-block-size]="int err err err err"
 
   # attn eval (the tiny RNN, a two-line test file)
   [eval:model]="path err err err"
@@ -155,6 +157,8 @@ declare -A TABLE=(
   [eval:output]="path ok err err"
   [eval:device]="string err err"
   [eval:cpu-threads]="int ok err err err"
+  [eval:kv-cache]="string err err"
+  [eval:kv-block-size]="int err err err err"
 
   # attn plot (the tiny transformer: 2 decoder layers, 2 heads)
   [plot:model]="path err err err"
@@ -375,6 +379,26 @@ if "$ATTN" train "${TINY[@]}" --model "$WORK/lrkv.safetensors" --type transforme
    "$ATTN" translate --model "$WORK/lrkv.safetensors" --max-length 8 --report-cache \
      <"$WORK/input.txt" >"$WORK/out" 2>"$WORK/err"; then :; else
   fail "train + translate with --kv-rank 2: $(head -c 400 "$WORK/err")"
+fi
+# The paged KV cache (nn/paged_kv_cache.h): a transformer's; not with Low-Rank KV.
+check_relation "--kv-cache paged on an RNN model" "--kv-cache paged" \
+  "$ATTN" translate --model "$RNN" --kv-cache paged --input "$WORK/input.txt"
+check_relation "--kv-cache paged with --kv-rank" "--kv-rank" \
+  "$ATTN" translate --model "$WORK/lrkv.safetensors" --kv-cache paged --input "$WORK/input.txt"
+check_relation "eval --kv-cache paged with --kv-rank" "--kv-rank" \
+  "$ATTN" eval --model "$WORK/lrkv.safetensors" --kv-cache paged --test-tsv "$WORK/test.tsv"
+check_relation "--kv-cache paged with --mla-kv-latent" "--mla-kv-latent" \
+  "$ATTN" translate --model "$WORK/mla.safetensors" --kv-cache paged --input "$WORK/input.txt"
+# The same translations with either cache; --report-cache gives the block figures.
+cases=$((cases + 1))
+if "$ATTN" translate --model "$TF" --beam-size 4 <"$WORK/test.src" >"$WORK/contiguous.out" 2>"$WORK/err" &&
+   "$ATTN" translate --model "$TF" --beam-size 4 --kv-cache paged --kv-block-size 2 --report-cache \
+     --n-best 4 <"$WORK/test.src" >"$WORK/paged.nbest" 2>"$WORK/err" &&
+   "$ATTN" translate --model "$TF" --beam-size 4 --n-best 4 <"$WORK/test.src" >"$WORK/contiguous.nbest" 2>/dev/null &&
+   cmp -s "$WORK/paged.nbest" "$WORK/contiguous.nbest" &&
+   grep -q "^\[cache\] paged: peak [0-9]* blocks of 2 positions x [0-9]* bytes = [0-9]* bytes; unshared (4 copies for beam 4) [0-9]* blocks" "$WORK/err" &&
+   "$ATTN" eval --model "$TF" --kv-cache paged --test-tsv "$WORK/test.tsv" >"$WORK/out" 2>"$WORK/err"; then :; else
+  fail "translate/eval --kv-cache paged: $(head -c 600 "$WORK/err")"
 fi
 check_relation "halving that never halves" "--lr-decay-freq" \
   "$ATTN" train "${TINY[@]}" --model "$WORK/r4.safetensors" --lr-schedule halving

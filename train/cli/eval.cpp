@@ -14,6 +14,7 @@
 #include "data/corpus.h"
 #include "data/tasks.h"
 #include "train/cli/cli.h"
+#include "train/decode/decode.h"
 #include "train/evaluate.h"
 #include "train/loaded_model.h"
 #include "train/options.h"
@@ -28,6 +29,7 @@ int run_eval(int argc, char** argv) {
   train::EvaluateOptions evaluate;
   bool crop = false;
   int64_t cpu_threads = 0;
+  nn::KVCacheOptions kv_cache;
   decode::BeamSearchOptions& beam = evaluate.beam;
   beam.beam_size = 5;
   options.add_options()
@@ -45,6 +47,10 @@ int run_eval(int argc, char** argv) {
        "reads at most 512 positions)", cxxopts::value(beam.max_length)->default_value(std::to_string(decode::kDefaultMaxLength)))
       ("max-length-crop", "score only the first --max-length tokens of a longer source, with a warning, "
        "instead of refusing it", cxxopts::value(crop))
+      ("kv-cache", "how a transformer caches its self-attention keys and values while decoding: "
+       "contiguous (a buffer per hypothesis) or paged (blocks shared by the beams, vLLM's PagedAttention)",
+       cxxopts::value(kv_cache.kind)->default_value("contiguous"))
+      ("kv-block-size", "positions per block of --kv-cache paged", cxxopts::value(kv_cache.block_size)->default_value("16"))
       ("o,output", "write the translations to this file, one per line", cxxopts::value(output_path))
       ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
       ("cpu-threads", "threads of the CPU kernels (0: the ATTN_NUM_THREADS environment variable, or else every core)",
@@ -58,6 +64,7 @@ int run_eval(int argc, char** argv) {
   apply_cpu_threads(cpu_threads);
   train::check_flag("--mini-batch", evaluate.batch_size, 1, train::kMaxBatchSentences);
   decode::check_beam_search_options(beam);
+  kv_cache.check();  // before the model loads
   std::vector<std::string> tasks = data::task_names();
   tasks.insert(tasks.begin(), "");
   train::check_choice("--task", data.task, tasks);
@@ -66,6 +73,7 @@ int run_eval(int argc, char** argv) {
   if (!output_path.empty()) data::check_output_file(output_path, "--output");
   train::LoadedModel loaded = train::load_model(model_path);
   loaded.model->to(on);
+  decode::set_kv_cache(*loaded.model, kv_cache);
   decode::apply_decoding_defaults(*loaded.model, beam,
                                   [&](const std::string& flag) { return given.count(flag) > 0; });
   auto pairs = train::load_pairs(data, train::Split::Test, test_tsv, test_sets);

@@ -19,6 +19,7 @@
 #include "data/batch.h"
 #include "data/corpus.h"
 #include "train/decode/beam_search.h"
+#include "train/decode/decode.h"
 #include "train/cli/cli.h"
 #include "train/loaded_model.h"
 #include "train/options.h"
@@ -30,6 +31,7 @@ int run_translate(int argc, char** argv) {
   std::string model_path, input_path, output_path, device;
   int64_t mini_batch = 64, n_best = 0, cpu_threads = 0;
   bool report_cache = false, crop = false;
+  nn::KVCacheOptions kv_cache;
   decode::BeamSearchOptions beam;
   beam.need_attention = false;  // translations only: the Transformer's attention all runs fused
   options.add_options()
@@ -58,7 +60,12 @@ int run_translate(int argc, char** argv) {
       ("device", "cpu or cuda: where the model runs", cxxopts::value(device)->default_value("cpu"))
       ("cpu-threads", "threads of the CPU kernels (0: the ATTN_NUM_THREADS environment variable, or else every core)",
        cxxopts::value(cpu_threads)->default_value("0"))
-      ("report-cache", "print, per batch, the most bytes the key/value caches held (transformer; to stderr)",
+      ("kv-cache", "how a transformer caches its self-attention keys and values while decoding: "
+       "contiguous (a buffer per hypothesis) or paged (blocks shared by the beams, vLLM's PagedAttention)",
+       cxxopts::value(kv_cache.kind)->default_value("contiguous"))
+      ("kv-block-size", "positions per block of --kv-cache paged", cxxopts::value(kv_cache.block_size)->default_value("16"))
+      ("report-cache", "print, per batch, the most bytes the key/value caches held (transformer; to stderr); "
+       "with --kv-cache paged also the most blocks in use beside the blocks of unshared beams",
        cxxopts::value(report_cache))
       ("h,help", "show this help");
   std::set<std::string> given;
@@ -72,12 +79,14 @@ int run_translate(int argc, char** argv) {
              n_best);
   beam.n_best = n_best > 0 ? n_best : 1;
   decode::check_beam_search_options(beam);  // before the model loads, and even for empty input
+  kv_cache.check();  // before the model loads
   const Device on = train::parse_device(device);  // before loading, so a bad value fails fast
   data::check_input_file(model_path, "--model");
   if (!input_path.empty()) data::check_input_file(input_path, "--input");
   if (!output_path.empty()) data::check_output_file(output_path, "--output");
   train::LoadedModel loaded = train::load_model(model_path);
   loaded.model->to(on);
+  decode::set_kv_cache(*loaded.model, kv_cache);
   decode::apply_decoding_defaults(*loaded.model, beam,
                                   [&](const std::string& flag) { return given.count(flag) > 0; });
   // The cap on source and output tokens: --max-length, or a transformer's table.
@@ -150,6 +159,18 @@ int run_translate(int argc, char** argv) {
                   << result.peak_cache.cross_attention << "), "
                   << result.peak_cache.self_attention_per_token()
                   << " self-attention bytes per token";
+        const nn::KVCacheBytes& peak = result.peak_cache;
+        if (peak.block_bytes > 0) {
+          // --kv-cache paged: the most blocks in use, beside what the rows
+          // would hold with no sharing and what a contiguous cache holds.
+          line_out << "\n[cache] paged: peak " << peak.blocks << " blocks of "
+                   << kv_cache.block_size << (kv_cache.block_size == 1 ? " position x " : " positions x ")
+                   << peak.block_bytes << " bytes = "
+                   << peak.blocks * peak.block_bytes << " bytes; unshared (" << beam.beam_size
+                   << " copies for beam " << beam.beam_size << ") " << peak.unshared_blocks
+                   << " blocks = " << peak.unshared_blocks * peak.block_bytes
+                   << " bytes; contiguous cache " << peak.contiguous_self_attention << " bytes";
+        }
         cache_line = line_out.str();
       }
     }

@@ -235,7 +235,7 @@ BeamSearchResult beam_search(nn::Translator& model, const Tensor& source,
     const int64_t R = static_cast<int64_t>(active.size()) * K;
     Tensor logits = model.step(*state, from_vector(previous, {R}, on_device));  // (R, V)
     const nn::KVCacheBytes cache = state->cache_bytes();
-    if (cache.total() > peak_cache.total()) peak_cache = cache;
+    nn::keep_peak(peak_cache, cache);
     ATTN_CHECK(logits.dim() == 2 && logits.size(0) == R, "beam_search: step() must return (", R,
                ", V) logits, got ", shape_str(logits.shape()));
     const int64_t V = logits.size(1);

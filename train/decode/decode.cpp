@@ -5,9 +5,22 @@
 #include "tensor/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
+#include "nn/transformer.h"
 #include "train/decode/beam_search.h"  // model_max_length
 
 namespace attn::decode {
+
+void set_kv_cache(nn::Translator& model, const nn::KVCacheOptions& options) {
+  options.check();
+  auto* transformer = dynamic_cast<nn::Transformer*>(&model);
+  if (transformer == nullptr) {
+    // The RNN models keep no key/value cache: only paged is an error there.
+    ATTN_CHECK(!options.paged(), "--kv-cache paged: only a transformer has a key/value cache to "
+               "page; this model is ", model.describe());
+    return;
+  }
+  transformer->set_kv_cache(options);
+}
 
 DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
                            const Tensor& source_lengths, int64_t max_length,
@@ -31,7 +44,7 @@ DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
   for (int64_t t = 0; t < max_length && remaining > 0; ++t) {
     Tensor logits = model.step(*state, previous);   // (B, V)
     const nn::KVCacheBytes cache = state->cache_bytes();
-    if (cache.total() > result.peak_cache.total()) result.peak_cache = cache;
+    nn::keep_peak(result.peak_cache, cache);
     Tensor next = argmax(logits, -1);               // (B)
     Tensor weights = state->last_attention();       // (B, S) or undefined
     if (need_attention && weights.defined()) attention_steps.push_back(weights);

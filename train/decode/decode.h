@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "nn/paged_kv_cache.h"
 #include "nn/translator.h"
 
 namespace attn::decode {
@@ -35,6 +36,13 @@ struct DecodeResult {
 // need_attention: false when only the tokens are wanted; `attention` is then
 // left undefined and the Transformer's attention all runs fused
 // (DecoderState::need_weights).
+// --kv-cache KIND and --kv-block-size P of `attn translate` and `attn eval`:
+// the cache a Transformer decodes with (nn/paged_kv_cache.h; contiguous is
+// the default). Throws attn::Error naming the flag and the value: a kind or
+// size out of range, paged for a model that is not a Transformer, or paged
+// with an option the paged cache does not take (Low-Rank KV's --kv-rank).
+void set_kv_cache(nn::Translator& model, const nn::KVCacheOptions& options);
+
 DecodeResult greedy_decode(nn::Translator& model, const Tensor& source,
                            const Tensor& source_lengths, int64_t max_length,
                            bool need_attention = true);
