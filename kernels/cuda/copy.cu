@@ -207,5 +207,9 @@ ATTN_INSTANTIATE_ALL_TYPES(copy_strided, Device::CUDA)
 ATTN_INSTANTIATE_ALL_TYPES(copy_into_strided, Device::CUDA)
 ATTN_INSTANTIATE_ALL_TYPES(fill, Device::CUDA)
 ATTN_INSTANTIATE_CONVERT(Device::CUDA)
+// bfloat16 tensors are copied and filled like any other (kernels/bfloat16.h).
+ATTN_INSTANTIATE(copy_strided, Device::CUDA, BFloat16)
+ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, BFloat16)
+ATTN_INSTANTIATE(fill, Device::CUDA, BFloat16)
 
 }  // namespace attn::kernels
