@@ -98,6 +98,7 @@ declare -A TABLE=(
   [train:optimizer-params]="real err err err err"  # three numbers, not one
   [train:seed]="uint ok err ok err"
   [train:device]="string err err"
+  [train:precision]="string err err"
   # validation and logging: a frequency of 0 is "never"
   [train:disp-freq]="int ok err err err"
   [train:valid-freq]="int ok err err err"
