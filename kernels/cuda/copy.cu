@@ -113,7 +113,7 @@ __global__ void copy_into_strided_kernel(ScatterLayout layout, int64_t targets, 
         r_rest /= layout.repeat_shape[d];
       }
       // Without accumulate the last write wins, as in the CPU's serial loop.
-      value = accumulate ? value + src[offset] : src[offset];
+      value = accumulate ? T(value + src[offset]) : src[offset];  // T(): a bfloat16 sum rounds
     }
     dst[dst_offset] = value;
   }
