@@ -20,6 +20,7 @@
 #include "tensor/tensor.h"
 #include "autograd/gradcheck.h"
 #include "autograd/graph_dump.h"
+#include "autograd/autocast.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
 

@@ -50,6 +50,9 @@ std::string first_values(const Tensor& t, int64_t count) {
     switch (t.dtype()) {
       case kFloat32: std::snprintf(buffer, sizeof buffer, "%.6g", flat.data_ptr<float>()[i]); break;
       case kFloat64: std::snprintf(buffer, sizeof buffer, "%.10g", flat.data_ptr<double>()[i]); break;
+      case kBFloat16:
+        std::snprintf(buffer, sizeof buffer, "%.4g", double(float(flat.data_ptr<BFloat16>()[i])));
+        break;
       case kInt64:
         std::snprintf(buffer, sizeof buffer, "%lld",
                       static_cast<long long>(flat.data_ptr<int64_t>()[i]));

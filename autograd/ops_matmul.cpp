@@ -10,6 +10,8 @@
 // "transposed" flag with the original leading dimension, never copied.
 #include "autograd/op_helpers.h"
 #include "tensor/dispatch.h"
+#include "autograd/autocast.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/matmul.h"
 
 namespace attn {
@@ -107,10 +109,20 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   if (K == 0) return zeros(out_shape, a.options());
   GemmOperand A = prepare(a.detach(), batch_shape);
   GemmOperand B = prepare(b.detach(), batch_shape);
+  if (a.dtype() == kBFloat16) {
+    // bfloat16 in, bfloat16 out, float32 accumulation (kernels/gemm_bf16.h).
+    kernels::dispatch_device(A.tensor.device(), "matmul", [&](auto device) {
+      kernels::gemm_bf16<device, BFloat16>(A.transposed, B.transposed, batch, M, N, K, 1.0f,
+                                           A.tensor.data_ptr<BFloat16>(), A.ld, A.batch_stride,
+                                           B.tensor.data_ptr<BFloat16>(), B.ld, B.batch_stride,
+                                           0.0f, out.data_ptr<BFloat16>(), N, M * N);
+    });
+    return out;
+  }
   dispatch_floating(a.dtype(), A.tensor.device(), "matmul", [&](auto zero, auto device) {
     using T = decltype(zero);
     // A transposed operand is stored (K, M): BLAS wants its own row stride.
-    kernels::gemm<device>(A.transposed, B.transposed, batch, M, N, K, T(1), A.tensor.data_ptr<T>(),
+    autograd::gemm<device>(A.transposed, B.transposed, batch, M, N, K, T(1), A.tensor.data_ptr<T>(),
                           A.ld, A.batch_stride, B.tensor.data_ptr<T>(), B.ld, B.batch_stride, T(0),
                           out.data_ptr<T>(), N, M * N);
   });

@@ -8,6 +8,7 @@
 #include "kernels/copy.h"
 #include "kernels/index.h"
 #include "kernels/layer_norm.h"
+#include "autograd/autocast.h"
 #include "kernels/matmul.h"
 #include "kernels/random.h"
 #include "kernels/reduce.h"
@@ -27,7 +28,7 @@ void gemm_2d(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const 
              int64_t lda, const Tensor& B, int64_t ldb, double beta, Tensor& C) {
   dispatch_floating(A.dtype(), A.device(), "linear", [&](auto zero, auto device) {
     using T = decltype(zero);
-    kernels::gemm<device>(trans_a, trans_b, 1, M, N, K, T(1), A.data_ptr<T>(), lda, 0,
+    autograd::gemm<device>(trans_a, trans_b, 1, M, N, K, T(1), A.data_ptr<T>(), lda, 0,
                           B.data_ptr<T>(), ldb, 0, static_cast<T>(beta), C.data_ptr<T>(), N, 0);
   });
 }
@@ -206,6 +207,14 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* generator) {
 // --- layer_norm ---
 
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+  // bfloat16 in: computed in float32, the result float32 (autograd/autocast.h).
+  if (x.dtype() == kBFloat16 || (gamma.defined() && gamma.dtype() == kBFloat16) ||
+      (beta.defined() && beta.dtype() == kBFloat16)) {
+    auto up = [](const Tensor& t) {
+      return t.defined() && t.dtype() == kBFloat16 ? t.to(kFloat32) : t;
+    };
+    return layer_norm(up(x), up(gamma), up(beta), eps);
+  }
   check_floating("layer_norm", x);
   ATTN_CHECK(x.dim() >= 1, "layer_norm: expected at least 1 dim, got a scalar");
   int64_t cols = x.size(-1);
@@ -261,6 +270,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options) {
+  // bfloat16 logits: the loss is computed in float32 (autograd/autocast.h).
+  if (logits.dtype() == kBFloat16) return cross_entropy(logits.to(kFloat32), target, options);
   check_floating("cross_entropy", logits);
   ATTN_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, V), got shape ",
              shape_str(logits.shape()), " (flatten (B, T, V) with reshape({-1, V}))");

@@ -37,6 +37,9 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t d, bool log) {
 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
+  // bfloat16 in: computed in float32, the result float32 (mixed precision's
+  // rule for sums of many terms, autograd/autocast.h).
+  if (x.dtype() == kBFloat16) return softmax_impl(x.to(kFloat32), dim, log);
   check_floating(name, x);
   int64_t d = wrap_dim(dim, x.dim(), name);
   int64_t outer, n, inner;

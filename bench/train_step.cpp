@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   cxxopts::Options options("bench_train_step", "Time training steps on synthetic batches");
   std::string model_name = "bahdanau", config_name = "tiny";
   std::string device_name = "cpu";
+  std::string precision = "fp32";
   int steps = 30, warmup = 5;
   bool gemm_floor = false;
   options.add_options()
@@ -125,6 +126,7 @@ int main(int argc, char** argv) {
       ("steps", "timed steps", cxxopts::value(steps)->default_value("30"))
       ("warmup-steps", "untimed steps first", cxxopts::value(warmup)->default_value("5"))
       ("device", "cpu or cuda", cxxopts::value(device_name)->default_value("cpu"))
+      ("precision", "fp32, or bf16 (attn train --precision bf16: bfloat16 GEMMs)", cxxopts::value(precision)->default_value("fp32"))
       ("gemm-floor", "also record one step's GEMMs, time each shape alone and print the step's GEMM-bound floor",
        cxxopts::value(gemm_floor)->default_value("false"));
   try {
@@ -175,6 +177,12 @@ int main(int argc, char** argv) {
   attn::train::TrainStepOptions step_options;
   step_options.label_smoothing = label_smoothing;
   step_options.clip_norm = 1.0;
+  if (precision != "fp32" && precision != "bf16") {
+    std::fprintf(stderr, "bench_train_step: --precision must be fp32 or bf16, got '%s'\n",
+                 precision.c_str());
+    return 2;
+  }
+  step_options.bf16 = precision == "bf16";
 
   // 8 distinct batches, cycled, as the reference does.
   attn::Generator g(1);
@@ -210,8 +218,9 @@ int main(int argc, char** argv) {
   std::sort(times.begin(), times.end());
   double median = times[times.size() / 2];
   double tokens = static_cast<double>(c.batch * c.length);
-  std::printf("[attn train] %s/%s on %s  %lld params  batch=%lld len=%lld\n", model_name.c_str(),
-              config_name.c_str(), device_name.c_str(), static_cast<long long>(model.parameter_count()),
+  std::printf("[attn train] %s/%s on %s%s  %lld params  batch=%lld len=%lld\n", model_name.c_str(),
+              config_name.c_str(), device_name.c_str(), precision == "bf16" ? " (bf16)" : "",
+              static_cast<long long>(model.parameter_count()),
               static_cast<long long>(c.batch), static_cast<long long>(c.length));
   std::printf("  median %.1f ms/step, %.0f target tok/s over %d steps; peak RSS %.0f MB\n", median,
               tokens / (median / 1000.0), steps, peak_rss_mb());

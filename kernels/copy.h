@@ -4,7 +4,7 @@
 // Each kernel is declared once, for every device D and element type T; the
 // definitions are kernels/cpu/copy.cpp and kernels/cuda/copy.cu
 // (kernels/dispatch.h says how an op picks one). Element types: float,
-// double and int64_t.
+// double, int64_t and BFloat16 (kernels/bfloat16.h).
 //
 // "Strided" buffers come with one stride per dim of `shape`, in elements; a
 // stride of 0 repeats the element (broadcasting). Contiguous buffers are
@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/dispatch.h"
 
 namespace attn::kernels {
@@ -37,11 +38,12 @@ template <Device D, typename T>
 void fill(int64_t n, T value, T* out);
 
 // dst[i] = To(src[i]) for i in [0, n): float <-> double <-> int64 (truncating
-// towards zero to int64).
+// towards zero to int64) <-> bfloat16 (rounding to nearest even into bfloat16,
+// through float from double and int64; exact out of it).
 template <Device D, typename From, typename To>
 void convert(int64_t n, const From* src, To* dst);
 
-// The six (From, To) pairs of convert that exist, for the instantiation
+// The twelve (From, To) pairs of convert that exist, for the instantiation
 // lines of kernels/cpu/copy.cpp and kernels/cuda/copy.cu.
 #define ATTN_INSTANTIATE_CONVERT(device)          \
   ATTN_INSTANTIATE(convert, device, float, double)  \
@@ -49,6 +51,12 @@ void convert(int64_t n, const From* src, To* dst);
   ATTN_INSTANTIATE(convert, device, int64_t, float) \
   ATTN_INSTANTIATE(convert, device, int64_t, double) \
   ATTN_INSTANTIATE(convert, device, float, int64_t) \
-  ATTN_INSTANTIATE(convert, device, double, int64_t)
+  ATTN_INSTANTIATE(convert, device, double, int64_t) \
+  ATTN_INSTANTIATE(convert, device, float, BFloat16) \
+  ATTN_INSTANTIATE(convert, device, double, BFloat16) \
+  ATTN_INSTANTIATE(convert, device, int64_t, BFloat16) \
+  ATTN_INSTANTIATE(convert, device, BFloat16, float) \
+  ATTN_INSTANTIATE(convert, device, BFloat16, double) \
+  ATTN_INSTANTIATE(convert, device, BFloat16, int64_t)
 
 }  // namespace attn::kernels

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/dispatch.h"
 
 namespace attn::kernels {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/bfloat16.h"
 #include "kernels/dispatch.h"
 #include "kernels/dtype.h"
 #include "kernels/error.h"
@@ -29,6 +30,12 @@ void dispatch_floating(DType dtype, const char* op, const Body& body) {
     case DType::Float32: body(float(0)); return;
     case DType::Float64: body(double(0)); return;
     case DType::Int64: break;
+    case DType::BFloat16:
+      // bfloat16 is stored, cast and multiplied (matmul); everything else is
+      // computed in float32: cast the tensor up first, as mixed precision does.
+      throw Error(std::string(op) +
+                  ": expected a float32 or float64 tensor, got bfloat16 (bfloat16 supports "
+                  "copies, to(dtype) and matmul; cast up with .to(kFloat32) for this op)");
   }
   throw Error(std::string(op) + ": expected a floating-point tensor (float32 or float64), got " +
               dtype_name(dtype));
@@ -40,6 +47,7 @@ void dispatch_all(DType dtype, const Body& body) {
     case DType::Float32: body(float(0)); return;
     case DType::Float64: body(double(0)); return;
     case DType::Int64: body(int64_t(0)); return;
+    case DType::BFloat16: body(BFloat16(0.0f)); return;
   }
 }
 
@@ -51,7 +59,8 @@ void dispatch_floating(DType dtype, Device device, const char* op, const Body& b
   });
 }
 
-// body(T(0), device) for float, double and int64_t.
+// body(T(0), device) for float, double, int64_t and BFloat16 (copies, fills,
+// casts, index_select and comparisons: the kernels that move elements).
 template <typename Body>
 void dispatch_all(DType dtype, Device device, const Body& body) {
   kernels::dispatch_device(device, "dispatch_all", [&](auto on) {

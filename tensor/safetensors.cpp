@@ -42,12 +42,13 @@ using Json = json::Value;
 
 // --- the header's meaning ----------------------------------------------------------
 
-// dtype strings of the format (safetensors' Dtype enum) for the three attn holds.
+// dtype strings of the format (safetensors' Dtype enum) for the four attn holds.
 const char* format_dtype(DType dtype) {
   switch (dtype) {
     case DType::Float32: return "F32";
     case DType::Float64: return "F64";
     case DType::Int64: return "I64";
+    case DType::BFloat16: return "BF16";
   }
   return "?";
 }
@@ -56,6 +57,7 @@ bool parse_format_dtype(const std::string& name, DType* dtype) {
   if (name == "F32") { *dtype = kFloat32; return true; }
   if (name == "F64") { *dtype = kFloat64; return true; }
   if (name == "I64") { *dtype = kInt64; return true; }
+  if (name == "BF16") { *dtype = kBFloat16; return true; }
   return false;
 }
 
@@ -110,7 +112,7 @@ Entry read_entry(const std::string& path, const std::string& name, const Json& i
 
   ATTN_CHECK(dtype->kind == Json::Kind::String, prefix, ": \"dtype\" must be a string");
   ATTN_CHECK(parse_format_dtype(dtype->text, &entry.dtype), prefix, " has dtype '", dtype->text,
-             "'; attn reads F32, F64 and I64");
+             "'; attn reads F32, F64, I64 and BF16");
 
   ATTN_CHECK(shape->kind == Json::Kind::Array, prefix, ": \"shape\" must be an array");
   ATTN_CHECK(shape->items.size() <= static_cast<size_t>(kernels::kMaxDims), prefix, " has ",

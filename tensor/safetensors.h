@@ -26,7 +26,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
                       const std::map<std::string, std::string>& metadata = {});
 
 // Loads and validates: the header length fits the file and 100 MB, the JSON
-// parses, every dtype is known (F32, F64, I64), every shape has at most 8 dims
+// parses, every dtype is known (F32, F64, I64, BF16), every shape has at most 8 dims
 // whose sizes multiply within int64 (overflow-checked) and matches its byte
 // range, the ranges lie inside the file and do not overlap. Throws attn::Error
 // naming the file, what is wrong and the values.

@@ -78,6 +78,7 @@ template <typename T> DType dtype_of();
 template <> DType dtype_of<float>() { return kFloat32; }
 template <> DType dtype_of<double>() { return kFloat64; }
 template <> DType dtype_of<int64_t>() { return kInt64; }
+template <> DType dtype_of<BFloat16>() { return kBFloat16; }
 }  // namespace
 
 template <typename T>
@@ -90,6 +91,7 @@ T* Tensor::data_ptr() const {
 template float* Tensor::data_ptr<float>() const;
 template double* Tensor::data_ptr<double>() const;
 template int64_t* Tensor::data_ptr<int64_t>() const;
+template BFloat16* Tensor::data_ptr<BFloat16>() const;
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
@@ -105,6 +107,7 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<BFloat16> Tensor::to_vector<BFloat16>() const;
 
 template <typename T>
 T Tensor::item() const {

@@ -109,6 +109,10 @@ struct TrainOptions {
   std::vector<double> optimizer_params;
   uint64_t seed = 1234;            // --seed: initialisation, dropout and shuffling
   std::string device = "cpu";      // --device: cpu | cuda (train/options.h, parse_device)
+  // --precision: fp32 | bf16. bf16 is mixed precision (autograd/autocast.h):
+  // float32 weights and optimizer state, the GEMMs of forward and backward in
+  // bfloat16 with float32 accumulation, softmax / layer norm / loss in float32.
+  std::string precision = "fp32";
   bool quiet = false;              // --quiet: no progress bar
   // --dump-graph: write the first update's autograd graph (op names, shapes,
   // gradient norms before clipping) as Graphviz DOT to this path (autograd/graph_dump.h)

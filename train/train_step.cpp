@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "autograd/autocast.h"
 #include "autograd/graph_dump.h"
 #include "autograd/ops.h"
 #include "data/vocab.h"
@@ -62,7 +63,9 @@ TrainStepResult train_step(nn::Translator& model, const data::Batch& batch,
     result.sentences = static_cast<int64_t>(counts[1]);
   }
 
-  // forward and loss
+  // forward and loss; with bf16, their GEMMs (and backward's) in bfloat16
+  std::optional<AutocastBF16Guard> bf16;
+  if (options.bf16) bf16.emplace();
   Tensor loss = data_parallel
                     ? share_loss(model, batch, options.label_smoothing, result.target_tokens)
                     : batch_loss(model, batch, options.label_smoothing);  // ()
@@ -74,6 +77,7 @@ TrainStepResult train_step(nn::Translator& model, const data::Batch& batch,
   if (dump) record_norms.emplace();
   if (loss.defined()) loss.backward();
   record_norms.reset();
+  bf16.reset();  // the rest (clipping, the update) is float32 arithmetic anyway
   if (dump && loss.defined()) {
     dump_graph(loss, options.dump_graph, {model.named_parameters()});  // leaf norms: unclipped
   }

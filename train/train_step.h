@@ -46,6 +46,10 @@ struct TrainStepOptions {
   // incoming gradient norm, and the graph behind the loss is written to PATH
   // as Graphviz DOT (autograd/graph_dump.h), after backward, before clipping.
   std::string dump_graph = "";
+  // true (`attn train --precision bf16`): forward and backward run their
+  // float32 GEMMs in bfloat16 with float32 accumulation (autograd/autocast.h);
+  // the weights, their gradients and the optimizer stay float32.
+  bool bf16 = false;
   // Non-null with size() > 1: data parallel, `batch` is this rank's share (maybe empty).
   distributed::Communicator* communicator = nullptr;
 };

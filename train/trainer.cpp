@@ -317,6 +317,7 @@ void prepare_model(Run& run, const ModelOptions& model_options, const DataOption
   run.schedule = make_schedule(opt);
   run.halving = dynamic_cast<optim::StepHalvingSchedule*>(run.schedule.get());
   run.metadata = model_options.to_metadata();
+  run.metadata["train.precision"] = opt.precision;  // how it was trained (read by no one yet)
   for (auto& [key, value] : run.pipeline.to_metadata()) run.metadata[key] = value;
 
   std::vector<std::string> valid_metrics = split_metrics(opt.valid_metrics);
@@ -660,6 +661,7 @@ int Trainer::run() {
   TrainStepOptions step_options;
   step_options.label_smoothing = opt.label_smoothing;
   step_options.clip_norm = opt.clip_norm;
+  step_options.bf16 = opt.precision == "bf16";
   step_options.communicator = &run.comm;
   bool graph_dumped = false;  // --dump-graph: only the first update of this run
   data::BatchIterator& batches = *run.batches;

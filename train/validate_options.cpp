@@ -249,6 +249,7 @@ void validate(const TrainOptions& t) {
                "third number) in (0, 1], got ", eps);
   }
   parse_device(t.device);
+  check_choice("--precision", t.precision, {"fp32", "bf16"});
   // The three frequencies: 0 is "never", as --help says. The training loop
   // takes `update % freq` only for a positive freq.
   check_flag("--disp-freq", t.disp_freq, 0, kMaxCount, "0 = no log lines");

@@ -96,5 +96,9 @@ ATTN_INSTANTIATE_ALL_TYPES(copy_strided, Device::CPU)
 ATTN_INSTANTIATE_ALL_TYPES(copy_into_strided, Device::CPU)
 ATTN_INSTANTIATE_ALL_TYPES(fill, Device::CPU)
 ATTN_INSTANTIATE_CONVERT(Device::CPU)
+// bfloat16 tensors are copied and filled like any other (kernels/bfloat16.h).
+ATTN_INSTANTIATE(copy_strided, Device::CPU, BFloat16)
+ATTN_INSTANTIATE(copy_into_strided, Device::CPU, BFloat16)
+ATTN_INSTANTIATE(fill, Device::CPU, BFloat16)
 
 }  // namespace attn::kernels

@@ -253,6 +253,7 @@ ATTN_INSTANTIATE_FLOATING(unary, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(binary, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CPU)
 ATTN_INSTANTIATE_ALL_TYPES(compare_scalar, Device::CPU)
+ATTN_INSTANTIATE(compare_scalar, Device::CPU, BFloat16)  // compares the widened values
 ATTN_INSTANTIATE_FLOATING(where, Device::CPU)
 ATTN_INSTANTIATE_FLOATING(relu_backward, Device::CPU)
 

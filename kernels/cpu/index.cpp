@@ -70,6 +70,7 @@ void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner, con
 
 // The CPU definitions of kernels/index.h, for the element types it names.
 ATTN_INSTANTIATE_ALL_TYPES(index_select, Device::CPU)
+ATTN_INSTANTIATE(index_select, Device::CPU, BFloat16)  // moves rows only
 ATTN_INSTANTIATE_FLOATING(index_add, Device::CPU)
 
 }  // namespace attn::kernels

@@ -113,7 +113,7 @@ __global__ void copy_into_strided_kernel(ScatterLayout layout, int64_t targets, 
         r_rest /= layout.repeat_shape[d];
       }
       // Without accumulate the last write wins, as in the CPU's serial loop.
-      value = accumulate ? value + src[offset] : src[offset];
+      value = accumulate ? T(value + src[offset]) : src[offset];  // T(): a bfloat16 sum rounds
     }
     dst[dst_offset] = value;
   }
@@ -207,5 +207,9 @@ ATTN_INSTANTIATE_ALL_TYPES(copy_strided, Device::CUDA)
 ATTN_INSTANTIATE_ALL_TYPES(copy_into_strided, Device::CUDA)
 ATTN_INSTANTIATE_ALL_TYPES(fill, Device::CUDA)
 ATTN_INSTANTIATE_CONVERT(Device::CUDA)
+// bfloat16 tensors are copied and filled like any other (kernels/bfloat16.h).
+ATTN_INSTANTIATE(copy_strided, Device::CUDA, BFloat16)
+ATTN_INSTANTIATE(copy_into_strided, Device::CUDA, BFloat16)
+ATTN_INSTANTIATE(fill, Device::CUDA, BFloat16)
 
 }  // namespace attn::kernels

@@ -326,6 +326,7 @@ ATTN_INSTANTIATE_FLOATING(unary, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(binary, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(binary_scalar, Device::CUDA)
 ATTN_INSTANTIATE_ALL_TYPES(compare_scalar, Device::CUDA)
+ATTN_INSTANTIATE(compare_scalar, Device::CUDA, BFloat16)  // compares the widened values
 ATTN_INSTANTIATE_FLOATING(where, Device::CUDA)
 ATTN_INSTANTIATE_FLOATING(relu_backward, Device::CUDA)
 

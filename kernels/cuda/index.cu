@@ -109,6 +109,7 @@ void index_add(const T* grad, int64_t outer, int64_t index_n, int64_t inner, con
 }
 
 ATTN_INSTANTIATE_ALL_TYPES(index_select, Device::CUDA)
+ATTN_INSTANTIATE(index_select, Device::CUDA, BFloat16)  // moves rows only
 ATTN_INSTANTIATE_FLOATING(index_add, Device::CUDA)
 
 }  // namespace attn::kernels

@@ -108,6 +108,7 @@ declare -A TABLE=(
   [train:seed]="uint ok err ok err"
   [train:device]="string err err"
   [train:cpu-threads]="int ok err err err"     # 0 = ATTN_NUM_THREADS or every core
+  [train:precision]="string err err"
   # validation and logging: a frequency of 0 is "never"
   [train:disp-freq]="int ok err err err"
   [train:valid-freq]="int ok err err err"

@@ -258,7 +258,7 @@ TEST(Safetensors, MalformedHeadersAreRefusedWithWhatIsWrong) {
       {"[1,2]", eight, "must be a JSON object"},
       {"{" + ok_entry + "} x", eight, "unexpected text after"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{}})", eight, "appears twice"},
-      {R"({"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]}})", eight, "dtype 'BF16'"},
+      {R"({"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})", eight, "dtype 'F16'"},
       {R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", eight,
        "non-negative integers"},
       {R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", eight,

@@ -132,7 +132,8 @@ int run_train(int argc, char** argv) {
       ("optimizer-params", "Adam's beta1 beta2 eps, space- or comma-separated (default 0.9 0.999 1e-8; transformer: 0.9 0.98 1e-9)", cxxopts::value(train.optimizer_params))
       ("seed", "seed for initialisation, dropout and shuffling", cxxopts::value(train.seed)->default_value(std::to_string(train.seed)))
       ("device", "cpu or cuda: where the model trains", cxxopts::value(train.device)->default_value(train.device))
-      ("cpu-threads", "threads of the CPU kernels (0: the ATTN_NUM_THREADS environment variable, or else every core)", cxxopts::value(train.cpu_threads)->default_value("0"));
+      ("cpu-threads", "threads of the CPU kernels (0: the ATTN_NUM_THREADS environment variable, or else every core)", cxxopts::value(train.cpu_threads)->default_value("0"))
+      ("precision", "fp32, or bf16: mixed precision (bfloat16 GEMMs, float32 weights, optimizer, softmax, layer norm and loss)", cxxopts::value(train.precision)->default_value(train.precision));
   options.add_options("Validation and logging")
       ("disp-freq", "updates between log lines (0: none)", cxxopts::value(train.disp_freq)->default_value(std::to_string(train.disp_freq)))
       ("valid-freq", "updates between validations (0: none)", cxxopts::value(train.valid_freq)->default_value(std::to_string(train.valid_freq)))
