@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
   int64_t batch = 256, length = 64, source_length = 64, kv_heads = 0, cla_factor = 1, kv_rank = 0,
           mla_kv_latent = 0, mla_rope_dim = 0;
   std::string positions = "sinusoidal";
+  attn::nn::KVCacheOptions kv_cache;
   int reps = 1;
   bool cached_only = false;
   options.add_options()
@@ -208,6 +209,10 @@ int main(int argc, char** argv) {
        cxxopts::value(mla_kv_latent)->default_value("0"))
       ("mla-rope-dim", "MLA: the decoupled rotary key d_R (0 = Dh / 2)",
        cxxopts::value(mla_rope_dim)->default_value("0"))
+      ("kv-cache", "contiguous or paged (attn translate's --kv-cache)",
+       cxxopts::value(kv_cache.kind)->default_value("contiguous"))
+      ("kv-block-size", "positions per block of --kv-cache paged",
+       cxxopts::value(kv_cache.block_size)->default_value("16"))
       ("reps", "timed runs per variant, median (--decode-reps)",
        cxxopts::value(reps)->default_value("1"))
       ("cached-only", "time the cached variant alone, no checks (for perf record)",
@@ -234,6 +239,7 @@ int main(int argc, char** argv) {
         .set_mla(mla_kv_latent, 0, mla_rope_dim)
         .set_max_length(std::max<int64_t>(512, std::max(length, source_length) + 1));
     built = std::make_unique<attn::nn::Transformer>(o);
+    built->set_kv_cache(kv_cache);
   } catch (const attn::Error& e) {
     std::fprintf(stderr, "bench_decode: %s\n", e.what());
     return 2;
