@@ -144,10 +144,20 @@ Decoded greedy_recomputed(attn::nn::Transformer& model, const Tensor& source,
   Tensor memory_mask = attn::nn::padding_mask(lengths, source.size(1));  // (B, 1, 1, S)
   Tensor memory = model.encode(source, lengths);                         // (B, S, D)
   Tensor prefix = attn::full({B, 1}, static_cast<double>(attn::data::kBos), attn::kInt64);
+  // decoder_states walks the layers itself, as torch_ref does; rotary
+  // positions (no table to add) and CLA (layers borrow keys) need the model's
+  // own forward, which encodes the source again at every position.
+  const bool own_forward =
+      model.options().positions == "rope" || model.options().cla_factor > 1;
   for (int64_t t = 0; t < length; ++t) {
-    Tensor states = decoder_states(model, prefix, memory, memory_mask);  // (B, t+1, D)
-    Tensor last = states.narrow(1, t, 1).squeeze(1);                     // (B, D)
-    Tensor next = attn::argmax(output_logits(model, last), -1);          // (B)
+    Tensor logits;
+    if (own_forward) {
+      logits = model.forward(source, lengths, prefix).narrow(1, t, 1).squeeze(1);  // (B, V)
+    } else {
+      Tensor states = decoder_states(model, prefix, memory, memory_mask);  // (B, t+1, D)
+      logits = output_logits(model, states.narrow(1, t, 1).squeeze(1));    // (B, V)
+    }
+    Tensor next = attn::argmax(logits, -1);                              // (B)
     prefix = attn::cat({prefix, next.reshape({B, 1})}, 1);               // (B, t+2)
   }
   Decoded out;
@@ -317,9 +327,13 @@ int main(int argc, char** argv) {
   Tensor target_input = attn::cat(
       {attn::full({n, 1}, static_cast<double>(attn::data::kBos), attn::kInt64),
        check.tokens.narrow(1, 0, length - 1)}, 1);                                // (n, L)
-  Tensor parallel = output_logits(
-      model, decoder_states(model, target_input, model.encode(few, few_lengths),
-                            attn::nn::padding_mask(few_lengths, source_length)));  // (n, L, V)
+  // (rotary positions and CLA: the model's own forward, as in greedy_recomputed)
+  const bool own_forward =
+      model.options().positions == "rope" || model.options().cla_factor > 1;
+  Tensor parallel =
+      own_forward ? model.forward(few, few_lengths, target_input)
+                  : output_logits(model, decoder_states(model, target_input, model.encode(few, few_lengths),
+                                                        attn::nn::padding_mask(few_lengths, source_length)));  // (n, L, V)
   const Tensor diff = check.logits - parallel;
   const double max_diff = std::fabs(attn::max(attn::maximum(diff, -diff)).item<double>());
   std::printf("  %s: %lld/%lld sentences identical (%.3f%% of tokens); max|logit diff| cached "
