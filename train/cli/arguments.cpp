@@ -58,7 +58,8 @@ bool looks_like_option(const std::string& token) {
 }  // namespace
 
 bool takes_list(const cxxopts::Options& options, const std::string& name) {
-  const OptionShape* shape = OptionTable(options).find(name);
+  const OptionTable table(options);  // named: find() points into it
+  const OptionShape* shape = table.find(name);
   return shape != nullptr && shape->list;
 }
 
