@@ -105,6 +105,13 @@ Tensor decoder_states(const attn::nn::Transformer& model, const Tensor& prefix,
   return model.decoder_norm ? model.decoder_norm->forward(y) : y;               // (B, T, D)
 }
 
+// decoder_states walks the layers itself, as torch_ref does; rotary positions
+// (no table to add) and CLA (layers borrow their group's keys) need the
+// model's own forward instead, which encodes the source again each time.
+bool needs_own_forward(const attn::nn::Transformer& model) {
+  return model.options().positions == "rope" || model.options().cla_factor > 1;
+}
+
 // states (..., D) -> logits (..., V), the output layer or the tied embedding.
 Tensor output_logits(const attn::nn::Transformer& model, const Tensor& states) {
   if (model.output) return model.output->forward(states);
@@ -144,11 +151,7 @@ Decoded greedy_recomputed(attn::nn::Transformer& model, const Tensor& source,
   Tensor memory_mask = attn::nn::padding_mask(lengths, source.size(1));  // (B, 1, 1, S)
   Tensor memory = model.encode(source, lengths);                         // (B, S, D)
   Tensor prefix = attn::full({B, 1}, static_cast<double>(attn::data::kBos), attn::kInt64);
-  // decoder_states walks the layers itself, as torch_ref does; rotary
-  // positions (no table to add) and CLA (layers borrow keys) need the model's
-  // own forward, which encodes the source again at every position.
-  const bool own_forward =
-      model.options().positions == "rope" || model.options().cla_factor > 1;
+  const bool own_forward = needs_own_forward(model);
   for (int64_t t = 0; t < length; ++t) {
     Tensor logits;
     if (own_forward) {
@@ -327,11 +330,8 @@ int main(int argc, char** argv) {
   Tensor target_input = attn::cat(
       {attn::full({n, 1}, static_cast<double>(attn::data::kBos), attn::kInt64),
        check.tokens.narrow(1, 0, length - 1)}, 1);                                // (n, L)
-  // (rotary positions and CLA: the model's own forward, as in greedy_recomputed)
-  const bool own_forward =
-      model.options().positions == "rope" || model.options().cla_factor > 1;
   Tensor parallel =
-      own_forward ? model.forward(few, few_lengths, target_input)
+      needs_own_forward(model) ? model.forward(few, few_lengths, target_input)
                   : output_logits(model, decoder_states(model, target_input, model.encode(few, few_lengths),
                                                         attn::nn::padding_mask(few_lengths, source_length)));  // (n, L, V)
   const Tensor diff = check.logits - parallel;

@@ -83,7 +83,7 @@ toy() {
 }
 
 m30k() {
-  local v=$1 dir=runs/multi30k/kv-$v data=${MULTI30K:-../shared/data/multi30k/tok}
+  local v=$1
   RUN_NAME=kv-$v EXTRA_FLAGS="$(flags_for "$v" 8 16)" ATTN_THREADS=$threads \
     bench/multi30k.sh train transformer-small "${M30K_MINUTES:-8}"
   m30k_eval "$v"
