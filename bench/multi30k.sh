@@ -6,6 +6,11 @@
 #   bench/multi30k.sh train bahdanau 45    train RNNsearch for at most 45 min
 #   bench/multi30k.sh eval bahdanau        BLEU of the best checkpoint on the test set
 #   bench/multi30k.sh all luong 45         both
+#   SPM=8000 bench/multi30k.sh all transformer 60
+#                                          the raw, cased raw/ files with a joint
+#                                          SentencePiece model of 8000 pieces
+#                                          (--tokenizer spm), scored on the
+#                                          detokenized, cased output
 #
 # Needs /usr/bin/time (Debian package time) for the CPU-time account.
 # The budget is CPU time, whatever else the machine runs: `ulimit -S -t`
@@ -35,14 +40,30 @@ threads=${ATTN_THREADS:-1}
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo; then
   export OPENBLAS_CORETYPE=Haswell
 fi
-data=${MULTI30K:-../shared/data/multi30k/tok}
 attn=${ATTN:-build/release/attn}
+# Two forms of the data. The default: the dataset's own lowercased,
+# Moses-tokenized tok/ files with a word vocabulary. SPM=N: the raw, cased
+# text with N SentencePiece pieces learned by attn train itself, so the
+# translations come out as ordinary cased text and sacreBLEU's default
+# tokenization of them is comparable with published scores.
+spm=${SPM:-}
+if [ -n "$spm" ]; then
+  data=${MULTI30K:-../shared/data/multi30k/raw}
+  suffix=""
+  text_flags=(--tokenizer spm --spm-vocab-size "$spm" --max-length 64)
+  run_default=$model-spm$spm
+else
+  data=${MULTI30K:-../shared/data/multi30k/tok}
+  suffix=".lc.norm.tok"
+  text_flags=(--vocab-min-freq 2 --max-length 50)
+  run_default=$model
+fi
 # RUN_NAME and EXTRA_FLAGS let one model type run as several variants
 # (bench/kv_variants.sh: RUN_NAME=mqa EXTRA_FLAGS="--transformer-kv-heads 1").
-out=runs/multi30k/${RUN_NAME:-$model}
+out=runs/multi30k/${RUN_NAME:-$run_default}
 mkdir -p "$out"
 
-[ -f "$data/train.lc.norm.tok.de" ] || { echo "bench/multi30k.sh: no Multi30k in $data" >&2; exit 1; }
+[ -f "$data/train$suffix.de" ] || { echo "bench/multi30k.sh: no Multi30k in $data" >&2; exit 1; }
 [ -x "$attn" ] || { echo "bench/multi30k.sh: build attn first (cmake --preset release)" >&2; exit 1; }
 
 # Each model's flags, and its evaluation beam: beam 5 with --normalize 1 for
@@ -93,9 +114,9 @@ train() {
   ( ulimit -S -t "$left"
     ATTN_NUM_THREADS=$threads /usr/bin/time -f "%U %S" -o "$out/time.txt" "$attn" train \
       "${model_flags[@]}" \
-      --train-sets "$data/train.lc.norm.tok.de,$data/train.lc.norm.tok.en" \
-      --valid-sets "$data/val.lc.norm.tok.de,$data/val.lc.norm.tok.en" \
-      --vocab-min-freq 2 --max-length 50 --mini-batch 64 --after 30e \
+      --train-sets "$data/train$suffix.de,$data/train$suffix.en" \
+      --valid-sets "$data/val$suffix.de,$data/val$suffix.en" \
+      "${text_flags[@]}" --mini-batch 64 --after 30e \
       --clip-norm 1 --early-stopping 5 \
       --disp-freq 200 --valid-freq 900 --save-freq 900 --valid-samples 2 --quiet \
       --model "$out/model.safetensors" ) 2>&1 | tee -a "$out/train.log"
@@ -120,7 +141,7 @@ evaluate() {
   [ -f "$best" ] || best=$out/model.safetensors
   echo "== $model: $best on test_2016_flickr, ${beam_flags[*]}"
   ATTN_NUM_THREADS=$threads "$attn" eval --model "$best" \
-    --test-sets "$data/test_2016_flickr.lc.norm.tok.de,$data/test_2016_flickr.lc.norm.tok.en" \
+    --test-sets "$data/test_2016_flickr$suffix.de,$data/test_2016_flickr$suffix.en" \
     "${beam_flags[@]}" --output "$out/test_2016_flickr.hyp" | tee "$out/eval.txt"
 }
 

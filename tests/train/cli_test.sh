@@ -275,13 +275,13 @@ fi
 cmp -s "$WORK/default.svg" "$WORK/layer2.svg" && grep -q "layer 2, average of 2 heads" "$WORK/default.svg" &&
   ok "plot of a transformer without --layer/--head: the last layer's average over heads" ||
   fail "plot without --layer differs from --layer 2 (or lacks 'layer 2, average of 2 heads')"
-# PNG from the same drawing, where attn has libpng; otherwise it says so.
+# PNG from the same drawing, where attn has librsvg; otherwise it says so.
 if "$ATTN" plot --model "$TRANSFORMER" --sentence "a b c d" --grid --output "$WORK/grid.png" \
     >/dev/null 2>"$WORK/err"; then
   [ "$(head -c 4 "$WORK/grid.png" | tail -c 3)" = "PNG" ] && ok "plot --grid writes PNG" ||
     fail "plot --grid: $WORK/grid.png is not a PNG"
 else
-  grep -q "without libpng" "$WORK/err" && ok "plot --grid .png without libpng says so" ||
+  grep -q "without librsvg" "$WORK/err" && ok "plot --grid .png without librsvg says so" ||
     fail "plot --grid .png failed: $(cat "$WORK/err")"
 fi
 expect_failure "plot --layer 3 of a 2-layer decoder" "--layer 3" "2 layers" -- \

@@ -1,7 +1,7 @@
 // Pictures drawn by attn itself: the metrics log read into series, round
 // axis ticks, the training curve, the attention heatmap and the grid of a
 // layer's heads as SVG (counted shape by shape), and PNG where attn was built
-// with libpng.
+// with librsvg.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -431,21 +431,75 @@ TEST(Png, RasterizesRectanglesLinesCirclesAndText) {
   EXPECT_EQ(image.at(40, 40).hex(), "#0000ff");  // on the line's centre row (y = 20 * 2)
   EXPECT_EQ(image.at(60, 16).hex(), "#008000");  // the circle's centre
   EXPECT_EQ(image.at(60, 30).hex(), "#ffffff");  // below the circle
+}
 
-  // Text: some ink, all within the text's box; a non-ASCII character is a box.
-  Drawing t(60, 20);
-  t.text(2, 15, "Hi \xc3\xa9");
-  Image text = rasterize(t, 1);
-  int ink = 0, outside = 0;
-  for (int y = 0; y < text.height; ++y) {
-    for (int x = 0; x < text.width; ++x) {
-      if (text.at(x, y).hex() == "#ffffff") continue;
-      ++ink;
-      if (y >= 15 || y < 15 - 7 || x < 2) ++outside;
-    }
+// The ink of one label drawn alone at 2x: which pixels are not white.
+std::vector<bool> ink_of(const std::string& label, int width, int height) {
+  Drawing d(width, height);
+  d.text(4, height - 8, label, 20);
+  Image image = rasterize(d, 2);
+  std::vector<bool> ink(static_cast<size_t>(image.width) * image.height);
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) ink[static_cast<size_t>(y) * image.width + x] = image.at(x, y).hex() != "#ffffff";
   }
-  EXPECT_GT(ink, 20);
-  EXPECT_EQ(outside, 0);
+  return ink;
+}
+
+// Where a bitmap font of ASCII draws a box for "ä", a real renderer draws an
+// "a" with two dots above it: the two pictures are the same below the top of
+// the "a" and differ only above it. A box would differ all the way down to
+// the baseline.
+TEST(Png, AccentedLettersAreLettersNotBoxes) {
+  const int width = 40, height = 40, w2 = 2 * width;
+  for (const auto& [plain, accented] : std::vector<std::pair<std::string, std::string>>{
+           {"a", "\xc3\xa4"}, {"o", "\xc3\xb6"}, {"u", "\xc3\xbc"}, {"e", "\xc3\xa9"}}) {
+    std::vector<bool> base = ink_of(plain, width, height), marked = ink_of(accented, width, height);
+    int top = -1;  // the first row with ink of the plain letter
+    for (size_t i = 0; i < base.size() && top < 0; ++i) {
+      if (base[i]) top = static_cast<int>(i / w2);
+    }
+    ASSERT_GE(top, 0) << "no ink for '" << plain << "'";
+    int differ_above = 0, differ_below = 0, ink_below = 0;
+    for (size_t i = 0; i < base.size(); ++i) {
+      const bool below = static_cast<int>(i / w2) >= top + 2;  // two rows of anti-aliasing slack
+      ink_below += below && base[i];
+      if (base[i] != marked[i]) ++(below ? differ_below : differ_above);
+    }
+    EXPECT_GT(differ_above, 4) << "'" << accented << "' has no mark above its '" << plain << "'";
+    EXPECT_LE(differ_below, ink_below / 20) << "'" << accented << "' differs from '" << plain
+                                            << "' below the letter's top: drawn as a box?";
+  }
+}
+
+// The PNG file is the SVG file's picture: decoding what write_drawing wrote
+// as .png gives the pixels of rendering the drawing's SVG, accented labels
+// of a heatmap included, and both files come from one layout.
+TEST_F(CurveTest, APngWithAccentedLabelsIsItsSvgRendered) {
+  const Drawing heatmap = attention_heatmap({"Zwei", "M\xc3\xa4nner", "gr\xc3\xbc\xc3\x9f" "en", "\xce\x95\xce\xbb\xce\xbb\xce\xac\xce\xb4\xce\xb1"},
+                                            {"Two", "men", "gar\xc3\xa7on"}, three_by_four(), "", {0, 1, 2}, 1);
+  write_drawing(heatmap, path("accents.svg"));
+  write_drawing(heatmap, path("accents.png"));
+  EXPECT_EQ(read(path("accents.svg")), to_svg(heatmap));
+  EXPECT_NE(read(path("accents.svg")).find("M\xc3\xa4nner"), std::string::npos);
+  const Image from_file = decode_png(read(path("accents.png")));
+  const Image rendered = rasterize(heatmap, 2);
+  ASSERT_EQ(from_file.width, 2 * heatmap.width);
+  ASSERT_EQ(from_file.height, 2 * heatmap.height);
+  EXPECT_EQ(from_file.rgb, rendered.rgb);
+  // And the labels are there: the same heatmap with plain ASCII labels differs.
+  const Drawing plain = attention_heatmap({"Zwei", "Manner", "grussen", "Ellada"}, {"Two", "men", "garcon"},
+                                          three_by_four(), "", {0, 1, 2}, 1);
+  EXPECT_NE(rasterize(plain, 2).rgb, rendered.rgb);
+}
+
+TEST(Png, DecodeRefusesWhatIsNotAPng) {
+  std::string message;
+  try {
+    decode_png("GIF89a not a png");
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("not a PNG"), std::string::npos) << message;
 }
 
 TEST_F(CurveTest, WritesPngForCurvesAndHeatmaps) {
@@ -472,10 +526,10 @@ TEST_F(CurveTest, WritesPngForCurvesAndHeatmaps) {
   EXPECT_EQ(read(path("grid.png")).substr(0, 4), "\x89PNG");
 }
 #else
-TEST_F(CurveTest, PngWithoutLibpngSaysSo) {
+TEST_F(CurveTest, PngWithoutLibrsvgSaysSo) {
   EXPECT_FALSE(png_supported());
   std::string message = error_of([&] { write_drawing(Drawing(10, 10), path("x.png")); });
-  EXPECT_NE(message.find("without libpng"), std::string::npos) << message;
+  EXPECT_NE(message.find("without librsvg"), std::string::npos) << message;
 }
 #endif
 

@@ -14,7 +14,7 @@
 //       writes next to the model (train/plot/curve.h); no model needed.
 //
 // An --output ending in .png writes PNG instead, where attn was built with
-// libpng (train/plot/png.h).
+// librsvg (train/plot/png.h).
 #include <algorithm>
 #include <iostream>
 #include <set>
@@ -90,7 +90,7 @@ int run_plot(int argc, char** argv) {
       ("sentence", "the source sentence (heatmap)", cxxopts::value(sentence))
       ("metrics", "metrics log written by attn train, MODEL.metrics.jsonl (curves)",
        cxxopts::value(metrics_path))
-      ("o,output", "the file to write: .svg, or .png where attn was built with libpng",
+      ("o,output", "the file to write: .svg, or .png where attn was built with librsvg",
        cxxopts::value(output_path))
       ("title", "the picture's title (default: the sentence and its translation, or the log's name)",
        cxxopts::value(title))
@@ -114,7 +114,7 @@ int run_plot(int argc, char** argv) {
   // Said before loading a model rather than after decoding.
   const bool png = output_path.size() >= 4 && output_path.compare(output_path.size() - 4, 4, ".png") == 0;
   ATTN_CHECK(!png || plot::png_supported(), "cannot write '", output_path,
-             "': attn was built without libpng, so it writes SVG only. Install libpng-dev "
+             "': attn was built without librsvg, so it writes SVG only. Install librsvg2-dev "
              "(scripts/install-deps) and rebuild, or ask for a .svg file");
 
   if (!metrics_path.empty()) {

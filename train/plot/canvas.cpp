@@ -173,8 +173,8 @@ void write_drawing(const Drawing& drawing, const std::string& path) {
 #ifdef ATTN_WITH_PNG
     write_file_atomically(path, encode_png(rasterize(drawing, 2)), "write_drawing");
 #else
-    ATTN_CHECK(false, "cannot write '", path, "': attn was built without libpng, so it writes SVG only. "
-               "Install libpng-dev (scripts/install-deps) and rebuild, or ask for a .svg file");
+    ATTN_CHECK(false, "cannot write '", path, "': attn was built without librsvg, so it writes SVG only. "
+               "Install librsvg2-dev (scripts/install-deps) and rebuild, or ask for a .svg file");
 #endif
     return;
   }

@@ -4,7 +4,7 @@
 // (train/plot/curve.h) first lay themselves out as a Drawing: rectangles, lines,
 // circles and text in SVG's coordinates (pixels, y pointing down, text
 // anchored on its baseline). The Drawing is then written either as SVG text
-// (here) or, where attn was built with libpng, rasterized into a PNG
+// (here) or, where attn was built with librsvg, rendered into a PNG
 // (train/plot/png.h). Laying out once keeps the two formats the same picture.
 //
 //   Drawing d(200, 100);
@@ -69,13 +69,13 @@ struct Drawing {
 // The drawing as an SVG document.
 std::string to_svg(const Drawing& drawing);
 
-// True when this build of attn can write PNG (it was built with libpng).
+// True when this build of attn can write PNG (it was built with librsvg).
 bool png_supported();
 
 // Writes `path` as SVG or, for a name ending in ".png", as PNG at twice the
 // resolution (a crisper picture; train/plot/png.h). Through path.tmp, renamed into
 // place, so a reader never sees half a file. Throws attn::Error naming the
-// file on failure, and for .png when attn was built without libpng.
+// file on failure, and for .png when attn was built without librsvg.
 void write_drawing(const Drawing& drawing, const std::string& path);
 
 // Writes bytes to path.tmp and renames it to path; `what` names the caller in
