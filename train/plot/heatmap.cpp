@@ -95,8 +95,9 @@ Drawing attention_heatmap(const std::vector<std::string>& source_tokens,
   char window_label[96];
   std::snprintf(window_label, sizeof window_label, "window [p_t - D, p_t + D], D = %lld",
                 static_cast<long long>(window));
-  // Wide enough for the grid and legend, the title (15 px text, about 9 px a
-  // character, as wide as the PNG's bitmap font draws it) and the
+  // Wide enough for the grid and legend, the title (15 px text, at most about
+  // 9 px a character in a sans-serif font; counted in bytes, so a label in
+  // another script gets room to spare) and the
   // local-attention key below the grid (13 px text, about 8 px a character).
   int width = std::max(left + static_cast<int>(cols) * cell + 90, 20 + 9 * static_cast<int>(title.size()));
   if (local) width = std::max(width, left + 200 + 8 * static_cast<int>(std::string(window_label).size()));
