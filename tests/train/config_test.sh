@@ -132,6 +132,31 @@ done
 check "train --help names --config and --dump-config" \
   bash -c "grep -q -- '-c, --config' \"$WORK/help\" && grep -q -- '--dump-config' \"$WORK/help\""
 
+# --- config files for translate and eval -------------------------------------------------
+printf 'a b\nc d\n' >"$WORK/src.txt"
+"$ATTN" translate --model "$MODEL" --beam-size 2 --max-length-offset 7 --dump-config >"$WORK/translate.yml"
+check "translate --dump-config prints the settings in effect" \
+  bash -c "grep -qx 'beam-size: 2' \"$WORK/translate.yml\" && grep -qx 'max-length-offset: 7' \"$WORK/translate.yml\""
+"$ATTN" translate --model "$MODEL" --beam-size 2 --max-length-offset 7 <"$WORK/src.txt" >"$WORK/by_flags" 2>/dev/null
+"$ATTN" translate -c "$WORK/translate.yml" <"$WORK/src.txt" >"$WORK/by_file" 2>/dev/null
+check "translate --config of its dump translates as the flags did" \
+  bash -c "[ \$(wc -l <\"$WORK/by_flags\") -eq 2 ] && cmp -s \"$WORK/by_flags\" \"$WORK/by_file\""
+printf 'beam-size: 3\n' >"$WORK/beam3.yml"
+"$ATTN" translate -c "$WORK/beam3.yml" --model "$MODEL" --beam-size 1 --dump-config >"$WORK/wins.yml"
+check "a translate flag wins over its config file" grep -qx 'beam-size: 1' "$WORK/wins.yml"
+printf 'beam-sise: 3\n' >"$WORK/typo.yml"
+"$ATTN" eval -c "$WORK/typo.yml" --model "$MODEL" --test-tsv "$WORK/none.tsv" >/dev/null 2>"$WORK/err"
+check "eval names an unknown key with its file and line" grep -q "typo.yml:1: unknown key 'beam-sise'" "$WORK/err"
+printf 'mini-batch: many\n' >"$WORK/type.yml"
+"$ATTN" eval -c "$WORK/type.yml" --model "$MODEL" --test-tsv "$WORK/none.tsv" >/dev/null 2>"$WORK/err"
+check "eval names a value of the wrong type with its file, line and key" \
+  grep -q "type.yml:1: key 'mini-batch': cannot read 'many'" "$WORK/err"
+for sub in translate eval; do
+  "$ATTN" $sub --help >"$WORK/help" 2>&1
+  check "$sub --help names --config and --dump-config" \
+    bash -c "grep -q -- '-c, --config' \"$WORK/help\" && grep -q -- '--dump-config' \"$WORK/help\""
+done
+
 if [ $failures -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
@@ -12,6 +13,7 @@
 #include "data/corpus.h"
 #include "kernels/error.h"
 #include "train/cli/arguments.h"
+#include "train/cli/cli.h"
 
 namespace attn::cli {
 namespace {
@@ -169,6 +171,28 @@ MergedCommandLine merge_config_files(const cxxopts::Options& options,
   }
   for (const std::string& token : flatten(arguments)) merged.tokens.push_back(token);
   return merged;
+}
+
+void add_config_options(cxxopts::Options& options) {
+  options.add_options("Config files")
+      ("c,config", "read settings from YAML files: keys are these flags' long names (beam-size: 4), "
+       "lists are YAML lists; several files merge in order, and flags given here win over them",
+       cxxopts::value<std::vector<std::string>>())
+      ("dump-config", "print the settings in effect as YAML (loadable with --config) and exit");
+}
+
+int parse_with_config_files(cxxopts::Options& options, int argc, char** argv, std::set<std::string>* given) {
+  const MergedCommandLine line = merge_config_files(options, {argv + 1, argv + argc});
+  cxxopts::ParseResult parsed;
+  if (int exit_code = parse_command_line(options, line.tokens, {}, given, &parsed, line.origins);
+      exit_code >= 0) {
+    return exit_code;
+  }
+  if (parsed.count("dump-config")) {
+    std::cout << dump_config(options, parsed);
+    return 0;
+  }
+  return -1;
 }
 
 std::string number_text(double value) {

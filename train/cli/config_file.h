@@ -75,6 +75,15 @@ std::string dump_config(const cxxopts::Options& options, const cxxopts::ParseRes
                         const std::map<std::string, std::string>& overrides = {},
                         const std::set<std::string>& leave_out = {});
 
+// -c/--config and --dump-config for a subcommand that decodes (attn translate,
+// attn eval): the two options, then the parse that honours them. Config files
+// merge under the command line as for attn train; with --dump-config the
+// settings in effect are printed as YAML and parse_with_config_files returns
+// 0. Returns -1 when the command should go on, or the exit code of
+// parse_command_line (train/cli/cli.h), whose `given` it fills.
+void add_config_options(cxxopts::Options& options);
+int parse_with_config_files(cxxopts::Options& options, int argc, char** argv, std::set<std::string>* given);
+
 // The shortest text that reads back as exactly `value` ("0.001", not
 // "0.0010000000000000000208"): for the numbers in `overrides`.
 std::string number_text(double value);

@@ -14,6 +14,7 @@
 #include "data/corpus.h"
 #include "data/tasks.h"
 #include "train/cli/cli.h"
+#include "train/cli/config_file.h"
 #include "train/decode/decode.h"
 #include "train/evaluate.h"
 #include "train/loaded_model.h"
@@ -57,7 +58,8 @@ int run_eval(int argc, char** argv) {
        cxxopts::value(cpu_threads)->default_value("0"))
       ("h,help", "show this help");
   std::set<std::string> given;
-  if (int exit_code = parse_command_line(options, argc, argv, {}, &given); exit_code >= 0) {
+  add_config_options(options);  // -c/--config, --dump-config (train/cli/config_file.h)
+  if (int exit_code = parse_with_config_files(options, argc, argv, &given); exit_code >= 0) {
     return exit_code;
   }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");

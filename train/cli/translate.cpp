@@ -21,6 +21,7 @@
 #include "train/decode/beam_search.h"
 #include "train/decode/decode.h"
 #include "train/cli/cli.h"
+#include "train/cli/config_file.h"
 #include "train/loaded_model.h"
 #include "train/options.h"
 
@@ -69,7 +70,8 @@ int run_translate(int argc, char** argv) {
        cxxopts::value(report_cache))
       ("h,help", "show this help");
   std::set<std::string> given;
-  if (int exit_code = parse_command_line(options, argc, argv, {}, &given); exit_code >= 0) {
+  add_config_options(options);  // -c/--config, --dump-config (train/cli/config_file.h)
+  if (int exit_code = parse_with_config_files(options, argc, argv, &given); exit_code >= 0) {
     return exit_code;
   }
   ATTN_CHECK(!model_path.empty(), "--model PATH is required");
