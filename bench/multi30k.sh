@@ -12,12 +12,9 @@
 #                                          (--tokenizer spm), scored on the
 #                                          detokenized, cased output
 #
-# Needs /usr/bin/time (Debian package time) for the CPU-time account.
-# The budget is CPU time, whatever else the machine runs: `ulimit -S -t`
-# makes the kernel send SIGXCPU when the training process (all its threads,
-# ATTN_THREADS, default 1) has used it up; attn train then saves and stops.
-# A stopped run resumes where it left off and the script counts the CPU time
-# already spent (runs/multi30k/MODEL/cpu_seconds). The best model by
+# The budget is CPU time (bench/cpu_budget.sh), whatever else the machine
+# runs, of ATTN_THREADS threads (default 1); a stopped run resumes where it
+# left off with the rest of it (runs/multi30k/MODEL/cpu_seconds). The best model by
 # validation cross-entropy is runs/multi30k/MODEL/model.best.safetensors.
 #
 # For comparison, the pytorch-seq2seq tutorials report test BLEU 28.3 for
@@ -98,42 +95,15 @@ esac
 read -r -a extra_flags <<<"${EXTRA_FLAGS:-}"
 model_flags+=("${extra_flags[@]}")
 
+# shellcheck source=bench/cpu_budget.sh
+. bench/cpu_budget.sh
 train() {
-  # CPU seconds spent by earlier runs of this model (a resumed run adds to them).
-  local used=0 budget=$(( minutes * 60 ))
-  [ -f "$out/cpu_seconds" ] && used=$(cat "$out/cpu_seconds")
-  local left=$(( budget - used ))
-  if [ "$left" -le 0 ]; then
-    echo "== $model: the budget of $minutes min of CPU time is spent ($used s)"
-    return
-  fi
-  echo "== training $model: $left of ${budget} s of CPU time left, $threads thread(s)"
-  set +e
-  # The soft CPU limit sends SIGXCPU when the budget is spent: attn train
-  # saves a checkpoint and exits with 152 (128 + 24); the hard limit stays off.
-  ( ulimit -S -t "$left"
-    ATTN_NUM_THREADS=$threads /usr/bin/time -f "%U %S" -o "$out/time.txt" "$attn" train \
-      "${model_flags[@]}" \
-      --train-sets "$data/train$suffix.de,$data/train$suffix.en" \
-      --valid-sets "$data/val$suffix.de,$data/val$suffix.en" \
-      "${text_flags[@]}" --mini-batch 64 --after 30e \
-      --clip-norm 1 --early-stopping 5 \
-      --disp-freq 200 --valid-freq 900 --save-freq 900 --valid-samples 2 --quiet \
-      --model "$out/model.safetensors" ) 2>&1 | tee -a "$out/train.log"
-  local code=${PIPESTATUS[0]}
-  set -e
-  local spent
-  # The last line of time's output (a non-zero exit adds a line before it).
-  spent=$(tail -n 1 "$out/time.txt" | awk '{ printf "%d", $1 + $2 + 0.5 }')
-  spent=${spent:-0}
-  echo $(( used + spent )) >"$out/cpu_seconds"
-  echo "== $model: this run used $spent s of CPU time, $(( used + spent )) s in all (exit $code)"
-  # 0: finished by itself (epochs or early stopping); 152: the budget ran out;
-  # 143: stopped by SIGTERM (rerun to resume).
-  if [ "$code" != 0 ] && [ "$code" != 152 ] && [ "$code" != 143 ]; then
-    echo "bench/multi30k.sh: attn train failed with exit code $code" >&2
-    exit "$code"
-  fi
+  train_within_budget "$out" "$minutes" "$model" "${model_flags[@]}" \
+    --train-sets "$data/train$suffix.de,$data/train$suffix.en" \
+    --valid-sets "$data/val$suffix.de,$data/val$suffix.en" \
+    "${text_flags[@]}" --mini-batch 64 --after 30e \
+    --clip-norm 1 --early-stopping 5 \
+    --disp-freq 200 --valid-freq 900 --save-freq 900 --valid-samples 2 --quiet
 }
 
 evaluate() {

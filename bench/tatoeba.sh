@@ -40,34 +40,18 @@ split() {
   wc -l "$out"/{train,valid,test}.tsv
 }
 
+# shellcheck source=bench/cpu_budget.sh
+. bench/cpu_budget.sh
 train() {
   [ -f "$out/train.tsv" ] || split
-  local used=0 budget=$(( minutes * 60 ))
-  [ -f "$out/cpu_seconds" ] && used=$(cat "$out/cpu_seconds")
-  local left=$(( budget - used ))
-  [ "$left" -gt 0 ] || { echo "== the budget of $minutes min of CPU time is spent ($used s)"; return; }
-  echo "== training: $left of $budget s of CPU time left, $threads thread(s)"
-  set +e
-  ( ulimit -S -t "$left"
-    ATTN_NUM_THREADS=$threads /usr/bin/time -f "%U %S" -o "$out/time.txt" "$attn" train \
-      --type transformer --dim-emb 128 --enc-depth 2 --dec-depth 2 \
-      --transformer-heads 8 --transformer-dim-ffn 512 --transformer-dropout 0.1 \
-      --tied-embeddings --lr-warmup 400 --learn-rate 0.001 \
-      --tokenizer spm --spm-vocab-size 8000 --max-length 64 \
-      --train-tsv "$out/train.tsv" --valid-tsv "$out/valid.tsv" \
-      --mini-batch 64 --after 30e --clip-norm 1 --early-stopping 5 \
-      --disp-freq 500 --valid-freq 2000 --save-freq 2000 --valid-samples 2 --quiet \
-      --model "$out/model.safetensors" ) 2>&1 | tee -a "$out/train.log"
-  local code=${PIPESTATUS[0]}
-  set -e
-  local spent
-  spent=$(tail -n 1 "$out/time.txt" | awk '{ printf "%d", $1 + $2 + 0.5 }')
-  echo $(( used + ${spent:-0} )) >"$out/cpu_seconds"
-  echo "== this run used ${spent:-0} s of CPU time, $(( used + ${spent:-0} )) s in all (exit $code)"
-  if [ "$code" != 0 ] && [ "$code" != 152 ] && [ "$code" != 143 ]; then
-    echo "bench/tatoeba.sh: attn train failed with exit code $code" >&2
-    exit "$code"
-  fi
+  train_within_budget "$out" "$minutes" "Tatoeba fr-en" \
+    --type transformer --dim-emb 128 --enc-depth 2 --dec-depth 2 \
+    --transformer-heads 8 --transformer-dim-ffn 512 --transformer-dropout 0.1 \
+    --tied-embeddings --lr-warmup 400 --learn-rate 0.001 \
+    --tokenizer spm --spm-vocab-size 8000 --max-length 64 \
+    --train-tsv "$out/train.tsv" --valid-tsv "$out/valid.tsv" \
+    --mini-batch 64 --after 30e --clip-norm 1 --early-stopping 5 \
+    --disp-freq 500 --valid-freq 2000 --save-freq 2000 --valid-samples 2 --quiet
 }
 
 evaluate() {
