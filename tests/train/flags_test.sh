@@ -126,6 +126,8 @@ declare -A TABLE=(
   [train:dump-graph]="path ok err err"      # empty = none; missing = a folder that does not exist
 
   # attn translate (the tiny RNN, one line on stdin)
+  [translate:config]="path err err err"
+  [translate:dump-config]="switch"
   [translate:model]="path err err err"
   [translate:input]="path ok err err"       # empty = stdin
   [translate:output]="path ok err err"      # empty = stdout
@@ -144,6 +146,8 @@ declare -A TABLE=(
   [translate:kv-block-size]="int err err err err"
 
   # attn eval (the tiny RNN, a two-line test file)
+  [eval:config]="path err err err"
+  [eval:dump-config]="switch"
   [eval:model]="path err err err"
   [eval:task]="string ok err"               # empty = not given (--test-tsv is)
   [eval:test-tsv]="path err err err"        # empty: no test data, which names --test-tsv
