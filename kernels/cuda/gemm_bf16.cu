@@ -11,11 +11,11 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstdint>
 #include <type_traits>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/cublas.h"
 #include "kernels/gemm_bf16.h"
 
 namespace attn::kernels {
@@ -23,28 +23,10 @@ namespace {
 
 using cuda::check_launch;
 
-void check_cublas(cublasStatus_t status, const char* call) {
-  ATTN_CHECK(status == CUBLAS_STATUS_SUCCESS, call, ": ", cublasGetStatusName(status));
-}
+using cuda::check_cublas;
+using cuda::cublas_handle;  // the one handle matmul.cu uses too
 
-// A handle of its own, made once (kernels/cuda/matmul.cu says why it is never
-// destroyed). Default math mode: with bfloat16 inputs and CUBLAS_COMPUTE_32F,
-// cuBLAS may use the tensor cores, which is the point.
-cublasHandle_t handle() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t made = nullptr;
-    check_cublas(cublasCreate(&made), "cublasCreate");
-    check_cublas(cublasSetStream(made, nullptr), "cublasSetStream");  // the default stream
-    return made;
-  }();
-  return h;
-}
-
-int to_int(int64_t value, const char* what) {
-  ATTN_CHECK(value >= 0 && value <= INT_MAX, "gemm_bf16: ", what, " = ", value,
-             " does not fit cuBLAS's int");
-  return static_cast<int>(value);
-}
+int to_int(int64_t value, const char* what) { return cuda::cublas_int(value, "gemm_bf16", what); }
 
 // C = beta * C for a GEMM with K = 0 (an empty sum), as in matmul.cu.
 template <typename Out>
@@ -89,7 +71,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, 
   for (int64_t start = 0; start < batch; start += kMaxBatchPerCall) {
     const int64_t count = batch - start < kMaxBatchPerCall ? batch - start : kMaxBatchPerCall;
     check_cublas(cublasGemmStridedBatchedEx(
-                     handle(), op_first, op_second, m, n, k, &alpha, B + start * stride_b,
+                     cublas_handle(), op_first, op_second, m, n, k, &alpha, B + start * stride_b,
                      CUDA_R_16BF, ld_first, stride_b, A + start * stride_a, CUDA_R_16BF,
                      ld_second, stride_a, &beta, C + start * stride_c, c_type, ld_c, stride_c,
                      static_cast<int>(count), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),

@@ -32,10 +32,10 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstdint>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/cublas.h"
 #include "kernels/matmul.h"
 
 namespace attn::kernels {
@@ -43,37 +43,10 @@ namespace {
 
 using cuda::check_launch;
 
-// Throws attn::Error naming the cuBLAS call and the status, e.g.
-// "cublasSgemmStridedBatched: CUBLAS_STATUS_INVALID_VALUE".
-void check_cublas(cublasStatus_t status, const char* call) {
-  ATTN_CHECK(status == CUBLAS_STATUS_SUCCESS, call, ": ", cublasGetStatusName(status));
-}
+using cuda::check_cublas;
+using cuda::cublas_handle;
 
-// One cuBLAS handle for the process, made on the first GEMM. A handle holds
-// GPU workspace and costs milliseconds to create, so it is made once. It is
-// never destroyed: at process exit the CUDA runtime may already be torn down,
-// and a cublasDestroy then can fail or crash; the driver frees it all anyway.
-// (One handle shared by host threads is fine while they take turns, which
-// attn's GPU code does: it launches from one thread.)
-cublasHandle_t handle() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t made = nullptr;
-    check_cublas(cublasCreate(&made), "cublasCreate");
-    // Explicit, although it is the default: full fp32, no TF32 (see above).
-    check_cublas(cublasSetMathMode(made, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-    check_cublas(cublasSetStream(made, nullptr), "cublasSetStream");  // the default stream
-    return made;
-  }();
-  return h;
-}
-
-// cuBLAS takes sizes and leading dimensions as int (the _64 entry points take
-// int64_t, but no matrix in attn comes near 2^31 rows).
-int to_int(int64_t value, const char* what) {
-  ATTN_CHECK(value >= 0 && value <= INT_MAX, "gemm: ", what, " = ", value,
-             " does not fit cuBLAS's int");
-  return static_cast<int>(value);
-}
+int to_int(int64_t value, const char* what) { return cuda::cublas_int(value, "gemm", what); }
 
 // C = beta * C for each matrix of the batch: what a GEMM with K = 0 does (the
 // sum over k is empty). beta == 0 writes zeros without reading C, as BLAS
@@ -106,7 +79,7 @@ cublasStatus_t strided_batched(cublasOperation_t op_first, cublasOperation_t op_
                                long long stride_first, const float* second, int ld_second,
                                long long stride_second, const float* beta, float* C, int ldc,
                                long long stride_c, int batch) {
-  return cublasSgemmStridedBatched(handle(), op_first, op_second, m, n, k, alpha, first, ld_first,
+  return cublasSgemmStridedBatched(cublas_handle(), op_first, op_second, m, n, k, alpha, first, ld_first,
                                    stride_first, second, ld_second, stride_second, beta, C, ldc,
                                    stride_c, batch);
 }
@@ -115,7 +88,7 @@ cublasStatus_t strided_batched(cublasOperation_t op_first, cublasOperation_t op_
                                int ld_first, long long stride_first, const double* second,
                                int ld_second, long long stride_second, const double* beta,
                                double* C, int ldc, long long stride_c, int batch) {
-  return cublasDgemmStridedBatched(handle(), op_first, op_second, m, n, k, alpha, first, ld_first,
+  return cublasDgemmStridedBatched(cublas_handle(), op_first, op_second, m, n, k, alpha, first, ld_first,
                                    stride_first, second, ld_second, stride_second, beta, C, ldc,
                                    stride_c, batch);
 }
