@@ -57,6 +57,7 @@
 
 #include "kernels/flash_attention.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
@@ -99,21 +100,6 @@ void to_double(const T* x, int64_t n, double* out) {
 }
 
 // --- grouped inference attention ---------------------------------------------
-
-// a . b in T with 8 running sums: one sum in one register would have to add
-// the D products in order, 8 independent ones the compiler keeps in vector
-// registers. The order is fixed, so the result is too.
-template <typename T>
-T dot_lanes(const T* a, const T* b, int64_t D) {
-  T lane[8] = {};
-  int64_t d = 0;
-  for (; d + 8 <= D; d += 8) {
-    for (int l = 0; l < 8; ++l) lane[l] += a[d + l] * b[d + l];
-  }
-  T s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-  for (; d < D; ++d) s += a[d] * b[d];
-  return s;
-}
 
 // One grouped_attention_forward problem, as the tasks read it.
 template <typename T>

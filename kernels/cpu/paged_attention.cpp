@@ -27,28 +27,15 @@
 
 #include "kernels/paged_attention.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace attn::kernels {
 namespace {
 
-using namespace cpu;  // parallel_for
+using namespace cpu;  // parallel_for, dot_lanes
 
 // Rough cost of one exp in scalar operations, for parallel_for's decision.
 constexpr int64_t kExpCost = 16;
-
-// a . b with 8 running sums, in the order kernels/cpu/flash_attention.cpp's
-// dot_lanes adds them (so that the two kernels round alike).
-template <typename T>
-T dot_lanes(const T* a, const T* b, int64_t D) {
-  T lane[8] = {};
-  int64_t d = 0;
-  for (; d + 8 <= D; d += 8) {
-    for (int l = 0; l < 8; ++l) lane[l] += a[d + l] * b[d + l];
-  }
-  T s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-  for (; d < D; ++d) s += a[d] * b[d];
-  return s;
-}
 
 // Where position j of a row lives: the row's table (max_blocks entries) maps
 // its logical block j / block_size to a physical block of the pool, in which
