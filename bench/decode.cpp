@@ -129,6 +129,9 @@ Decoded greedy_cached(attn::nn::Transformer& model, const Tensor& source, const 
                       int64_t length, bool keep_logits = false) {
   const int64_t B = source.size(0);
   std::unique_ptr<attn::nn::DecoderState> state = model.start(source, lengths);
+  // Tokens only, as torch_ref's greedy_cached and `attn translate` without
+  // alignments: no cross-attention weights, so every attention runs fused.
+  state->need_weights = false;
   Tensor previous = attn::full({B}, static_cast<double>(attn::data::kBos), attn::kInt64);
   std::vector<Tensor> chosen, all_logits;
   Decoded out;

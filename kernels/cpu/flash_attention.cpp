@@ -57,7 +57,7 @@
 
 #include "kernels/flash_attention.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cpu/vec_math.h"
+#include "kernels/cpu/attend_rows.h"
 
 namespace attn::kernels {
 namespace {
@@ -118,7 +118,10 @@ struct GroupedProblem {
 };
 
 // Task (b, g): every query row i of the G heads h = g * G + r of kv head g.
-// scores (G, Tk), acc (G, D) and sums (G) are the thread's scratch.
+// scores (G, Tk), acc (G, D) and sums (G) are the thread's scratch. The three
+// steps of each row are kernels/cpu/attend_rows.h's, which paged_attention
+// shares: the G heads score the task's keys one head after the other, so a
+// key is read from memory once and from cache by the other G - 1 heads.
 template <typename T>
 void attend_task(const GroupedProblem<T>& p, int64_t task, T* scores, T* acc, T* sums) {
   const int64_t G = p.G, D = p.D, Tk = p.vis.Tk;
@@ -129,34 +132,16 @@ void attend_task(const GroupedProblem<T>& p, int64_t task, T* scores, T* acc, T*
   for (int64_t i = 0; i < p.vis.Tq; ++i) {
     const int64_t n = p.vis.keys_of_row(batch_keys, i);
     const T* q0 = p.q + b * p.q_strides.batch + g * G * p.q_strides.head + i * p.q_strides.position;
-    // s_rj = scale * q_r . k_j: key j is loaded once for the G heads.
-    for (int64_t j = 0; j < n; ++j) {
-      const T* kj = kb + j * p.k_strides.position;
-      for (int64_t r = 0; r < G; ++r) {
-        scores[r * Tk + j] = p.scale * dot_lanes(q0 + r * p.q_strides.head, kj, D);
-      }
-    }
-    // p_rj = e^(s_rj - max_j s_rj), in place, and their sum.
     for (int64_t r = 0; r < G; ++r) {
-      T* s = scores + r * Tk;
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
-      T l = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        s[j] = std::exp(s[j] - m);
-        l += s[j];
-      }
-      sums[r] = l;
+      // s_rj = scale * q_r . k_j, then p_rj = e^(s_rj - max_j s_rj) and their sum.
+      score_keys(q0 + r * p.q_strides.head, kb, p.k_strides.position, n, D, p.scale,
+                 scores + r * Tk);
+      sums[r] = exp_shifted(scores + r * Tk, n);
     }
-    // acc_r = sum_j p_rj v_j: value j is loaded once for the G heads.
+    // acc_r = sum_j p_rj v_j.
     std::fill(acc, acc + G * D, T(0));
-    for (int64_t j = 0; j < n; ++j) {
-      const T* vj = vb + j * p.v_strides.position;
-      for (int64_t r = 0; r < G; ++r) {
-        const T pj = scores[r * Tk + j];
-        T* a = acc + r * D;
-        for (int64_t d = 0; d < D; ++d) a[d] += pj * vj[d];
-      }
+    for (int64_t r = 0; r < G; ++r) {
+      add_weighted_values(scores + r * Tk, vb, p.v_strides.position, n, D, acc + r * D);
     }
     // out = acc / l; a row that sees no key gets 0, as in the forward above.
     for (int64_t r = 0; r < G; ++r) {
@@ -165,31 +150,6 @@ void attend_task(const GroupedProblem<T>& p, int64_t task, T* scores, T* acc, T*
       for (int64_t d = 0; d < D; ++d) o[d] = n == 0 ? T(0) : acc[r * D + d] / sums[r];
     }
   }
-}
-
-// The library is built for x86-64's baseline, SSE2: 4 floats per vector
-// instruction. The float task is compiled a second time for AVX2 (8 floats,
-// dot_lanes' 8 sums in one register; `flatten` inlines everything it calls
-// into this copy) and taken when the CPU has AVX2. Both copies do the same
-// operations in the same order (no FMA: AVX2 alone has none), so either
-// path should give the same bits; a machine always takes the same one.
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"), flatten)) void attend_task_avx2(const GroupedProblem<float>& p,
-                                                               int64_t task, float* scores,
-                                                               float* acc, float* sums) {
-  attend_task(p, task, scores, acc, sums);
-}
-#endif
-
-template <typename T>
-void run_task(const GroupedProblem<T>& p, int64_t task, T* scores, T* acc, T* sums) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if constexpr (std::is_same_v<T, float>) {
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2) return attend_task_avx2(p, task, scores, acc, sums);
-  }
-#endif
-  attend_task(p, task, scores, acc, sums);
 }
 
 }  // namespace
@@ -347,7 +307,7 @@ void grouped_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t Tq, in
     std::vector<T> scores(static_cast<size_t>(p.G * Tk)), acc(static_cast<size_t>(p.G * D));
     std::vector<T> sums(static_cast<size_t>(p.G));
     for (int64_t task = begin; task < end; ++task) {
-      run_task(p, task, scores.data(), acc.data(), sums.data());
+      attend_task(p, task, scores.data(), acc.data(), sums.data());
     }
   });
 }

@@ -11,14 +11,16 @@
 //   key_j  = key_pool + ((block * Hkv + g) * block_size + j % block_size) * D
 //
 // so the keys of a row may lie anywhere in the pool, and two rows may share
-// them. Everything else is the same arithmetic in the same order (the same
-// 8-lane dot product, the max, the exps, the weighted sum of the values): a
-// step over the paged cache gives the bits of a step over the contiguous one,
+// them. Within a block the positions are consecutive rows, so the row is
+// handed to kernels/cpu/attend_rows.h one block (one run) at a time; that
+// file's functions give the same bits for any split into runs: a step over
+// the paged cache gives the bits of a step over the contiguous one,
 // which is what lets the tests ask beam search for the same scores exactly.
 //
-// Grouped heads: a task is one (row b, kv head g); key j is loaded once and
-// scored against the G = H / Hkv query heads of the group, and value j is
-// loaded once and added to the G accumulators.
+// Grouped heads: a task is one (row b, kv head g); a block of keys is read
+// from memory once and scored against the G = H / Hkv query heads of the
+// group one after the other (from cache after the first), and so are the
+// values.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,12 +29,12 @@
 
 #include "kernels/paged_attention.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cpu/vec_math.h"
+#include "kernels/cpu/attend_rows.h"
 
 namespace attn::kernels {
 namespace {
 
-using namespace cpu;  // parallel_for, dot_lanes
+using namespace cpu;  // parallel_for and attend_rows.h
 
 // Rough cost of one exp in scalar operations, for parallel_for's decision.
 constexpr int64_t kExpCost = 16;
@@ -67,31 +69,26 @@ void paged_attention_forward(int64_t B, int64_t H, int64_t Hkv, int64_t D, int64
       const int64_t n = std::max<int64_t>(lengths[b], 0);
       const int64_t* table = block_tables + b * max_blocks;
       const T* q0 = q + (b * H + g * G) * D;  // the group's G query heads, (G, D)
-      // s_rj = scale * q_r . k_j: key j found through the table, loaded once for the G heads.
-      for (int64_t j = 0; j < n; ++j) {
-        const T* kj = position_in_pool(key_pool, table, j, g, Hkv, D, block_size);
-        for (int64_t r = 0; r < G; ++r) scores[r * longest + j] = scale * dot_lanes(q0 + r * D, kj, D);
+      // The row's positions come block by block: within a block, position j
+      // is a run of rows of D at stride D (kernels/cpu/attend_rows.h takes
+      // runs, with the bits of one long run).
+      for (int64_t j0 = 0; j0 < n; j0 += block_size) {
+        const int64_t count = std::min(block_size, n - j0);
+        const T* k0 = position_in_pool(key_pool, table, j0, g, Hkv, D, block_size);
+        for (int64_t r = 0; r < G; ++r) {
+          score_keys(q0 + r * D, k0, D, count, D, scale, scores.data() + r * longest + j0);
+        }
       }
       // p_rj = e^(s_rj - max_j s_rj), in place, and their sum.
-      for (int64_t r = 0; r < G; ++r) {
-        T* s = scores.data() + r * longest;
-        T m = -std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
-        T l = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          s[j] = std::exp(s[j] - m);
-          l += s[j];
-        }
-        sums[r] = l;
-      }
-      // acc_r = sum_j p_rj v_j: value j loaded once for the G heads.
+      for (int64_t r = 0; r < G; ++r) sums[r] = exp_shifted(scores.data() + r * longest, n);
+      // acc_r = sum_j p_rj v_j, block by block.
       std::fill(acc.begin(), acc.end(), T(0));
-      for (int64_t j = 0; j < n; ++j) {
-        const T* vj = position_in_pool(value_pool, table, j, g, Hkv, D, block_size);
+      for (int64_t j0 = 0; j0 < n; j0 += block_size) {
+        const int64_t count = std::min(block_size, n - j0);
+        const T* v0 = position_in_pool(value_pool, table, j0, g, Hkv, D, block_size);
         for (int64_t r = 0; r < G; ++r) {
-          const T pj = scores[r * longest + j];
-          T* a = acc.data() + r * D;
-          for (int64_t d = 0; d < D; ++d) a[d] += pj * vj[d];
+          add_weighted_values(scores.data() + r * longest + j0, v0, D, count, D,
+                              acc.data() + r * D);
         }
       }
       // out = acc / l; a row with no positions gets 0.

@@ -19,6 +19,7 @@
 
 #include "tests/kernels/kernel_test_util.h"
 #include "kernels/flash_attention.h"
+#include "kernels/cpu/attend_rows.h"
 
 namespace attn_test {
 namespace {
@@ -176,6 +177,54 @@ TYPED_TEST(GroupedAttentionCpu, ThreadCountDoesNotChangeResults) {
   with_threads(1, [&] { one = run_grouped(c, in); });
   with_threads(2, [&] { two = run_grouped(c, in); });
   EXPECT_TRUE(bit_equal(one, two));
+}
+
+
+// kernels/cpu/attend_rows.h, which grouped_attention and paged_attention share:
+// handing the keys over in runs (a paged cache's blocks) must give the bits of
+// one run, and the float versions (AVX2 + FMA where the CPU has them) must
+// agree with double. D and the key count are chosen to leave remainders after
+// the eight-key groups and the 8- and 32-number chunks.
+TEST(AttendRows, RunsGiveTheBitsOfOneRunAndFloatAgreesWithDouble) {
+  namespace cpu = attn::kernels::cpu;
+  for (int64_t D : {1, 5, 8, 32, 37, 64, 100}) {
+    for (int64_t n : {1, 7, 8, 45}) {
+      SCOPED_TRACE("D = " + std::to_string(D) + ", " + std::to_string(n) + " keys");
+      const int64_t stride = D + 3;  // rows of D with a gap, as in a cache with more heads
+      std::vector<float> q(D), k(n * stride), v(n * stride);
+      for (int64_t i = 0; i < D; ++i) q[i] = std::sin(0.7 * i + 0.1);
+      for (int64_t i = 0; i < n * stride; ++i) {
+        k[i] = std::cos(0.31 * i);
+        v[i] = std::sin(0.17 * i + 1.0);
+      }
+      const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+      // One run, then runs of 3 keys (and what is left).
+      std::vector<float> whole(n), split(n);
+      cpu::score_keys(q.data(), k.data(), stride, n, D, scale, whole.data());
+      for (int64_t j0 = 0; j0 < n; j0 += 3) {
+        cpu::score_keys(q.data(), k.data() + j0 * stride, stride, std::min<int64_t>(3, n - j0), D,
+                        scale, split.data() + j0);
+      }
+      EXPECT_TRUE(bit_equal(whole, split));
+      // The same scores in double.
+      std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), sd(n);
+      cpu::score_keys(qd.data(), kd.data(), stride, n, D, double(scale), sd.data());
+      for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(whole[j], sd[j], 1e-5 * (1 + std::fabs(sd[j])));
+
+      const float sum = cpu::exp_shifted(whole.data(), n);
+      std::vector<float> acc_whole(D, 0.5f), acc_split(D, 0.5f);
+      cpu::add_weighted_values(whole.data(), v.data(), stride, n, D, acc_whole.data());
+      for (int64_t j0 = 0; j0 < n; j0 += 3) {
+        cpu::add_weighted_values(whole.data() + j0, v.data() + j0 * stride, stride,
+                                 std::min<int64_t>(3, n - j0), D, acc_split.data());
+      }
+      EXPECT_TRUE(bit_equal(acc_whole, acc_split));
+      std::vector<double> pd(whole.begin(), whole.end()), vd(v.begin(), v.end()), acc_d(D, 0.5);
+      cpu::add_weighted_values(pd.data(), vd.data(), stride, n, D, acc_d.data());
+      for (int64_t d = 0; d < D; ++d) EXPECT_NEAR(acc_whole[d], acc_d[d], 1e-5 * (1 + n));
+      EXPECT_GT(sum, 0.99f);  // the largest score contributes e^0 = 1
+    }
+  }
 }
 
 }  // namespace
