@@ -32,6 +32,10 @@ Tensor sqrt(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
+// relu in place (libtorch's relu_), for a tensor no graph will see: x must be
+// contiguous and must not require a gradient while GradMode is on. Inference
+// uses it to save a buffer the size of the FFN's hidden layer. Returns x.
+Tensor& relu_(Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
 // Scalar variants: x op s, s op x.
 Tensor add(const Tensor& x, double s);

@@ -246,6 +246,20 @@ Tensor relu(const Tensor& x) {
   return out;
 }
 
+Tensor& relu_(Tensor& x) {
+  check_floating("relu_", x);
+  // In place would overwrite what a backward reads (the input of whoever made
+  // x, or relu's own output): only for tensors outside any graph.
+  ATTN_CHECK(!(GradMode::is_enabled() && x.requires_grad()), "relu_: x ", shape_str(x.shape()),
+             " requires a gradient; in place is for tensors outside the graph (use relu)");
+  ATTN_CHECK(x.is_contiguous(), "relu_: x ", shape_str(x.shape()), " must be contiguous");
+  dispatch_floating(x.dtype(), x.device(), "relu_", [&](auto zero, auto device) {
+    using T = decltype(zero);
+    kernels::unary<device>(UnaryOp::Relu, x.numel(), x.data_ptr<T>(), x.data_ptr<T>());
+  });
+  return x;
+}
+
 Tensor pow(const Tensor& x, double exponent) {
   Tensor out = scalar_forward(BinaryOp::Pow, "pow", x, exponent);
   if (any_requires_grad({x})) {

@@ -272,11 +272,16 @@ bool fused_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v,
 namespace {
 
 // From this many queries a head up, attention without a graph is faster as
-// two GEMMs and masked_softmax than as grouped_attention's dot products:
-// the encoder of bench_decode (64 queries a head, batch 256, tiny) took 15-20%
-// less CPU time that way on the 2-core EPYC (bench/README.md, "Decoding").
-// Below it (a decoding step: 1 query a head) the kernel's single pass wins.
-constexpr int64_t kGemmAttentionQueries = 16;
+// two GEMMs and masked_softmax than as grouped_attention's dot products;
+// below it the kernel wins, and it also reads q, k and v where the
+// projections left them and writes its heads side by side, where the GEMMs
+// want copies of both. Measured with bench_decode's encoder on the 2-core
+// EPYC (AVX2), 1 thread, after the kernel scored eight keys at once
+// (kernels/cpu/attend_rows.h): 64 source positions, batch 256, tiny
+// 353 -> 285 ms, small 1452 -> 1364 ms with the kernel; 256 positions,
+// batch 16, small 395 -> 445 ms and 512 positions 1129 -> 1263 ms with it.
+// (Before that kernel, the crossover was below 16.)
+constexpr int64_t kGemmAttentionQueries = 128;
 
 bool many_queries_without_graph(const Tensor& q, const Tensor& k, const Tensor& v,
                                 const AttentionMask& mask, const AttentionOptions& options) {

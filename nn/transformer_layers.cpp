@@ -118,7 +118,14 @@ PositionwiseFeedForward::PositionwiseFeedForward(int64_t d_model, int64_t d_ff, 
 Tensor PositionwiseFeedForward::forward(const Tensor& x) const {
   ATTN_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == d_model_,
              "PositionwiseFeedForward: input must be (..., ", d_model_, "), got ", shape_of(x));
-  Tensor hidden = relu(linear1->forward(x));           // (..., F): max(0, x W_1 + b_1)
+  Tensor hidden = linear1->forward(x);                 // (..., F): x W_1 + b_1
+  // max(0, .): in place when no graph records it (inference), which saves a
+  // buffer of (..., F), the largest of the layer.
+  if (hidden.requires_grad()) {
+    hidden = relu(hidden);
+  } else {
+    relu_(hidden);
+  }
   return linear2->forward(dropout_->forward(hidden));  // (..., D): ... W_2 + b_2   (eq. 2)
 }
 

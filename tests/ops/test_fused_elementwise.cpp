@@ -231,6 +231,23 @@ TEST(FastBinary, ReluBackwardIsTheGradientWhereTheInputIsPositive) {
   }
 }
 
+TEST(FastBinary, ReluInPlaceEqualsReluAndRefusesAGraph) {
+  Generator g(5);
+  Tensor x = attn::randn({300, 1001}, attn::kFloat32, &g);
+  const Tensor expected = attn::relu(x);
+  Tensor same = x;  // shares x's storage: relu_ writes it
+  EXPECT_EQ(&attn::relu_(x), &x);
+  EXPECT_TRUE(same_bits(same, expected));
+  Tensor leaf = attn::randn({3, 4}, attn::kFloat32, &g).requires_grad_();
+  EXPECT_THROW(attn::relu_(leaf), attn::Error);  // would overwrite what a backward reads
+  Tensor columns = attn::randn({4, 3}, attn::kFloat32, &g).transpose(0, 1);
+  EXPECT_THROW(attn::relu_(columns), attn::Error);  // not contiguous
+  {
+    attn::NoGradGuard no_grad;
+    EXPECT_NO_THROW(attn::relu_(leaf));  // outside any graph, as inference runs it
+  }
+}
+
 // --- column sums (bias gradients) -----------------------------------------------
 
 TEST(ChunkedColumnSums, MatchDoubleSumsAndDoNotDependOnThreads) {
