@@ -14,20 +14,32 @@
 // microseconds each time; a spinning worker sees the next task within a
 // fraction of a microsecond.
 //
-// Why 20 us by default: on a quiet 2-core EPYC (2026-12-07, nothing else
-// running), at 2 threads, without spinning and with 20 us:
+// Why 200 us by default. First measured at 20 us, on a quiet 2-core EPYC
+// with AVX-512 (2026-12-07, nothing else running), at 2 threads, without
+// spinning and with 20 us:
 //   bench_train_step tiny, ms per step: Transformer 80.7 -> 73.9, RNNsearch
 //   142.3 -> 119.8, Luong 92.0 -> 72.3; bench_decode --cached-only tiny,
 //   26,659 -> 31,197 tok/s.
+// On the AVX2 EPYC of 2026-12-08 (quiet, 2 threads) 20 us was still too
+// short: between two kernels of a decoding step the caller does more than
+// 20 us of bookkeeping often enough that the workers had gone to sleep, and
+// waking them (futex, schedule, switch) was 10% of the profile. bench_decode
+// --cached-only tiny, tok/s: 22,803 and 19,893 at 20 us, 28,293 and 28,193 at
+// 100 us, 28,105 and 33,640 at 500 us, with less CPU time per run as the spin
+// grew (1,240-1,373 ms at 20 us, 937-1,104 ms at 500 us: a futex round trip
+// costs more than the spin it replaces). bench_train_step tiny, target tok/s:
+// Transformer 11,422 / 12,660 / 13,254 at 20 / 100 / 300 us, Luong 10,530 /
+// 14,219 / 11,143. 200 us sits in the middle of what helped; OpenMP's own
+// default (GOMP_SPINCOUNT, which PyTorch's threads use) spins for longer.
 // On a busy machine it is the other way round: with the VM at load average 5
 // to 7 from other jobs, the tiny Transformer took 277/151/401 ms per step
 // without spinning, 299/166/421 at 10 us and 501/470/480 at 50 us, because
 // the spinning thread burns the CPU share the working thread needs (OpenMP's
 // long active wait made a step 3 to 5 times slower for the same reason,
-// bench/README.md, "Threads"). So the spin is short and always bounded, an
-// idle pool is back to costing nothing within 20 us, it is switched off when
-// the pool has more threads than the machine has cores, and
-// ATTN_POOL_SPIN_US=0 turns it off on a machine shared with other work.
+// bench/README.md, "Threads"). So the spin is always bounded, an idle pool
+// is back to costing nothing within 200 us, it is switched off when the pool
+// has more threads than the machine has cores, and ATTN_POOL_SPIN_US=0
+// turns it off on a machine shared with other work.
 //
 // Spinning changes only *when* a worker notices its task, never which items
 // it computes: the chunks are fixed by parallel_for before the task is
@@ -78,7 +90,7 @@ bool spin_until(int budget_us, const Done& done) {
   }
 }
 
-constexpr int kDefaultSpinUs = 20;
+constexpr int kDefaultSpinUs = 200;
 
 int default_spin_us() {
   if (const char* env = std::getenv("ATTN_POOL_SPIN_US")) {

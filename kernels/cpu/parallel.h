@@ -31,9 +31,9 @@ void set_num_threads(int threads);
 void run_on_pool(int tasks, const std::function<void(int)>& task);
 
 // How long an idle worker (and the caller waiting for the workers) spins
-// before it sleeps, in microseconds; 0 means sleep at once. Defaults to 20
-// (a short spin won 9-22% of a tiny step on a quiet 2-core machine and lost on
-// a busy one: kernels/cpu/parallel.cpp has the figures), or the
+// before it sleeps, in microseconds; 0 means sleep at once. Defaults to 200
+// (a bounded spin won 10-40% of a tiny step on a quiet 2-core machine and lost
+// on a busy one: kernels/cpu/parallel.cpp has the figures), or the
 // ATTN_POOL_SPIN_US environment variable when set. Only
 // the timing depends on it, never the results.
 int pool_spin_us();
