@@ -55,6 +55,9 @@ const std::vector<GemmCase> kCases = {
     // columns are split (kernels/cpu/matmul.cpp).
     {false, false, 1, 64, 1024, 256, false},  {false, true, 1, 64, 1027, 129, false},
     {true, false, 1, 60, 700, 131, false},    {true, true, 1, 33, 999, 200, false},
+    // Both splittable and wider than tall (a decoder's output layer): the
+    // columns are split, so that the larger B is packed once in all.
+    {false, true, 1, 257, 2001, 65, false},   {true, false, 1, 300, 1500, 33, false},
 };
 
 template <typename T>
