@@ -32,19 +32,6 @@
 namespace attn::kernels::cpu {
 namespace {
 
-void score_keys_plain(const float* q, const float* k, int64_t k_stride, int64_t count,
-                      int64_t D, float scale, float* scores) {
-  for (int64_t j = 0; j < count; ++j) scores[j] = scale * dot_lanes(q, k + j * k_stride, D);
-}
-
-void add_weighted_values_plain(const float* p, const float* v, int64_t v_stride, int64_t count,
-                               int64_t D, float* acc) {
-  for (int64_t j = 0; j < count; ++j) {
-    const float* vj = v + j * v_stride;
-    for (int64_t d = 0; d < D; ++d) acc[d] += p[j] * vj[d];
-  }
-}
-
 #ifdef ATTN_ATTEND_AVX2
 
 // The sums of eight registers, one per key: lane j of the result is the sum

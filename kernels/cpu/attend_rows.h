@@ -14,7 +14,8 @@
 // search's tests ask for.
 //
 // Why these are functions of their own: decoding spends most of a step here
-// once the GEMMs are fast (bench/README.md, "Decoding"). A decoding step has
+// once the GEMMs are fast (bench/README.md, "On the AVX2 EPYC, 2026-12-08:
+// decoding"). A decoding step has
 // one query row per head and reads every cached key and value once, so the
 // work per byte is small and the loops must not waste it: the float versions
 // score eight keys at once (eight running sums, one horizontal reduction for
@@ -39,22 +40,47 @@ void score_keys(const float* q, const float* k, int64_t k_stride, int64_t count,
 void add_weighted_values(const float* p, const float* v, int64_t v_stride, int64_t count,
                          int64_t D, float* acc);
 
+// The plain loops: the double versions (gradient checks) and the float ones
+// on a CPU without AVX2 and FMA.
+//
+// a . b (D) with 8 running sums, combined in a fixed order: one sum would
+// add the D products in order, 8 independent ones the compiler keeps in a
+// vector register, and the result is still a function of a and b alone.
+template <typename T>
+T dot_lanes(const T* a, const T* b, int64_t D) {
+  T lane[kLanes] = {};
+  int64_t d = 0;
+  for (; d + kLanes <= D; d += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lane[l] += a[d + l] * b[d + l];
+  }
+  T s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  for (; d < D; ++d) s += a[d] * b[d];
+  return s;
+}
+
+template <typename T>
+void score_keys_plain(const T* q, const T* k, int64_t k_stride, int64_t count, int64_t D,
+                      T scale, T* scores) {
+  for (int64_t j = 0; j < count; ++j) scores[j] = scale * dot_lanes(q, k + j * k_stride, D);
+}
+
+template <typename T>
+void add_weighted_values_plain(const T* p, const T* v, int64_t v_stride, int64_t count, int64_t D,
+                               T* acc) {
+  for (int64_t j = 0; j < count; ++j) {
+    const T* vj = v + j * v_stride;
+    for (int64_t d = 0; d < D; ++d) acc[d] += p[j] * vj[d];
+  }
+}
+
 inline void score_keys(const double* q, const double* k, int64_t k_stride, int64_t count,
                        int64_t D, double scale, double* scores) {
-  for (int64_t j = 0; j < count; ++j) {
-    const double* kj = k + j * k_stride;
-    double s = 0;
-    for (int64_t d = 0; d < D; ++d) s += q[d] * kj[d];
-    scores[j] = scale * s;
-  }
+  score_keys_plain(q, k, k_stride, count, D, scale, scores);
 }
 
 inline void add_weighted_values(const double* p, const double* v, int64_t v_stride,
                                 int64_t count, int64_t D, double* acc) {
-  for (int64_t j = 0; j < count; ++j) {
-    const double* vj = v + j * v_stride;
-    for (int64_t d = 0; d < D; ++d) acc[d] += p[j] * vj[d];
-  }
+  add_weighted_values_plain(p, v, v_stride, count, D, acc);
 }
 
 // s_j = e^(s_j - max_k s_k) in place for j < n, and returns their sum (0 for

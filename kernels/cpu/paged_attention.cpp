@@ -22,9 +22,7 @@
 // group one after the other (from cache after the first), and so are the
 // values.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "kernels/paged_attention.h"

@@ -96,21 +96,4 @@ double dot_of(const T* a, const T* b, int64_t n) {
   return sum;
 }
 
-// a . b (D) in T itself, with the same 8 running sums: one sum in one register
-// would have to add the D products in order, 8 independent ones the compiler
-// keeps in vector registers. The order is fixed, so the result is too, and
-// every attention kernel that scores with it (flash_attention.cpp's grouped
-// path, paged_attention.cpp) rounds alike.
-template <typename T>
-T dot_lanes(const T* a, const T* b, int64_t D) {
-  T lane[kLanes] = {};
-  int64_t d = 0;
-  for (; d + kLanes <= D; d += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lane[l] += a[d + l] * b[d + l];
-  }
-  T s = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-  for (; d < D; ++d) s += a[d] * b[d];
-  return s;
-}
-
 }  // namespace attn::kernels::cpu
