@@ -117,6 +117,21 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 // y = x W^T + b as one GEMM that adds onto the bias; dL/dW comes out in W's
 // own (out, in) layout. nn::linear is this function.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// A linear layer's weight packed once for many products, as decoding does at
+// every step (ops_packed_linear.cpp, kernels/packed_linear.h). The name is
+// PyTorch's (torch.ops.quantized.linear_prepack). A snapshot: a weight changed
+// in place after packing is not seen until it is packed again.
+struct PackedLinear {
+  Tensor weight;  // (out, in): what was packed; linear_prepacked falls back to it
+  Tensor bias;    // (out), or undefined
+  Tensor packed;  // (ceil(out / 16), in, 16), or undefined where nothing is packed (CUDA)
+};
+// weight: (out, in), bias: (out) or undefined.
+PackedLinear linear_prepack(const Tensor& weight, const Tensor& bias = Tensor());
+// x: (..., in) -> (..., out) = linear(x, packed.weight, packed.bias), from the
+// packed copy; linear() itself where a graph records the product, under
+// bfloat16 autocast, and where nothing was packed.
+Tensor linear_prepacked(const Tensor& x, const PackedLinear& packed);
 // weight: (V, D), ids: int64 of any shape (...) -> (..., D). Rows of ids equal
 // to padding_idx get no gradient (pass -1 for none).
 Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx = -1);

@@ -4,6 +4,7 @@
 
 #include "tensor/grad_mode.h"
 #include "nn/init.h"
+#include "nn/packed_weights.h"
 
 namespace attn::nn {
 
@@ -28,7 +29,8 @@ Tensor Linear::forward(const Tensor& x) const {
   ATTN_CHECK(x.dim() >= 1 && x.size(-1) == options_.in_features, "Linear(",
              options_.in_features, " -> ", options_.out_features, "): input must be (..., ",
              options_.in_features, "), got ", shape_str(x.shape()));
-  return linear(x, weight, bias);
+  // Inside a decode (PackedWeightsScope), from the decode's packed copy of the weight.
+  return linear_in_scope(x, weight, bias);
 }
 
 // --- Embedding -----------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "nn/packed_weights.h"
 #include "nn/scaled_dot_product_attention.h"
 #include "kernels/error.h"
 #include "tensor/shape.h"
@@ -153,7 +154,7 @@ MultiheadAttention::ProjectedQKV MultiheadAttention::project_qkv(const Tensor& x
   const int64_t B = x.size(0), T = x.size(1);
   if (options_.kv_rank > 0) {
     // LRKV: the q heads as below; k and v stay compact, (B, 1, T, Dh + H r).
-    Tensor all = linear(x, stacked.weight, stacked.bias);        // (B, T, D + 2 W)
+    Tensor all = linear_in_scope(x, stacked.weight, stacked.bias);        // (B, T, D + 2 W)
     ProjectedQKV out;
     out.q = all.narrow(2, 0, H * Dh).reshape({B, T, H, Dh}).transpose(1, 2);  // (B, H, T, Dh)
     out.k = all.narrow(2, H * Dh, kv_rows).unsqueeze(1);         // (B, 1, T, W)
@@ -162,7 +163,7 @@ MultiheadAttention::ProjectedQKV MultiheadAttention::project_qkv(const Tensor& x
   }
   // Every head of q, k and v is Dh columns wide, so the product's last dim
   // splits into H + 2 Hkv heads without a copy; each part is a view.
-  Tensor heads = linear(x, stacked.weight, stacked.bias)
+  Tensor heads = linear_in_scope(x, stacked.weight, stacked.bias)
                      .reshape({B, T, H + 2 * Hkv, Dh});           // (B, T, H + 2 Hkv, Dh)
   ProjectedQKV out;
   out.q = heads.narrow(2, 0, H).transpose(1, 2);                  // (B, H, T, Dh)

@@ -206,7 +206,7 @@ Tensor Transformer::logits(const Tensor& y) const {
   if (output) return output->forward(top);                                 // (..., V)
   // Tied (section 3.4): the pre-softmax map is the embedding matrix itself,
   // (V, D), so row v of the logits is <y, E[v]>.
-  return linear(top, target_embedding->weight);                            // (..., V)
+  return linear_in_scope(top, target_embedding->weight);                   // (..., V)
 }
 
 void Transformer::check_source(const Tensor& source, const Tensor& source_lengths) const {
@@ -287,6 +287,9 @@ Tensor Transformer::forward(const Tensor& source, const Tensor& source_lengths,
 std::unique_ptr<DecoderState> Transformer::start(const Tensor& source,
                                                  const Tensor& source_lengths) {
   auto state = std::make_unique<TransformerState>();
+  // Every product with a weight in this decode, from here to the last step,
+  // uses the state's packed copy of it (made once; nn/packed_weights.h).
+  PackedWeightsScope packed(state->packed_weights);
   state->memory_mask = source_mask(source, source_lengths);                 // (B, 1, 1, S)
   state->source_lengths = source_lengths;
   Tensor memory = run_encoder(source, source_lengths);                      // (B, S, D)
@@ -319,6 +322,7 @@ Tensor Transformer::step(DecoderState& base, const Tensor& previous) {
   auto* state = dynamic_cast<TransformerState*>(&base);
   ATTN_CHECK(state != nullptr, kName, "::step: the state does not come from Transformer::start");
   const int64_t B = state->memory_mask.size(0);
+  PackedWeightsScope packed(state->packed_weights);  // this decode's packed weights
   ATTN_CHECK(previous.defined() && previous.dtype() == kInt64 && previous.shape() == Shape({B}),
              kName, "::step: previous must be int64 (", B, "), the batch of the state, got ",
              previous.defined() ? shape_str(previous.shape()) : "undefined");

@@ -86,6 +86,7 @@
 
 #include "nn/layers.h"
 #include "nn/paged_kv_cache.h"
+#include "nn/packed_weights.h"
 #include "nn/positional_encoding.h"
 #include "nn/transformer_layers.h"
 #include "nn/translator.h"
@@ -179,6 +180,10 @@ class TransformerState : public DecoderState {
   // With Transformer::set_kv_cache paged: the self-attention keys and values
   // of every layer-set in blocks (nn/paged_kv_cache.h); null: contiguous.
   std::unique_ptr<PagedKVCache> paged;
+  // The weights this decode multiplies by, packed for the CPU the first time
+  // start() or step() needs each (nn/packed_weights.h): one packing per
+  // decode instead of one inside every GEMM call.
+  PackedWeights packed_weights;
 
   // Every cached tensor keeps the rows `indices` (int64 (B')), in that order.
   void reorder(const Tensor& indices) override;
