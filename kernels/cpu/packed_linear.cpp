@@ -199,8 +199,15 @@ void packed_linear(const T* x, int64_t M, int64_t K, const T* packed, int64_t N,
   }
   const int64_t panels = (N + kPanel - 1) / kPanel;
   const int64_t row_bytes = K * static_cast<int64_t>(sizeof(T));
-  const int64_t chunk = std::max<int64_t>(kRows, kChunkBytes / row_bytes / kRows * kRows);
-  const int64_t group = std::max<int64_t>(1, kGroupBytes / (row_bytes * kPanel));
+  int64_t chunk = std::max<int64_t>(kRows, kChunkBytes / row_bytes / kRows * kRows);
+  int64_t group = std::max<int64_t>(1, kGroupBytes / (row_bytes * kPanel));
+  // Enough tasks for every thread to get a few (a small model's whole
+  // product can fit one chunk and one group): smaller groups first, as they
+  // keep sharing x, then smaller chunks.
+  const int64_t wanted = 4 * cpu::num_threads();
+  auto count = [&] { return ((M + chunk - 1) / chunk) * ((panels + group - 1) / group); };
+  while (count() < wanted && group > 1) group = (group + 1) / 2;
+  while (count() < wanted && chunk > kRows) chunk = std::max(kRows, chunk / 2 / kRows * kRows);
   const int64_t chunks = (M + chunk - 1) / chunk, groups = (panels + group - 1) / group;
   // Task t: row chunk t / groups, panel group t % groups; neighbouring tasks
   // share their rows of x.
