@@ -2,7 +2,9 @@
 //
 // attn does not write its own CPU GEMM: OpenBLAS's hand-tuned kernels are the
 // reference point for speed (bench/bench_kernels.cpp compares us against a
-// direct cblas_sgemm call). What lives here is the bookkeeping around it: a
+// direct cblas_sgemm call). The one exception is decoding's product with a
+// weight packed once per decode (kernels/packed_linear.h), where OpenBLAS
+// would re-pack the weight at every step. What lives here is the bookkeeping around it: a
 // batch of matrices is a loop of GEMM calls, with stride 0 for a matrix that is
 // shared by the whole batch (broadcasting a weight over a batch).
 //
