@@ -75,16 +75,16 @@ def torch_train(python, model, config, threads, steps, passive):
     return dict(tok=grab(r"target tokens/s ([0-9.]+)", out), rss=grab(r"peak RSS ([0-9.]+) MB", out))
 
 
-def attn_decode(bench, config, threads):
-    out = run([os.path.join(bench, "bench_decode"), "--config", config], threads)
+def attn_decode(bench, config, threads, reps):
+    out = run([os.path.join(bench, "bench_decode"), "--config", config, "--reps", str(reps)], threads)
     return dict(tok=grab(r"^\s*cached\s+total.*?([0-9.]+) tok/s", out),
                 recompute=grab(r"^\s*recomputed\s+total.*?([0-9.]+) tok/s", out),
                 rss=grab(r"peak RSS ([0-9.]+) MB", out))
 
 
-def torch_decode(python, config, threads, passive):
+def torch_decode(python, config, threads, passive, reps):
     cmd = [python, os.path.join(ROOT, "..", "shared", "peers", "torch_ref.py"), "--model", "transformer",
-           "--config", config, "--bench", "decode", "--threads", str(threads)]
+           "--config", config, "--bench", "decode", "--threads", str(threads), "--decode-reps", str(reps)]
     cmd += ["--omp-wait-policy", "PASSIVE"] if passive else []
     out = run(cmd, threads)
     return dict(tok=grab(r"^\s*kv_cache\s+total.*?([0-9.]+) tok/s", out),
@@ -120,6 +120,9 @@ def main():
     ap.add_argument("--train-threads", default="2",
                     help="thread counts for training (issue 14's goal is at 2); the rest decode only")
     ap.add_argument("--steps", type=int, default=0, help="timed training steps (default: each side's 30)")
+    ap.add_argument("--decode-reps", type=int, default=1,
+                    help="timed decodes per variant, median, on both sides (bench_decode --reps, "
+                         "torch_ref.py --decode-reps): 3 steadies a noisy machine, at 3x the time")
     ap.add_argument("--torch113", default="/usr/bin/python3")
     ap.add_argument("--torch2", default=os.path.expanduser("~/pt2/bin/python"))
     a = ap.parse_args()
@@ -147,9 +150,9 @@ def main():
                     rows.append((f"train {config} {model}, {t} thr", at, p1, p2, None))
         if "decode" in what:
             for config in a.configs.split(","):
-                at = attn_decode(bench, config, t)
-                p1 = torch_decode(a.torch113, config, t, passive=True)
-                p2 = torch_decode(torch2, config, t, False) if torch2 else {}
+                at = attn_decode(bench, config, t, a.decode_reps)
+                p1 = torch_decode(a.torch113, config, t, True, a.decode_reps)
+                p2 = torch_decode(torch2, config, t, False, a.decode_reps) if torch2 else {}
                 ct = ct2_decode(torch2, config, t) if torch2 else {}
                 rows.append((f"decode {config} transformer (KV cache), {t} thr", at, p1, p2, ct))
 
