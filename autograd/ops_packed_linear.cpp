@@ -20,7 +20,8 @@
 namespace attn {
 
 PackedLinear linear_prepack(const Tensor& weight, const Tensor& bias) {
-  ATTN_CHECK(weight.defined() && weight.dim() == 2, "linear_prepack: weight must be (out, in), got ",
+  ATTN_CHECK(weight.defined() && weight.dim() == 2,
+             "linear_prepack: weight must be (out, in), got ",
              weight.defined() ? shape_str(weight.shape()) : "undefined");
   check_floating("linear_prepack", weight);
   const int64_t N = weight.size(0), K = weight.size(1);

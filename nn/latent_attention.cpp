@@ -180,7 +180,9 @@ Tensor MultiHeadLatentAttention::attend_absorbed(const Tensor& query, const Tens
   ATTN_CHECK(!mask.dense.defined(), kName, ": attend_absorbed takes a mask as key lengths "
              "and/or causal, not a dense tensor ", shape_of(mask.dense));
   // Each head's query moved into latent space: W^UK_h^T q_C,h (d_c numbers).
-  Tensor q_lat = linear_in_scope(c_q, absorbed.query).reshape({B, Tq, H, dc}).transpose(1, 2);  // (B, H, Tq, d_c)
+  Tensor q_lat = linear_in_scope(c_q, absorbed.query)
+                     .reshape({B, Tq, H, dc})
+                     .transpose(1, 2);  // (B, H, Tq, d_c)
   Tensor q_r = rope_queries(c_q, query_position);                          // (B, H, Tq, d_R)
   // Scores straight against the cache: latent part + rotary part. The one
   // latent and rotary key per position serve every head by broadcasting.
@@ -190,7 +192,8 @@ Tensor MultiHeadLatentAttention::attend_absorbed(const Tensor& query, const Tens
   Tensor weights = masked_softmax(scores, mask.key_lengths, mask.causal, scale);  // (B, H, Tq, Tk)
   // The weighted sum of latents per head; W^UV and W^O act after it, folded.
   Tensor mixed = matmul(weights, latent);                                  // (B, H, Tq, d_c)
-  return linear_in_scope(mixed.transpose(1, 2).reshape({B, Tq, H * dc}), absorbed.output);  // (B, Tq, D)
+  return linear_in_scope(mixed.transpose(1, 2).reshape({B, Tq, H * dc}),
+                         absorbed.output);  // (B, Tq, D)
 }
 
 }  // namespace attn::nn

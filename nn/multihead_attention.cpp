@@ -154,7 +154,7 @@ MultiheadAttention::ProjectedQKV MultiheadAttention::project_qkv(const Tensor& x
   const int64_t B = x.size(0), T = x.size(1);
   if (options_.kv_rank > 0) {
     // LRKV: the q heads as below; k and v stay compact, (B, 1, T, Dh + H r).
-    Tensor all = linear_in_scope(x, stacked.weight, stacked.bias);        // (B, T, D + 2 W)
+    Tensor all = linear_in_scope(x, stacked.weight, stacked.bias);  // (B, T, D + 2 W)
     ProjectedQKV out;
     out.q = all.narrow(2, 0, H * Dh).reshape({B, T, H, Dh}).transpose(1, 2);  // (B, H, T, Dh)
     out.k = all.narrow(2, H * Dh, kv_rows).unsqueeze(1);         // (B, 1, T, W)

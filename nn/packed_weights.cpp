@@ -23,7 +23,8 @@ bool& enabled_flag() {
 }  // namespace
 
 const PackedLinear& PackedWeights::get(const Tensor& weight, const Tensor& bias) {
-  ATTN_CHECK(weight.defined() && weight.dim() == 2, "PackedWeights: weight must be (out, in), got ",
+  ATTN_CHECK(weight.defined() && weight.dim() == 2,
+             "PackedWeights: weight must be (out, in), got ",
              weight.defined() ? shape_str(weight.shape()) : "undefined");
   const Key key{weight.unsafe_impl()->storage.get(), weight.offset(), weight.size(0),
                 weight.size(1), weight.stride(0), weight.stride(1),

@@ -85,8 +85,8 @@
 #include <vector>
 
 #include "nn/layers.h"
-#include "nn/paged_kv_cache.h"
 #include "nn/packed_weights.h"
+#include "nn/paged_kv_cache.h"
 #include "nn/positional_encoding.h"
 #include "nn/transformer_layers.h"
 #include "nn/translator.h"
