@@ -49,23 +49,21 @@ constexpr int64_t kRows = 6;                    // rows of x per block
 constexpr int64_t kChunkBytes = 384 * 1024;     // rows of x per task, in bytes
 constexpr int64_t kGroupBytes = 128 * 1024;     // panels per task, in bytes
 
-// out (rows, 16) with row stride ld_out = bias + x (rows, K) @ panel (K, 16),
-// for rows <= 6.
+// out (6, 16) with row stride ld_out = bias + x (6, K) @ panel (K, 16).
 template <typename T>
-void tile_plain(const T* x, int64_t rows, int64_t K, const T* panel, const T* bias16, T* out,
-                int64_t ld_out) {
+void tile_plain(const T* x, int64_t K, const T* panel, const T* bias16, T* out, int64_t ld_out) {
   T acc[kRows][kPanel];
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < kRows; ++r) {
     for (int64_t j = 0; j < kPanel; ++j) acc[r][j] = bias16[j];
   }
   for (int64_t k = 0; k < K; ++k) {
     const T* w = panel + k * kPanel;
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = 0; r < kRows; ++r) {
       const T a = x[r * K + k];
       for (int64_t j = 0; j < kPanel; ++j) acc[r][j] += a * w[j];
     }
   }
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < kRows; ++r) {
     std::memcpy(out + r * ld_out, acc[r], sizeof(T) * kPanel);
   }
 }
@@ -77,51 +75,40 @@ bool has_avx2_fma() {
   return yes;
 }
 
+// One row of the block: (c0, c1), its 16 sums, += x_k * (w0, w1).
+__attribute__((target("avx2,fma"), always_inline)) inline void add_row(const float* x_k, __m256 w0,
+                                                                       __m256 w1, __m256& c0,
+                                                                       __m256& c1) {
+  const __m256 a = _mm256_broadcast_ss(x_k);
+  c0 = _mm256_fmadd_ps(a, w0, c0);
+  c1 = _mm256_fmadd_ps(a, w1, c1);
+}
+
 // out (6, 16) with row stride ld_out = bias + x (6, K) @ panel (K, 16). The
-// twelve accumulators are named one by one: an array of __m256 would be kept
-// in memory by the compiler.
+// twelve accumulators are named one by one (add_row is inlined onto them): an
+// array of __m256 indexed in a loop would be kept in memory by the compiler.
 __attribute__((target("avx2,fma"))) void tile_avx2(const float* x, int64_t K, const float* panel,
                                                     const float* bias16, float* out,
                                                     int64_t ld_out) {
   const __m256 b0 = _mm256_loadu_ps(bias16), b1 = _mm256_loadu_ps(bias16 + 8);
   __m256 c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;
   __m256 c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;
-  const float *x0 = x, *x1 = x + K, *x2 = x + 2 * K, *x3 = x + 3 * K, *x4 = x + 4 * K,
-              *x5 = x + 5 * K;
   for (int64_t k = 0; k < K; ++k) {
     const __m256 w0 = _mm256_loadu_ps(panel + k * kPanel);
     const __m256 w1 = _mm256_loadu_ps(panel + k * kPanel + 8);
-    __m256 a = _mm256_broadcast_ss(x0 + k);
-    c00 = _mm256_fmadd_ps(a, w0, c00);
-    c01 = _mm256_fmadd_ps(a, w1, c01);
-    a = _mm256_broadcast_ss(x1 + k);
-    c10 = _mm256_fmadd_ps(a, w0, c10);
-    c11 = _mm256_fmadd_ps(a, w1, c11);
-    a = _mm256_broadcast_ss(x2 + k);
-    c20 = _mm256_fmadd_ps(a, w0, c20);
-    c21 = _mm256_fmadd_ps(a, w1, c21);
-    a = _mm256_broadcast_ss(x3 + k);
-    c30 = _mm256_fmadd_ps(a, w0, c30);
-    c31 = _mm256_fmadd_ps(a, w1, c31);
-    a = _mm256_broadcast_ss(x4 + k);
-    c40 = _mm256_fmadd_ps(a, w0, c40);
-    c41 = _mm256_fmadd_ps(a, w1, c41);
-    a = _mm256_broadcast_ss(x5 + k);
-    c50 = _mm256_fmadd_ps(a, w0, c50);
-    c51 = _mm256_fmadd_ps(a, w1, c51);
+    add_row(x + k, w0, w1, c00, c01);
+    add_row(x + K + k, w0, w1, c10, c11);
+    add_row(x + 2 * K + k, w0, w1, c20, c21);
+    add_row(x + 3 * K + k, w0, w1, c30, c31);
+    add_row(x + 4 * K + k, w0, w1, c40, c41);
+    add_row(x + 5 * K + k, w0, w1, c50, c51);
   }
-  _mm256_storeu_ps(out, c00);
-  _mm256_storeu_ps(out + 8, c01);
-  _mm256_storeu_ps(out + ld_out, c10);
-  _mm256_storeu_ps(out + ld_out + 8, c11);
-  _mm256_storeu_ps(out + 2 * ld_out, c20);
-  _mm256_storeu_ps(out + 2 * ld_out + 8, c21);
-  _mm256_storeu_ps(out + 3 * ld_out, c30);
-  _mm256_storeu_ps(out + 3 * ld_out + 8, c31);
-  _mm256_storeu_ps(out + 4 * ld_out, c40);
-  _mm256_storeu_ps(out + 4 * ld_out + 8, c41);
-  _mm256_storeu_ps(out + 5 * ld_out, c50);
-  _mm256_storeu_ps(out + 5 * ld_out + 8, c51);
+  const __m256 rows[kRows][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                 {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int64_t r = 0; r < kRows; ++r) {
+    _mm256_storeu_ps(out + r * ld_out, rows[r][0]);
+    _mm256_storeu_ps(out + r * ld_out + 8, rows[r][1]);
+  }
 }
 
 #endif  // ATTN_PACKED_AVX2
@@ -135,7 +122,7 @@ void tile(const T* x, int64_t K, const T* panel, const T* bias16, T* out, int64_
     if (has_avx2_fma()) return tile_avx2(x, K, panel, bias16, out, ld_out);
   }
 #endif
-  tile_plain(x, kRows, K, panel, bias16, out, ld_out);
+  tile_plain(x, K, panel, bias16, out, ld_out);
 }
 
 // Rows [m0, m1) of y against panels [p0, p1): the work of one task.
@@ -143,8 +130,11 @@ template <typename T>
 void run_task(const T* x, int64_t m0, int64_t m1, int64_t K, const T* packed, int64_t p0,
               int64_t p1, int64_t N, const T* bias, T* y) {
   std::vector<T> padded_rows;  // the last rows, when fewer than 6 are left
-  T bias16[kPanel];
   T block[kRows * kPanel];     // a block whose outputs or rows run past y's
+  // The bias of each of the task's panels, 16 numbers each, zero past N (or
+  // everywhere, without a bias): made once, read by every block of rows.
+  std::vector<T> panel_bias(static_cast<size_t>((p1 - p0) * kPanel), T(0));
+  if (bias) std::copy(bias + p0 * kPanel, bias + std::min(N, p1 * kPanel), panel_bias.begin());
   for (int64_t m = m0; m < m1; m += kRows) {
     const int64_t rows = std::min(kRows, m1 - m);
     const T* xs = x + m * K;
@@ -155,7 +145,7 @@ void run_task(const T* x, int64_t m0, int64_t m1, int64_t K, const T* packed, in
     }
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t n0 = p * kPanel, cols = std::min(kPanel, N - n0);
-      for (int64_t j = 0; j < kPanel; ++j) bias16[j] = bias && j < cols ? bias[n0 + j] : T(0);
+      const T* bias16 = panel_bias.data() + (p - p0) * kPanel;
       const T* panel = packed + p * K * kPanel;
       if (rows == kRows && cols == kPanel) {
         tile(xs, K, panel, bias16, y + m * N + n0, N);
